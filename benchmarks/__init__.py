@@ -1,0 +1,1 @@
+"""Benchmarks and experiments (runnable scripts; results are committed under benchmarks/results)."""

@@ -1,0 +1,82 @@
+"""Action formats: parsing, rendering, instructions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toolgym import ConfigError, FinalAnswer, ToolCall, action_format_names, get_action_format
+from toolgym.core.actions import ActionFormat, register_action_format, snippet
+from toolgym.core.formats import TagFormat
+from toolgym.core.errors import ActionError, ErrorCode
+
+hermes = get_action_format("hermes")
+
+
+def test_parses_a_call_with_surrounding_reasoning() -> None:
+    text = 'Let me look.\n<tool_call>\n{"name": "search", "arguments": {"query": "x", "k": 3}}\n</tool_call>'
+    assert hermes.parse(text) == ToolCall("search", {"query": "x", "k": 3})
+
+
+def test_parses_an_answer_and_strips_it() -> None:
+    assert hermes.parse("<answer>  Drevmoor \n</answer>") == FinalAnswer("Drevmoor")
+
+
+def test_accepts_arguments_as_json_string_and_missing_arguments() -> None:
+    body = json.dumps({"name": "f", "arguments": json.dumps({"a": 1})})
+    assert hermes.parse(f"<tool_call>{body}</tool_call>") == ToolCall("f", {"a": 1})
+    assert hermes.parse('<tool_call>{"name": "f"}</tool_call>') == ToolCall("f", {})
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("plain text", ErrorCode.NO_ACTION),
+        ("<tool_call>{}", ErrorCode.MISSING_TAG),
+        ("</answer>", ErrorCode.MISSING_TAG),
+        ("<answer><answer>x</answer></answer>", ErrorCode.NESTED_TAGS),
+        ("<answer>a</answer><answer>b</answer>", ErrorCode.MULTIPLE_ACTIONS),
+        ("<tool_call>{bad}</tool_call>", ErrorCode.BAD_JSON),
+        ('<tool_call>{"name": "f", "arguments": "{oops"}</tool_call>', ErrorCode.BAD_JSON),
+        ("<tool_call>" + "[" * 100_000 + "</tool_call>", ErrorCode.BAD_JSON),
+        ("<tool_call>" + "1" * 5000 + "</tool_call>", ErrorCode.BAD_JSON),
+        ('<tool_call>"f"</tool_call>', ErrorCode.MALFORMED_CALL),
+        ('<tool_call>{"name": 3}</tool_call>', ErrorCode.MALFORMED_CALL),
+        ('<tool_call>{"name": "f", "arguments": 3}</tool_call>', ErrorCode.MALFORMED_CALL),
+        ('<tool_call>{"name": "f", "arguments": {}, "id": 1}</tool_call>', ErrorCode.MALFORMED_CALL),
+    ],
+)
+def test_each_problem_has_its_code_and_a_message(text: str, code: ErrorCode) -> None:
+    result = hermes.parse(text)
+    assert isinstance(result, ActionError) and result.code == code
+    assert len(result.message) > 20
+
+
+def test_xml_call_variant_uses_other_tags() -> None:
+    fmt = get_action_format("xml_call")
+    assert fmt.render(ToolCall("f", {})) == '<call>{"name": "f", "arguments": {}}</call>'
+    assert isinstance(fmt.parse('<tool_call>{"name": "f"}</tool_call>'), ActionError)
+    assert "<result>" in fmt.wrap_observation("x")
+
+
+def test_unknown_format_names_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="hermes"):
+        get_action_format("hermess")
+
+
+def test_register_a_custom_format() -> None:
+    class Upper(TagFormat):
+        pass
+
+    register_action_format("test_upper", lambda: Upper(name="test_upper"))
+    assert "test_upper" in action_format_names()
+    assert isinstance(get_action_format("test_upper"), ActionFormat)
+    with pytest.raises(ConfigError, match="already registered"):
+        register_action_format("test_upper", Upper)
+
+
+def test_snippet_escapes_surrogates_and_control_characters() -> None:
+    out = snippet("a\ud800b\x00c" + "x" * 500)
+    out.encode("utf-8")
+    assert "\\x00" in out and out.endswith("…")

@@ -1,0 +1,1 @@
+"""ToolGym's core: the env base class, tools, action formats, tasks and errors."""

@@ -1,0 +1,1 @@
+"""Built-in environment families, one package or module each (registered in ``toolgym.registry``)."""

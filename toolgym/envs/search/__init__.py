@@ -1,0 +1,1 @@
+"""``ToolGym/Search-v0``: multi-hop QA over a generated fictional knowledge base."""

@@ -1,0 +1,112 @@
+"""Registration of the built-in environments and discovery of third-party ones.
+
+Built-ins are registered under the ``ToolGym/`` namespace when :mod:`toolgym` is imported, with
+string entry points so that nothing heavy is imported until an env is made.
+
+Third-party packages add environments through the ``toolgym.envs`` entry-point group. The entry
+point's *name* is the plugin's namespace and its *value* is a module or a zero-argument function
+that calls :func:`gymnasium.register` with ids **without** a namespace; ToolGym loads it inside
+``gymnasium.envs.registration.namespace(name)``, so a plugin can never overwrite ``ToolGym/``
+ids. In ``pyproject.toml``::
+
+    [project.entry-points."toolgym.envs"]
+    MyLab = "mylab_envs:register"      # ids become MyLab/<Name>-vN
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import warnings
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.envs.registration import namespace
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "ToolGym"
+ENTRY_POINT_GROUP = "toolgym.envs"
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    """A built-in environment: its id, ``module:Class`` entry point and default kwargs."""
+
+    id: str
+    entry_point: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+BUILTIN_ENVS: tuple[EnvEntry, ...] = (
+    EnvEntry(f"{NAMESPACE}/Search-v0", "toolgym.envs.search.env:SearchEnv"),
+    EnvEntry(f"{NAMESPACE}/Lookup-v0", "toolgym.envs.lookup.env:LookupEnv"),
+)
+
+_plugin_ids: dict[str, str] = {}  # env id -> plugin (entry point) name
+_plugin_errors: dict[str, str] = {}  # plugin name -> error message
+
+
+def register_builtins() -> None:
+    """Register every built-in env with Gymnasium (idempotent)."""
+    for entry in BUILTIN_ENVS:
+        if entry.id not in gym.registry:
+            gym.register(id=entry.id, entry_point=entry.entry_point, kwargs=dict(entry.kwargs))
+
+
+def load_plugins() -> dict[str, str]:
+    """Load every ``toolgym.envs`` entry point (idempotent); a broken plugin only warns.
+
+    Returns:
+        Mapping of plugin name to an error message, for plugins that failed to load.
+    """
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _plugin_errors or ep.name in _plugin_ids.values():
+            continue
+        before = set(gym.registry)
+        try:
+            with namespace(ep.name):
+                target = ep.load()
+                if callable(target):
+                    target()
+        except Exception as exc:  # noqa: BLE001 - one broken plugin must not break toolgym
+            message = f"{type(exc).__name__}: {exc}"
+            _plugin_errors[ep.name] = message
+            warnings.warn(
+                f"ToolGym plugin {ep.name!r} ({ep.value}) failed to load: {message}", stacklevel=2
+            )
+            continue
+        added = set(gym.registry) - before
+        if not added:
+            logger.warning("ToolGym plugin %r (%s) registered no environments.", ep.name, ep.value)
+        for env_id in added:
+            _plugin_ids[env_id] = ep.name
+    return dict(_plugin_errors)
+
+
+def env_ids(*, plugins: bool = True) -> list[str]:
+    """Ids of all ToolGym environments: built-ins, then (optionally) plugin envs, sorted."""
+    builtin = sorted(i for i in gym.registry if i.startswith(f"{NAMESPACE}/"))
+    if not plugins:
+        return builtin
+    return builtin + sorted(i for i in _plugin_ids if i in gym.registry)
+
+
+def plugin_of(env_id: str) -> str | None:
+    """The plugin that registered ``env_id`` (``None`` for built-ins and unknown ids)."""
+    return _plugin_ids.get(env_id)
+
+
+def env_class(env_id: str) -> type:
+    """The class an env id's entry point names (imports its module).
+
+    Raises:
+        gymnasium.error.Error: for an unknown id (Gymnasium suggests close matches).
+    """
+    spec = gym.spec(env_id)
+    if callable(spec.entry_point):
+        return spec.entry_point  # type: ignore[return-value]
+    module, _, attr = str(spec.entry_point).partition(":")
+    return getattr(importlib.import_module(module), attr)
