@@ -14,6 +14,7 @@ import os
 import shlex
 import statistics
 import sys
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -29,8 +30,8 @@ from toolgym.evaluation import EpisodeResult, run_episode
 from toolgym.registry import env_ids
 
 CSV_COLUMNS = (
-    "env", "agent", "seed", "task_id", "success", "reward", "turns", "format_errors",
-    "tool_errors", "tokens", "wall_s", "stop_reason", "error_codes", "data_hash", "grader_version",
+    "env", "split", "agent", "seed", "task_id", "success", "reward", "turns", "format_errors",
+    "tool_errors", "tokens", "wall_s", "env_s", "tool_s", "output_chars", "stop_reason", "error_codes", "data_hash", "grader_version",
 )
 
 
@@ -64,7 +65,7 @@ def run_job(job: Job) -> list[dict[str, Any]]:
     """Play one job's episodes; return one CSV row per episode."""
     from baselines.agents import make_agent
 
-    env = gym.make(job.env_id, split=job.split)
+    env = gym.make(job.env_id, split=job.split, record_timing=True)
     base: Any = env.unwrapped
     policy = make_agent(job.agent, env, seed=job.seed)
     data_hash = base.task_set.content_hash()
@@ -74,7 +75,7 @@ def run_job(job: Job) -> list[dict[str, Any]]:
             result: EpisodeResult = run_episode(env, policy, seed=1000 * job.seed + i, env_id=job.env_id)
             row = result.to_row()
             row.update(
-                env=job.env_id, agent=job.agent, tokens=getattr(policy, "tokens_used", 0),
+                env=job.env_id, split=job.split, agent=job.agent, tokens=getattr(policy, "tokens_used", 0),
                 data_hash=data_hash, grader_version=base.grader_version,
             )
             del row["env_id"]
@@ -126,17 +127,42 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
-def read_csv(path: Path) -> list[dict[str, Any]]:
-    """Read a leaderboard CSV back (numbers parsed)."""
+def read_csv(path: Path, *, check_versions: bool = True) -> list[dict[str, Any]]:
+    """Read a leaderboard CSV back (numbers parsed).
+
+    With ``check_versions``, warn for every env whose recorded data hash or grader version
+    differs from the installed env's: those results are not comparable with new runs.
+    """
     with path.open() as fh:
         rows = list(csv.DictReader(fh))
+    if check_versions:
+        _warn_on_version_mismatch(rows, path)
     for row in rows:
         row["success"] = row["success"] in ("True", "1", "true")
-        for key in ("reward", "wall_s"):
+        for key in ("reward", "wall_s", "env_s", "tool_s"):
             row[key] = float(row[key])
-        for key in ("seed", "turns", "format_errors", "tool_errors", "tokens"):
+        for key in ("seed", "turns", "format_errors", "tool_errors", "tokens", "output_chars"):
             row[key] = int(row[key])
     return rows
+
+
+def _warn_on_version_mismatch(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    recorded = {(r["env"], r.get("data_hash"), r.get("grader_version")) for r in rows}
+    splits = {r["env"]: r.get("split", "test") for r in rows}
+    for env_id, data_hash, grader in sorted(recorded, key=str):
+        if env_id not in gym.registry:
+            warnings.warn(f"{path}: env {env_id} is not registered here; cannot check its version.", stacklevel=3)
+            continue
+        env = gym.make(env_id, split=splits[env_id])
+        base: Any = env.unwrapped
+        current = (base.task_set.content_hash(), str(base.grader_version))
+        env.close()
+        if (data_hash, str(grader)) != current:
+            warnings.warn(
+                f"{path}: results for {env_id} were made with different task data or grader "
+                f"(data {data_hash}, grader {grader}; installed: data {current[0]}, grader {current[1]}).",
+                stacklevel=3,
+            )
 
 
 @dataclass(frozen=True)
@@ -148,6 +174,8 @@ class Cell:
     episodes: int
     mean_turns: float
     format_error_rate: float
+    env_ms_per_step: float
+    tool_ms_per_step: float
 
 
 def aggregate(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], Cell]:
@@ -166,6 +194,8 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], Cell]:
             episodes=n,
             mean_turns=statistics.fmean(int(r["turns"]) for r in group),
             format_error_rate=sum(int(r["format_errors"]) for r in group) / steps if steps else 0.0,
+            env_ms_per_step=1000 * sum(float(r["env_s"]) for r in group) / steps if steps else 0.0,
+            tool_ms_per_step=1000 * sum(float(r["tool_s"]) for r in group) / steps if steps else 0.0,
         )
     return cells
 
@@ -202,13 +232,15 @@ def to_markdown(rows: Sequence[dict[str, Any]], command: str) -> str:
         values = [cells[(e, agent)].success for e in envs if (e, agent) in cells]
         macro.append(f"**{statistics.fmean(values):.3f}**" if values else "–")
     lines += ["| " + " | ".join(macro) + " |", "", "## Details", ""]
-    lines += ["| env | agent | episodes | success | mean turns | format-error rate | data hash | grader |",
-              "|---|---|---:|---:|---:|---:|---|---|"]
+    lines += ["| env | agent | episodes | success | mean turns | format-error rate | env ms/step | "
+              "tool ms/step | data hash | grader |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for (env, agent), c in cells.items():
         data_hash, grader = hashes[env]
         lines.append(
             f"| {env} | {agent} | {c.episodes} | {c.success:.3f} ± {c.ci95:.3f} | "
-            f"{c.mean_turns:.2f} | {c.format_error_rate:.3f} | {data_hash} | {grader} |"
+            f"{c.mean_turns:.2f} | {c.format_error_rate:.3f} | {c.env_ms_per_step:.3f} | "
+            f"{c.tool_ms_per_step:.3f} | {data_hash} | {grader} |"
         )
     return "\n".join(lines) + "\n"
 

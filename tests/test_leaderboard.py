@@ -19,6 +19,9 @@ def test_rows_are_tidy_and_agents_see_the_same_tasks() -> None:
     assert by_agent["random"] == by_agent["oracle"]
     cells = aggregate(rows)
     assert cells[(EXAMPLE_ID, "oracle")].success == 1.0
+    oracle_rows = [r for r in rows if r["agent"] == "oracle"]
+    assert all(r["env_s"] > r["tool_s"] > 0 and r["output_chars"] > 0 for r in oracle_rows)
+    assert cells[(EXAMPLE_ID, "oracle")].tool_ms_per_step > 0
     assert cells[(EXAMPLE_ID, "random")].success < 1.0
 
 

@@ -14,6 +14,7 @@ from rich.table import Table
 
 import toolgym  # noqa: F401 - registers the environments
 from toolgym.core.errors import ToolGymError
+from toolgym.core.tasks import data_fingerprint
 from toolgym.core.errors import did_you_mean
 from toolgym.evaluation import evaluate, summarize
 from toolgym.registry import NAMESPACE, env_class, env_ids, plugin_of
@@ -72,9 +73,15 @@ def info(
             "difficulty": tasks.difficulties(),
             "data_hash": tasks.content_hash(),
         }
+    try:
+        fingerprint: str | None = data_fingerprint(base.data_name) if base.data_name else None
+    except ToolGymError:
+        fingerprint = None
     report = {
         "id": env_id,
         "class": f"{type(base).__module__}:{type(base).__name__}",
+        "data_fingerprint": fingerprint,
+        "pinned_data_hash": base.pinned_data_hash,
         "action_format": base.format.name,
         "max_turns": base.max_turns,
         "grader_version": base.grader_version,
@@ -91,6 +98,10 @@ def info(
         f"action format: {report['action_format']}   max_turns: {report['max_turns']}   "
         f"grader version: {report['grader_version']}   oracle: {report['oracle'] or '-'}"
     )
+    pinned = report["pinned_data_hash"]
+    status = "" if pinned is None else (" (matches the pinned version)" if pinned == fingerprint else
+                                        f" [red](pinned {pinned}: data changed!)[/red]")
+    console.print(f"data fingerprint: {fingerprint or '-'}{status}")
     table = Table("tool", "description", "parameters (JSON Schema)")
     for fn in report["tools"]:
         table.add_row(fn["name"], fn["description"], json.dumps(fn["parameters"], indent=1))
@@ -208,6 +219,24 @@ def leaderboard(
     paths = write_outputs(rows, Path(out), command)
     typer.echo(Path(paths["md"]).read_text())
     console.print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+@app.command()
+def check(
+    env_id: Annotated[str, typer.Argument(help="Environment id.")],
+    episodes: Annotated[int, typer.Option(help="Episodes for the resource-leak check.")] = 1000,
+    tasks: Annotated[int, typer.Option(help="Tasks sampled for the grader and determinism checks.")] = 20,
+    oracle: Annotated[str | None, typer.Option(help="module:Class of an oracle (default: the env's).")] = None,
+    seed: Annotated[int, typer.Option(help="Base seed.")] = 0,
+) -> None:
+    """Check a tool env: determinism, schemas, grader self-test, state and resource leaks, async safety."""
+    from toolgym.checker import check_tool_env
+
+    env_id = _resolve(env_id)
+    report = check_tool_env(env_id, episodes=episodes, tasks=tasks, oracle=oracle, seed=seed)
+    typer.echo(report.to_text())
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

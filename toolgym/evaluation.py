@@ -35,6 +35,12 @@ class EpisodeResult:
     stop_reason: str | None
     wall_s: float
     error_codes: dict[str, int] = field(default_factory=dict)
+    env_s: float = 0.0
+    """Seconds spent inside ``env.step`` (needs ``record_timing=True``; else 0)."""
+    tool_s: float = 0.0
+    """Seconds spent running tools (needs ``record_timing=True``; else 0)."""
+    output_chars: int = 0
+    """Characters of tool output (needs ``record_timing=True``; else 0)."""
 
     def to_row(self) -> dict[str, Any]:
         """A flat dict for CSV writing."""
@@ -61,11 +67,14 @@ def run_episode(
     codes: Counter[str] = Counter()
     success = False
     stop_reason: str | None = None
+    cost = {"step_s": 0.0, "tool_s": 0.0, "output_chars": 0}
     while True:
         action = policy.act(observation, info)
         observation, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         turns += 1
+        for key in cost:
+            cost[key] += info.get("timing", {}).get(key, 0)
         if info.get("error"):
             codes[info["error"]] += 1
         if terminated or truncated:
@@ -86,6 +95,9 @@ def run_episode(
         stop_reason=stop_reason,
         wall_s=time.perf_counter() - started,
         error_codes=dict(codes),
+        env_s=float(cost["step_s"]),
+        tool_s=float(cost["tool_s"]),
+        output_chars=int(cost["output_chars"]),
     )
 
 

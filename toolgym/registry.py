@@ -45,6 +45,14 @@ BUILTIN_ENVS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/Lookup-v0", "toolgym.envs.lookup.env:LookupEnv"),
 )
 
+PINNED_DATA_HASHES: dict[str, str] = {
+    f"{NAMESPACE}/Search-v0": "aa1c41b24d2ae902",
+    f"{NAMESPACE}/Lookup-v0": "c1bb493090bf6b8c",
+}
+"""The :func:`toolgym.core.tasks.data_fingerprint` each env version was released with. It goes
+into the env spec's kwargs (``pinned_data_hash``), so every spec records its data version, and an
+env whose data changed without a ``-vN`` bump warns when it is made."""
+
 _plugin_ids: dict[str, str] = {}  # env id -> plugin (entry point) name
 _plugin_errors: dict[str, str] = {}  # plugin name -> error message
 
@@ -53,7 +61,10 @@ def register_builtins() -> None:
     """Register every built-in env with Gymnasium (idempotent)."""
     for entry in BUILTIN_ENVS:
         if entry.id not in gym.registry:
-            gym.register(id=entry.id, entry_point=entry.entry_point, kwargs=dict(entry.kwargs))
+            kwargs = dict(entry.kwargs)
+            if entry.id in PINNED_DATA_HASHES:
+                kwargs["pinned_data_hash"] = PINNED_DATA_HASHES[entry.id]
+            gym.register(id=entry.id, entry_point=entry.entry_point, kwargs=kwargs)
 
 
 def load_plugins() -> dict[str, str]:

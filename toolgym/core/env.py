@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -22,7 +23,7 @@ from toolgym.core.errors import (
 )
 from toolgym.core.policy import Policy
 from toolgym.core.spaces import TextSpace
-from toolgym.core.tasks import Task, TaskSet
+from toolgym.core.tasks import Task, TaskSet, data_fingerprint
 from toolgym.core.tools import Tool
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,9 @@ class ToolEnv(gym.Env[str, str]):
     * ``reset(seed=None, options=None) -> (observation, info)``. The observation is the system
       instructions (tools and action format) followed by the task prompt. ``info`` has
       ``task_id``, ``turn`` (0), ``tools`` (OpenAI function schemas), ``action_format``,
-      ``system_prompt``, ``task_prompt``, ``difficulty`` and ``split``. ``options`` may hold
+      ``system_prompt``, ``task_prompt``, ``difficulty``, ``split``, ``data_hash`` (content
+      hash of the task set), ``grader_version`` and ``error`` (``None``, or ``"setup_error"``
+      when the episode could not be set up: it then ends at the first step with reward 0). ``options`` may hold
       ``task_id`` (a specific task), ``split`` and ``difficulty`` (choose among those tasks).
       The same seed always selects the same task.
     * ``step(action) -> (observation, reward, terminated, truncated, info)``. The action is text
@@ -91,7 +94,8 @@ class ToolEnv(gym.Env[str, str]):
       object rather than a dict so that vector envs can batch infos), ``error`` (an
       :class:`~toolgym.core.errors.ErrorCode` value or ``None``), ``error_message``,
       ``tool_output``, ``success``, ``invalid_actions``, ``stop_reason`` (``None`` while the
-      episode runs, else ``"answer"``, ``"too_many_invalid"`` or ``"too_many_turns"``),
+      episode runs, else ``"answer"``, ``"too_many_invalid"``, ``"too_many_turns"``,
+      ``"setup_error"`` or ``"episode_over"``),
       ``reward_components``, and with ``record_timing=True`` also ``timing`` (seconds spent
       parsing, running the tool and in the whole step, and the tool output's size).
     * ``step`` never raises because of the action: every malformed or failing call becomes an
@@ -116,6 +120,9 @@ class ToolEnv(gym.Env[str, str]):
         render_mode: ``"ansi"`` (``render()`` returns the transcript) or ``None``.
         record_timing: Add ``info["timing"]`` to every step (off by default, because timings
             differ between otherwise identical runs).
+        pinned_data_hash: The :func:`~toolgym.core.tasks.data_fingerprint` this env version was
+            released with (set by the registry). A mismatch warns: the data changed without a
+            version bump, so results are not comparable with published ones.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
@@ -142,6 +149,7 @@ class ToolEnv(gym.Env[str, str]):
         tasks: TaskSet | Sequence[Task] | None = None,
         render_mode: str | None = None,
         record_timing: bool = False,
+        pinned_data_hash: str | None = None,
     ) -> None:
         if not isinstance(max_turns, int) or max_turns < 1:
             raise ConfigError(f"max_turns must be a positive integer, got {max_turns!r}.")
@@ -167,6 +175,16 @@ class ToolEnv(gym.Env[str, str]):
         self.task_set = pool.filter(task_ids=task_ids, difficulty=difficulty) if (
             task_ids is not None or difficulty is not None
         ) else pool
+        self.pinned_data_hash = pinned_data_hash
+        if pinned_data_hash is not None and tasks is None:
+            actual = data_fingerprint(self.data_name)
+            if actual != pinned_data_hash:
+                warnings.warn(
+                    f"{type(self).__name__}: the task data in envs_data/{self.data_name} (hash {actual}) "
+                    f"differs from the data this env version was released with ({pinned_data_hash}). "
+                    "Results will not be comparable: restore the data or register a new -vN.",
+                    stacklevel=2,
+                )
         self.tools: dict[str, Tool] = {}
         for t in self.make_tools():
             if t.name in self.tools:
@@ -180,6 +198,7 @@ class ToolEnv(gym.Env[str, str]):
         self._turn = 0
         self._invalid = 0
         self._done = True
+        self._setup_error: ActionError | None = None
         self._transcript: list[tuple[str, str]] = []
 
     # ------------------------------------------------------------------ hooks for subclasses
@@ -218,10 +237,22 @@ class ToolEnv(gym.Env[str, str]):
         self._invalid = 0
         self._done = False
         self._active = {t.name: t for t in self.tools_for_task(task)}
-        self.start_episode(task)
+        self._setup_error = None
+        try:
+            self.start_episode(task)
+        except Exception as exc:  # noqa: BLE001 - one failed setup must not kill a vector batch
+            logger.warning("Setting up task %s failed: %s", task.id, exc, exc_info=True)
+            self._setup_error = ActionError(
+                ErrorCode.SETUP_ERROR,
+                f"The environment could not set up this episode ({type(exc).__name__}: "
+                f"{snippet(str(exc), 300)}); the episode will end at the next step.",
+            )
         system, schemas = self._system_prompt(tuple(self._active))
         prompt = self.task_prompt(task)
-        observation = self._fit(f"{system}\n\n{prompt}")
+        observation = f"{system}\n\n{prompt}"
+        if self._setup_error is not None:
+            observation += f"\n\nError [{self._setup_error.code}]: {self._setup_error.message}"
+        observation = self._fit(observation)
         self._transcript = [("env", observation)]
         info = {
             "task_id": task.id,
@@ -232,24 +263,17 @@ class ToolEnv(gym.Env[str, str]):
             "task_prompt": prompt,
             "difficulty": task.difficulty,
             "split": self.task_set.split,
+            "data_hash": self.task_set.content_hash(),
+            "grader_version": self.grader_version,
+            "error": None if self._setup_error is None else self._setup_error.code.value,
         }
         return observation, info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Apply one action; see the class docstring. Never raises because of ``action``."""
         started = time.perf_counter()
-        if self._task is None or self._done:
-            error = ActionError(
-                ErrorCode.EPISODE_OVER, "The episode is over; call reset() to start a new one."
-            )
-            return self._fit(self.format.wrap_observation(f"Error [{error.code}]: {error.message}")), 0.0, True, False, {
-                "turn": self._turn,
-                "parsed": None,
-                "error": error.code.value,
-                "error_message": error.message,
-                "tool_output": None,
-                "success": False,
-            }
+        if self._task is None or self._done or self._setup_error is not None:
+            return self._refuse_step()
         self._turn += 1
         parsed = self._parse(action)
         parsed_at = time.perf_counter()
@@ -304,19 +328,15 @@ class ToolEnv(gym.Env[str, str]):
         observation = self._fit(observation)
         if self.render_mode is not None:
             self._transcript += [("agent", action if isinstance(action, str) else repr(action)), ("env", observation)]
-        info = {
-            "task_id": self._task.id,
-            "turn": self._turn,
-            "action_format": self.format.name,
-            "parsed": None if isinstance(parsed, ActionError) else parsed,
-            "error": None if error is None else error.code.value,
-            "error_message": None if error is None else error.message,
-            "tool_output": tool_output,
-            "success": success,
-            "invalid_actions": self._invalid,
-            "stop_reason": stop_reason,
-            "reward_components": {"success": reward - penalty, "invalid_penalty": penalty},
-        }
+        info = self._step_info(
+            parsed=None if isinstance(parsed, ActionError) else parsed,
+            error=error,
+            tool_output=tool_output,
+            success=success,
+            stop_reason=stop_reason,
+            reward=reward,
+            penalty=penalty,
+        )
         if self.record_timing:
             info["timing"] = {
                 "parse_s": parsed_at - started,
@@ -438,6 +458,45 @@ class ToolEnv(gym.Env[str, str]):
             dropped = len(text) - self.max_output_chars
             text = text[: self.max_output_chars] + f"\n… [output truncated: {dropped} more characters]"
         return text
+
+    def _refuse_step(self) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """A step when no episode runs (before reset, after its end, or after a failed setup)."""
+        error = self._setup_error or ActionError(
+            ErrorCode.EPISODE_OVER, "The episode is over; call reset() to start a new one."
+        )
+        self._done = True
+        self._setup_error = None
+        observation = self._fit(self.format.wrap_observation(f"Error [{error.code}]: {error.message}"))
+        info = self._step_info(
+            parsed=None, error=error, tool_output=None, success=False,
+            stop_reason=error.code.value, reward=0.0, penalty=0.0,
+        )
+        return observation, 0.0, True, False, info
+
+    def _step_info(
+        self,
+        *,
+        parsed: ToolCall | FinalAnswer | None,
+        error: ActionError | None,
+        tool_output: str | None,
+        success: bool,
+        stop_reason: str | None,
+        reward: float,
+        penalty: float,
+    ) -> dict[str, Any]:
+        return {
+            "task_id": None if self._task is None else self._task.id,
+            "turn": self._turn,
+            "action_format": self.format.name,
+            "parsed": parsed,
+            "error": None if error is None else error.code.value,
+            "error_message": None if error is None else error.message,
+            "tool_output": tool_output,
+            "success": success,
+            "invalid_actions": self._invalid,
+            "stop_reason": stop_reason,
+            "reward_components": {"success": reward - penalty, "invalid_penalty": penalty},
+        }
 
     def _grade(self, task: Task, answer: str) -> bool:
         try:

@@ -52,6 +52,9 @@ class ErrorCode(str, Enum):
     """The tool did not finish within its time limit."""
     SANDBOX_ERROR = "sandbox_error"
     """The sandbox that runs the tool failed (not the agent's code)."""
+    SETUP_ERROR = "setup_error"
+    """The env could not set up the episode (a sandbox, database or service failed to start);
+    the episode ends at the first step with reward 0, and other episodes are unaffected."""
     # -- the episode ------------------------------------------------------------------------
     TOO_MANY_TURNS = "too_many_turns"
     """The turn limit was reached without a final answer."""

@@ -100,6 +100,7 @@ class TaskSet(Sequence[Task]):
         self.name = name
         self.split = split
         self._by_id = {task.id: i for i, task in enumerate(self._tasks)}
+        self._hash: str | None = None
         if len(self._by_id) != len(self._tasks):
             dupes = [k for k, v in Counter(t.id for t in self._tasks).items() if v > 1]
             raise ConfigError(f"TaskSet {name}/{split} has duplicate task ids: {dupes[:5]}")
@@ -170,11 +171,37 @@ class TaskSet(Sequence[Task]):
 
     def content_hash(self) -> str:
         """SHA-256 (first 16 hex digits) of the tasks' canonical JSON: changes iff the data does."""
-        digest = hashlib.sha256()
-        for task in self._tasks:
-            digest.update(json.dumps(task.to_dict(), sort_keys=True).encode())
-            digest.update(b"\n")
-        return digest.hexdigest()[:16]
+        if self._hash is None:
+            digest = hashlib.sha256()
+            for task in self._tasks:
+                digest.update(json.dumps(task.to_dict(), sort_keys=True).encode())
+                digest.update(b"\n")
+            self._hash = digest.hexdigest()[:16]
+        return self._hash
+
+
+DATA_SUFFIXES = (".jsonl", ".json", ".sql", ".db", ".csv", ".txt")
+
+
+def data_fingerprint(name: str, root: Path | None = None) -> str:
+    """SHA-256 (first 16 hex digits) of every data file of ``envs_data/<name>`` (paths and bytes;
+    generator scripts, READMEs and manifests excluded). Pinned in the registry, so data that
+    changes without a version bump is detected. Computed once per process and directory."""
+    return _fingerprint(name, str(root or data_root()))
+
+
+@lru_cache(maxsize=64)
+def _fingerprint(name: str, root: str) -> str:
+    directory = Path(root) / name
+    if not directory.is_dir():
+        raise ConfigError(f"No data directory {directory} for {name!r}.")
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES):
+        if path.name == "MANIFEST.json":
+            continue
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @lru_cache(maxsize=64)

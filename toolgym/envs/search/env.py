@@ -77,9 +77,9 @@ class SearchEnv(ToolEnv):
     """Multi-hop question answering over a fictional knowledge base.
 
     ## Description
-    Each task is a question about fictional people, cities, countries and companies whose answer
-    needs 1–3 hops through the knowledge base (e.g. "In which country was X born?" needs X's
-    birthplace, then that city's country). The knowledge base is generated, so a model cannot
+    Each task is a question about fictional people, cities, countries, companies and
+    universities whose answer needs 1–3 hops through the knowledge base (e.g. "In which country
+    was X born?" needs X's birthplace, then that city's country). The knowledge base is generated, so a model cannot
     know the answers in advance: it has to search.
 
     ## Action Space
