@@ -3,7 +3,7 @@
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k search -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/_venv.sh "dev,train,plot"
+source scripts/_venv.sh "dev,train,plot,sb3"
 status=0
 python -m pytest "$@" || status=$?
 if [ "$status" -eq 5 ]; then

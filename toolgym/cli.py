@@ -26,6 +26,10 @@ app = typer.Typer(
 )
 console = Console()
 
+from toolgym.sandbox.cli import app as sandbox_app  # noqa: E402 - light: no docker import
+
+app.add_typer(sandbox_app, name="sandbox", help="Build and check the code-execution sandbox.")
+
 
 def _resolve(env_id: str) -> str:
     """Accept ``Search-v0`` as shorthand for ``ToolGym/Search-v0``; fail clearly on unknown ids."""

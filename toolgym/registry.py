@@ -43,11 +43,19 @@ class EnvEntry:
 BUILTIN_ENVS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/Search-v0", "toolgym.envs.search.env:SearchEnv"),
     EnvEntry(f"{NAMESPACE}/Lookup-v0", "toolgym.envs.lookup.env:LookupEnv"),
+    EnvEntry(f"{NAMESPACE}/Calc-v0", "toolgym.envs.calc.env:CalcEnv"),
+    EnvEntry(f"{NAMESPACE}/SQL-v0", "toolgym.envs.sql.env:SQLEnv"),
+    EnvEntry(f"{NAMESPACE}/Multi-v0", "toolgym.envs.multi.env:MultiEnv"),
+    EnvEntry(f"{NAMESPACE}/Booking-v0", "toolgym.envs.booking.env:BookingEnv"),
 )
 
 PINNED_DATA_HASHES: dict[str, str] = {
     f"{NAMESPACE}/Search-v0": "aa1c41b24d2ae902",
     f"{NAMESPACE}/Lookup-v0": "c1bb493090bf6b8c",
+    f"{NAMESPACE}/Calc-v0": "08109957ffc816e2",
+    f"{NAMESPACE}/SQL-v0": "6c6b9464f8add525",
+    f"{NAMESPACE}/Multi-v0": "39befb0f81514315",
+    f"{NAMESPACE}/Booking-v0": "480f6ed421d78e4d",
 }
 """The :func:`toolgym.core.tasks.data_fingerprint` each env version was released with. It goes
 into the env spec's kwargs (``pinned_data_hash``), so every spec records its data version, and an

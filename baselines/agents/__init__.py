@@ -7,14 +7,15 @@ from typing import Any
 from toolgym.core.errors import ConfigError
 from toolgym.core.policy import Policy
 
-AGENT_NAMES = ("random", "oracle")
+AGENT_NAMES = ("random", "oracle", "sb3:PATH")
 
 
 def make_agent(name: str, env: Any, *, seed: int | None = None) -> Policy:
     """Build the agent called ``name`` for ``env`` (a Gymnasium env, possibly wrapped).
 
     Args:
-        name: ``"random"`` or ``"oracle"`` (the env's scripted solver).
+        name: ``"random"``, ``"oracle"`` (the env's scripted solver) or ``"sb3:PATH"`` (a
+            Stable-Baselines3 model saved by ``python -m baselines.agents.sb3 train``).
         env: The env the agent will play (the oracle is looked up on ``env.unwrapped``).
         seed: Seed for agents with randomness.
 
@@ -27,4 +28,8 @@ def make_agent(name: str, env: Any, *, seed: int | None = None) -> Policy:
         return RandomAgent(seed=seed)
     if name == "oracle":
         return env.unwrapped.make_oracle()
+    if name.startswith("sb3:"):
+        from baselines.agents.sb3 import SB3Agent
+
+        return SB3Agent(name.removeprefix("sb3:"), seed=seed)
     raise ConfigError(f"Unknown agent {name!r}; expected one of {list(AGENT_NAMES)}.")

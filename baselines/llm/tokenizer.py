@@ -1,0 +1,290 @@
+"""Tokenizer with control tokens, the ChatML chat template, and control-token lookup.
+
+Control tokens (the tags that structure a tool-use turn and the turn markers) are single special
+tokens, so that their probabilities can be read off one softmax entry and their positions found
+by id. The conversation format is ChatML (Qwen2.5 style)::
+
+    <|im_start|>system\\n{system}<|im_end|>\\n
+    <|im_start|>user\\n{task}<|im_end|>\\n
+    <|im_start|>assistant\\n<tool_call>{...}</tool_call><|im_end|>\\n
+    <|im_start|>user\\n<tool_response>\\n{output}\\n</tool_response><|im_end|>\\n
+    <|im_start|>assistant\\n<answer>...</answer><|im_end|>
+
+:class:`ChatFormat` renders the same text piece by piece (prompt, then each observation), which
+is what rollouts and SFT use: a conversation is tokenized as the concatenation of its pieces and
+the policy's own tokens, never re-tokenized as a whole (token-in/token-out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+ENDOFTEXT = "<|endoftext|>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+
+CONTROL_TOKEN_STRINGS: dict[str, str] = {
+    "tool_call": "<tool_call>",
+    "tool_call_end": "</tool_call>",
+    "answer": "<answer>",
+    "answer_end": "</answer>",
+    "tool_response": "<tool_response>",
+    "tool_response_end": "</tool_response>",
+    "im_start": IM_START,
+    "im_end": IM_END,
+    "eos": ENDOFTEXT,
+}
+"""Control-token *names* (used in metric names, e.g. ``diag/leak_mean/tool_call``) and strings."""
+
+SPECIAL_TOKENS: tuple[str, ...] = (
+    ENDOFTEXT,
+    IM_START,
+    IM_END,
+    "<tool_call>",
+    "</tool_call>",
+    "<answer>",
+    "</answer>",
+    "<tool_response>",
+    "</tool_response>",
+)
+"""Special tokens of the tokenizer trained by :func:`train_tokenizer`, in id order (0..8)."""
+
+CHAT_TEMPLATE = (
+    "{% if tools %}"
+    "<|im_start|>system\n"
+    "{% if messages and messages[0].role == 'system' %}{{ messages[0].content }}\n\n{% endif %}"
+    "# Tools\n\nYou may call one function per turn. Available tools:\n<tools>"
+    "{% for tool in tools %}{{ '\\n' }}{{ (tool.function if tool.function is defined else tool) | tojson }}"
+    "{% endfor %}{{ '\\n' }}</tools>\n\n"
+    "To call a tool, reply with <tool_call>{\"name\": <tool name>, \"arguments\": <arguments object>}"
+    "</tool_call>. When you know the answer, reply with <answer>your answer</answer>."
+    "<|im_end|>\n"
+    "{% elif messages and messages[0].role == 'system' %}"
+    "<|im_start|>system\n{{ messages[0].content }}<|im_end|>\n"
+    "{% endif %}"
+    "{% for message in messages %}"
+    "{% if message.role == 'system' %}"
+    "{% elif message.role == 'tool' %}"
+    "<|im_start|>user\n<tool_response>\n{{ message.content }}\n</tool_response><|im_end|>\n"
+    "{% elif message.role == 'assistant' %}"
+    "<|im_start|>assistant\n{{ message.content or '' }}"
+    "{% for call in message.tool_calls or [] %}"
+    "{% set fn = call.function if call.function is defined else call %}"
+    "<tool_call>{\"name\": {{ fn.name | tojson }}, \"arguments\": "
+    "{{ (fn.arguments if fn.arguments is string else (fn.arguments | tojson)) }}}</tool_call>"
+    "{% endfor %}"
+    "<|im_end|>\n"
+    "{% else %}"
+    "<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+"""Jinja ChatML template with tool support (system / user / assistant with ``tool_calls`` / tool).
+
+Rendering ``[system, user, assistant, tool, ...]`` with ``add_generation_prompt=True`` gives the
+same text as :class:`ChatFormat`'s pieces joined with the assistant turns (when each tool
+message's content is the bare tool output; ToolGym observations are already wrapped in
+``<tool_response>`` and are passed as ``user`` messages by :class:`ChatFormat`)."""
+
+
+@dataclass(frozen=True)
+class ControlTokens:
+    """Ids of the control tokens a tokenizer has.
+
+    Attributes:
+        ids: Control-token name (a key of :data:`CONTROL_TOKEN_STRINGS`) -> token id, for the
+            tokens that exist as single tokens in this tokenizer.
+        eot_id: End-of-turn id: ``<|im_end|>`` if present, else the EOS token.
+        pad_id: Padding id (the pad token, else EOS).
+    """
+
+    ids: dict[str, int]
+    eot_id: int
+    pad_id: int
+    names_by_id: dict[int, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names_by_id", {v: k for k, v in self.ids.items()})
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase) -> ControlTokens:
+        """Find the control tokens of any HF tokenizer (ours, Qwen-style, ...).
+
+        A control token counts only if its string is a single token of the vocabulary.
+
+        Raises:
+            ValueError: if the tokenizer has neither ``<|im_end|>`` nor an EOS token.
+        """
+        vocab = tokenizer.get_vocab()
+        ids = {name: vocab[s] for name, s in CONTROL_TOKEN_STRINGS.items() if s in vocab}
+        if tokenizer.eos_token_id is not None and "eos" not in ids:
+            ids["eos"] = int(tokenizer.eos_token_id)
+        eot = ids.get("im_end", ids.get("eos"))
+        if eot is None:
+            raise ValueError(
+                "The tokenizer has no end-of-turn token: expected '<|im_end|>' or an EOS token."
+            )
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ids.get("eos", eot)
+        return cls(ids=ids, eot_id=int(eot), pad_id=int(pad))
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the control tokens present, in :data:`CONTROL_TOKEN_STRINGS` order."""
+        return [n for n in CONTROL_TOKEN_STRINGS if n in self.ids]
+
+    @property
+    def id_list(self) -> list[int]:
+        """Ids of the control tokens present (same order as :attr:`names`)."""
+        return [self.ids[n] for n in self.names]
+
+    def mask(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """Boolean tensor, same shape as ``token_ids``: True where the token is a control token."""
+        import torch
+
+        return torch.isin(token_ids, torch.tensor(self.id_list, device=token_ids.device))
+
+    def get(self, name: str) -> int | None:
+        """Id of the named control token, or None if the tokenizer lacks it."""
+        return self.ids.get(name)
+
+
+class ChatFormat:
+    """Renders a ToolGym episode as ChatML text pieces and tokenizes them.
+
+    Args:
+        tokenizer: A tokenizer with ``<|im_start|>`` and ``<|im_end|>`` tokens.
+        include_system_prompt: Put the env's system prompt (tools and format) in the prompt. A
+            tiny model trained from scratch does not need it (it is the same in every episode),
+            and dropping it makes sequences several times shorter.
+
+    Raises:
+        ValueError: if the tokenizer lacks the ChatML turn markers.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, *, include_system_prompt: bool = True) -> None:
+        vocab = tokenizer.get_vocab()
+        missing = [t for t in (IM_START, IM_END) if t not in vocab]
+        if missing:
+            raise ValueError(
+                f"ChatFormat needs the ChatML turn markers as single tokens; the tokenizer lacks "
+                f"{missing}. Use a ChatML tokenizer (ours or Qwen-style)."
+            )
+        self.tokenizer = tokenizer
+        self.include_system_prompt = include_system_prompt
+        self.control = ControlTokens.from_tokenizer(tokenizer)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` (special-token strings become their single ids; no BOS/EOS added)."""
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def prompt_text(self, system: str | None, user: str) -> str:
+        """System (optional) and user turns, then the assistant generation prompt."""
+        head = ""
+        if system and self.include_system_prompt:
+            head = f"{IM_START}system\n{system}{IM_END}\n"
+        return f"{head}{IM_START}user\n{user}{IM_END}\n{IM_START}assistant\n"
+
+    def observation_text(self, observation: str) -> str:
+        """What follows an assistant turn (which ends with ``<|im_end|>``): the env's observation
+        as a user turn, then the next assistant generation prompt."""
+        return f"\n{IM_START}user\n{observation}{IM_END}\n{IM_START}assistant\n"
+
+    def prompt_ids(self, system: str | None, user: str) -> list[int]:
+        """Token ids of :meth:`prompt_text`."""
+        return self.encode(self.prompt_text(system, user))
+
+    def observation_ids(self, observation: str, max_tokens: int | None = None) -> list[int]:
+        """Token ids of :meth:`observation_text`; the observation itself is cut to ``max_tokens``
+        (keeping its head and its last 4 tokens, e.g. the closing ``</tool_response>``)."""
+        body = self.encode(observation)
+        if max_tokens is not None and len(body) > max_tokens:
+            body = body[: max_tokens - 4] + body[-4:]
+        return (
+            self.encode(f"\n{IM_START}user\n")
+            + body
+            + self.encode(f"{IM_END}\n{IM_START}assistant\n")
+        )
+
+    def action_ids(self, action: str) -> list[int]:
+        """Token ids of an assistant turn written as text (expert data), ending with end-of-turn."""
+        return self.encode(action) + [self.control.eot_id]
+
+    def decode_action(self, token_ids: Sequence[int]) -> str:
+        """The text of a sampled assistant turn, without its end-of-turn token."""
+        ids = list(token_ids)
+        if ids and ids[-1] == self.control.eot_id:
+            ids = ids[:-1]
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+
+def conversation_text(
+    system: str | None, user: str, actions: Sequence[str], observations: Sequence[str]
+) -> str:
+    """A whole episode as ChatML text (what :class:`ChatFormat`'s pieces concatenate to): the
+    text to train a tokenizer on, so that turn markers and role names merge into few tokens."""
+    head = f"{IM_START}system\n{system}{IM_END}\n" if system else ""
+    text = f"{head}{IM_START}user\n{user}{IM_END}\n{IM_START}assistant\n"
+    for turn, action in enumerate(actions):
+        text += f"{action}{IM_END}"
+        if turn < len(observations):
+            text += f"\n{IM_START}user\n{observations[turn]}{IM_END}\n{IM_START}assistant\n"
+    return text
+
+
+def train_tokenizer(
+    texts: Iterable[str],
+    *,
+    vocab_size: int = 2048,
+    min_frequency: int = 2,
+    model_max_length: int = 1024,
+    split_words: bool = True,
+) -> Any:
+    """Train a byte-level BPE tokenizer on ``texts`` with :data:`SPECIAL_TOKENS` as single tokens.
+
+    ``split_words=True`` (default) is GPT-2's pre-tokenization (merges stay within words, digits
+    and punctuation runs); ``False`` lets merges cross them (fewer tokens on repetitive
+    scaffolding, odd token boundaries).
+
+    Returns:
+        A ``transformers.PreTrainedTokenizerFast`` with the ChatML :data:`CHAT_TEMPLATE`, EOS and
+        pad ``<|endoftext|>``; ``save_pretrained`` / ``AutoTokenizer.from_pretrained`` round-trip it.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=split_words)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    core.train_from_iterator(texts, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token=ENDOFTEXT,
+        pad_token=ENDOFTEXT,
+        additional_special_tokens=list(SPECIAL_TOKENS[1:]),
+        model_max_length=model_max_length,
+        padding_side="left",
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    """Load a saved tokenizer (ours or any local HF tokenizer directory); nothing is downloaded."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)

@@ -1,0 +1,160 @@
+"""Pieces shared by the SFT and RL trainers: model setup, evaluation, probes, guards."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from baselines.llm.model import TinyLMConfig, build_tiny_model, context_length, load_pretrained
+from baselines.llm.policy import Policy
+from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, collect_episodes
+from baselines.llm.tokenizer import ChatFormat, train_tokenizer
+from baselines.train.batch import TokenBatch
+from baselines.train.diagnostics import control_prob_stats, episode_stats
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss, gradient or logit became NaN/inf; training stops with this message."""
+
+
+def check_finite(name: str, value: torch.Tensor | float, step: int, hint: str = "") -> None:
+    """Raise :class:`TrainingDivergedError` if ``value`` has a NaN or an inf."""
+    bad = not bool(torch.isfinite(value).all()) if isinstance(value, torch.Tensor) else not math.isfinite(value)
+    if bad:
+        raise TrainingDivergedError(
+            f"Non-finite {name} at step {step} (value {value if not isinstance(value, torch.Tensor) else value.detach().flatten()[:4].tolist()}). "
+            f"Training stopped; {hint or 'lower the learning rate or set grad_clip.'}"
+        )
+
+
+def configure_torch(threads: int | None) -> None:
+    """Set torch's CPU thread count (results are bit-reproducible for a fixed count)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+def new_tiny_policy(
+    texts: Sequence[str], model_cfg: TinyLMConfig, *, vocab_size: int, seed: int
+) -> tuple[Any, Any]:
+    """Train a BPE tokenizer on ``texts`` and build a randomly initialised tiny model for it."""
+    tokenizer = train_tokenizer(texts, vocab_size=vocab_size, model_max_length=model_cfg.max_positions)
+    model = build_tiny_model(model_cfg, tokenizer, seed=seed)
+    return model, tokenizer
+
+
+def load_policy_checkpoint(path: str) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` from a local checkpoint directory."""
+    return load_pretrained(path)
+
+
+def fixed_requests(task_ids: Sequence[str], n: int, *, seed: int = 0) -> list[EpisodeRequest]:
+    """``n`` evaluation requests cycling over ``task_ids`` with fixed seeds (same every eval)."""
+    return [EpisodeRequest(task_id=task_ids[i % len(task_ids)], seed=seed + i) for i in range(n)]
+
+
+def evaluate(
+    policy: Policy,
+    chat: ChatFormat,
+    envs: Sequence[Any],
+    requests: Sequence[EpisodeRequest],
+    settings: RolloutSettings,
+    *,
+    seed: int,
+    prefix: str = "eval",
+) -> tuple[dict[str, float], list[Episode]]:
+    """Roll out ``requests`` with a fresh generator seeded by ``seed`` (common random numbers
+    across evaluations) and return ``episode_stats`` under ``prefix``."""
+    generator = torch.Generator().manual_seed(seed)
+    episodes = collect_episodes(
+        policy, chat, envs, requests, settings, generator=generator, context_length=context_length(policy.model)
+    )
+    return episode_stats(episodes, prefix), episodes
+
+
+def batch_logits(model: Any, batch: TokenBatch, temperature: float) -> torch.Tensor:
+    """``[B, T-1, V]`` next-token logits (temperature applied) of a right-padded batch."""
+    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    return out.logits[:, :-1, :].float() / temperature
+
+
+def chunks(n: int, size: int) -> list[list[int]]:
+    """Row indices ``0..n-1`` in consecutive chunks of at most ``size``."""
+    return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+
+
+@torch.no_grad()
+def probe_stats(
+    model: Any,
+    batch: TokenBatch,
+    chat: ChatFormat,
+    *,
+    temperature: float,
+    prefix: str = "diag/probe",
+    chunk: int = 64,
+) -> dict[str, float]:
+    """Teacher-forced control-token statistics on a fixed batch (gold trajectories)."""
+    control = chat.control
+    ids = torch.as_tensor(control.id_list)
+    parts: list[dict[str, torch.Tensor]] = []
+    was_training = model.training
+    model.eval()
+    for rows in chunks(batch.size, chunk):
+        sub = batch.select(rows)
+        logits = batch_logits(model, sub, temperature)
+        probs = F.softmax(logits, dim=-1)
+        parts.append(
+            {
+                "ctrl": probs[..., ids],
+                "target_p": probs.gather(-1, sub.targets[..., None]).squeeze(-1),
+                "targets": sub.targets,
+                "mask": sub.loss_mask,
+                "illegal": sub.illegal,
+                "after_open": sub.after_open,
+            }
+        )
+    if was_training:
+        model.train()
+    cat = _cat_padded(parts)
+    return control_prob_stats(
+        cat["ctrl"],
+        cat["targets"],
+        cat["mask"],
+        cat["illegal"],
+        cat["after_open"],
+        control.names,
+        control.id_list,
+        control.names_by_id[control.eot_id],
+        prefix,
+        target_probs=cat["target_p"],
+    )
+
+
+def _cat_padded(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Concatenate per-chunk ``[b, t, ...]`` tensors along rows, padding ``t`` with zeros."""
+    width = max(p["mask"].shape[1] for p in parts)
+    out: dict[str, torch.Tensor] = {}
+    for key in parts[0]:
+        padded = []
+        for p in parts:
+            x = p[key]
+            pad = width - x.shape[1]
+            if pad:
+                shape = list(x.shape)
+                shape[1] = pad
+                x = torch.cat([x, torch.zeros(shape, dtype=x.dtype)], 1)
+            padded.append(x)
+        out[key] = torch.cat(padded, 0)
+    return out
+
+
+def no_grad_if(flag: bool) -> Any:
+    """``torch.no_grad()`` when ``flag`` else a null context."""
+    return torch.no_grad() if flag else nullcontext()

@@ -1,0 +1,322 @@
+"""Trainer configs: dataclasses with help text, validated in ``__post_init__``, loadable from YAML
+and overridable from the command line (``--set rl.lr=2e-3`` style dotted keys).
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from baselines.llm.model import TinyLMConfig
+
+SUPERVISIONS: tuple[str, ...] = (
+    "offpolicy_expert",
+    "hint",
+    "interleaved_sft",
+    "sft_mix",
+    "control_kl",
+    "control_clip",
+    "spike_penalty",
+)
+"""Names accepted by ``--supervision`` (comma-separated; ``none`` for the baseline)."""
+
+T = TypeVar("T")
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ValueError(message)
+
+
+@dataclass
+class SupervisionConfig:
+    """Supervisory signals added to the RL objective; every one is off unless named in ``use``."""
+
+    use: list[str] = field(
+        default_factory=list,
+        metadata={"help": f"Enabled signals, any of {list(SUPERVISIONS)}; empty = vanilla GRPO."},
+    )
+    # offpolicy_expert (LUFFY / the paper's OPS)
+    expert_gamma: float = field(
+        default=0.1, metadata={"help": "offpolicy_expert: policy-shaping weight π/(π+γ) uses this γ."}
+    )
+    expert_clip: bool = field(
+        default=False,
+        metadata={"help": "offpolicy_expert: also clip the shaped weight to [1-ε, 1+ε] (the paper's repo)."},
+    )
+    # hint
+    hint_per_group: int = field(
+        default=1, metadata={"help": "hint: rollouts per group sampled with the hint in the prompt."}
+    )
+    hint_style: str = field(
+        default="tools",
+        metadata={"help": "hint: 'tools' (the expert's tool sequence) or 'first_call' (its first action)."},
+    )
+    # interleaved_sft (the paper's ETS)
+    interleave_every: int = field(
+        default=25, metadata={"help": "interleaved_sft: run an SFT phase every this many RL steps."}
+    )
+    interleave_window: int = field(
+        default=10, metadata={"help": "interleaved_sft: failed tasks are those with reward 0 in the last N steps."}
+    )
+    interleave_steps: int = field(
+        default=20, metadata={"help": "interleaved_sft: optimiser steps per SFT phase."}
+    )
+    interleave_lr: float = field(default=1e-3, metadata={"help": "interleaved_sft: SFT learning rate."})
+    interleave_batch: int = field(default=32, metadata={"help": "interleaved_sft: episodes per SFT step."})
+    # sft_mix
+    sft_mix_coef: float = field(default=0.3, metadata={"help": "sft_mix: λ of the NLL term."})
+    sft_mix_source: str = field(
+        default="expert",
+        metadata={"help": "sft_mix: 'expert' trajectories, the policy's 'own' successes, or 'both'."},
+    )
+    sft_mix_batch: int = field(default=32, metadata={"help": "sft_mix: expert episodes per update."})
+    # control_kl
+    control_kl_coef: float = field(
+        default=1.0, metadata={"help": "control_kl: weight of KL(π‖π_ref) at control positions."}
+    )
+    # control_clip
+    control_clip_eps: float = field(
+        default=0.05, metadata={"help": "control_clip: ratio clip ε at control-token positions."}
+    )
+    # spike_penalty
+    spike_coef: float = field(default=1.0, metadata={"help": "spike_penalty: weight of the hinge."})
+    spike_threshold: float = field(
+        default=0.1, metadata={"help": "spike_penalty: p(control) above this is penalised."}
+    )
+    spike_positions: str = field(
+        default="illegal",
+        metadata={"help": "spike_penalty: 'illegal' (grammar-illegal positions) or 'non_target'."},
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.use, str):
+            self.use = parse_supervision(self.use)
+        unknown = [u for u in self.use if u not in SUPERVISIONS]
+        _check(not unknown, f"Unknown supervision {unknown}; expected any of {list(SUPERVISIONS)} or 'none'.")
+        _check(self.expert_gamma > 0, f"expert_gamma must be > 0, got {self.expert_gamma!r}.")
+        _check(self.hint_per_group >= 1, f"hint_per_group must be ≥ 1, got {self.hint_per_group!r}.")
+        _check(self.hint_style in ("tools", "first_call"), f"hint_style must be 'tools' or 'first_call', got {self.hint_style!r}.")
+        for name in ("interleave_every", "interleave_window", "interleave_steps", "interleave_batch", "sft_mix_batch"):
+            _check(getattr(self, name) >= 1, f"{name} must be ≥ 1, got {getattr(self, name)!r}.")
+        _check(self.sft_mix_source in ("expert", "own", "both"), f"sft_mix_source must be 'expert', 'own' or 'both', got {self.sft_mix_source!r}.")
+        _check(0 < self.control_clip_eps < 1, f"control_clip_eps must be in (0, 1), got {self.control_clip_eps!r}.")
+        _check(0 <= self.spike_threshold < 1, f"spike_threshold must be in [0, 1), got {self.spike_threshold!r}.")
+        _check(self.spike_positions in ("illegal", "non_target"), f"spike_positions must be 'illegal' or 'non_target', got {self.spike_positions!r}.")
+        for name in ("sft_mix_coef", "control_kl_coef", "spike_coef", "interleave_lr"):
+            _check(getattr(self, name) >= 0, f"{name} must be ≥ 0, got {getattr(self, name)!r}.")
+
+    def enabled(self, name: str) -> bool:
+        """Whether the named signal is on."""
+        return name in self.use
+
+
+def parse_supervision(text: str) -> list[str]:
+    """``"none"`` -> ``[]``; ``"sft_mix,control_kl"`` -> ``["sft_mix", "control_kl"]``."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    return [] if names in ([], ["none"]) else names
+
+
+@dataclass
+class CommonConfig:
+    """Settings shared by the SFT and RL trainers."""
+
+    env: str = field(default="ToolGym/Lookup-v0", metadata={"help": "Gymnasium id of the ToolGym env."})
+    env_kwargs: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "Extra gym.make kwargs (e.g. difficulty, max_turns, invalid_action)."}
+    )
+    split: str = field(default="train", metadata={"help": "Training task split."})
+    eval_split: str = field(default="dev", metadata={"help": "Evaluation / probe task split."})
+    num_tasks: int | None = field(default=None, metadata={"help": "Use only the first N training tasks."})
+    include_system_prompt: bool = field(
+        default=True, metadata={"help": "Put the env's system prompt (tools, format) in the model's prompt."}
+    )
+    max_new_tokens: int = field(default=64, metadata={"help": "Tokens per assistant turn."})
+    max_observation_tokens: int = field(default=256, metadata={"help": "Tokens kept per tool output."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature (also used for log-probs)."})
+    eval_every: int = field(default=10, metadata={"help": "Evaluate every N steps (0 = never)."})
+    eval_episodes: int = field(default=64, metadata={"help": "Episodes per evaluation (fixed tasks)."})
+    eval_greedy: bool = field(default=False, metadata={"help": "Evaluate with argmax decoding instead of sampling."})
+    seed: int = field(default=0, metadata={"help": "Seed of every RNG the trainer uses."})
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (None = torch default)."})
+    device: str = field(default="cpu", metadata={"help": "Torch device ('cpu', 'cuda')."})
+    out_dir: str = field(default="runs/default", metadata={"help": "Directory for logs, checkpoints and the model."})
+    tensorboard: bool = field(default=True, metadata={"help": "Also write TensorBoard event files."})
+    progress: bool = field(default=True, metadata={"help": "Show a progress bar."})
+
+    def __post_init__(self) -> None:
+        _check(self.max_new_tokens >= 1, f"max_new_tokens must be ≥ 1, got {self.max_new_tokens!r}.")
+        _check(self.max_observation_tokens >= 8, f"max_observation_tokens must be ≥ 8, got {self.max_observation_tokens!r}.")
+        _check(self.temperature > 0, f"temperature must be > 0, got {self.temperature!r}.")
+        _check(self.eval_every >= 0, f"eval_every must be ≥ 0, got {self.eval_every!r}.")
+        _check(self.eval_episodes >= 1, f"eval_episodes must be ≥ 1, got {self.eval_episodes!r}.")
+        _check(self.num_tasks is None or self.num_tasks >= 1, f"num_tasks must be ≥ 1 or None, got {self.num_tasks!r}.")
+        _check(self.threads is None or self.threads >= 1, f"threads must be ≥ 1 or None, got {self.threads!r}.")
+
+
+@dataclass
+class SFTConfig(CommonConfig):
+    """Supervised fine-tuning on oracle trajectories (the starting policy of RL)."""
+
+    init: str | None = field(
+        default=None, metadata={"help": "Local HF checkpoint to start from; None = new tokenizer + tiny model."}
+    )
+    model: TinyLMConfig = field(default_factory=TinyLMConfig, metadata={"help": "Tiny model size (when init is None)."})
+    vocab_size: int = field(default=2048, metadata={"help": "BPE vocabulary size (when init is None)."})
+    tokenizer_tasks: int = field(default=600, metadata={"help": "Oracle episodes whose text trains the BPE."})
+    steps: int = field(default=300, metadata={"help": "Optimiser steps."})
+    batch_size: int = field(default=64, metadata={"help": "Episodes per step."})
+    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    grad_clip: float | None = field(default=1.0, metadata={"help": "Clip the global grad norm (None = off)."})
+    expert_noise: float = field(
+        default=0.0,
+        metadata={"help": "Noisy expert: each content value of an action is replaced at random with this probability."},
+    )
+    stop_at_success: float | None = field(
+        default=None, metadata={"help": "Early stop once eval success reaches this (partial-success start)."}
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.model, dict):
+            self.model = TinyLMConfig(**self.model)
+        _check(self.steps >= 1, f"steps must be ≥ 1, got {self.steps!r}.")
+        _check(self.batch_size >= 1, f"batch_size must be ≥ 1, got {self.batch_size!r}.")
+        _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")
+        _check(0 <= self.expert_noise < 1, f"expert_noise must be in [0, 1), got {self.expert_noise!r}.")
+        _check(self.vocab_size >= 300, f"vocab_size must be ≥ 300 (256 bytes + specials), got {self.vocab_size!r}.")
+        _check(
+            self.stop_at_success is None or 0 < self.stop_at_success <= 1,
+            f"stop_at_success must be in (0, 1] or None, got {self.stop_at_success!r}.",
+        )
+
+
+@dataclass
+class RLConfig(CommonConfig):
+    """GRPO over multi-turn episodes with a token-level clipped policy-gradient loss."""
+
+    init: str = field(default="", metadata={"help": "SFT checkpoint directory (the starting policy)."})
+    ref: str | None = field(default=None, metadata={"help": "Reference policy checkpoint (default: init)."})
+    steps: int = field(default=100, metadata={"help": "RL steps (one rollout batch each)."})
+    prompts_per_step: int = field(default=8, metadata={"help": "Tasks per step (GRPO groups)."})
+    group_size: int = field(default=8, metadata={"help": "Episodes per task (G)."})
+    epochs: int = field(default=4, metadata={"help": "Passes over each rollout batch."})
+    minibatches: int = field(default=2, metadata={"help": "Minibatches per pass (updates = epochs × minibatches)."})
+    lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate."})
+    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW β2."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    grad_clip: float | None = field(default=None, metadata={"help": "Clip the global grad norm (None = off, as in the pilot)."})
+    clip_eps: float = field(default=0.2, metadata={"help": "PPO ratio clip ε (lower and upper)."})
+    clip_eps_high: float | None = field(default=None, metadata={"help": "Upper clip ε (DAPO clip-higher); None = clip_eps."})
+    kl_coef: float = field(default=0.0, metadata={"help": "β of the k3 KL to the reference on all tokens."})
+    entropy_coef: float = field(default=0.0, metadata={"help": "Entropy bonus weight."})
+    adv_eps: float = field(default=1e-6, metadata={"help": "GRPO advantage = (r - mean) / (std + adv_eps)."})
+    probe_size: int = field(default=64, metadata={"help": "Gold trajectories in the teacher-forced probe."})
+    collapse_frac: float = field(default=0.5, metadata={"help": "Collapse: success < frac × running best ..."})
+    collapse_patience: int = field(default=10, metadata={"help": "... for this many consecutive steps."})
+    spike_abs: float = field(default=0.02, metadata={"help": "Spike: total illegal leak above max(spike_abs, ..."})
+    spike_factor: float = field(default=10.0, metadata={"help": "... spike_factor × its step-0 value)."})
+    spike_z: float = field(default=3.0, metadata={"help": "Spike (z rule): log-leak jump above z × rolling std."})
+    spike_window: int = field(default=20, metadata={"help": "Window of the z-score rule."})
+    stop_on_collapse: bool = field(default=False, metadata={"help": "Stop training when collapse is detected."})
+    save_every: int = field(default=25, metadata={"help": "Checkpoint every N steps (0 = only at the end)."})
+    keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept on disk (oldest removed)."})
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig, metadata={"help": "Supervisory signals."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.supervision, dict):
+            self.supervision = SupervisionConfig(**self.supervision)
+        for name in ("steps", "prompts_per_step", "epochs", "minibatches", "probe_size", "collapse_patience", "spike_window"):
+            _check(getattr(self, name) >= 1, f"{name} must be ≥ 1, got {getattr(self, name)!r}.")
+        _check(self.group_size >= 2, f"group_size must be ≥ 2 (GRPO compares episodes of a task), got {self.group_size!r}.")
+        _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")
+        _check(0 < self.clip_eps < 1, f"clip_eps must be in (0, 1), got {self.clip_eps!r}.")
+        _check(self.clip_eps_high is None or self.clip_eps_high > 0, f"clip_eps_high must be > 0, got {self.clip_eps_high!r}.")
+        _check(0 < self.collapse_frac < 1, f"collapse_frac must be in (0, 1), got {self.collapse_frac!r}.")
+        _check(self.kl_coef >= 0 and self.entropy_coef >= 0, "kl_coef and entropy_coef must be ≥ 0.")
+        _check(self.save_every >= 0 and self.keep_checkpoints >= 1, "save_every must be ≥ 0 and keep_checkpoints ≥ 1.")
+        sup = self.supervision
+        if sup.enabled("offpolicy_expert") or sup.enabled("hint"):
+            used = int(sup.enabled("offpolicy_expert")) + (sup.hint_per_group if sup.enabled("hint") else 0)
+            _check(used < self.group_size, f"group_size={self.group_size} leaves no plain rollout with offpolicy_expert/hint ({used} special per group).")
+
+    @property
+    def episodes_per_step(self) -> int:
+        """``prompts_per_step × group_size``."""
+        return self.prompts_per_step * self.group_size
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Nested plain dict of a config dataclass (YAML-serialisable)."""
+    return dataclasses.asdict(config)
+
+
+def save_yaml(config: Any, path: str | Path) -> None:
+    """Write ``config`` as YAML."""
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"Cannot set {key!r}: {part!r} is not a section.")
+    node[parts[-1]] = value
+
+
+def _known_keys(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+
+def _validate_keys(cls: type, data: dict[str, Any], prefix: str = "") -> None:
+    import difflib
+
+    known = _known_keys(cls)
+    for key, value in data.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f" Did you mean {prefix}{close[0]!r}?" if close else ""
+            raise ValueError(f"Unknown config key {prefix}{key!r} for {cls.__name__}.{hint}")
+        typ = known[key]
+        if dataclasses.is_dataclass(typ) and isinstance(value, dict):
+            _validate_keys(typ, value, prefix=f"{prefix}{key}.")
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None, **fields: Any) -> T:
+    """Build a config from an optional YAML file, ``key=value`` overrides (dotted keys reach nested
+    sections, values parsed as YAML) and keyword fields (highest precedence).
+
+    Raises:
+        ValueError: for an unknown key (with a suggestion) or an invalid value.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path} must hold a YAML mapping, got {type(loaded).__name__}.")
+        data.update(loaded)
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"Override {item!r} must look like key=value.")
+        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+    for key, value in fields.items():
+        if value is not None:
+            _set_dotted(data, key, value)
+    _validate_keys(cls, data)
+    return cls(**data)

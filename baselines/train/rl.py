@@ -1,0 +1,573 @@
+"""GRPO over multi-turn ToolGym episodes, with switchable supervisory signals and diagnostics.
+
+One RL step:
+
+1. pick ``prompts_per_step`` tasks; roll out ``group_size`` episodes of each (some may be the
+   expert's trajectory, or sampled with a hint, if those signals are on);
+2. advantages ``A = (r - mean_group) / (std_group + eps)`` per episode, broadcast to its tokens;
+3. recompute the behaviour log-probs on the training sequences (without hints), reference
+   statistics, and the diagnostics (teacher-forced probe on gold trajectories, on-policy control
+   token probabilities);
+4. ``epochs × minibatches`` updates of :func:`rl_loss` (stale ratios, as in PPO);
+5. every ``interleave_every`` steps (``interleaved_sft``), an SFT phase on the expert
+   trajectories of the tasks that failed in the window;
+6. log every metric, update the spike and collapse detectors, checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import shutil
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from baselines.llm.model import context_length, load_pretrained, save_pretrained
+from baselines.llm.policy import Policy, token_logprobs
+from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, collect_episodes
+from baselines.llm.tokenizer import ChatFormat
+from baselines.train.batch import TokenBatch, collate, group_advantages
+from baselines.train.common import (
+    TrainingDivergedError,
+    batch_logits,
+    check_finite,
+    chunks,
+    configure_torch,
+    evaluate,
+    fixed_requests,
+    probe_stats,
+)
+from baselines.train.config import RLConfig, save_yaml
+from baselines.train.diagnostics import (
+    CollapseDetector,
+    SpikeDetector,
+    control_prob_stats,
+    episode_stats,
+    group_stats,
+)
+from baselines.train.envs import ExpertBank, make_envs, task_ids
+from baselines.train.logger import MetricLogger
+from baselines.train.sft import sft_step
+from baselines.train.supervision import (
+    clip_ranges,
+    clipped_pg_loss,
+    control_kl,
+    control_kl_positions,
+    k3_kl,
+    masked_mean,
+    non_target_mask,
+    policy_shaping_loss,
+    sft_nll,
+    spike_penalty,
+)
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "trainer_state.pt"
+
+
+@dataclass
+class PreparedBatch:
+    """A rollout batch with the per-token quantities fixed for the whole step.
+
+    Attributes:
+        batch: The padded episodes.
+        old_logp: ``[B, T-1]`` log-probs under the policy before this step's updates.
+        ref_logp: ``[B, T-1]`` log-probs under the reference policy.
+        ref_argmax: ``[B, T-1]`` the reference's most likely token.
+    """
+
+    batch: TokenBatch
+    old_logp: torch.Tensor
+    ref_logp: torch.Tensor
+    ref_argmax: torch.Tensor
+
+    def select(self, rows: list[int]) -> PreparedBatch:
+        """Sub-batch of ``rows`` (trimmed like :meth:`TokenBatch.select`)."""
+        sub = self.batch.select(rows)
+        width = sub.targets.shape[1]
+        idx = torch.as_tensor(rows)
+        return PreparedBatch(sub, self.old_logp[idx, :width], self.ref_logp[idx, :width], self.ref_argmax[idx, :width])
+
+
+def rl_loss(
+    logits: torch.Tensor,
+    prepared: PreparedBatch,
+    cfg: RLConfig,
+    control_ids: torch.Tensor,
+    *,
+    ref_logits: torch.Tensor | None = None,
+    sft_logits: torch.Tensor | None = None,
+    sft_batch: TokenBatch | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The RL objective for one minibatch: the base clipped policy gradient, then each enabled
+    supervisory term with its weight.
+
+    Args:
+        logits: ``[B, T-1, V]`` policy logits (temperature applied) for ``prepared.batch``.
+        prepared: The minibatch with old / reference log-probs.
+        cfg: The RL config (weights and switches).
+        control_ids: ``[C]`` control-token ids.
+        ref_logits: Reference logits of the same minibatch (needed by ``control_kl``).
+        sft_logits, sft_batch: Logits and batch of the ``sft_mix`` episodes.
+
+    Returns:
+        ``(loss, stats)``, ``stats`` holding each term (detached) and the ratio statistics.
+    """
+    sup = cfg.supervision
+    b = prepared.batch
+    mask = b.loss_mask
+    logp, entropy = token_logprobs(logits, b.targets)
+    adv = b.advantages[:, None].expand_as(logp)
+
+    # -- base objective: token-level PPO-clip on GRPO advantages (tighter ε on control tokens
+    #    with control_clip)
+    eps_high = cfg.clip_eps_high if cfg.clip_eps_high is not None else cfg.clip_eps
+    eps_lo, eps_hi = clip_ranges(
+        b.control_mask, cfg.clip_eps, eps_high, sup.control_clip_eps if sup.enabled("control_clip") else None
+    )
+    pg_tok, ratio, clipped = clipped_pg_loss(logp, prepared.old_logp, adv, eps_lo, eps_hi)
+    on_policy = mask * (~b.is_expert)[:, None]
+    if sup.enabled("offpolicy_expert"):
+        # expert tokens were not sampled from π: LUFFY policy shaping π/(π+γ) replaces the ratio
+        shaped = policy_shaping_loss(logp, adv, sup.expert_gamma, cfg.clip_eps if sup.expert_clip else None)
+        pg_tok = torch.where(b.is_expert[:, None], shaped, pg_tok)
+    pg_loss = masked_mean(pg_tok, mask)
+    loss = pg_loss
+    stats: dict[str, torch.Tensor] = {"pg_loss": pg_loss.detach()}
+
+    # -- regularisers of the base algorithm
+    if cfg.kl_coef > 0:
+        kl_loss = masked_mean(k3_kl(logp, prepared.ref_logp), mask)
+        loss = loss + cfg.kl_coef * kl_loss
+        stats["kl_loss"] = kl_loss.detach()
+    if cfg.entropy_coef > 0:
+        ent = masked_mean(entropy, mask)
+        loss = loss - cfg.entropy_coef * ent
+        stats["entropy_bonus"] = ent.detach()
+
+    # -- supervisory signals
+    if sup.enabled("control_kl"):
+        if ref_logits is None:
+            raise ValueError("control_kl needs the reference logits of the minibatch.")
+        positions = control_kl_positions(b.targets, prepared.ref_argmax, mask, control_ids)
+        ckl = control_kl(logits, ref_logits, positions)
+        loss = loss + sup.control_kl_coef * ckl
+        stats["control_kl"] = ckl.detach()
+    if sup.enabled("spike_penalty"):
+        where = b.illegal if sup.spike_positions == "illegal" else non_target_mask(b.targets, control_ids)
+        spike = spike_penalty(logits, control_ids, where, mask, sup.spike_threshold)
+        loss = loss + sup.spike_coef * spike
+        stats["spike_penalty"] = spike.detach()
+    if sup.enabled("sft_mix") and sft_logits is not None and sft_batch is not None:
+        nll = sft_nll(sft_logits, sft_batch.targets, sft_batch.loss_mask)
+        loss = loss + sup.sft_mix_coef * nll
+        stats["sft_mix_nll"] = nll.detach()
+
+    with torch.no_grad():
+        sampled = on_policy > 0
+        stats["clip_frac"] = masked_mean(clipped.float(), on_policy)
+        stats["ratio_max"] = ratio[sampled].max() if bool(sampled.any()) else torch.tensor(1.0)
+        stats["approx_kl"] = masked_mean(prepared.old_logp - logp, on_policy)
+        stats["entropy"] = masked_mean(entropy, mask)
+    return loss, stats
+
+
+class RLTrainer:
+    """GRPO trainer; see the module docstring and :class:`~baselines.train.config.RLConfig`.
+
+    Args:
+        config: The run's config.
+        resume: A checkpoint directory written by this trainer (``out_dir/checkpoints/step_N``)
+            or ``"auto"`` (the latest one in ``out_dir``, if any): continues exactly where it was.
+    """
+
+    def __init__(self, config: RLConfig, *, resume: str | None = None) -> None:
+        if not config.init:
+            raise ValueError("RLConfig.init must name the SFT checkpoint to start from (e.g. runs/sft/model).")
+        self.cfg = cfg = config
+        configure_torch(cfg.threads)
+        self.out = Path(cfg.out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        save_yaml(cfg, self.out / "config.yaml")
+        ckpt = _find_checkpoint(self.out, resume)
+        self.model, self.tokenizer = load_pretrained(ckpt if ckpt is not None else cfg.init)
+        self.ref_model, _ = load_pretrained(cfg.ref or cfg.init)
+        self.model.to(cfg.device)
+        self.ref_model.to(cfg.device).eval().requires_grad_(False)
+        self.chat = ChatFormat(self.tokenizer, include_system_prompt=cfg.include_system_prompt)
+        self.control = self.chat.control
+        self.control_ids = torch.as_tensor(self.control.id_list, device=cfg.device)
+        self.policy = Policy(self.model, self.control, temperature=cfg.temperature)
+        self.settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens)
+        self.eval_settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, greedy=cfg.eval_greedy)
+        self.envs = make_envs(cfg.env, cfg.episodes_per_step, cfg.split, cfg.env_kwargs)
+        self.train_ids = task_ids(self.envs[0], cfg.num_tasks)
+        self.bank = ExpertBank(cfg.env, cfg.split, cfg.env_kwargs)
+        eval_bank = ExpertBank(cfg.env, cfg.eval_split, cfg.env_kwargs)
+        eval_ids = task_ids(eval_bank.env)
+        self.eval_envs = make_envs(cfg.env, min(cfg.eval_episodes, 64), cfg.eval_split, cfg.env_kwargs)
+        self.eval_requests = fixed_requests(eval_ids, cfg.eval_episodes, seed=10_000)
+        gold = [t for t in eval_bank.many(eval_ids[: cfg.probe_size]) if t.success]
+        self.probe = collate([t.to_episode(self.chat, max_observation_tokens=cfg.max_observation_tokens) for t in gold], self.control)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.lr, betas=(0.9, cfg.adam_beta2), weight_decay=cfg.weight_decay
+        )
+        self.rng = random.Random(cfg.seed)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.spikes = SpikeDetector(
+            abs_threshold=cfg.spike_abs, factor=cfg.spike_factor, z=cfg.spike_z, window=cfg.spike_window
+        )
+        self.collapse = CollapseDetector(cfg.collapse_frac, cfg.collapse_patience)
+        self.window: deque[dict[str, float]] = deque(maxlen=cfg.supervision.interleave_window)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        if ckpt is not None:
+            self._load_state(ckpt)
+        self.logger = MetricLogger(self.out, tensorboard=cfg.tensorboard, resume_step=self.step if ckpt is not None else None)
+
+    # ------------------------------------------------------------------ one step
+    def make_requests(self, tasks: list[str]) -> tuple[list[EpisodeRequest], list[int]]:
+        """Sampling requests for the step's tasks, and the group of each; the expert slot (if
+        ``offpolicy_expert``) is filled separately, so each group has ``group_size`` episodes."""
+        sup = self.cfg.supervision
+        n_sampled = self.cfg.group_size - int(sup.enabled("offpolicy_expert"))
+        requests, groups = [], []
+        for g, task in enumerate(tasks):
+            hint = self.bank.get(task).hint(sup.hint_style) if sup.enabled("hint") else None
+            for k in range(n_sampled):
+                seed = self.cfg.seed * 1_000_003 + self.step * 10_007 + g * 101 + k
+                requests.append(EpisodeRequest(task, seed, hint if k < sup.hint_per_group else None))
+                groups.append(g)
+        return requests, groups
+
+    def collect(self, tasks: list[str]) -> list[Episode]:
+        """Roll out the step's episodes (plus one expert episode per group with ``offpolicy_expert``)."""
+        requests, groups = self.make_requests(tasks)
+        episodes = collect_episodes(
+            self.policy, self.chat, self.envs, requests, self.settings,
+            generator=self.generator, context_length=context_length(self.model),
+        )
+        for ep, g in zip(episodes, groups, strict=True):
+            ep.group = g
+        if self.cfg.supervision.enabled("offpolicy_expert"):
+            for g, task in enumerate(tasks):
+                expert = self.bank.get(task).to_episode(self.chat, max_observation_tokens=self.cfg.max_observation_tokens)
+                expert.group = g
+                episodes.append(expert)
+            episodes.sort(key=lambda e: e.group)  # stable: each group's expert comes last
+        return episodes
+
+    @torch.no_grad()
+    def prepare(self, episodes: list[Episode]) -> tuple[PreparedBatch, dict[str, float]]:
+        """Advantages, old / reference log-probs and the on-policy diagnostics of a rollout batch."""
+        cfg = self.cfg
+        rewards = torch.tensor([e.reward for e in episodes], dtype=torch.float32)
+        groups = torch.tensor([e.group for e in episodes])
+        adv = group_advantages(rewards, groups, cfg.adv_eps)
+        batch = collate(episodes, self.control, adv.tolist()).to(cfg.device)
+        shape, dev = batch.targets.shape, batch.targets.device
+        old_logp = torch.zeros(shape, device=dev)
+        ref_logp = torch.zeros(shape, device=dev)
+        ref_argmax = torch.zeros(shape, dtype=torch.long, device=dev)
+        entropy = torch.zeros(shape, device=dev)
+        kl_ref = torch.zeros(shape, device=dev)
+        ctrl = torch.zeros((*shape, len(self.control.id_list)), device=dev)
+        self.model.eval()
+        for rows in chunks(batch.size, max(1, batch.size // cfg.minibatches)):
+            sub = batch.select(rows)
+            w = sub.targets.shape[1]
+            idx = torch.as_tensor(rows)
+            logits = batch_logits(self.model, sub, cfg.temperature)
+            ref_logits = batch_logits(self.ref_model, sub, cfg.temperature)
+            check_finite("policy logits", logits, self.step)
+            lp_all = F.log_softmax(logits, -1)
+            ref_all = F.log_softmax(ref_logits, -1)
+            old_logp[idx, :w] = lp_all.gather(-1, sub.targets[..., None]).squeeze(-1)
+            ref_logp[idx, :w] = ref_all.gather(-1, sub.targets[..., None]).squeeze(-1)
+            ref_argmax[idx, :w] = ref_all.argmax(-1)
+            p_all = lp_all.exp()
+            entropy[idx, :w] = -(p_all * lp_all).sum(-1)
+            kl_ref[idx, :w] = (p_all * (lp_all - ref_all)).sum(-1)
+            ctrl[idx, :w] = p_all[..., self.control_ids]
+        self.model.train()
+        mask = batch.loss_mask
+        sampled = mask * (~batch.is_expert)[:, None]
+        plain = sampled * (~batch.is_hinted)[:, None]
+        is_ctrl = batch.control_mask
+        stats = {
+            "train/entropy": float(masked_mean(entropy, mask)),
+            "train/entropy_control": float(masked_mean(entropy, mask * is_ctrl)),
+            "train/entropy_content": float(masked_mean(entropy, mask * ~is_ctrl)),
+            "train/kl_ref": float(masked_mean(kl_ref, mask)),
+            "train/kl_ref_control": float(masked_mean(kl_ref, mask * is_ctrl)),
+            "train/min_logp": float(old_logp[sampled > 0].min()) if bool((sampled > 0).any()) else math.nan,
+            "train/low_prob_frac": float(masked_mean((old_logp < math.log(1e-3)).float(), sampled)),
+            # sampler vs trainer log-probs of the same tokens: ~0 when token-in/token-out holds
+            "train/logp_mismatch": float(masked_mean((batch.sample_logprobs - old_logp).abs(), plain)),
+            "train/adv_abs_mean": float(adv.abs().mean()),
+        }
+        stats.update(group_stats(rewards, groups))
+        stats.update(
+            control_prob_stats(
+                ctrl, batch.targets, sampled, batch.illegal, batch.after_open, self.control.names,
+                self.control.id_list, self.control.names_by_id[self.control.eot_id], "diag/onpolicy",
+            )
+        )
+        for k, name in enumerate(self.control.names):  # on-policy max p(c) where c was sampled
+            hit = (sampled > 0) & (batch.targets == self.control.id_list[k])
+            stats[f"diag/onpolicy/sampled_max/{name}"] = float(ctrl[..., k][hit].max()) if bool(hit.any()) else math.nan
+        return PreparedBatch(batch, old_logp, ref_logp, ref_argmax), stats
+
+    def sft_mix_batch(self, own: list[Episode]) -> TokenBatch | None:
+        """The ``sft_mix`` episodes of one update: fresh expert trajectories and/or own successes."""
+        sup = self.cfg.supervision
+        episodes: list[Episode] = []
+        if sup.sft_mix_source in ("expert", "both"):
+            tasks = [self.rng.choice(self.train_ids) for _ in range(sup.sft_mix_batch)]
+            episodes += [
+                t.to_episode(self.chat, max_observation_tokens=self.cfg.max_observation_tokens)
+                for t in self.bank.many(tasks) if t.success
+            ]
+        if sup.sft_mix_source in ("own", "both"):
+            episodes += own
+        return collate(episodes, self.control).to(self.cfg.device) if episodes else None
+
+    def update(self, prepared: PreparedBatch, episodes: list[Episode]) -> dict[str, float]:
+        """``epochs × minibatches`` optimiser steps on the batch; returns averaged statistics."""
+        cfg, sup = self.cfg, self.cfg.supervision
+        own = [e for e in episodes if e.success and not e.is_expert]
+        sums: dict[str, float] = {}
+        maxima = {"ratio_max": 0.0, "grad_norm_max": 0.0}
+        n_updates = 0
+        size = prepared.batch.size
+        for epoch in range(cfg.epochs):
+            order = torch.randperm(size, generator=self.generator).tolist()
+            for mb in range(cfg.minibatches):
+                rows = sorted(order[mb::cfg.minibatches])
+                if not rows:
+                    continue
+                part = prepared.select(rows)
+                logits = batch_logits(self.model, part.batch, cfg.temperature)
+                ref_logits = None
+                if sup.enabled("control_kl"):
+                    with torch.no_grad():
+                        ref_logits = batch_logits(self.ref_model, part.batch, cfg.temperature)
+                sft_batch = sft_logits = None
+                if sup.enabled("sft_mix"):
+                    sft_batch = self.sft_mix_batch(own)
+                    if sft_batch is not None:
+                        sft_logits = batch_logits(self.model, sft_batch, cfg.temperature)
+                loss, stats = rl_loss(
+                    logits, part, cfg, self.control_ids, ref_logits=ref_logits, sft_logits=sft_logits, sft_batch=sft_batch
+                )
+                check_finite("RL loss", loss, self.step)
+                self.optimizer.zero_grad(set_to_none=True)
+                if epoch == 0 and mb == 0:
+                    stats["grad_norm_control"] = torch.tensor(self._control_grad_norm(logits, part))
+                loss.backward()
+                norm = torch.nn.utils.clip_grad_norm_(
+                    self.model.parameters(), cfg.grad_clip if cfg.grad_clip is not None else float("inf")
+                )
+                check_finite("gradient norm", norm, self.step)
+                self.optimizer.step()
+                n_updates += 1
+                stats["loss"] = loss.detach()
+                stats["grad_norm"] = norm.detach()
+                for key, value in stats.items():
+                    sums[key] = sums.get(key, 0.0) + float(value)
+                maxima["ratio_max"] = max(maxima["ratio_max"], float(stats["ratio_max"]))
+                maxima["grad_norm_max"] = max(maxima["grad_norm_max"], float(norm))
+        out = {f"train/{k}": v / max(n_updates, 1) for k, v in sums.items() if k not in ("ratio_max", "grad_norm_control")}
+        out["train/grad_norm_control"] = sums.get("grad_norm_control", math.nan)
+        out.update({f"train/{k}": v for k, v in maxima.items()})
+        out["train/updates"] = float(n_updates)
+        return out
+
+    def _control_grad_norm(self, logits: torch.Tensor, part: PreparedBatch) -> float:
+        """Norm of the gradient of the policy-gradient loss restricted to control-token positions
+        (first minibatch of the step; the loss uses the same token-mean normaliser)."""
+        b = part.batch
+        logp, _ = token_logprobs(logits, b.targets)
+        adv = b.advantages[:, None].expand_as(logp)
+        pg_tok, _, _ = clipped_pg_loss(logp, part.old_logp, adv, self.cfg.clip_eps, self.cfg.clip_eps)
+        ctrl = b.loss_mask * b.control_mask
+        loss = (pg_tok * ctrl).sum() / b.loss_mask.sum().clamp(min=1.0)
+        if not loss.requires_grad or float(ctrl.sum()) == 0:
+            return 0.0
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        return float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None)))
+
+    def interleaved_sft(self) -> dict[str, float]:
+        """SFT phase on expert trajectories of tasks with reward 0 throughout the window."""
+        sup = self.cfg.supervision
+        best: dict[str, float] = {}
+        for record in self.window:
+            for task, r in record.items():
+                best[task] = max(best.get(task, 0.0), r)
+        failed = sorted(t for t, r in best.items() if r <= 0)
+        trajectories = [t for t in self.bank.many(failed) if t.success]
+        if not trajectories:
+            return {"train/interleaved_sft_tasks": 0.0}
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=sup.interleave_lr)
+        nll = 0.0
+        for _ in range(sup.interleave_steps):
+            batch = [self.rng.choice(trajectories) for _ in range(sup.interleave_batch)]
+            stats = sft_step(
+                self.model, optimizer, self.chat, batch, temperature=self.cfg.temperature,
+                grad_clip=1.0, max_observation_tokens=self.cfg.max_observation_tokens, step=self.step,
+            )
+            nll += stats["train/loss"] / sup.interleave_steps
+        return {"train/interleaved_sft_tasks": float(len(trajectories)), "train/interleaved_sft_nll": nll}
+
+    def train_step(self) -> dict[str, float]:
+        """One full RL step (rollouts, updates, diagnostics); returns its metrics."""
+        cfg = self.cfg
+        started = time.perf_counter()
+        self.step += 1
+        for param in self.model.parameters():  # a corrupt checkpoint or last update: stop before sampling
+            check_finite("model parameters", param, self.step, "the policy's weights hold NaN/inf.")
+        tasks = self.rng.sample(self.train_ids, min(cfg.prompts_per_step, len(self.train_ids)))
+        episodes = self.collect(tasks)
+        rollout_s = time.perf_counter() - started
+        sampled = [e for e in episodes if not e.is_expert]
+        metrics = episode_stats(sampled, "train")
+        prepared, diag = self.prepare(episodes)
+        metrics.update(diag)
+        metrics.update(probe_stats(self.model, self.probe, self.chat, temperature=cfg.temperature))
+        update_started = time.perf_counter()
+        metrics.update(self.update(prepared, episodes))
+        update_s = time.perf_counter() - update_started
+        record: dict[str, float] = {}
+        for e in sampled:
+            record[e.task_id] = max(record.get(e.task_id, 0.0), e.reward)
+        self.window.append(record)
+        sup = cfg.supervision
+        if sup.enabled("interleaved_sft") and self.step % sup.interleave_every == 0:
+            metrics.update(self.interleaved_sft())
+        if cfg.eval_every and self.step % cfg.eval_every == 0:
+            stats, _ = evaluate(self.policy, self.chat, self.eval_envs, self.eval_requests, self.eval_settings, seed=cfg.seed + 7)
+            metrics.update(stats)
+        metrics.update(self.spikes.update(self.step, metrics["diag/probe/illegal_total"], metrics["diag/probe/after_open_eot"]))
+        metrics.update(self.collapse.update(self.step, metrics["train/success"]))
+        tokens = float(prepared.batch.loss_mask.sum())
+        metrics.update({
+            "train/lr": cfg.lr,
+            "train/rollout_s": rollout_s,
+            "train/update_s": update_s,
+            "train/step_s": time.perf_counter() - started,
+            "train/update_s_per_1k_tokens": 1000 * update_s / max(tokens, 1.0),
+            "train/policy_tokens": tokens,
+        })
+        return metrics
+
+    # ------------------------------------------------------------------ loop, checkpoints
+    def train(self, steps: int | None = None) -> dict[str, Any]:
+        """Run until ``cfg.steps`` (or ``steps`` more steps); returns a summary dict."""
+        cfg = self.cfg
+        target = cfg.steps if steps is None else self.step + steps
+        bar = None
+        if cfg.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=target, initial=self.step, desc="rl", dynamic_ncols=True)
+        started = time.perf_counter()
+        stopped = None
+        try:
+            while self.step < target:
+                try:
+                    metrics = self.train_step()
+                except TrainingDivergedError as exc:
+                    stopped = str(exc)
+                    logger.error("%s", exc)
+                    break
+                self.history.append(metrics)
+                self.logger.log(self.step, metrics)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(success=f"{metrics['train/success']:.2f}", leak=f"{metrics['diag/probe/illegal_total']:.3f}")
+                if cfg.save_every and self.step % cfg.save_every == 0:
+                    self.save()
+                if cfg.stop_on_collapse and self.collapse.collapsed:
+                    stopped = f"collapse detected at step {self.collapse.collapse_step}"
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        self.save()
+        save_pretrained(self.model, self.tokenizer, self.out / "model")
+        self.logger.close()
+        return self.summary(time.perf_counter() - started, stopped)
+
+    def summary(self, wall_s: float, stopped: str | None = None) -> dict[str, Any]:
+        """Final / best success, collapse and spike steps of the run so far."""
+        succ = [m["train/success"] for m in self.history]
+        evals = [m["eval/success"] for m in self.history if "eval/success" in m]
+        tail = succ[-10:]
+        return {
+            "steps": self.step,
+            "first_success": succ[0] if succ else math.nan,
+            "final_success": sum(tail) / len(tail) if tail else math.nan,
+            "best_success": max(succ) if succ else math.nan,
+            "eval_success": evals[-1] if evals else math.nan,
+            "collapse_step": self.collapse.collapse_step,
+            "first_spike_step": self.spikes.first_threshold_step,
+            "first_spike_z_step": self.spikes.first_z_step,
+            "wall_s": wall_s,
+            "stopped": stopped,
+        }
+
+    def save(self) -> Path:
+        """Write ``out_dir/checkpoints/step_N`` (model, tokenizer, optimizer, RNG and detector
+        states) and drop checkpoints beyond ``keep_checkpoints``."""
+        path = self.out / "checkpoints" / f"step_{self.step:06d}"
+        save_pretrained(self.model, self.tokenizer, path)
+        torch.save(
+            {
+                "step": self.step,
+                "optimizer": self.optimizer.state_dict(),
+                "rng": self.rng.getstate(),
+                "generator": self.generator.get_state(),
+                "spikes": self.spikes.state_dict(),
+                "collapse": self.collapse.state_dict(),
+                "window": list(self.window),
+                "history": self.history,
+            },
+            path / STATE_FILE,
+        )
+        existing = sorted((self.out / "checkpoints").glob("step_*"))
+        for old in existing[: -self.cfg.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+        return path
+
+    def _load_state(self, path: Path) -> None:
+        state = torch.load(path / STATE_FILE, weights_only=False)
+        self.step = int(state["step"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.setstate(state["rng"])
+        self.generator.set_state(state["generator"])
+        self.spikes.load_state_dict(state["spikes"])
+        self.collapse.load_state_dict(state["collapse"])
+        self.window = deque(state["window"], maxlen=self.cfg.supervision.interleave_window)
+        self.history = list(state.get("history", []))
+        logger.info("Resumed from %s at step %d", path, self.step)
+
+
+def _find_checkpoint(out: Path, resume: str | None) -> Path | None:
+    if resume is None:
+        return None
+    if resume == "auto":
+        found = sorted((out / "checkpoints").glob("step_*"))
+        return found[-1] if found else None
+    path = Path(resume)
+    if not (path / STATE_FILE).is_file():
+        raise FileNotFoundError(f"{path} is not an RL checkpoint (no {STATE_FILE}).")
+    return path

@@ -1,0 +1,180 @@
+"""Supervised fine-tuning on oracle trajectories: the starting policy of RL.
+
+The loss is the token-mean NLL of the assistant turns only (prompt and tool outputs are masked).
+Partial success -- the realistic start for the collapse study -- comes from the pilot's *noisy
+expert* (``expert_noise``: content values replaced at random, format intact) and/or early
+stopping (``stop_at_success``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from baselines.llm.model import count_parameters, save_pretrained
+from baselines.llm.policy import Policy
+from baselines.llm.rollout import ExpertTrajectory, RolloutSettings
+from baselines.llm.tokenizer import ChatFormat, conversation_text
+from baselines.train.batch import collate
+from baselines.train.common import (
+    batch_logits,
+    check_finite,
+    configure_torch,
+    evaluate,
+    fixed_requests,
+    load_policy_checkpoint,
+    new_tiny_policy,
+)
+from baselines.train.config import SFTConfig, save_yaml
+from baselines.train.envs import ExpertBank, ExpertNoise, make_envs, task_ids
+from baselines.train.logger import MetricLogger
+from baselines.train.supervision import sft_nll
+
+logger = logging.getLogger(__name__)
+
+
+def sft_step(
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    chat: ChatFormat,
+    trajectories: list[ExpertTrajectory],
+    *,
+    temperature: float,
+    grad_clip: float | None,
+    max_observation_tokens: int,
+    step: int,
+    actions: list[list[str]] | None = None,
+) -> dict[str, float]:
+    """One optimiser step of NLL on ``trajectories`` (optionally with replaced ``actions``)."""
+    episodes = [
+        t.to_episode(chat, actions=None if actions is None else actions[i], max_observation_tokens=max_observation_tokens)
+        for i, t in enumerate(trajectories)
+    ]
+    batch = collate(episodes, chat.control)
+    model.train()
+    logits = batch_logits(model, batch, temperature)
+    loss = sft_nll(logits, batch.targets, batch.loss_mask)
+    check_finite("SFT loss", loss, step)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip is not None else float("inf"))
+    check_finite("SFT gradient norm", norm, step)
+    optimizer.step()
+    return {"train/loss": float(loss.detach()), "train/grad_norm": float(norm), "train/tokens": float(batch.loss_mask.sum())}
+
+
+class SFTTrainer:
+    """Trains a policy on oracle trajectories; see :class:`~baselines.train.config.SFTConfig`.
+
+    After :meth:`train`, ``out_dir/model`` is an HF checkpoint directory (model + tokenizer) that
+    ``rl`` takes as ``init``, and ``out_dir/metrics.csv`` holds every logged step.
+    """
+
+    def __init__(self, config: SFTConfig) -> None:
+        self.cfg = config
+        configure_torch(config.threads)
+        self.out = Path(config.out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        save_yaml(config, self.out / "config.yaml")
+        self.rng = random.Random(config.seed)
+        self.bank = ExpertBank(config.env, config.split, config.env_kwargs)
+        self.train_ids = task_ids(self.bank.env, config.num_tasks)
+        started = time.perf_counter()
+        self.trajectories = [t for t in self.bank.many(self.train_ids) if t.success]
+        if not self.trajectories:
+            raise ValueError(f"The oracle of {config.env} solved none of the {len(self.train_ids)} training tasks.")
+        if config.init:
+            self.model, self.tokenizer = load_policy_checkpoint(config.init)
+        else:
+            texts = _corpus(self.trajectories[: config.tokenizer_tasks], config.include_system_prompt)
+            self.model, self.tokenizer = new_tiny_policy(texts, config.model, vocab_size=config.vocab_size, seed=config.seed)
+        self.model.to(config.device)
+        self.chat = ChatFormat(self.tokenizer, include_system_prompt=config.include_system_prompt)
+        self.policy = Policy(self.model, self.chat.control, temperature=config.temperature)
+        self.noise = ExpertNoise(self.trajectories, config.expert_noise)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.settings = RolloutSettings(config.max_new_tokens, config.max_observation_tokens, greedy=config.eval_greedy)
+        eval_env0 = make_envs(config.env, 1, config.eval_split, config.env_kwargs)[0]
+        self.eval_requests = fixed_requests(task_ids(eval_env0), config.eval_episodes, seed=10_000)
+        self.eval_envs = [eval_env0] + make_envs(config.env, min(config.eval_episodes, 64) - 1, config.eval_split, config.env_kwargs)
+        logger.info(
+            "SFT on %s: %d expert trajectories, model %d parameters, vocab %d (setup %.1fs)",
+            config.env, len(self.trajectories), count_parameters(self.model), len(self.tokenizer),
+            time.perf_counter() - started,
+        )
+
+    def evaluate(self) -> dict[str, float]:
+        """Success etc. on the fixed evaluation tasks (``eval/…``)."""
+        stats, _ = evaluate(self.policy, self.chat, self.eval_envs, self.eval_requests, self.settings, seed=self.cfg.seed + 7)
+        return stats
+
+    def train(self) -> dict[str, Any]:
+        """Run SFT; returns a summary (final/best eval success, steps, wall time, model path)."""
+        cfg = self.cfg
+        log = MetricLogger(self.out, tensorboard=cfg.tensorboard)
+        bar = _progress(cfg.steps, "sft", cfg.progress)
+        started = time.perf_counter()
+        last_eval: dict[str, float] = {}
+        best = 0.0
+        step = 0
+        try:
+            for step in range(1, cfg.steps + 1):
+                batch = [self.rng.choice(self.trajectories) for _ in range(cfg.batch_size)]
+                actions = [self.noise.corrupt(t.actions, self.rng) for t in batch] if cfg.expert_noise > 0 else None
+                metrics = sft_step(
+                    self.model, self.optimizer, self.chat, batch, temperature=cfg.temperature,
+                    grad_clip=cfg.grad_clip, max_observation_tokens=cfg.max_observation_tokens,
+                    step=step, actions=actions,
+                )
+                metrics["train/lr"] = cfg.lr
+                metrics["train/elapsed_s"] = time.perf_counter() - started
+                stop = False
+                if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+                    last_eval = self.evaluate()
+                    metrics.update(last_eval)
+                    best = max(best, last_eval["eval/success"])
+                    stop = cfg.stop_at_success is not None and last_eval["eval/success"] >= cfg.stop_at_success
+                log.log(step, metrics)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{metrics['train/loss']:.3f}", success=last_eval.get("eval/success", float("nan")))
+                if stop:
+                    logger.info("Eval success %.2f ≥ %.2f at step %d: stopping.", last_eval["eval/success"], cfg.stop_at_success, step)
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+            log.close()
+        if not last_eval:
+            last_eval = self.evaluate()
+        path = save_pretrained(self.model, self.tokenizer, self.out / "model")
+        return {
+            "steps": step,
+            "final_success": last_eval["eval/success"],
+            "final_format_error_rate": last_eval["eval/format_error_rate"],
+            "best_success": max(best, last_eval["eval/success"]),
+            "wall_s": time.perf_counter() - started,
+            "parameters": count_parameters(self.model),
+            "model": str(path),
+        }
+
+
+def _corpus(trajectories: list[ExpertTrajectory], include_system_prompt: bool) -> list[str]:
+    """Whole oracle episodes as ChatML text (the tokenizer's training corpus)."""
+    return [
+        conversation_text(t.system if include_system_prompt else None, t.user, t.actions, t.observations)
+        for t in trajectories
+    ]
+
+
+def _progress(total: int, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, dynamic_ncols=True)

@@ -1,0 +1,156 @@
+"""Loss terms: the clipped policy-gradient objective and the supervisory signals.
+
+Each function is a pure tensor function (no model, no config), so it can be unit-tested on
+hand-built numbers. Shapes: ``[B, T]`` per-token tensors aligned with targets, ``V`` the
+vocabulary, ``C`` the control tokens. ``mask`` is the loss mask (1 = policy token).
+
+=====================  =======================================================================
+signal                 term (added to the loss by ``rl.py`` with its config weight)
+=====================  =======================================================================
+(base)                 token-level PPO clip: ``max(-A·ρ, -A·clip(ρ, 1-ε, 1+ε))``, token mean
+``control_clip``       the same with a tighter ε at positions whose token is a control token
+``offpolicy_expert``   expert tokens use ``-A·π/(π+γ)`` (LUFFY policy shaping) instead of ``ρ``
+``control_kl``         ``KL(π‖π_ref)`` over the full vocabulary, only where the sampled token or
+                       the reference argmax is a control token
+``spike_penalty``      ``Σ_c max(0, π(c) - τ)`` where no control token belongs
+``sft_mix``            NLL of expert (and/or own successful) episodes
+``hint``               no term: the hint is only in the sampling prompt, never in the loss
+``interleaved_sft``    no term: SFT phases between RL steps (``rl.py``)
+=====================  =======================================================================
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` over ``mask`` (0 if the mask is empty)."""
+    mask = mask.to(values.dtype)
+    return (values * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def clip_ranges(
+    control_mask: torch.Tensor, eps_low: float, eps_high: float, control_eps: float | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token clip ranges ``(ε_low, ε_high)``: ``control_eps`` at control positions if given
+    (``control_clip``), else the base range everywhere."""
+    low = torch.full(control_mask.shape, eps_low, dtype=torch.float32, device=control_mask.device)
+    high = torch.full(control_mask.shape, eps_high, dtype=torch.float32, device=control_mask.device)
+    if control_eps is not None:
+        low = torch.where(control_mask, torch.full_like(low, min(control_eps, eps_low)), low)
+        high = torch.where(control_mask, torch.full_like(high, min(control_eps, eps_high)), high)
+    return low, high
+
+
+def clipped_pg_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    eps_low: torch.Tensor | float,
+    eps_high: torch.Tensor | float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PPO's clipped surrogate per token.
+
+    Args:
+        logp: ``[B, T]`` current log-probs of the taken tokens.
+        old_logp: ``[B, T]`` log-probs under the policy that collected the batch.
+        advantages: ``[B, T]`` (or broadcastable) advantages.
+        eps_low, eps_high: Clip range, scalars or ``[B, T]``.
+
+    Returns:
+        ``(loss, ratio, clipped)``: per-token loss ``max(-A·ρ, -A·clip(ρ))``, the ratio ρ, and
+        where the clipped branch is active (the gradient is zero there).
+    """
+    ratio = torch.exp(logp - old_logp)
+    low = 1.0 - torch.as_tensor(eps_low, dtype=ratio.dtype, device=ratio.device)
+    high = 1.0 + torch.as_tensor(eps_high, dtype=ratio.dtype, device=ratio.device)
+    unclipped = -advantages * ratio
+    clipped_obj = -advantages * torch.minimum(torch.maximum(ratio, low), high)
+    loss = torch.maximum(unclipped, clipped_obj)
+    return loss, ratio, clipped_obj > unclipped
+
+
+def policy_shaping_loss(
+    logp: torch.Tensor, advantages: torch.Tensor, gamma: float, clip_eps: float | None = None
+) -> torch.Tensor:
+    """LUFFY's off-policy term per token: ``-A · f(π)`` with ``f = π / (π + γ)``.
+
+    No importance ratio is used (the expert did not sample from π); ``f`` re-weights the gradient
+    ``γ / (π + γ)² · ∇π`` towards low-probability expert tokens. With ``clip_eps`` the weight is
+    clipped to ``[1-ε, 1+ε]`` as in the paper's repository.
+    """
+    prob = logp.exp()
+    weight = prob / (prob + gamma)
+    if clip_eps is not None:
+        weight = weight.clamp(1.0 - clip_eps, 1.0 + clip_eps)
+    return -advantages * weight
+
+
+def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Per-token k3 estimator of ``KL(π‖π_ref)`` on sampled tokens: ``e^d - d - 1``, ``d = ref - logp``."""
+    d = ref_logp - logp
+    return torch.exp(d) - d - 1.0
+
+
+def control_kl_positions(
+    targets: torch.Tensor, ref_argmax: torch.Tensor, mask: torch.Tensor, control_ids: torch.Tensor
+) -> torch.Tensor:
+    """Positions where ``control_kl`` applies: in the loss mask and the sampled token or the
+    reference's argmax is a control token. ``[B, T]`` bool."""
+    return (mask > 0) & (torch.isin(targets, control_ids) | torch.isin(ref_argmax, control_ids))
+
+
+def control_kl(logits: torch.Tensor, ref_logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Mean full-vocabulary ``KL(π‖π_ref)`` over ``positions``.
+
+    Args:
+        logits: ``[B, T, V]`` policy logits (temperature applied).
+        ref_logits: ``[B, T, V]`` reference logits (no gradient needed).
+        positions: ``[B, T]`` bool from :func:`control_kl_positions`.
+
+    Returns:
+        A scalar ≥ 0; exactly 0 when the two distributions agree at every selected position, and
+        independent of the logits at all other positions.
+    """
+    if not bool(positions.any()):
+        return logits.sum() * 0.0
+    logp = F.log_softmax(logits[positions], dim=-1)
+    ref_logp = F.log_softmax(ref_logits[positions].detach(), dim=-1)
+    return (logp.exp() * (logp - ref_logp)).sum(-1).mean()
+
+
+def spike_penalty(
+    logits: torch.Tensor,
+    control_ids: torch.Tensor,
+    penalised: torch.Tensor,
+    mask: torch.Tensor,
+    threshold: float,
+) -> torch.Tensor:
+    """Hinge on control-token probability where none belongs.
+
+    ``mean_t Σ_c max(0, π(c | s_t) - τ) · penalised[t, c]`` over positions in ``mask``.
+
+    Args:
+        logits: ``[B, T, V]`` policy logits.
+        control_ids: ``[C]`` ids of the control tokens.
+        penalised: ``[B, T, C]`` bool, True where token ``c`` does not belong (grammar-illegal,
+            or simply not the target).
+        mask: ``[B, T]`` loss mask.
+        threshold: τ; probabilities at or below it cost nothing.
+    """
+    probs = F.softmax(logits, dim=-1)[..., control_ids]
+    hinge = torch.relu(probs - threshold) * penalised.to(probs.dtype)
+    return masked_mean(hinge.sum(-1), mask)
+
+
+def non_target_mask(targets: torch.Tensor, control_ids: torch.Tensor) -> torch.Tensor:
+    """``[B, T, C]``: True where control token ``c`` is not the target (``spike_positions='non_target'``)."""
+    return targets[..., None] != control_ids.view(*([1] * targets.dim()), -1)
+
+
+def sft_nll(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Token-mean negative log-likelihood of ``targets`` over ``mask``."""
+    logp = F.log_softmax(logits, dim=-1).gather(-1, targets[..., None]).squeeze(-1)
+    return masked_mean(-logp, mask)

@@ -1,0 +1,179 @@
+"""Rollout and RL-update throughput of the LLM trainer (CPU or GPU).
+
+Measures, on the same tiny model in the same run:
+
+* sampling tokens/s of the batched KV-cache loop (:meth:`baselines.llm.policy.Policy.generate`)
+  against a naive loop (one sequence at a time, full forward per token, no cache);
+* multi-turn rollout tokens/s against ``ToolGym/Lookup-v0`` (policy tokens, envs included);
+* RL update time per 1k policy tokens (forward, clipped PG loss, backward, AdamW step).
+
+Usage::
+
+    python benchmarks/train_throughput.py            # full sizes
+    python benchmarks/train_throughput.py --quick    # a few seconds
+    python benchmarks/train_throughput.py --model runs/lookup_sft/model --out benchmarks/results/train/throughput.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from baselines.llm.model import TinyLMConfig, build_tiny_model, count_parameters, load_pretrained  # noqa: E402
+from baselines.llm.policy import Policy  # noqa: E402
+from baselines.llm.rollout import EpisodeRequest, RolloutSettings, collect_episodes  # noqa: E402
+from baselines.llm.tokenizer import ChatFormat, conversation_text, train_tokenizer  # noqa: E402
+from baselines.train.batch import collate, group_advantages  # noqa: E402
+from baselines.train.common import batch_logits  # noqa: E402
+from baselines.train.config import RLConfig  # noqa: E402
+from baselines.train.envs import ExpertBank, make_envs, task_ids  # noqa: E402
+from baselines.train.rl import PreparedBatch, rl_loss  # noqa: E402
+
+ENV = "ToolGym/Lookup-v0"
+
+
+@torch.no_grad()
+def naive_generate(model, prompt: list[int], max_new_tokens: int, generator: torch.Generator) -> list[int]:
+    """One sequence, no KV cache: a full forward pass over the whole prefix for every token."""
+    ids = list(prompt)
+    for _ in range(max_new_tokens):
+        logits = model(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long)).logits[0, -1]
+        ids.append(int(torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=generator)))
+    return ids[len(prompt):]
+
+
+def setup(model_path: str | None):
+    bank = ExpertBank(ENV, "train")
+    trajectories = bank.many(task_ids(bank.env, 300))
+    if model_path:
+        model, tokenizer = load_pretrained(model_path)
+    else:
+        texts = [conversation_text(None, t.user, t.actions, t.observations) for t in trajectories]
+        tokenizer = train_tokenizer(texts, vocab_size=1024)
+        model = build_tiny_model(TinyLMConfig(d_model=128, n_layers=3, n_heads=4, d_ff=512, max_positions=512), tokenizer)
+    model.eval()
+    chat = ChatFormat(tokenizer, include_system_prompt=False)
+    return model, chat, trajectories
+
+
+def bench_sampling(model, chat, trajectories, batch: int, new_tokens: int, naive_rows: int) -> dict[str, float]:
+    # the prompts of real episodes up to their second assistant turn (so prefixes vary in length)
+    prompts = [t.to_episode(chat).input_ids[:-8] for t in trajectories[:batch]]
+    policy = Policy(model, chat.control)
+    eot = chat.control.eot_id
+    with torch.no_grad():  # suppress end-of-turn so every row generates exactly new_tokens
+        bias = torch.zeros(model.config.vocab_size)
+        bias[eot] = -1e4
+        handle = model.get_output_embeddings().register_forward_hook(lambda m, i, o: o + bias)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        policy.generate(prompts[:2], max_new_tokens=4, generator=gen)  # warm-up
+        start = time.perf_counter()
+        out = policy.generate(prompts, max_new_tokens=new_tokens, generator=gen)
+        batched_s = time.perf_counter() - start
+        batched_tokens = sum(len(g.token_ids) for g in out)
+        start = time.perf_counter()
+        naive_tokens = sum(len(naive_generate(model, p, new_tokens, gen)) for p in prompts[:naive_rows])
+        naive_s = time.perf_counter() - start
+    finally:
+        handle.remove()
+    batched = batched_tokens / batched_s
+    naive = naive_tokens / naive_s
+    return {"batched_kv_tokens_per_s": batched, "naive_tokens_per_s": naive, "speedup": batched / naive,
+            "batch": batch, "new_tokens": new_tokens, "naive_rows": naive_rows}
+
+
+def bench_rollout(model, chat, episodes: int) -> dict[str, float]:
+    policy = Policy(model, chat.control)
+    envs = make_envs(ENV, episodes, "dev")
+    ids = task_ids(envs[0])
+    requests = [EpisodeRequest(ids[i % len(ids)], i) for i in range(episodes)]
+    start = time.perf_counter()
+    out = collect_episodes(policy, chat, envs, requests, RolloutSettings(max_new_tokens=40),
+                           generator=torch.Generator().manual_seed(0), context_length=512)
+    seconds = time.perf_counter() - start
+    tokens = sum(e.num_generated for e in out)
+    return {"rollout_policy_tokens_per_s": tokens / seconds, "episodes": episodes, "policy_tokens": tokens,
+            "seconds": seconds}
+
+
+def bench_update(model, chat, trajectories, episodes: int, repeats: int) -> dict[str, float]:
+    model.train()
+    eps = [t.to_episode(chat) for t in trajectories[:episodes]]
+    for i, e in enumerate(eps):
+        e.group = i // 8
+    rewards = torch.tensor([float(i % 2) for i in range(len(eps))])
+    adv = group_advantages(rewards, torch.tensor([e.group for e in eps]))
+    batch = collate(eps, chat.control, adv.tolist())
+    with torch.no_grad():
+        logits = batch_logits(model, batch, 1.0)
+        old = torch.log_softmax(logits, -1).gather(-1, batch.targets[..., None]).squeeze(-1)
+    prepared = PreparedBatch(batch, old, old.clone(), logits.argmax(-1))
+    cfg = RLConfig(init="unused")
+    control_ids = torch.as_tensor(chat.control.id_list)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    tokens = float(batch.loss_mask.sum())
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        loss, _ = rl_loss(batch_logits(model, batch, 1.0), prepared, cfg, control_ids)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    per_update = sum(times[1:]) / repeats
+    return {"update_s_per_1k_tokens": 1000 * per_update / tokens, "update_s": per_update,
+            "policy_tokens_per_update": tokens, "sequence_tokens_per_update": float(batch.attention_mask.sum())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Small sizes (seconds).")
+    parser.add_argument("--model", help="Local checkpoint to measure (default: a fresh tiny GPT).")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", help="Also write the results as markdown here.")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sizes = dict(batch=16, new_tokens=32, naive_rows=4, rollout=16, update=32, repeats=2) if args.quick else \
+        dict(batch=64, new_tokens=64, naive_rows=8, rollout=64, update=64, repeats=5)
+    model, chat, trajectories = setup(args.model)
+    results = {
+        "command": "python " + " ".join(sys.argv),
+        "machine": f"{platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} torch={torch.__version__} "
+                   f"threads={torch.get_num_threads()} python={platform.python_version()}",
+        "model_parameters": count_parameters(model),
+        "sampling": bench_sampling(model, chat, trajectories, sizes["batch"], sizes["new_tokens"], sizes["naive_rows"]),
+        "rollout": bench_rollout(model, chat, sizes["rollout"]),
+        "update": bench_update(model, chat, trajectories, sizes["update"], sizes["repeats"]),
+    }
+    print(json.dumps(results, indent=2))
+    s, r, u = results["sampling"], results["rollout"], results["update"]
+    lines = [
+        "# LLM trainer throughput", "",
+        f"Command: `{results['command']}`  ", f"Machine: {results['machine']}  ",
+        f"Model: tiny GPT-2, {results['model_parameters']:,} parameters", "",
+        "| measure | value |", "|---|---|",
+        f"| sampling, batched KV cache (batch {s['batch']}, {s['new_tokens']} new tokens) | {s['batched_kv_tokens_per_s']:.0f} tokens/s |",
+        f"| sampling, naive per-sequence loop without cache (baseline) | {s['naive_tokens_per_s']:.0f} tokens/s |",
+        f"| speed-up over the baseline | {s['speedup']:.1f}x |",
+        f"| multi-turn rollouts on Lookup-v0 ({r['episodes']} episodes, envs included) | {r['rollout_policy_tokens_per_s']:.0f} policy tokens/s |",
+        f"| RL update (fwd + clipped PG + bwd + AdamW), {u['policy_tokens_per_update']:.0f} policy / {u['sequence_tokens_per_update']:.0f} sequence tokens | {u['update_s_per_1k_tokens']:.3f} s per 1k policy tokens |",
+    ]
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Docker-specific behaviour: container hardening flags, transports, lifecycle, sweeping."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.sandbox.conftest import IMAGE
+from toolgym.sandbox import Backend
+from toolgym.sandbox.docker import DockerBackend, sweep_containers
+
+pytestmark = pytest.mark.docker
+
+
+def inspect(name: str) -> dict:
+    out = subprocess.run(["docker", "inspect", name], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)[0]
+
+
+def test_containers_are_locked_down(docker_backend: Backend) -> None:
+    with docker_backend.acquire() as sandbox:
+        info = inspect(sandbox._conn.name)
+    host = info["HostConfig"]
+    assert host["NetworkMode"] == "none"
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"]
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert host["Memory"] == 512 * 1024**2 and host["MemorySwap"] == host["Memory"]
+    assert host["PidsLimit"] == 128
+    assert host["NanoCpus"] == 10**9
+    assert info["Config"]["User"] == "65534:65534"
+    assert info["Config"]["Labels"]["toolgym.sandbox"] == "1"
+
+
+def test_code_runs_unprivileged_without_capabilities(docker_backend: Backend) -> None:
+    code = "import os\nstatus = open('/proc/self/status').read()\nprint(os.getuid(), status.split('CapEff:')[1].split()[0])"
+    assert docker_backend.run(code).stdout == "65534 0000000000000000\n"
+
+
+def test_root_filesystem_is_read_only(docker_backend: Backend) -> None:
+    result = docker_backend.run("open('/opt/x', 'w')")
+    assert "Read-only file system" in result.stderr
+
+
+def test_stdio_transport_works_too() -> None:
+    with DockerBackend(image=IMAGE, pool_size=1, transport="stdio") as backend:
+        assert backend.run("print(6 * 7)").stdout == "42\n"
+        with backend.acquire() as sandbox:
+            sandbox.run("open('f', 'w').write('kept')")
+            assert sandbox.run("print(open('f').read())").stdout == "kept\n"
+
+
+def test_container_removed_from_outside_is_replaced(docker_backend: Backend) -> None:
+    with docker_backend.acquire() as sandbox:
+        name = sandbox._conn.name
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=True)
+        result = sandbox.run("print('back')")
+        assert result.stdout == "back\n", result
+        assert sandbox._conn.name != name
+    assert docker_backend.run("print('pool ok')").stdout == "pool ok\n"
+
+
+def test_close_removes_the_containers_and_sweep_spares_live_owners() -> None:
+    backend = DockerBackend(image=IMAGE, pool_size=2)
+    names = [c.name for c in backend._pool._all]
+    assert len(names) == 2
+    assert not set(names) & set(sweep_containers())  # owner (this process) is alive
+    backend.close()
+    listed = subprocess.run(
+        ["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert not set(names) & set(listed)

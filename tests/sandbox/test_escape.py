@@ -1,0 +1,413 @@
+"""Escape and fault suite, run against every backend.
+
+Each attack must come back within its timeout plus a small margin, with a clear error or a
+safe result; the host must be unchanged; the next call must work. Where a backend's isolation
+documents that it cannot contain an attack (``isolation_gaps``), the test xfails with that
+reason instead; Docker has no gaps.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import textwrap
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.sandbox.conftest import Stopwatch, assert_healthy, gap, require_contained
+from toolgym.sandbox import Backend
+
+MARGIN_S = 3.0
+"""Slack over a call's timeout: worker cleanup, a loaded 2-core CI machine."""
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(backend: Backend, code: str, timeout: float = 2.0) -> object:
+    """Run dedented ``code`` and check it returned within ``timeout`` + margin."""
+    with Stopwatch() as sw:
+        result = backend.run(textwrap.dedent(code), timeout=timeout)
+    assert sw.seconds < timeout + MARGIN_S, f"took {sw.seconds:.1f} s: {result}"
+    return result
+
+
+# -- network ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def host_listener() -> tuple[str, int]:
+    """A TCP server on the host's loopback that a non-isolated sandbox could reach."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                conn.close()
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()
+    stop.set()
+    server.close()
+
+
+CONNECT = """
+import socket
+try:
+    socket.create_connection(({host!r}, {port}), timeout=1).close()
+    print("CONNECTED")
+except OSError as exc:
+    print("BLOCKED", type(exc).__name__, exc.errno)
+"""
+
+
+def test_cannot_connect_to_host_loopback(backend: Backend, host_listener: tuple[str, int]) -> None:
+    host, port = host_listener
+    result = run(backend, CONNECT.format(host=host, port=port))
+    assert result.error is None
+    require_contained(backend, "network", "BLOCKED" in result.stdout, result.stdout)
+    assert_healthy(backend)
+
+
+@pytest.mark.parametrize("address", ["10.255.255.1", "8.8.8.8"])
+def test_cannot_connect_outside(backend: Backend, address: str) -> None:
+    # Without a network namespace the attempt may just time out (no route on this machine),
+    # which also counts as blocked; what matters is that no connection is made.
+    result = run(backend, CONNECT.format(host=address, port=53))
+    assert result.error is None
+    require_contained(backend, "network", "BLOCKED" in result.stdout, result.stdout)
+    assert_healthy(backend)
+
+
+def test_has_no_network_interface_but_loopback(backend: Backend) -> None:
+    result = run(backend, "import socket; print(sorted(n for _, n in socket.if_nameindex()))")
+    names = eval(result.stdout) if result.exit_code == 0 else []  # noqa: S307 - our own output
+    require_contained(backend, "network", set(names) <= {"lo"}, result.stdout)
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+def test_fork_bomb_is_contained(backend: Backend) -> None:
+    result = run(
+        backend,
+        """
+        import os
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+        """,
+        timeout=1.5,
+    )
+    assert result.error is None
+    assert result.timed_out or result.exit_code != 0
+    assert_healthy(backend)
+
+
+def test_subprocess_fork_bomb_via_shell(backend: Backend) -> None:
+    result = run(backend, "import subprocess; subprocess.run(['sh', '-c', ':(){ :|:& };:'])", 1.5)
+    assert result.error is None
+    assert_healthy(backend)
+
+
+def test_infinite_loop_times_out(backend: Backend) -> None:
+    result = run(backend, "while True: pass", timeout=1.0)
+    assert result.timed_out
+    assert result.exit_code < 0
+    assert result.tool_error() is not None and result.tool_error().code == "timeout"
+    assert_healthy(backend)
+
+
+def test_sleep_forever_times_out(backend: Backend) -> None:
+    result = run(backend, "import time; time.sleep(10**6)", timeout=0.5)
+    assert result.timed_out
+    assert_healthy(backend)
+
+
+def test_ignoring_sigterm_does_not_help(backend: Backend) -> None:
+    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)"
+    result = run(backend, code, timeout=0.5)
+    assert result.timed_out
+    assert_healthy(backend)
+
+
+def test_daemonised_child_does_not_survive_the_call(backend: Backend) -> None:
+    with backend.acquire() as sandbox:
+        spawn = sandbox.run(
+            textwrap.dedent(
+                """
+                import os, subprocess, time
+                pid = os.fork()
+                if pid == 0:
+                    os.setsid()
+                    if os.fork() == 0:          # classic double fork: re-parented, new session
+                        with open("daemon.pid", "w") as fh:
+                            fh.write(str(os.getpid()))
+                        time.sleep(1000)
+                    os._exit(0)
+                os.waitpid(pid, 0)
+                p = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+                with open("sleep.pid", "w") as fh:
+                    fh.write(str(p.pid))
+                while not os.path.exists("daemon.pid"):
+                    time.sleep(0.01)
+                print("spawned")
+                """
+            ),
+            timeout=5,
+        )
+        assert spawn.stdout == "spawned\n", spawn
+        probe = sandbox.run(
+            textwrap.dedent(
+                """
+                import os
+                for name in ("daemon.pid", "sleep.pid"):
+                    pid = int(open(name).read())
+                    try:
+                        os.kill(pid, 0)
+                        state = "alive"
+                    except ProcessLookupError:
+                        state = "dead"
+                    except PermissionError:
+                        state = "alive"
+                    try:  # a zombie is dead too
+                        if open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z":
+                            state = "dead"
+                    except OSError:
+                        pass
+                    print(name, state)
+                """
+            ),
+            timeout=5,
+        )
+    assert probe.stdout == "daemon.pid dead\nsleep.pid dead\n", probe
+    assert_healthy(backend)
+
+
+def assert_survived(result: object) -> None:
+    """The signal had no effect (PID-1 worker), was refused (the worker is another user), or
+    killed the worker and the call reports a sandbox error; all fine if the backend recovers."""
+    refused = "PermissionError" in result.stderr or "ProcessLookupError" in result.stderr
+    assert result.stdout == "after\n" or refused or result.error is not None, result
+
+
+def test_killing_the_parent_is_survived(backend: Backend) -> None:
+    result = run(backend, "import os, signal; os.kill(os.getppid(), signal.SIGKILL); print('after')")
+    assert_survived(result)
+    assert_healthy(backend)
+
+
+def test_killing_the_parent_group_is_survived(backend: Backend) -> None:
+    code = "import os, signal; os.killpg(os.getpgid(os.getppid()), signal.SIGKILL); print('after')"
+    result = run(backend, code)
+    assert_survived(result)
+    assert_healthy(backend)
+
+
+def test_kill_all_reaches_only_the_sandbox(backend: Backend) -> None:
+    reason = gap(backend, "kill_all")
+    if reason is not None:
+        pytest.xfail(f"not run: {reason}")  # running it would kill host processes
+    result = run(backend, "import os, signal; os.kill(-1, signal.SIGKILL); print('after')")
+    assert result.error is None or "died" in result.error
+    assert_healthy(backend)
+
+
+# -- memory and output --------------------------------------------------------------------------
+
+
+def test_memory_bomb_fails_cleanly(backend: Backend) -> None:
+    result = run(backend, "x = bytearray(4 * 1024**3)\nprint('allocated')", timeout=5)
+    assert result.error is None
+    assert "allocated" not in result.stdout
+    assert result.exit_code != 0 and ("MemoryError" in result.stderr or result.exit_code < 0)
+    assert_healthy(backend)
+
+
+def test_growing_memory_bomb_fails_cleanly(backend: Backend) -> None:
+    result = run(backend, "chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 1024**2))", 5)
+    assert result.error is None
+    assert result.exit_code != 0
+    assert_healthy(backend)
+
+
+def test_memory_summed_over_processes_is_capped(backend: Backend) -> None:
+    reason = gap(backend, "memory_total")
+    if reason is not None:
+        pytest.xfail(f"not run: {reason}")  # would allocate gigabytes on the host
+    code = """
+    import os, time
+    for _ in range(6):
+        if os.fork() == 0:
+            try:
+                block = bytearray(400 * 1024**2)   # 6 x 400 MB > the 512 MB container limit
+                for i in range(0, len(block), 4096):
+                    block[i] = 1
+                time.sleep(30)
+            finally:
+                os._exit(0)
+    time.sleep(30)
+    """
+    result = run(backend, code, timeout=3)
+    assert result.error is None
+    assert result.timed_out or result.exit_code != 0
+    assert_healthy(backend)
+
+
+def test_huge_stdout_is_truncated(backend: Backend) -> None:
+    code = "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)"
+    result = run(backend, code, timeout=1.0)
+    limit = backend.limits.max_output_bytes
+    assert result.stdout_truncated
+    assert len(result.stdout.encode()) <= limit
+    assert result.timed_out
+    assert_healthy(backend)
+
+
+def test_one_giant_print_is_truncated(backend: Backend) -> None:
+    result = run(backend, "print('y' * (40 * 1024**2)); print('done', flush=True)", timeout=5)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_truncated
+    assert len(result.stdout) <= backend.limits.max_output_bytes
+    assert_healthy(backend)
+
+
+def test_huge_file_is_stopped_by_the_size_limit(backend: Backend) -> None:
+    code = "with open('big', 'wb') as fh:\n    while True:\n        fh.write(b'z' * 1024**2)"
+    result = run(backend, code, timeout=5)
+    assert result.exit_code != 0 and not result.timed_out, result
+    assert_healthy(backend)
+
+
+# -- filesystem ---------------------------------------------------------------------------------
+
+
+def test_cannot_write_outside_the_work_dir(backend: Backend) -> None:
+    marker = f"ESCAPED_{uuid.uuid4().hex[:8]}"
+    targets = [REPO / marker, Path("/etc") / marker, Path("/usr") / marker, Path("/") / marker]
+    code = f"""
+    written = []
+    for path in {[str(t) for t in targets]!r}:
+        try:
+            with open(path, "w") as fh:
+                fh.write("pwned")
+            written.append(path)
+        except OSError:
+            pass
+    print(written)
+    """
+    try:
+        result = run(backend, code)
+        leaked = [t for t in targets if t.exists()]
+    finally:
+        for target in targets:
+            if target.exists():
+                target.unlink()
+    require_contained(backend, "write_outside", not leaked, f"created {leaked}: {result}")
+    assert_healthy(backend)
+
+
+def test_cannot_read_host_files(backend: Backend, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    token = uuid.uuid4().hex
+    secret.write_text(token)
+    tmp_path.chmod(0o755)
+    secret.chmod(0o644)  # world-readable: only a mount namespace can hide it
+    this_file = Path(__file__).resolve()
+    code = f"""
+    for path in [{str(secret)!r}, {str(this_file)!r}, "/etc/shadow"]:
+        try:
+            print(path, open(path).read()[:200])
+        except OSError as exc:
+            print(path, "DENIED", type(exc).__name__)
+    """
+    result = run(backend, code)
+    shadow = Path("/etc/shadow").read_text()[:40] if os.access("/etc/shadow", os.R_OK) else None
+    assert shadow is None or shadow not in result.stdout, "host /etc/shadow was read"
+    leaked = token in result.stdout or "def test_cannot_read_host_files" in result.stdout
+    require_contained(backend, "host_files", not leaked, result.stdout)
+    assert_healthy(backend)
+
+
+def test_input_file_names_cannot_escape_the_work_dir(backend: Backend) -> None:
+    for name in ("../evil.txt", "/tmp/evil.txt", "a/../../evil.txt"):
+        result = backend.run("print('ran')", files={name: "x"})
+        assert result.error is not None and "work dir" in result.error, result
+    assert_healthy(backend)
+
+
+def test_no_file_survives_into_the_next_episode(backend: Backend) -> None:
+    token = uuid.uuid4().hex[:12]
+    places = ["workdir.txt", f"/tmp/leak-{token}", f"/dev/shm/leak-{token}"]
+    write = f"""
+    import os
+    for path in {places!r}:
+        try:
+            with open(path, "w") as fh:
+                fh.write({token!r})
+        except OSError:
+            pass
+    print(os.path.exists("workdir.txt"))
+    """
+    read = f"""
+    import os
+    found = []
+    for path in {places!r}:
+        try:
+            if {token!r} in open(path).read():
+                found.append(path)
+        except OSError:
+            pass
+    for base in ("/tmp", "/dev/shm", os.path.expanduser("~")):
+        for root, dirs, files in os.walk(base):
+            for name in files:
+                try:
+                    if {token!r} in open(os.path.join(root, name)).read():
+                        found.append(os.path.join(root, name))
+                except OSError:
+                    pass
+    print(sorted(set(found)))
+    """
+    # Use every worker of the pool, so the next episodes land on the same sandboxes.
+    handles = [backend.acquire() for _ in range(2)]
+    try:
+        for handle in handles:
+            assert handle.run(textwrap.dedent(write)).stdout == "True\n"
+            # Within an episode the work dir persists.
+            assert handle.run("print(open('workdir.txt').read())").stdout.strip() == token
+    finally:
+        for handle in handles:
+            handle.release()
+    handles = [backend.acquire() for _ in range(2)]
+    try:
+        found = [handle.run(textwrap.dedent(read)).stdout.strip() for handle in handles]
+    finally:
+        for handle in handles:
+            handle.release()
+        for path in places[1:]:  # clean up a leak on the host (weak isolation levels)
+            if os.path.exists(path):
+                os.unlink(path)
+    require_contained(backend, "scratch_leak", found == ["[]", "[]"], str(found))
+
+
+# -- recovery -----------------------------------------------------------------------------------
+
+
+def test_dead_worker_is_replaced_within_an_episode(backend: Backend) -> None:
+    with backend.acquire() as sandbox:
+        conn = sandbox._conn
+        conn.kill()  # simulate a crash of the worker / container
+        result = sandbox.run("print('recovered')")
+        assert result.stdout == "recovered\n", result
+    assert_healthy(backend)

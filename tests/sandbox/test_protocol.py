@@ -1,0 +1,146 @@
+"""Unit tests of the frame protocol and of the pure-Python parts of the sandbox API."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from toolgym.core.errors import ConfigError, ErrorCode
+from toolgym.sandbox import ExecResult, Limits, SandboxUnavailable, make_backend
+from toolgym.sandbox.pool import encode_files
+from toolgym.sandbox.worker import (
+    MAX_FRAME_BYTES,
+    FrameDecoder,
+    FrameError,
+    _safe_relpath,
+    encode_frame,
+    read_frame,
+)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+messages = st.dictionaries(st.text(max_size=10), json_values, max_size=6)
+
+
+def test_frame_is_big_endian_length_then_ascii_json() -> None:
+    frame = encode_frame({"op": "ping", "é": 1})
+    (length,) = struct.unpack(">I", frame[:4])
+    assert length == len(frame) - 4
+    assert frame[4:].decode("ascii") == '{"op":"ping","\\u00e9":1}'
+
+
+@given(st.lists(messages, max_size=5), st.data())
+def test_decoder_reassembles_frames_split_anywhere(batch: list[dict], data: st.DataObject) -> None:
+    stream = b"".join(encode_frame(m) for m in batch)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    decoder = FrameDecoder()
+    out: list[dict] = []
+    for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        out += decoder.feed(stream[start:end])
+    assert out == batch
+    assert decoder.pending == 0
+
+
+def test_read_frame_over_a_pipe_and_clean_eof() -> None:
+    r, w = os.pipe()
+    os.write(w, encode_frame({"a": [1, 2]}) + encode_frame({"b": None}))
+    os.close(w)
+    assert read_frame(r) == {"a": [1, 2]}
+    assert read_frame(r) == {"b": None}
+    assert read_frame(r) is None
+    os.close(r)
+
+
+def test_truncated_frame_is_an_error() -> None:
+    r, w = os.pipe()
+    os.write(w, encode_frame({"a": 1})[:-2])
+    os.close(w)
+    with pytest.raises(FrameError, match="EOF"):
+        read_frame(r)
+    os.close(r)
+
+
+def test_oversized_header_is_rejected() -> None:
+    with pytest.raises(FrameError, match="announces"):
+        FrameDecoder().feed(struct.pack(">I", MAX_FRAME_BYTES + 1))
+
+
+@pytest.mark.parametrize("body", [b"\xff\xfe", b"[1, 2]", b"not json"])
+def test_bad_bodies_are_rejected(body: bytes) -> None:
+    with pytest.raises(FrameError):
+        FrameDecoder().feed(struct.pack(">I", len(body)) + body)
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/../../x", "", ".", "a\x00b"])
+def test_unsafe_input_file_names_are_rejected(name: str) -> None:
+    with pytest.raises(ValueError):
+        _safe_relpath(name)
+
+
+def test_safe_input_file_names_are_normalised() -> None:
+    assert _safe_relpath("a/./b/../c.txt") == "a/c.txt"
+
+
+def test_encode_files_text_and_bytes() -> None:
+    encoded = encode_files({"a.txt": "héllo", "b.bin": b"\x00\xff"})
+    assert encoded[0] == {"path": "a.txt", "data": "héllo", "encoding": "utf-8"}
+    assert encoded[1] == {"path": "b.bin", "data": "AP8=", "encoding": "base64"}
+    with pytest.raises(TypeError):
+        encode_files({"c": 3})  # type: ignore[dict-item]
+
+
+def test_limits_validate_their_values() -> None:
+    with pytest.raises(ConfigError, match="memory_mb"):
+        Limits(memory_mb=0)
+    with pytest.raises(ConfigError, match="max_output_bytes"):
+        Limits(max_output_bytes=-1)
+    assert Limits(nproc=None).to_request()["nproc"] is None
+
+
+def test_exec_result_maps_to_env_error_codes() -> None:
+    assert ExecResult("2\n", "", 0, False, 0.001).tool_error() is None
+    assert ExecResult("", "boom", 1, False, 0.001).tool_error() is None  # the agent's problem
+    timeout = ExecResult("", "", -9, True, 5.0).tool_error()
+    assert timeout is not None and timeout.code == ErrorCode.TIMEOUT
+    failure = ExecResult.failure("worker died").tool_error()
+    assert failure is not None and failure.code == ErrorCode.SANDBOX_ERROR
+    assert "worker died" in failure.message
+    assert not ExecResult.failure("x").ok and ExecResult("", "", 0, False, 0.0).ok
+
+
+def test_unknown_backend_kind_is_a_clear_error() -> None:
+    with pytest.raises(SandboxUnavailable, match="docker"):
+        make_backend("dokcer")
+
+
+def test_docker_without_image_says_how_to_fix_it() -> None:
+    with pytest.raises(SandboxUnavailable, match=r"toolgym sandbox build|daemon|not installed"):
+        make_backend("docker", image="toolgym-sandbox-does-not-exist:never")
+
+
+def test_auto_falls_back_to_process_when_docker_is_unusable(caplog: pytest.LogCaptureFixture) -> None:
+    with make_backend("auto", image="toolgym-sandbox-does-not-exist:never", pool_size=1) as backend:
+        assert backend.name == "process"
+        assert backend.run("print(3)").stdout == "3\n"
+    assert "falling back" in caplog.text
+
+
+def test_sandbox_package_import_is_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, toolgym.sandbox; "
+        "print(any(m.startswith(('docker', 'toolgym.sandbox.docker')) for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,66 @@
+"""The CLI sub-app, the image helpers and the latency benchmark's quick mode."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from typer.testing import CliRunner
+
+from toolgym.sandbox.cli import app
+from toolgym.sandbox.image import apt_mirror
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_benchmark() -> ModuleType:
+    path = REPO / "benchmarks" / "sandbox_latency.py"
+    spec = importlib.util.spec_from_file_location("sandbox_latency", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_apt_mirror_is_a_url() -> None:
+    assert apt_mirror().startswith(("http://", "https://", "file:"))
+
+
+def test_build_rejects_an_unknown_method() -> None:
+    result = CliRunner().invoke(app, ["build", "--method", "magic"])
+    assert result.exit_code == 1
+    assert "method must be one of" in result.output
+
+
+def test_check_reports_both_backends() -> None:
+    result = CliRunner().invoke(app, ["check"])
+    assert "docker daemon" in result.output
+    assert "process backend" in result.output
+    assert result.exit_code == 0, result.output  # the process backend always works
+
+
+def test_bench_backend_measures_a_runner(process_backend: object) -> None:
+    bench = load_benchmark()
+    stats = bench.bench_backend(process_backend, "print(1+1)", n=5)
+    assert stats["n"] == 5 and 0 < stats["p50_ms"] <= stats["p95_ms"]
+
+
+def test_bench_backend_refuses_a_broken_sandbox(process_backend: object) -> None:
+    bench = load_benchmark()
+    with pytest.raises(RuntimeError, match="sandbox call failed"):
+        bench.bench_backend(process_backend, "raise SystemExit(2)", n=1)
+
+
+@pytest.mark.docker
+def test_benchmark_quick_mode_runs_end_to_end(docker_backend: object) -> None:
+    bench = load_benchmark()
+    report = bench.run_benchmark(quick=True, threads=2)
+    labels = [row["label"] for row in report["rows"]]
+    assert any(label.startswith("(a)") for label in labels)
+    assert all(row["p50_ms"] for row in report["rows"]), report["rows"]
+    markdown = bench.to_markdown(report)
+    assert "vs (b)" in markdown and report["command"] in markdown

@@ -1,0 +1,127 @@
+"""The loss terms of the supervisory signals, on hand-built tensors and on trainer batches."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from baselines.train.supervision import (
+    clip_ranges,
+    clipped_pg_loss,
+    control_kl,
+    control_kl_positions,
+    masked_mean,
+    non_target_mask,
+    policy_shaping_loss,
+    spike_penalty,
+)
+
+V = 12
+CONTROL = torch.tensor([0, 1, 2])  # ids 0..2 are control tokens in these hand-built tests
+
+
+def _logits(seed: int, shape=(2, 5, V)) -> torch.Tensor:
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+# ---------------------------------------------------------------------------- control_kl
+def test_control_kl_is_zero_when_policy_equals_reference() -> None:
+    logits = _logits(0)
+    targets = torch.tensor([[0, 5, 6, 1, 7], [8, 2, 9, 9, 9]])
+    pos = control_kl_positions(targets, logits.argmax(-1), torch.ones(2, 5), CONTROL)
+    assert pos.any()
+    assert control_kl(logits, logits.clone(), pos).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_control_kl_is_positive_when_policy_differs() -> None:
+    logits, ref = _logits(0), _logits(1)
+    targets = torch.tensor([[0, 5, 6, 1, 7], [8, 2, 9, 9, 9]])
+    pos = control_kl_positions(targets, ref.argmax(-1), torch.ones(2, 5), CONTROL)
+    assert control_kl(logits, ref, pos).item() > 0
+
+
+def test_control_kl_touches_only_control_positions() -> None:
+    """Positions: sampled token is a control token, or the reference argmax is one; nothing else."""
+    ref = _logits(1)
+    ref[0, 2, 1] = 100.0  # reference argmax is control token 1 at (0, 2) although the target is not
+    targets = torch.tensor([[0, 5, 6, 1, 7], [8, 2, 9, 9, 9]])
+    ref[..., :3] = ref[..., :3].clamp(max=0.0)
+    ref[0, 2, 1] = 100.0
+    mask = torch.ones(2, 5)
+    mask[1, 1] = 0  # a control target outside the loss mask does not count
+    pos = control_kl_positions(targets, ref.argmax(-1), mask, CONTROL)
+    expected = torch.zeros(2, 5, dtype=torch.bool)
+    expected[0, 0] = expected[0, 3] = expected[0, 2] = True
+    assert torch.equal(pos, expected)
+    logits = _logits(0).requires_grad_(True)
+    control_kl(logits, ref, pos).backward()
+    touched = logits.grad.abs().sum(-1) > 0
+    assert torch.equal(touched, expected)
+
+
+# ---------------------------------------------------------------------------- control_clip
+def test_control_clip_clips_only_control_positions() -> None:
+    control_mask = torch.tensor([[True, False, True, False]])
+    old = torch.zeros(1, 4)
+    logp = torch.log(torch.tensor([[1.1, 1.1, 0.9, 0.9]]))  # ratios ±10%: inside 0.2, outside 0.05
+    adv = torch.tensor([[1.0, 1.0, -1.0, -1.0]])
+    low, high = clip_ranges(control_mask, 0.2, 0.2, control_eps=0.05)
+    assert torch.allclose(high, torch.tensor([[0.05, 0.2, 0.05, 0.2]]))
+    logp = logp.requires_grad_(True)
+    loss, ratio, clipped = clipped_pg_loss(logp, old, adv, low, high)
+    assert clipped.tolist() == [[True, False, True, False]]
+    loss.sum().backward()
+    assert logp.grad[0, 0] == 0 and logp.grad[0, 2] == 0
+    assert logp.grad[0, 1] != 0 and logp.grad[0, 3] != 0
+    base_low, base_high = clip_ranges(control_mask, 0.2, 0.2, control_eps=None)
+    _, _, base_clipped = clipped_pg_loss(logp.detach(), old, adv, base_low, base_high)
+    assert not base_clipped.any()
+
+
+def test_clipped_pg_loss_matches_ppo_formula() -> None:
+    logp, old = torch.log(torch.tensor([1.5, 0.5])), torch.zeros(2)
+    adv = torch.tensor([2.0, -1.0])
+    loss, ratio, _ = clipped_pg_loss(logp, old, adv, 0.2, 0.2)
+    assert torch.allclose(loss, torch.tensor([-2.0 * 1.2, 1.0 * 0.8]))
+    assert torch.allclose(ratio, torch.tensor([1.5, 0.5]))
+
+
+# ---------------------------------------------------------------------------- spike_penalty
+def test_spike_penalty_is_zero_below_threshold_and_positive_above() -> None:
+    logits = torch.zeros(1, 3, V)  # uniform: p(c) = 1/12 ≈ 0.083 for every token
+    everywhere = torch.ones(1, 3, 3, dtype=torch.bool)
+    mask = torch.ones(1, 3)
+    assert spike_penalty(logits, CONTROL, everywhere, mask, threshold=0.1).item() == 0.0
+    logits[0, 1, 2] = 5.0  # p(token 2) ≈ 0.93 at position 1
+    value = spike_penalty(logits, CONTROL, everywhere, mask, threshold=0.1).item()
+    p = math.exp(5) / (math.exp(5) + 11)
+    assert value == pytest.approx((p - 0.1) / 3, rel=1e-5)
+    only_elsewhere = everywhere.clone()
+    only_elsewhere[0, 1, 2] = False  # token 2 belongs at position 1: no penalty there
+    assert spike_penalty(logits, CONTROL, only_elsewhere, mask, threshold=0.1).item() == 0.0
+
+
+def test_non_target_mask_marks_control_tokens_that_are_not_the_target() -> None:
+    targets = torch.tensor([[0, 7]])
+    assert non_target_mask(targets, CONTROL).tolist() == [[[False, True, True], [True, True, True]]]
+
+
+# ---------------------------------------------------------------------------- offpolicy_expert
+def test_policy_shaping_weight_and_gradient() -> None:
+    """f = π/(π+γ); d(-A f)/d log π = -A γ π / (π+γ)²."""
+    p = torch.tensor([0.05, 0.5, 0.9])
+    logp = p.log().requires_grad_(True)
+    adv = torch.tensor([1.0, 1.0, -2.0])
+    loss = policy_shaping_loss(logp, adv, gamma=0.1)
+    assert torch.allclose(loss, -adv * p / (p + 0.1))
+    loss.sum().backward()
+    assert torch.allclose(logp.grad, -adv * 0.1 * p / (p + 0.1) ** 2, atol=1e-6)
+    clipped = policy_shaping_loss(p.log(), adv, gamma=0.1, clip_eps=0.2)
+    assert torch.allclose(clipped, -adv * (p / (p + 0.1)).clamp(0.8, 1.2))
+
+
+def test_masked_mean_ignores_masked_values() -> None:
+    assert masked_mean(torch.tensor([1.0, 100.0, 3.0]), torch.tensor([1.0, 0.0, 1.0])).item() == 2.0
+    assert masked_mean(torch.tensor([1.0]), torch.tensor([0.0])).item() == 0.0

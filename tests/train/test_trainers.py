@@ -1,0 +1,203 @@
+"""SFT and RL trainers end to end on tiny configs: they train, log, checkpoint and resume."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from baselines.train.__main__ import build_parser
+from baselines.train.common import TrainingDivergedError
+from baselines.train.config import RLConfig, SFTConfig, SupervisionConfig, load_config
+from baselines.train.rl import RLTrainer, rl_loss
+from baselines.train.sft import SFTTrainer
+
+ALL = ["offpolicy_expert", "hint", "interleaved_sft", "sft_mix", "control_kl", "control_clip", "spike_penalty"]
+
+
+def rl_config(init: Path, out: Path, **overrides) -> RLConfig:
+    fields = dict(
+        env="ToolGym/Lookup-v0", init=str(init), out_dir=str(out), include_system_prompt=False,
+        steps=2, prompts_per_step=2, group_size=4, epochs=2, minibatches=2, lr=1e-3,
+        max_new_tokens=24, max_observation_tokens=32, eval_every=2, eval_episodes=4, probe_size=4,
+        save_every=0, tensorboard=False, progress=False, num_tasks=40,
+    )
+    fields.update(overrides)
+    return RLConfig(**fields)
+
+
+def params(model) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_sft_trains_logs_and_saves(tmp_path) -> None:
+    cfg = SFTConfig(
+        env="ToolGym/Lookup-v0", out_dir=str(tmp_path), include_system_prompt=False, num_tasks=60,
+        tokenizer_tasks=60, vocab_size=320, model={"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "max_positions": 192},
+        steps=4, batch_size=8, eval_every=2, eval_episodes=4, max_new_tokens=16, expert_noise=0.2,
+        tensorboard=True, progress=False,
+    )
+    trainer = SFTTrainer(cfg)
+    before = params(trainer.model)
+    summary = trainer.train()
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert len(rows) == 4 and all(math.isfinite(float(r["train/loss"])) for r in rows)
+    assert rows[1]["eval/success"] != "" and "eval/errors/bad_json" in rows[0]
+    assert (tmp_path / "model" / "config.json").is_file() and list((tmp_path / "tb").iterdir())
+    assert 0.0 <= summary["final_success"] <= 1.0
+
+
+def test_noisy_expert_changes_content_not_format(bank) -> None:
+    import random
+
+    from baselines.train.envs import ExpertNoise, _parse
+
+    trajs = bank.many([f"lookup-train-{i:05d}" for i in range(50)])
+    noise = ExpertNoise(trajs, p=0.9)
+    rng = random.Random(0)
+    changed = 0
+    for t in trajs:
+        noisy = noise.corrupt(t.actions, rng)
+        for clean, dirty in zip(t.actions, noisy, strict=True):
+            assert _parse(dirty) is not None and _parse(clean)[0] == _parse(dirty)[0]
+            changed += clean != dirty
+    assert changed > 0.5 * sum(len(t.actions) for t in trajs)
+
+
+def test_rl_with_every_supervision_trains_and_logs_namespaced_metrics(sft_checkpoint, tmp_path) -> None:
+    cfg = rl_config(sft_checkpoint, tmp_path, supervision=SupervisionConfig(use=ALL, interleave_every=2, interleave_window=2,
+                                                                                 interleave_steps=1, interleave_batch=4, sft_mix_batch=4))
+    trainer = RLTrainer(cfg)
+    before = params(trainer.model)
+    summary = trainer.train()
+    assert summary["steps"] == 2 and summary["stopped"] is None
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+    last = trainer.history[-1]
+    for key in ("train/success", "train/loss", "train/pg_loss", "train/control_kl", "train/spike_penalty",
+                "train/sft_mix_nll", "train/clip_frac", "train/ratio_max", "train/grad_norm", "train/grad_norm_control",
+                "train/zero_adv_group_frac", "train/entropy", "train/kl_ref", "train/turns", "train/gen_tokens",
+                "train/format_error_rate", "eval/success", "diag/probe/illegal_mean/tool_call",
+                "diag/probe/leak_max/im_end", "diag/probe/hit_mean/tool_call", "diag/probe/after_open_eot",
+                "diag/onpolicy/illegal_total", "diag/spike_threshold", "diag/spike_z", "diag/collapse"):
+        assert key in last, key
+    assert all(math.isfinite(last[k]) for k in ("train/loss", "train/control_kl", "train/spike_penalty", "train/sft_mix_nll"))
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert [r["step"] for r in rows] == ["1", "2"]
+
+
+def test_offpolicy_expert_puts_exactly_one_expert_in_each_group(sft_checkpoint, tmp_path) -> None:
+    cfg = rl_config(sft_checkpoint, tmp_path, supervision=SupervisionConfig(use=["offpolicy_expert"]))
+    trainer = RLTrainer(cfg)
+    tasks = trainer.train_ids[:2]
+    episodes = trainer.collect(tasks)
+    for g, task in enumerate(tasks):
+        group = [e for e in episodes if e.group == g]
+        assert len(group) == cfg.group_size and {e.task_id for e in group} == {task}
+        experts = [e for e in group if e.is_expert]
+        assert len(experts) == 1
+        assert experts[0].actions == trainer.bank.get(task).actions and experts[0].reward == 1.0
+
+
+def test_offpolicy_expert_tokens_use_policy_shaping_not_the_ratio(sft_checkpoint, tmp_path) -> None:
+    cfg = rl_config(sft_checkpoint, tmp_path, supervision=SupervisionConfig(use=["offpolicy_expert"], expert_gamma=0.1))
+    trainer = RLTrainer(cfg)
+    prepared, _ = trainer.prepare(trainer.collect(trainer.train_ids[:2]))
+    b = prepared.batch
+    assert int(b.is_expert.sum()) == 2
+    logits = trainer.policy.logits(b.input_ids, b.attention_mask).detach()
+    loss, stats = rl_loss(logits, prepared, cfg, trainer.control_ids)
+    logp = torch.log_softmax(logits, -1).gather(-1, b.targets[..., None]).squeeze(-1)
+    adv = b.advantages[:, None]
+    ratio = torch.exp(logp - prepared.old_logp)
+    plain = torch.maximum(-adv * ratio, -adv * ratio.clamp(0.8, 1.2))
+    shaped = -adv * logp.exp() / (logp.exp() + 0.1)
+    expected = (torch.where(b.is_expert[:, None], shaped, plain) * b.loss_mask).sum() / b.loss_mask.sum()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    prepared.old_logp[b.is_expert] = -50.0  # the expert's (meaningless) old log-probs play no part
+    again, _ = rl_loss(logits, prepared, cfg, trainer.control_ids)
+    assert again.item() == pytest.approx(loss.item(), rel=1e-6)
+
+
+def test_hint_is_shown_while_sampling_but_never_enters_the_loss(sft_checkpoint, tmp_path) -> None:
+    cfg = rl_config(sft_checkpoint, tmp_path, supervision=SupervisionConfig(use=["hint"], hint_per_group=2))
+    trainer = RLTrainer(cfg)
+    task = trainer.train_ids[0]
+    episodes = trainer.collect([task])
+    hinted = [e for e in episodes if e.hint is not None]
+    assert len(hinted) == 2 and all("Hint:" in e.hint for e in hinted)
+    traj = trainer.bank.get(task)
+    clean_prompt = trainer.chat.prompt_ids(None, traj.user)
+    hint_ids = trainer.chat.encode(hinted[0].hint)
+    for ep in episodes:
+        assert ep.input_ids[: ep.prompt_len] == clean_prompt
+        text = trainer.tokenizer.decode(ep.input_ids)
+        assert "Hint:" not in text
+    for ep in hinted:
+        assert ep.sample_prompt_ids != clean_prompt
+        sample_text = trainer.tokenizer.decode(ep.sample_prompt_ids)
+        assert ep.hint in sample_text
+    prepared, _ = trainer.prepare(episodes)
+    rows = prepared.batch.input_ids.tolist()
+    for row in rows:  # the hint's token sequence appears in no training row
+        assert not any(row[i : i + len(hint_ids)] == hint_ids for i in range(len(row) - len(hint_ids) + 1))
+
+
+def test_resume_reproduces_the_next_steps_exactly(sft_checkpoint, tmp_path) -> None:
+    sup = SupervisionConfig(use=["offpolicy_expert", "hint", "sft_mix", "interleaved_sft"], interleave_every=3,
+                            interleave_window=2, interleave_steps=1, interleave_batch=4, sft_mix_batch=4)
+    straight = RLTrainer(rl_config(sft_checkpoint, tmp_path / "a", steps=4, supervision=sup))
+    straight.train()
+    first = RLTrainer(rl_config(sft_checkpoint, tmp_path / "b", steps=2, save_every=2, supervision=sup))
+    first.train()
+    resumed = RLTrainer(rl_config(sft_checkpoint, tmp_path / "b", steps=4, save_every=2, supervision=sup), resume="auto")
+    assert resumed.step == 2
+    resumed.train()
+    for key in ("train/loss", "train/pg_loss", "train/sft_mix_nll", "train/success", "train/grad_norm"):
+        assert [m[key] for m in resumed.history[2:]] == [m[key] for m in straight.history[2:]], key
+    assert resumed.history[2]["train/interleaved_sft_nll"] == straight.history[2]["train/interleaved_sft_nll"]
+    rows = list(csv.DictReader((tmp_path / "b" / "metrics.csv").open()))
+    assert [r["step"] for r in rows] == ["1", "2", "3", "4"]
+
+
+def test_non_finite_values_stop_training_with_a_clear_message(sft_checkpoint, tmp_path) -> None:
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path))
+    with torch.no_grad():
+        next(trainer.model.parameters()).fill_(float("nan"))
+    with pytest.raises(TrainingDivergedError, match="Non-finite .* at step 1"):
+        trainer.train_step()
+
+
+def test_interleaved_sft_trains_on_failed_tasks_only(sft_checkpoint, tmp_path) -> None:
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, supervision=SupervisionConfig(use=["interleaved_sft"], interleave_steps=2, interleave_batch=4)))
+    a, b = trainer.train_ids[:2]
+    trainer.window.extend([{a: 0.0, b: 1.0}, {a: 0.0}])
+    before = params(trainer.model)
+    stats = trainer.interleaved_sft()
+    assert stats["train/interleaved_sft_tasks"] == 1
+    assert any(not torch.equal(x, y) for x, y in zip(before, trainer.model.parameters(), strict=True))
+
+
+def test_config_validation_quotes_the_bad_value(tmp_path) -> None:
+    with pytest.raises(ValueError, match="Unknown supervision \\['sft_mixx'\\]"):
+        SupervisionConfig(use=["sft_mixx"])
+    with pytest.raises(ValueError, match="clip_eps must be in \\(0, 1\\), got 1.5"):
+        RLConfig(init="x", clip_eps=1.5)
+    with pytest.raises(ValueError, match="Did you mean 'lr'"):
+        load_config(RLConfig, overrides=["lrr=1"], init="x")
+    path = tmp_path / "c.yaml"
+    path.write_text("lr: 2.0e-3\nsupervision: {use: [sft_mix], sft_mix_coef: 0.1}\n")
+    cfg = load_config(RLConfig, path, ["supervision.control_clip_eps=0.1"], init="x", steps=7)
+    assert (cfg.lr, cfg.steps, cfg.supervision.use, cfg.supervision.sft_mix_coef) == (2e-3, 7, ["sft_mix"], 0.1)
+    assert cfg.supervision.control_clip_eps == 0.1
+
+
+def test_cli_parses_combined_supervision() -> None:
+    args = build_parser().parse_args(["rl", "--env", "ToolGym/Search-v0", "--init", "m", "--supervision", "sft_mix,control_kl"])
+    from baselines.train.config import parse_supervision
+
+    assert args.command == "rl" and parse_supervision(args.supervision) == ["sft_mix", "control_kl"]
+    assert parse_supervision("none") == []

@@ -1,0 +1,1 @@
+"""``ToolGym/Calc-v0``: multi-step arithmetic word problems solved with a safe calculator tool."""

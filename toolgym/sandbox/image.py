@@ -1,0 +1,320 @@
+"""Building and checking the sandbox image (``toolgym-sandbox:latest``) with the docker CLI.
+
+Two ways to build:
+
+``"debootstrap"`` (default when there is no registry)
+    ``debootstrap --variant=minbase --include=python3 bookworm DIR MIRROR`` with the mirror
+    taken from the machine's apt sources, the worker copied to ``DIR/opt/toolgym``, then
+    ``tar -C DIR -c . | docker import`` with the entrypoint and user set. Needs root,
+    ``debootstrap`` and the apt mirror; no registry. About a minute, ~250 MB.
+``"dockerfile"``
+    ``docker build`` of the shipped ``Dockerfile`` (``FROM debian:bookworm-slim``): needs
+    access to Docker Hub (or a mirror of it).
+
+``"auto"`` picks ``dockerfile`` when ``debian:bookworm-slim`` is already present locally,
+otherwise ``debootstrap``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toolgym.sandbox.base import SandboxError, SandboxUnavailable
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_IMAGE = "toolgym-sandbox:latest"
+SANDBOX_DIR = Path(__file__).parent
+WORKER_IN_IMAGE = "/opt/toolgym/worker.py"
+DEFAULT_SUITE = "bookworm"
+FALLBACK_MIRROR = "http://deb.debian.org/debian"
+BUILD_METHODS = ("auto", "dockerfile", "debootstrap")
+LABEL = "toolgym.sandbox"
+
+
+def docker_cli() -> str | None:
+    """Path of the ``docker`` client, or ``None``."""
+    return shutil.which("docker")
+
+
+def _docker(
+    *args: str, timeout: float = 60.0, input: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    cli = docker_cli()
+    if cli is None:
+        raise SandboxUnavailable(
+            "the docker client is not installed (apt-get install docker.io, or see docs/sandbox.md)"
+        )
+    return subprocess.run(  # noqa: S603 - fixed docker subcommands
+        [cli, *args], capture_output=True, timeout=timeout, input=input, check=False
+    )
+
+
+def daemon_reachable(timeout: float = 10.0) -> tuple[bool, str]:
+    """Whether the Docker daemon answers; ``(ok, server version or the error)``."""
+    if docker_cli() is None:
+        return False, "docker client not installed"
+    try:
+        proc = _docker("version", "--format", "{{.Server.Version}}", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, f"docker daemon did not answer within {timeout} s"
+    if proc.returncode != 0:
+        return False, proc.stderr.decode(errors="replace").strip() or "docker version failed"
+    return True, proc.stdout.decode().strip()
+
+
+def image_present(name: str = DEFAULT_IMAGE) -> bool:
+    """Whether the image ``name`` exists locally."""
+    try:
+        return _docker("image", "inspect", "--format", "{{.Id}}", name, timeout=30).returncode == 0
+    except (SandboxUnavailable, subprocess.TimeoutExpired):
+        return False
+
+
+def require_docker(image: str = DEFAULT_IMAGE) -> str:
+    """Check that Docker can run the sandbox; return the daemon version.
+
+    Raises:
+        SandboxUnavailable: with instructions, if the client, the daemon or the image is missing.
+    """
+    ok, detail = daemon_reachable()
+    if not ok:
+        raise SandboxUnavailable(
+            f"Docker is not available ({detail}). Start the daemon (e.g. "
+            "`scripts/setup_docker.sh`, or `sudo systemctl start docker`) or use "
+            "sandbox='process'."
+        )
+    if not image_present(image):
+        raise SandboxUnavailable(
+            f"the sandbox image {image!r} does not exist. Build it with "
+            "`toolgym sandbox build` (or `python -m toolgym.sandbox.cli build`)."
+        )
+    return detail
+
+
+def apt_mirror(default: str = FALLBACK_MIRROR) -> str:
+    """The Debian mirror of this machine's apt sources (deb822 ``.sources`` or ``sources.list``)."""
+    candidates: list[str] = []
+    sources_d = Path("/etc/apt/sources.list.d")
+    files = sorted(sources_d.glob("*.sources")) if sources_d.is_dir() else []
+    for path in files:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for stanza in re.split(r"\n\s*\n", text):
+            if re.search(r"^Enabled:\s*no", stanza, re.M | re.I):
+                continue
+            suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
+            uris = re.search(r"^URIs:\s*(.+)$", stanza, re.M)
+            if suites and uris and "security" not in suites.group(1):
+                candidates += uris.group(1).split()
+    listfile = Path("/etc/apt/sources.list")
+    if listfile.is_file():
+        for line in listfile.read_text().splitlines():
+            match = re.match(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
+            if match and "security" not in match.group(2):
+                candidates.append(match.group(1))
+    for uri in candidates:
+        if "debian" in uri and "security" not in uri:
+            return uri.rstrip("/")
+    return candidates[0].rstrip("/") if candidates else default
+
+
+@dataclass
+class BuildReport:
+    """What :func:`build_image` did."""
+
+    name: str
+    method: str
+    seconds: float
+    size_mb: float | None = None
+    steps: list[str] = field(default_factory=list)
+
+
+def _run_step(cmd: list[str], steps: list[str], *, timeout: float, **kwargs: object) -> None:
+    steps.append(" ".join(cmd))
+    logger.info("+ %s", " ".join(cmd))
+    proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False, **kwargs)  # type: ignore[call-overload] # noqa: S603
+    if proc.returncode != 0:
+        tail = (proc.stderr or b"").decode(errors="replace")[-2000:]
+        raise SandboxError(f"`{' '.join(cmd)}` failed with status {proc.returncode}:\n{tail}")
+
+
+def build_image(
+    method: str = "auto",
+    name: str = DEFAULT_IMAGE,
+    *,
+    mirror: str | None = None,
+    suite: str = DEFAULT_SUITE,
+    base_image: str = "debian:bookworm-slim",
+) -> BuildReport:
+    """Build the sandbox image ``name``.
+
+    Args:
+        method: ``"auto"``, ``"dockerfile"`` or ``"debootstrap"`` (see the module docstring).
+        name: image tag to create.
+        mirror: apt mirror for debootstrap (default: from the machine's apt sources).
+        suite: Debian suite for debootstrap.
+        base_image: base for the dockerfile method (must match the shipped Dockerfile's FROM
+            unless you edit it; used by ``auto`` to detect registry-less machines).
+
+    Raises:
+        SandboxUnavailable: docker or debootstrap missing, or not root for debootstrap.
+        SandboxError: a build step failed (the message quotes the command and its stderr).
+    """
+    if method not in BUILD_METHODS:
+        raise SandboxUnavailable(f"method must be one of {BUILD_METHODS}, got {method!r}")
+    ok, detail = daemon_reachable()
+    if not ok:
+        raise SandboxUnavailable(
+            f"cannot build {name!r}: Docker is not available ({detail}). "
+            "Run scripts/setup_docker.sh or start dockerd."
+        )
+    if method == "auto":
+        method = "dockerfile" if image_present(base_image) else "debootstrap"
+    start = time.monotonic()
+    steps: list[str] = []
+    if method == "dockerfile":
+        _build_dockerfile(name, steps)
+    else:
+        _build_debootstrap(name, mirror or apt_mirror(), suite, steps)
+    size = None
+    proc = _docker("image", "inspect", "--format", "{{.Size}}", name)
+    if proc.returncode == 0:
+        size = round(int(proc.stdout.decode().strip()) / 1e6, 1)
+    report = BuildReport(name, method, round(time.monotonic() - start, 1), size, steps)
+    logger.info("built %s with %s in %.1f s", name, method, report.seconds)
+    return report
+
+
+def _build_dockerfile(name: str, steps: list[str]) -> None:
+    cli = docker_cli()
+    assert cli is not None
+    with tempfile.TemporaryDirectory(prefix="toolgym-build-") as ctx:
+        shutil.copy(SANDBOX_DIR / "Dockerfile", ctx)
+        shutil.copy(SANDBOX_DIR / "worker.py", ctx)
+        _run_step([cli, "build", "-t", name, ctx], steps, timeout=1800)
+
+
+def _build_debootstrap(name: str, mirror: str, suite: str, steps: list[str]) -> None:
+    debootstrap = shutil.which("debootstrap") or (
+        "/usr/sbin/debootstrap" if os.path.exists("/usr/sbin/debootstrap") else None
+    )
+    if debootstrap is None:
+        raise SandboxUnavailable(
+            "debootstrap is not installed (apt-get install debootstrap), or build from the "
+            "Dockerfile with --method dockerfile on a machine with registry access"
+        )
+    if os.geteuid() != 0:
+        raise SandboxUnavailable("the debootstrap build needs root (run it with sudo)")
+    cli = docker_cli()
+    assert cli is not None
+    with tempfile.TemporaryDirectory(prefix="toolgym-rootfs-") as tmp:
+        rootfs = os.path.join(tmp, "rootfs")
+        _run_step(
+            [debootstrap, "--variant=minbase", "--include=python3", suite, rootfs, mirror],
+            steps,
+            timeout=1800,
+        )
+        # Shrink: package caches and lists are not needed at run time.
+        for sub in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man"):
+            path = os.path.join(rootfs, sub)
+            if os.path.isdir(path):
+                for entry in os.listdir(path):
+                    target = os.path.join(path, entry)
+                    if os.path.isdir(target) and not os.path.islink(target):
+                        shutil.rmtree(target, ignore_errors=True)
+                    else:
+                        try:
+                            os.unlink(target)
+                        except OSError:
+                            pass
+        worker_dir = os.path.join(rootfs, "opt", "toolgym")
+        os.makedirs(worker_dir, exist_ok=True)
+        shutil.copy(SANDBOX_DIR / "worker.py", os.path.join(worker_dir, "worker.py"))
+        os.chmod(os.path.join(worker_dir, "worker.py"), 0o644)
+        changes = [
+            f'ENTRYPOINT ["python3", "-I", "{WORKER_IN_IMAGE}"]',
+            "USER 65534:65534",
+            "WORKDIR /tmp",
+            f"LABEL {LABEL}.image=1",
+        ]
+        cmd = [cli, "import"]
+        for change in changes:
+            cmd += ["--change", change]
+        cmd += ["-", name]
+        steps.append(f"tar -C {rootfs} -c . | {' '.join(cmd)}")
+        logger.info("+ %s", steps[-1])
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)  # noqa: S603,S607
+        proc = subprocess.run(cmd, stdin=tar.stdout, capture_output=True, timeout=1800, check=False)  # noqa: S603
+        assert tar.stdout is not None
+        tar.stdout.close()
+        tar.wait()
+        if proc.returncode != 0 or tar.returncode != 0:
+            raise SandboxError(
+                f"docker import failed (tar {tar.returncode}, docker {proc.returncode}): "
+                + proc.stderr.decode(errors="replace")[-2000:]
+            )
+
+
+@dataclass
+class CheckReport:
+    """What :func:`check` found. ``ok`` is True when a sandboxed call worked."""
+
+    daemon: bool
+    daemon_detail: str
+    image: str
+    image_present: bool
+    ok: bool = False
+    start_s: float | None = None
+    first_call_ms: float | None = None
+    p50_ms: float | None = None
+    isolation: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def check(name: str = DEFAULT_IMAGE, calls: int = 20) -> CheckReport:
+    """Check the daemon, the image, and time a container start and ``calls`` sandboxed calls."""
+    daemon, detail = daemon_reachable()
+    present = image_present(name) if daemon else False
+    report = CheckReport(daemon, detail, name, present)
+    if not daemon:
+        report.problems.append(f"Docker daemon not reachable: {detail}")
+        return report
+    if not present:
+        report.problems.append(f"image {name} missing: run `toolgym sandbox build`")
+        return report
+    from toolgym.sandbox.docker import DockerBackend
+
+    start = time.monotonic()
+    try:
+        with DockerBackend(image=name, pool_size=1, prestart=True) as backend:
+            report.start_s = round(time.monotonic() - start, 3)
+            report.isolation = backend.isolation
+            with backend.acquire() as handle:
+                t = time.perf_counter()
+                first = handle.run("print(1 + 1)")
+                report.first_call_ms = round((time.perf_counter() - t) * 1e3, 2)
+                if first.stdout != "2\n":
+                    report.problems.append(f"test call returned {first}")
+                    return report
+                times = []
+                for _ in range(calls):
+                    t = time.perf_counter()
+                    handle.run("print(1 + 1)")
+                    times.append(time.perf_counter() - t)
+            times.sort()
+            report.p50_ms = round(times[len(times) // 2] * 1e3, 2)
+            report.ok = True
+    except (SandboxError, SandboxUnavailable) as exc:
+        report.problems.append(str(exc))
+    return report

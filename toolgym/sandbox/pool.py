@@ -1,0 +1,695 @@
+"""Host side of the worker protocol: one connection per worker, a thread-safe pool of them.
+
+Both backends are a :class:`PooledBackend`: they differ only in the command that starts a
+worker (``docker run -i ...`` or ``bwrap ... python worker.py``) and in how a worker is
+killed. Everything else (framing, timeouts, restart of dead workers, per-episode handles,
+wiping on release) lives here once.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import logging
+import os
+import select
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+from toolgym.sandbox.base import ExecResult, Files, Limits, SandboxError
+from toolgym.sandbox.worker import PROTOCOL_VERSION, FrameDecoder, FrameError, encode_frame
+
+logger = logging.getLogger(__name__)
+
+REPLY_GRACE_S = 3.0
+"""Extra seconds the host waits for a reply beyond the call's own timeout before it declares
+the worker hung and kills it (the worker enforces the timeout itself; this is the backstop)."""
+
+
+class WorkerDied(SandboxError):
+    """The worker exited or closed its pipe while a request was in flight."""
+
+
+class WorkerHung(SandboxError):
+    """The worker did not answer in time; it has been killed."""
+
+
+def encode_files(files: Files | None) -> list[dict[str, str]]:
+    """Turn a ``{path: str | bytes}`` mapping into the worker's ``files`` list."""
+    encoded: list[dict[str, str]] = []
+    for path, content in (files or {}).items():
+        if not isinstance(path, str):
+            raise TypeError(f"file names must be str, got {type(path).__name__}")
+        if isinstance(content, bytes):
+            data = base64.b64encode(content).decode("ascii")
+            encoded.append({"path": path, "data": data, "encoding": "base64"})
+        elif isinstance(content, str):
+            encoded.append({"path": path, "data": content, "encoding": "utf-8"})
+        else:
+            raise TypeError(f"content of {path!r} must be str or bytes, got {type(content).__name__}")
+    return encoded
+
+
+class WorkerConnection:
+    """A running worker and the channel that speaks the frame protocol to it.
+
+    Two transports: the worker's stdin/stdout (``argv`` is the worker, or a launcher such as
+    bwrap or ``docker run -i`` that passes stdio through), or, with ``socket_path``, a unix
+    socket the worker listens on (``argv`` then only starts it, e.g. ``docker run -d``, and
+    the connection is the worker's lifeline). Not thread-safe by itself: the pool hands a
+    connection to one user at a time.
+    """
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        name: str,
+        start_timeout: float = 30.0,
+        popen_kwargs: dict[str, Any] | None = None,
+        on_kill: Callable[[WorkerConnection], None] | None = None,
+        socket_path: str | None = None,
+    ) -> None:
+        """Start the worker with ``argv`` and wait for its hello frame.
+
+        Raises:
+            SandboxError: if the worker does not start or speaks another protocol version.
+        """
+        self.name = name
+        self.argv = list(argv)
+        self.uses = 0
+        self._on_kill = on_kill
+        self._decoder = FrameDecoder()
+        self._pending: deque[dict[str, Any]] = deque()
+        self._dead = False
+        self._killed = False
+        self._stderr = tempfile.TemporaryFile()
+        self._sock: socket.socket | None = None
+        deadline = time.monotonic() + start_timeout
+        self._proc = subprocess.Popen(  # noqa: S603 - argv built by the backend, not the agent
+            self.argv,
+            stdin=subprocess.PIPE if socket_path is None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if socket_path is None else subprocess.DEVNULL,
+            stderr=self._stderr,
+            start_new_session=True,
+            **(popen_kwargs or {}),
+        )
+        try:
+            if socket_path is None:
+                assert self._proc.stdin is not None and self._proc.stdout is not None
+                self._in_fd = self._proc.stdin.fileno()
+                self._out_fd = self._proc.stdout.fileno()
+            else:
+                self._sock = self._connect(socket_path, deadline)
+                self._in_fd = self._out_fd = self._sock.fileno()
+            self._poller = select.poll()
+            self._poller.register(self._out_fd, select.POLLIN)
+            self.hello = self._read_message(deadline)
+        except SandboxError as exc:
+            self.kill()
+            raise SandboxError(f"sandbox worker {name} failed to start: {exc}") from exc
+        if self.hello.get("op") != "hello" or self.hello.get("version") != PROTOCOL_VERSION:
+            self.kill()
+            raise SandboxError(
+                f"sandbox worker {name} speaks protocol {self.hello.get('version')!r}, "
+                f"expected {PROTOCOL_VERSION} (rebuild the image: toolgym sandbox build)"
+            )
+
+    def _connect(self, path: str, deadline: float) -> socket.socket:
+        """Connect to the worker's socket once it appears (the launcher may still be running)."""
+        while True:
+            if os.path.exists(path):
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    sock.connect(path)
+                    return sock
+                except OSError:
+                    sock.close()
+            code = self._proc.poll()
+            if code not in (None, 0):
+                raise WorkerDied(f"launcher exited with status {code}: {self.stderr_tail()}")
+            if time.monotonic() > deadline:
+                raise WorkerHung(f"socket {path} did not appear in time")
+            time.sleep(0.005)
+
+    @property
+    def alive(self) -> bool:
+        """True while the worker runs and its channel is intact."""
+        if self._dead:
+            return False
+        if self._sock is None:
+            return self._proc.poll() is None
+        # Between requests nothing may be readable: readiness means EOF (the worker is gone).
+        if self._poller.poll(0):
+            self._dead = True
+        return not self._dead
+
+    @property
+    def pid(self) -> int:
+        """PID of the process the host started (the worker, bwrap, or the docker client)."""
+        return self._proc.pid
+
+    def stderr_tail(self, limit: int = 2000) -> str:
+        """The last ``limit`` characters the worker (or its launcher) wrote to stderr."""
+        try:
+            size = self._stderr.seek(0, os.SEEK_END)
+            self._stderr.seek(max(0, size - limit))
+            return self._stderr.read().decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+
+    def _death_message(self) -> str:
+        code = self._proc.poll()
+        tail = self.stderr_tail()
+        if self._sock is not None:
+            message = "closed its connection (exited, or its container was removed)"
+        else:
+            message = "exited" if code is None else f"exited with status {code}"
+        return f"{message}; stderr: {tail}" if tail else message
+
+    def _read_message(self, deadline: float) -> dict[str, Any]:
+        while not self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WorkerHung(f"no reply from sandbox worker {self.name} in time")
+            # poll, not select: select fails on descriptors above 1023 (busy trainers).
+            if not self._poller.poll(max(1, int(remaining * 1000 + 0.999))):
+                continue
+            try:
+                chunk = os.read(self._out_fd, 1 << 20)
+            except OSError as exc:
+                self._dead = True
+                raise WorkerDied(f"sandbox worker {self.name}: {exc}") from exc
+            if not chunk:
+                self._dead = True
+                # Give the process a moment to exit so the status and stderr are complete.
+                try:
+                    self._proc.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    pass
+                raise WorkerDied(f"sandbox worker {self.name} {self._death_message()}")
+            try:
+                self._pending.extend(self._decoder.feed(chunk))
+            except FrameError as exc:
+                self._dead = True
+                raise WorkerDied(f"sandbox worker {self.name} sent a corrupt frame: {exc}") from exc
+        return self._pending.popleft()
+
+    def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send ``message`` and return the worker's reply.
+
+        Raises:
+            WorkerDied: the worker is gone (it is marked dead; the pool replaces it).
+            WorkerHung: no reply within ``timeout`` s (the worker is killed).
+        """
+        if not self.alive:
+            raise WorkerDied(f"sandbox worker {self.name} {self._death_message()}")
+        request_id = next(self._ids)
+        frame = encode_frame({**message, "id": request_id})
+        try:
+            view = memoryview(frame)
+            while view:
+                written = os.write(self._in_fd, view)
+                view = view[written:]
+        except OSError as exc:
+            self._dead = True
+            raise WorkerDied(f"sandbox worker {self.name} {self._death_message()}") from exc
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                reply = self._read_message(deadline)
+                if reply.get("id") == request_id:
+                    return reply
+                logger.warning("sandbox worker %s: dropping stale reply %r", self.name, reply)
+        except WorkerHung:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        """Stop the worker now (idempotent)."""
+        self._dead = True
+        if self._killed:
+            return
+        self._killed = True
+        if self._on_kill is not None:
+            try:
+                self._on_kill(self)
+            except Exception:  # noqa: BLE001 - killing is best effort
+                logger.debug("sandbox worker %s: on_kill hook failed", self.name, exc_info=True)
+        if self._sock is not None:
+            self._sock.close()  # the worker sees EOF and exits
+        if self._proc.poll() is None:
+            try:
+                os.killpg(self._proc.pid, 9)
+            except OSError:
+                self._proc.kill()
+        try:
+            self._proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            logger.warning("sandbox worker %s did not exit after SIGKILL", self.name)
+        for stream in (self._proc.stdin, self._proc.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        self._stderr.close()
+
+    def disable_kill_hook(self) -> None:
+        """Forget the ``on_kill`` hook (used after the backend removed the worker in bulk)."""
+        self._on_kill = None
+
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Ask the worker to exit cleanly, then kill it if it does not."""
+        if self.alive:
+            try:
+                self.request({"op": "shutdown"}, timeout)
+            except SandboxError:
+                pass
+        self.kill()
+
+
+class WorkerPool:
+    """A bounded, thread-safe pool of :class:`WorkerConnection`.
+
+    Workers are started on demand (up to ``size``) and kept warm when returned. Dead workers
+    are dropped and, while the pool is open, replaced in the background so the pool stays warm.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], WorkerConnection],
+        size: int,
+        *,
+        kill_many: Callable[[list[WorkerConnection]], None] | None = None,
+    ) -> None:
+        """``factory`` starts one worker; ``kill_many`` (optional) stops several at once."""
+        if size < 1:
+            raise ValueError(f"pool size must be >= 1, got {size}")
+        self._factory = factory
+        self._kill_many = kill_many
+        self.size = size
+        self._idle: deque[WorkerConnection] = deque()
+        self._all: set[WorkerConnection] = set()
+        self._starting = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._owner_pid = os.getpid()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._closed
+
+    def _start_one(self) -> WorkerConnection:
+        """Start a worker for a slot already counted in ``_starting``."""
+        try:
+            conn = self._factory()
+        except BaseException:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._starting -= 1
+            if self._closed:
+                closed = True
+            else:
+                closed = False
+                self._all.add(conn)
+            self._cond.notify_all()
+        if closed:
+            conn.kill()
+            raise SandboxError("the sandbox backend is closed")
+        return conn
+
+    def warm(self, n: int | None = None) -> None:
+        """Start workers until ``n`` (default: ``size``) exist, in parallel; wait for them."""
+        target = self.size if n is None else min(n, self.size)
+        with self._cond:
+            missing = target - len(self._all) - self._starting
+            self._starting += max(0, missing)
+        if missing <= 0:
+            return
+        errors: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                conn = self._start_one()
+            except BaseException as exc:  # noqa: BLE001 - collected and re-raised below
+                errors.append(exc)
+                return
+            self._put_idle(conn)
+
+        threads = [threading.Thread(target=start, daemon=True) for _ in range(missing)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def _put_idle(self, conn: WorkerConnection) -> None:
+        with self._cond:
+            if self._closed or not conn.alive:
+                self._all.discard(conn)
+                drop = True
+            else:
+                self._idle.append(conn)
+                drop = False
+            self._cond.notify_all()
+        if drop:
+            conn.kill()
+
+    def acquire(self, timeout: float | None = None) -> WorkerConnection:
+        """Take a live worker, starting one if below ``size``; wait up to ``timeout`` s.
+
+        Raises:
+            SandboxError: closed pool, no worker free in time, a worker failed to start, or
+                the pool was inherited through ``fork`` (create one backend per process).
+        """
+        if os.getpid() != self._owner_pid:
+            raise SandboxError(
+                "this sandbox backend was created in another process (inherited via fork); "
+                "create one backend per process"
+            )
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._cond:
+                while True:
+                    if self._closed:
+                        raise SandboxError("the sandbox backend is closed")
+                    if self._idle:
+                        conn = self._idle.popleft()
+                        break
+                    if len(self._all) + self._starting < self.size:
+                        self._starting += 1
+                        conn = None
+                        break
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise SandboxError(
+                            f"no sandbox free within {timeout} s (all {self.size} in use; "
+                            "raise pool_size or release handles)"
+                        )
+                    self._cond.wait(remaining)
+            if conn is None:
+                conn = self._start_one()
+            if conn.alive:
+                conn.uses += 1
+                return conn
+            self.discard(conn)
+
+    def release(self, conn: WorkerConnection) -> None:
+        """Return a worker (the caller has wiped it); dead ones are replaced."""
+        if conn.alive and not self._closed:
+            self._put_idle(conn)
+        else:
+            self.discard(conn)
+
+    def discard(self, conn: WorkerConnection, *, replace: bool = True) -> None:
+        """Kill ``conn`` and forget it; start a replacement in the background if ``replace``."""
+        with self._cond:
+            self._all.discard(conn)
+            self._cond.notify_all()
+        conn.kill()
+        if replace and not self._closed:
+            threading.Thread(target=self._replenish, daemon=True).start()
+
+    def _replenish(self) -> None:
+        with self._cond:
+            if self._closed or self._idle or len(self._all) + self._starting >= self.size:
+                return
+            self._starting += 1
+        try:
+            conn = self._start_one()
+        except BaseException as exc:  # noqa: BLE001 - next acquire retries and reports
+            logger.warning("could not restart a sandbox worker: %s", exc)
+            return
+        self._put_idle(conn)
+
+    def close(self) -> None:
+        """Kill every worker, idle or in use (idempotent)."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            if os.getpid() != self._owner_pid:
+                # A forked copy must not kill the parent's workers (e.g. at its exit).
+                self._all.clear()
+                self._idle.clear()
+                return
+            conns = list(self._all)
+            self._all.clear()
+            self._idle.clear()
+            self._cond.notify_all()
+        if self._kill_many is not None and conns:
+            try:
+                self._kill_many(conns)
+            except Exception:  # noqa: BLE001 - individual kills below still run
+                logger.debug("batch kill failed", exc_info=True)
+        for conn in conns:
+            conn.kill()
+
+    def stats(self) -> dict[str, int]:
+        """Counts of workers: total, idle, starting."""
+        with self._cond:
+            return {"total": len(self._all), "idle": len(self._idle), "starting": self._starting}
+
+
+class PooledHandle:
+    """A sandbox reserved for one episode (see :class:`~toolgym.sandbox.base.SandboxHandle`)."""
+
+    def __init__(self, backend: PooledBackend, conn: WorkerConnection) -> None:
+        """Hold ``conn`` (from ``backend``'s pool) until released."""
+        self._backend = backend
+        self._conn: WorkerConnection | None = conn
+        self._lock = threading.Lock()
+        self.session = uuid.uuid4().hex[:16]
+
+    @property
+    def released(self) -> bool:
+        """True once the handle has been released."""
+        return self._conn is None
+
+    def run(self, code: str, *, timeout: float = 5.0, files: Files | None = None) -> ExecResult:
+        """Run ``code`` in this episode's work dir (shared by the episode's calls).
+
+        If the worker died (for example the code killed it) it is replaced transparently;
+        the episode's files are then lost, and the failing call reports ``error``.
+        """
+        with self._lock:
+            if self._conn is None:
+                raise SandboxError("this sandbox handle was released; acquire a new one")
+            if not self._conn.alive:
+                self._conn = self._backend._replace(self._conn)
+            return self._backend._execute(
+                self._conn, code, timeout=timeout, files=files, session=self.session
+            )
+
+    def release(self) -> None:
+        """Wipe the sandbox and give it back to the pool (idempotent)."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            self._backend._give_back(conn)
+
+    def __enter__(self) -> PooledHandle:
+        """Return the handle itself."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Release the handle."""
+        self.release()
+
+    def __del__(self) -> None:
+        """Return the worker (wiped) to the pool if the handle is dropped without release."""
+        if getattr(self, "_conn", None) is not None:
+            try:
+                self.release()
+            except Exception:  # noqa: BLE001 - never raise from a finaliser
+                pass
+
+
+class PooledBackend:
+    """Shared implementation of :class:`~toolgym.sandbox.base.Backend` over a worker pool.
+
+    Subclasses implement :meth:`_start_worker` (and may override :meth:`_kill_workers`).
+    """
+
+    name = "pooled"
+    isolation = "unknown"
+
+    def __init__(
+        self,
+        *,
+        pool_size: int,
+        limits: Limits | None = None,
+        max_uses: int | None = None,
+        acquire_timeout: float | None = 60.0,
+    ) -> None:
+        """Configure the pool; subclasses start workers lazily or via :meth:`warm`.
+
+        Args:
+            pool_size: maximum number of workers (sandboxes) alive at once.
+            limits: per-call resource limits (default :class:`Limits`).
+            max_uses: recycle (restart) a worker after this many episodes; ``None`` = never.
+            acquire_timeout: seconds ``acquire``/``run`` wait for a free sandbox.
+        """
+        self.limits = limits or Limits()
+        self.max_uses = max_uses
+        self.acquire_timeout = acquire_timeout
+        self._pool = WorkerPool(self._start_worker, pool_size, kill_many=self._kill_workers)
+        # Runs on close(), on garbage collection and at interpreter exit (weakref.finalize).
+        self._finalizer = weakref.finalize(self, WorkerPool.close, self._pool)
+
+    # -- to implement ----------------------------------------------------------------------------
+    def _start_worker(self) -> WorkerConnection:
+        raise NotImplementedError
+
+    def _kill_workers(self, conns: list[WorkerConnection]) -> None:
+        """Stop several workers at once (default: nothing; each is then killed singly)."""
+
+    # -- Backend API -----------------------------------------------------------------------------
+    def warm(self, n: int | None = None) -> None:
+        """Start workers now (default: the whole pool) instead of on first use."""
+        self._pool.warm(n)
+
+    def run(self, code: str, *, timeout: float = 5.0, files: Files | None = None) -> ExecResult:
+        """Run ``code`` once in a clean sandbox (fresh work dir; wiped afterwards)."""
+        start = time.monotonic()
+        try:
+            conn = self._pool.acquire(self.acquire_timeout)
+        except SandboxError as exc:
+            return ExecResult.failure(str(exc), time.monotonic() - start)
+        try:
+            result = self._execute(conn, code, timeout=timeout, files=files, wipe_after=True)
+        finally:
+            self._pool.release(conn)
+        return result
+
+    def acquire(self, timeout: float | None = None) -> PooledHandle:
+        """Reserve a sandbox for one episode.
+
+        Raises:
+            SandboxError: no sandbox could be started or none became free in time.
+        """
+        conn = self._pool.acquire(self.acquire_timeout if timeout is None else timeout)
+        return PooledHandle(self, conn)
+
+    def release(self, handle: PooledHandle) -> None:  # type: ignore[override]
+        """Return ``handle`` (same as ``handle.release()``)."""
+        handle.release()
+
+    def close(self) -> None:
+        """Stop every worker (idempotent)."""
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._pool.closed
+
+    def stats(self) -> dict[str, int]:
+        """Worker counts of the pool: total, idle, starting."""
+        return self._pool.stats()
+
+    def __enter__(self) -> PooledBackend:
+        """Return the backend itself."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the backend."""
+        self.close()
+
+    def __repr__(self) -> str:
+        """Show the class, isolation and pool size."""
+        return f"{type(self).__name__}(isolation={self.isolation!r}, pool_size={self._pool.size})"
+
+    # -- machinery -------------------------------------------------------------------------------
+    def _execute(
+        self,
+        conn: WorkerConnection,
+        code: str,
+        *,
+        timeout: float,
+        files: Files | None,
+        session: str | None = None,
+        wipe_after: bool = False,
+    ) -> ExecResult:
+        if not isinstance(code, str):
+            raise TypeError(f"code must be str, got {type(code).__name__}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        request = {
+            "op": "run",
+            "code": code,
+            "timeout": float(timeout),
+            "files": encode_files(files),
+            "limits": self.limits.to_request(),
+            "max_output": self.limits.max_output_bytes,
+            "session": session,
+            "wipe_after": wipe_after,
+        }
+        start = time.monotonic()
+        try:
+            reply = conn.request(request, timeout + REPLY_GRACE_S)
+        except SandboxError as exc:
+            logger.warning("sandbox call failed: %s", exc)
+            return ExecResult.failure(str(exc), time.monotonic() - start)
+        if not reply.get("ok"):
+            return ExecResult.failure(
+                f"sandbox worker rejected the request: {reply.get('error')}",
+                time.monotonic() - start,
+            )
+        return ExecResult(
+            stdout=reply["stdout"],
+            stderr=reply["stderr"],
+            exit_code=int(reply["exit_code"]),
+            timed_out=bool(reply["timed_out"]),
+            duration_s=float(reply["duration_s"]),
+            stdout_truncated=bool(reply.get("stdout_truncated")),
+            stderr_truncated=bool(reply.get("stderr_truncated")),
+        )
+
+    def _replace(self, conn: WorkerConnection) -> WorkerConnection:
+        """Swap a dead worker held by a handle for a fresh one."""
+        self._pool.discard(conn, replace=False)
+        return self._pool.acquire(self.acquire_timeout)
+
+    def _give_back(self, conn: WorkerConnection) -> None:
+        """Wipe ``conn`` and return it to the pool, or recycle it."""
+        if self.max_uses is not None and conn.uses >= self.max_uses:
+            self._pool.discard(conn)
+            return
+        if conn.alive:
+            try:
+                reply = conn.request({"op": "wipe"}, 10.0)
+                if not reply.get("ok"):
+                    raise SandboxError(f"wipe failed: {reply.get('error')}")
+            except SandboxError as exc:
+                logger.warning("recycling sandbox worker %s: %s", conn.name, exc)
+                self._pool.discard(conn)
+                return
+        self._pool.release(conn)
