@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import math
 
 import pytest
@@ -13,7 +14,7 @@ from toolgym.core.errors import ActionError, ErrorCode
 
 FORMATS = ["hermes", "xml_call", "qwen3_coder", "openai_json", "pythonic", "mistral", "auto"]
 
-identifiers = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True)
+identifiers = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True).filter(lambda s: not keyword.iskeyword(s))
 scalars = (
     st.none() | st.booleans() | st.integers(-(10**12), 10**12)
     | st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: not math.isinf(f))
