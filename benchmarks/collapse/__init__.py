@@ -1,0 +1,3 @@
+"""The collapse experiment: does vanilla GRPO collapse on multi-turn tool use, and which
+supervisory signals prevent it? See ``python -m benchmarks.collapse --help`` and
+``benchmarks/results/collapse/REPORT.md``."""

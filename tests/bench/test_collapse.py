@@ -1,0 +1,114 @@
+"""The collapse study's pipeline (``python -m benchmarks.collapse``): runner, resumability, report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import gymnasium as gym
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("matplotlib")
+
+from benchmarks.collapse.__main__ import main  # noqa: E402
+from benchmarks.collapse.ood import ShiftedPresentation, shift_prompt, shift_tool_output  # noqa: E402
+from benchmarks.collapse.report import main_setting, mean_ci, run_record  # noqa: E402
+from benchmarks.collapse.settings import RunSpec, arm_supervision  # noqa: E402
+
+ARMS = ["none", "interleaved_sft"]  # offpolicy_expert etc. are covered by tests/train
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One ``--quick`` study (3 arms × 2 seeds), run once for the module."""
+    root = tmp_path_factory.mktemp("collapse")
+    args = ["run", "--quick", "--configs", ",".join(ARMS), "--work-dir", str(root / "work"), "--out", str(root / "out")]
+    assert main(args) == 0
+    return {"root": root, "args": args}
+
+
+def _rows(path):
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_quick_study_writes_every_step_of_every_run(study: dict) -> None:
+    out = study["root"] / "out"
+    runs = _rows(out / "runs.csv")
+    assert sorted((r["arm"], r["seed"]) for r in runs) == sorted((a, str(s)) for a in ARMS for s in (0, 1))
+    for r in runs:
+        assert 0.0 <= float(r["final_id_success"]) <= 1.0
+        assert 0.0 <= float(r["final_ood_success"]) <= 1.0
+        assert int(r["steps"]) == 3
+    steps = _rows(out / "steps.csv")
+    assert len(steps) == 4 * 3
+    assert {"train/success", "diag/probe/illegal_total", "diag/collapse", "arm", "seed", "lr"} <= set(steps[0])
+    by_run = {(r["run"], r["step"]) for r in steps}
+    assert len(by_run) == len(steps)  # no duplicated step rows
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["env"] == "ToolGym/Lookup-v0" and manifest["quick"] is True
+    assert any("--quick" in c for c in manifest["commands"])
+
+
+def test_rerun_skips_finished_runs(study: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    summary = next((study["root"] / "work" / "runs").glob("*/summary.json"))
+    before = summary.stat().st_mtime_ns
+    assert main(study["args"]) == 0
+    assert "4 of 4 runs already done; running 0" in capsys.readouterr().out
+    assert summary.stat().st_mtime_ns == before
+
+
+def test_report_has_tables_and_plots(study: dict) -> None:
+    out = study["root"] / "out"
+    assert main(["report", "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    for arm in ARMS:
+        assert f"| `{arm}` | 2 |" in text
+    assert "python -m benchmarks.collapse run --quick" in text
+    for png in ("success.png", "control_tokens.png"):
+        assert (out / png).stat().st_size > 5_000
+
+
+def test_report_without_results_names_the_command(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="benchmarks.collapse run"):
+        main(["report", "--out", str(tmp_path)])
+
+
+def test_unknown_arm_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--quick", "--configs", "none,sft_mixx"]) == 1
+    assert "sft_mixx" in capsys.readouterr().err
+    assert arm_supervision("none") == []
+    assert arm_supervision("sft_mix+control_kl") == ["sft_mix", "control_kl"]
+
+
+def test_run_record_lead_time_and_ci() -> None:
+    rows = [{"step": str(i), "train/success": str(s), "train/format_error_rate": "0.1"} for i, s in enumerate([0.5, 0.6, 0.1], 1)]
+    summary = {"run": "r", "arm": "none", "lr": "0.002", "kl_coef": "0", "seed": "0", "collapse_step": "3",
+               "first_spike_step": "2", "final_id_success": "0.25", "final_ood_success": "0.5", "run_wall_s": "1"}
+    rec = run_record(summary, rows)
+    assert rec["best"] == 0.6 and rec["collapse"] == 3 and rec["spike"] == 2 and rec["lead"] == 1
+    assert rec["final"] == pytest.approx(0.4)
+    m, h = mean_ci([0.0, 1.0])
+    assert m == 0.5 and h == pytest.approx(6.353, abs=1e-3)  # t(0.975, 1) * 0.7071 / sqrt(2)
+    assert math.isnan(mean_ci([0.3])[1])
+    groups = {("none", 2e-3, 0.0): [], ("sft_mix", 2e-3, 0.0): [], ("none", 1e-3, 0.0): []}
+    assert main_setting(groups) == (2e-3, 0.0)
+    assert RunSpec("none", 1, 2e-3).name == "none_lr0.002_kl0_s1"
+
+
+def test_shifted_presentation_changes_only_what_the_policy_reads() -> None:
+    assert shift_tool_output("<tool_response>\nK5\n</tool_response>") == '<tool_response>\n{"result": "K5"}\n</tool_response>'
+    assert shift_tool_output("Error [bad_json]: ...") == "Error [bad_json]: ..."
+    plain = gym.make("ToolGym/Lookup-v0", split="dev")
+    shifted = ShiftedPresentation(gym.make("ToolGym/Lookup-v0", split="dev"))
+    obs_p, info_p = plain.reset(seed=3)
+    obs_s, info_s = shifted.reset(seed=3)
+    assert info_s["task_prompt"] == shift_prompt(info_p["task_prompt"]) and obs_s.endswith(info_s["task_prompt"])
+    oracle = plain.unwrapped.make_oracle()
+    oracle.reset()
+    action = oracle.act(obs_p, info_p)
+    o1, r1, t1, _, _ = plain.step(action)
+    o2, r2, t2, _, _ = shifted.step(action)
+    assert (r1, t1) == (r2, t2) and o2 == shift_tool_output(o1) and o1 != o2
