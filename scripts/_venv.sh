@@ -20,5 +20,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         *,train,*|*,sb3,*) pip install --quiet torch==2.13.0 ;;
     esac
     pip install --quiet -e ".[$extras]"
+    case ",$extras," in
+        # BFCL's data and API simulators, without the old numpy and heavy packages it pins.
+        *,bfcl,*) pip install --quiet --no-deps "bfcl-eval==2026.3.23" ;;
+    esac
     echo "$want" > "$stamp"
 fi

@@ -40,6 +40,8 @@ class EnvEntry:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+_BFCL = "toolgym.envs.bfcl.env:BFCLMultiTurnEnv"
+
 BUILTIN_ENVS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/Search-v0", "toolgym.envs.search.env:SearchEnv"),
     EnvEntry(f"{NAMESPACE}/Lookup-v0", "toolgym.envs.lookup.env:LookupEnv"),
@@ -47,6 +49,12 @@ BUILTIN_ENVS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/SQL-v0", "toolgym.envs.sql.env:SQLEnv"),
     EnvEntry(f"{NAMESPACE}/Multi-v0", "toolgym.envs.multi.env:MultiEnv"),
     EnvEntry(f"{NAMESPACE}/Booking-v0", "toolgym.envs.booking.env:BookingEnv"),
+    EnvEntry(f"{NAMESPACE}/Code-v0", "toolgym.envs.code.env:CodeEnv"),
+    # BFCL multi-turn (needs bfcl-eval installed with --no-deps; see docs/bfcl.md): one id per category.
+    EnvEntry(f"{NAMESPACE}/BFCL-MultiTurn-v0", _BFCL, {"category": "base"}),
+    EnvEntry(f"{NAMESPACE}/BFCL-MultiTurn-MissFunc-v0", _BFCL, {"category": "miss_func"}),
+    EnvEntry(f"{NAMESPACE}/BFCL-MultiTurn-MissParam-v0", _BFCL, {"category": "miss_param"}),
+    EnvEntry(f"{NAMESPACE}/BFCL-MultiTurn-LongContext-v0", _BFCL, {"category": "long_context"}),
 )
 
 PINNED_DATA_HASHES: dict[str, str] = {
@@ -56,6 +64,9 @@ PINNED_DATA_HASHES: dict[str, str] = {
     f"{NAMESPACE}/SQL-v0": "6c6b9464f8add525",
     f"{NAMESPACE}/Multi-v0": "39befb0f81514315",
     f"{NAMESPACE}/Booking-v0": "480f6ed421d78e4d",
+    f"{NAMESPACE}/Code-v0": "4875173d864458f0",
+    # The BFCL ids pin envs_data/bfcl/source.json, which pins bfcl-eval's version and file hashes.
+    **{f"{NAMESPACE}/BFCL-MultiTurn{v}-v0": "7204bc7a2de615a3" for v in ("", "-MissFunc", "-MissParam", "-LongContext")},
 }
 """The :func:`toolgym.core.tasks.data_fingerprint` each env version was released with. It goes
 into the env spec's kwargs (``pinned_data_hash``), so every spec records its data version, and an
