@@ -73,9 +73,40 @@ class TagFormat(ActionFormat):
         self.response_open, self.response_close = f"<{response_tag}>", f"</{response_tag}>"
         tags = [self.call_open, self.call_close, self.answer_open, self.answer_close]
         self._tag_re = re.compile("|".join(re.escape(t) for t in tags))
+        # With word-character tag names no tag can occur inside another or overlap itself, so
+        # counting each tag's occurrences decides the common one-action case exactly as the
+        # general scan does (see _parse_single).
+        self._simple_tags = all(re.fullmatch(r"\w+", t) for t in (call_tag, answer_tag))
+
+    def _parse_single(self, text: str) -> Action | ActionError | None:
+        """Fast path for exactly one well-formed call or answer block; ``None`` means "use the
+        general scan" (any other tag layout, including every error case)."""
+        count = text.count
+        calls, answers = count(self.call_open), count(self.answer_open)
+        if calls + answers != 1:
+            return None
+        if calls:
+            open_tag, close_tag = self.call_open, self.call_close
+            others = count(self.answer_close)
+        else:
+            open_tag, close_tag = self.answer_open, self.answer_close
+            others = count(self.call_close)
+        if others or count(close_tag) != 1:
+            return None
+        start = text.find(open_tag) + len(open_tag)
+        end = text.find(close_tag)
+        if end < start:
+            return None
+        if calls:
+            return self.decode_call_body(text[start:end])
+        return FinalAnswer(text[start:end].strip())
 
     def parse(self, text: str) -> Action | ActionError:
         """Parse one action; see the class docstring for the grammar."""
+        if self._simple_tags:
+            single = self._parse_single(text)
+            if single is not None:
+                return single
         tags = [(m.group(0), m.start(), m.end()) for m in self._tag_re.finditer(text)]
         if not tags:
             return ActionError(

@@ -17,8 +17,11 @@ def normalize_answer(text: str) -> str:
     >>> normalize_answer("  The Drevmoor-City! ")
     'drevmoor city'
     """
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    if text.isascii():  # NFKD leaves ASCII unchanged and it has no combining marks
+        text = text.lower()
+    else:
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
     text = _ARTICLES.sub(" ", text.translate(_PUNCT))
     return " ".join(text.split())
 

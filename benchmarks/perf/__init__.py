@@ -1,0 +1,1 @@
+"""Side-by-side performance benchmarks against peer libraries (see README.md here)."""

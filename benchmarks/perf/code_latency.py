@@ -1,0 +1,317 @@
+"""Code-execution tool latency side by side: ToolGym Code-v0 vs GEM and SkyRL-Gym's Python tools.
+
+Every system runs the same snippets, interleaved call by call in one run, and the latency of one
+tool call is timed from the agent's action text to the observation text:
+
+* **ToolGym Code-v0, Docker warm pool**: ``env.step('<tool_call>{"name": "run_python", ...}')``
+  on ``gym.make("ToolGym/Code-v0", sandbox="docker")`` (parse, schema validation, one fork of
+  the warm container's worker, observation). Network off, read-only root, non-root, limits.
+* **ToolGym Code-v0, process backend**: the same with ``sandbox="process"`` (the same worker on
+  the host, under bubblewrap when available).
+* **GEM**: ``PythonCodeTool().execute_action("<python>...</python>")`` (GEM's code tool:
+  ``subprocess.run(["python", "-c", code])`` in a fresh temp dir, default ``sandbox_type="none"``).
+* **SkyRL-Gym**: ``PythonCodeExecutorToolGroup().execute_tool("python", code)`` (its
+  ``subprocess.run(["python", "-c", code])``).
+* **docker run --rm per call** (a container-per-call design, few calls: it is slow), with
+  ToolGym's sandbox image.
+
+For the peers, ``python`` on ``PATH`` is the benchmark's own interpreter (not a pyenv shim), their
+best case. Ratios are p50 of a peer / p50 of ToolGym. If a peer cannot be imported here, it runs
+in the peer venv's interpreter (``--peer-python``, ``$TOOLGYM_PEER_PYTHON`` or
+``/work/peer-venv/bin/python``) as a subprocess per round, timing its own calls.
+
+    python benchmarks/perf/code_latency.py --quick
+    /work/peer-venv/bin/python benchmarks/perf/code_latency.py --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.perf._common import (  # noqa: E402
+    header_lines,
+    load,
+    machine,
+    md_table,
+    peer_python,
+    percentile,
+    run_worker,
+    write_results,
+)
+
+SNIPPETS: dict[str, str] = {
+    "print": "print(1 + 1)",
+    "loop": "total = 0\nfor i in range(20000):\n    total += i * i\nprint(total)",
+    "stdlib": "import json, math, collections\n"
+              "c = collections.Counter('abracadabra')\nprint(json.dumps(c.most_common(2)), math.pi)",
+    "function": "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\nprint(fib(18))",
+    "error": "raise ValueError('bad input')",
+}
+LABELS = {
+    "toolgym_docker": "ToolGym Code-v0 step, Docker warm pool",
+    "toolgym_process": "ToolGym Code-v0 step, process backend",
+    "gem": "GEM PythonCodeTool (subprocess python -c)",
+    "skyrl": "SkyRL-Gym PythonCodeExecutorToolGroup (subprocess python -c)",
+    "docker_run": "docker run --rm per call",
+}
+PEERS = {"gem": "gem", "skyrl": "skyrl_gym"}
+
+
+def _python_first_on_path() -> None:
+    """Make ``python`` resolve to this interpreter's directory first (peers call plain ``python``)."""
+    bindir = str(Path(sys.executable).parent)
+    if shutil.which("python") != str(Path(bindir) / "python"):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    if not (Path(bindir) / "python").exists():
+        shim = Path(tempfile.mkdtemp(prefix="toolgym-perf-bin-"))
+        (shim / "python").symlink_to(sys.executable)
+        os.environ["PATH"] = str(shim) + os.pathsep + os.environ["PATH"]
+
+
+def toolgym_caller(kind: str) -> tuple[Callable[[str], str], Callable[[], None]]:
+    """``call(code) -> observation`` through a Code-v0 env step, and its close function."""
+    import gymnasium as gym
+
+    import toolgym  # noqa: F401 - registers the envs
+
+    env = gym.make("ToolGym/Code-v0", sandbox=kind, max_turns=1000)
+    env.reset(seed=0)
+
+    def call(code: str) -> str:
+        action = '<tool_call>{"name": "run_python", "arguments": ' + json.dumps({"code": code}) + "}</tool_call>"
+        obs, _, terminated, truncated, info = env.step(action)
+        if info.get("error") not in (None,):
+            raise RuntimeError(f"Code-v0 step failed: {info['error']}: {obs[:300]}")
+        if terminated or truncated:
+            env.reset()
+        return obs
+
+    return call, env.close
+
+
+def gem_caller() -> tuple[Callable[[str], str], Callable[[], None]]:
+    from gem.tools.python_code_tool import PythonCodeTool
+
+    tool = PythonCodeTool()
+
+    def call(code: str) -> str:
+        _valid, _err, obs, _parsed = tool.execute_action(f"<python>{code}</python>")
+        return obs
+
+    return call, lambda: None
+
+
+def skyrl_caller() -> tuple[Callable[[str], str], Callable[[], None]]:
+    from skyrl_gym.tools.python import PythonCodeExecutorToolGroup
+
+    group = PythonCodeExecutorToolGroup()
+    return (lambda code: group.execute_tool("python", code)), (lambda: None)
+
+
+def docker_run_caller() -> tuple[Callable[[str], str], Callable[[], None]]:
+    from toolgym.sandbox.image import DEFAULT_IMAGE
+
+    def call(code: str) -> str:
+        proc = subprocess.run(
+            ["docker", "run", "--rm", "--network", "none", DEFAULT_IMAGE, "python", "-c", code],
+            capture_output=True, text=True, timeout=60,
+        )
+        return proc.stdout + proc.stderr
+
+    return call, lambda: None
+
+
+CALLERS: dict[str, Callable[[], tuple[Callable[[str], str], Callable[[], None]]]] = {
+    "toolgym_docker": lambda: toolgym_caller("docker"),
+    "toolgym_process": lambda: toolgym_caller("process"),
+    "gem": gem_caller,
+    "skyrl": skyrl_caller,
+    "docker_run": docker_run_caller,
+}
+
+
+def time_calls(call: Callable[[str], str], rounds: int, only: str | None = None) -> dict[str, list[float]]:
+    """Latency in ms of each snippet (or just ``only``), ``rounds`` times, back to back."""
+    out: dict[str, list[float]] = {name: [] for name in SNIPPETS if only in (None, name)}
+    for _ in range(rounds):
+        for name, code in SNIPPETS.items():
+            if only not in (None, name):
+                continue
+            start = time.perf_counter()
+            call(code)
+            out[name].append((time.perf_counter() - start) * 1e3)
+    return out
+
+
+def worker(system: str, rounds: int, only: str | None = None) -> None:
+    """Subprocess entry: time ``rounds`` rounds of every snippet (or ``only``), print JSON."""
+    _python_first_on_path()
+    workdir = tempfile.mkdtemp(prefix="toolgym-perf-")
+    os.chdir(workdir)  # GEM makes its temp dirs in the working directory
+    call, close = CALLERS[system]()
+    call(SNIPPETS["print"])
+    print(json.dumps(time_calls(call, rounds, only)))
+    close()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def available(system: str) -> str:
+    """Where ``system`` can run: "in-process", "subprocess", or why it cannot."""
+    if system in PEERS:
+        return "in-process" if importlib.util.find_spec(PEERS[system]) else "subprocess"
+    if system in ("toolgym_docker", "docker_run"):
+        from toolgym.sandbox.image import DEFAULT_IMAGE, daemon_reachable, image_present
+
+        if not daemon_reachable():
+            return "unavailable: Docker daemon not reachable"
+        if not image_present(DEFAULT_IMAGE):
+            return f"unavailable: image {DEFAULT_IMAGE} missing (run `toolgym sandbox build`)"
+    if system.startswith("toolgym"):
+        import gymnasium as gym
+
+        import toolgym  # noqa: F401
+
+        if "ToolGym/Code-v0" not in gym.registry:
+            return "unavailable: ToolGym/Code-v0 is not registered"
+    return "in-process"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark, print the table and ratios; optionally write results."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="4 rounds (docker run: 1).")
+    parser.add_argument("--rounds", type=int, default=30, help="Rounds of all snippets per system.")
+    parser.add_argument("--docker-run-rounds", type=int, default=3, help="Rounds for docker run --rm.")
+    parser.add_argument("--peer-python", help="Interpreter of a venv with gem-llm and skyrl-gym.")
+    parser.add_argument("--write", action="store_true", help="Write benchmarks/results/perf/code_latency.*")
+    parser.add_argument("--worker", nargs=3, metavar=("SYSTEM", "ROUNDS", "SNIPPET"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args.worker[0], int(args.worker[1]), args.worker[2])
+        return
+    if args.quick:
+        args.rounds, args.docker_run_rounds = 4, 1
+    import logging
+
+    logging.disable(logging.WARNING)
+    _python_first_on_path()
+    info = machine()
+    external = peer_python(args.peer_python)
+    where = {s: available(s) for s in CALLERS}
+    for s, w in where.items():
+        if w == "subprocess" and not external:
+            where[s] = "unavailable: not importable and no peer venv"
+        elif w == "subprocess":
+            where[s] = f"subprocess ({external})"
+    print(f"systems: {where}", flush=True)
+    active = [s for s in CALLERS if not where[s].startswith("unavailable")]
+    workdir = tempfile.mkdtemp(prefix="toolgym-perf-")
+    cwd = os.getcwd()
+    os.chdir(workdir)  # GEM makes its temp dirs in the working directory
+    callers: dict[str, tuple[Callable[[str], str], Callable[[], None]]] = {}
+    try:
+        for s in active:
+            if where[s] == "in-process":
+                callers[s] = CALLERS[s]()
+                callers[s][0](SNIPPETS["print"])  # warm-up: first container use, imports
+        lat: dict[str, dict[str, list[float]]] = {s: {n: [] for n in SNIPPETS} for s in active}
+        # Interleaved per call: between two calls of one system the others run (tens of ms), as
+        # an agent's generation separates two tool calls of an episode.
+        turn = 0
+        for r in range(args.rounds):
+            for name, code in SNIPPETS.items():
+                order = active[turn % len(active):] + active[: turn % len(active)]
+                turn += 1
+                for s in order:
+                    if s == "docker_run" and r >= args.docker_run_rounds:
+                        continue
+                    if s in callers:
+                        start = time.perf_counter()
+                        callers[s][0](code)
+                        lat[s][name].append((time.perf_counter() - start) * 1e3)
+                    else:
+                        got = run_worker(external, Path(__file__).resolve(),  # type: ignore[arg-type]
+                                         ["--worker", s, "1", name])
+                        lat[s][name] += got[name]
+            if (r + 1) % max(1, args.rounds // 5) == 0:
+                print(f"round {r + 1}/{args.rounds}; load {load()[0]}", flush=True)
+        # Back to back: the same snippets in a tight loop, nothing in between (a worst case for a
+        # pool whose worker tidies up after replying).
+        burst = {s: time_calls(callers[s][0], max(2, args.rounds // 3))
+                 for s in ("toolgym_docker", "toolgym_process") if s in callers}
+    finally:
+        for _call, close in callers.values():
+            close()
+        os.chdir(cwd)
+        shutil.rmtree(workdir, ignore_errors=True)
+    info["load_at_end"] = load()
+    summary: dict[str, Any] = {}
+    for s in active:
+        every = [x for values in lat[s].values() for x in values]
+        summary[s] = {
+            "label": LABELS[s], "where": where[s], "calls": len(every),
+            "p50_ms": percentile(every, 0.5), "p95_ms": percentile(every, 0.95),
+            "per_snippet_p50_ms": {n: percentile(v, 0.5) for n, v in lat[s].items()},
+        }
+    base = "toolgym_docker" if "toolgym_docker" in summary else "toolgym_process"
+    rows = []
+    for s in active:
+        row = [LABELS[s], summary[s]["calls"], summary[s]["p50_ms"], summary[s]["p95_ms"]]
+        for t in ("toolgym_docker", "toolgym_process"):
+            row.append(f"{summary[s]['p50_ms'] / summary[t]['p50_ms']:.1f}×" if t in summary else "n/a")
+        rows.append(row)
+    burst_rows = []
+    for s_name, values in burst.items():
+        every = [x for v in values.values() for x in v]
+        summary[s_name]["back_to_back"] = {"calls": len(every), "p50_ms": percentile(every, 0.5),
+                                           "p95_ms": percentile(every, 0.95)}
+        burst_rows.append([LABELS[s_name] + ", back to back", len(every), percentile(every, 0.5),
+                           percentile(every, 0.95)]
+                          + [f"{summary[p]['p50_ms'] / percentile(every, 0.5):.1f}×" for p in ("gem", "skyrl")
+                             if p in summary])
+    snippet_rows = [[LABELS[s]] + [summary[s]["per_snippet_p50_ms"][n] for n in SNIPPETS] for s in active]
+    missing = [f"{s}: {where[s]}" for s in CALLERS if where[s].startswith("unavailable")]
+    lines = header_lines(
+        "Code-execution tool latency: ToolGym Code-v0 vs GEM vs SkyRL-Gym", info,
+        [f"{len(SNIPPETS)} snippets × {args.rounds} rounds per system (docker run --rm: "
+         f"{args.docker_run_rounds} rounds), interleaved call by call (rotating order), so two calls of one system are "
+         "separated by the others' calls, as agent turns separate tool calls; latency = one tool call from action "
+         "text to observation text. Ratios: p50 of the row ÷ p50 of ToolGym (higher = ToolGym faster).", "",
+         "Where each ran: " + ", ".join(f"{s}: {w}" for s, w in where.items() if s in active), ""]
+        + ([f"Not measured: {'; '.join(missing)}", ""] if missing else []),
+    )
+    markdown = "\n".join([
+        *lines,
+        md_table(["system", "calls", "p50 ms", "p95 ms", "p50 ÷ ToolGym Docker", "p50 ÷ ToolGym process"], rows),
+        "", "ToolGym calls back to back (nothing between calls; peers' p50 from the interleaved run):", "",
+        md_table(["system", "calls", "p50 ms", "p95 ms"] + [f"{LABELS[p].split(' ')[0]} p50 ÷ this" for p in
+                                                             ("gem", "skyrl") if p in summary], burst_rows),
+        "", "p50 per snippet (ms):", "",
+        md_table(["system", *SNIPPETS], snippet_rows),
+    ])
+    print()
+    print(markdown)
+    if args.write:
+        data = {"machine": info, "args": vars(args), "baseline": base, "results": summary,
+                "snippets": SNIPPETS, "latencies_ms": lat}
+        paths = write_results("code_latency", data, markdown)
+        print(f"\nwrote {paths[0]} and {paths[1]}")
+
+
+if __name__ == "__main__":
+    main()
