@@ -2,8 +2,12 @@
 
     toolgym leaderboard --envs all --agents random,oracle --episodes 50 --seeds 3 --split test
 
-Each (env, agent, seed) cell is one job; jobs run in parallel processes. Episode ``i`` of seed
-``s`` uses env seed ``1000 * s + i``, so every agent sees the same tasks.
+Each (env, agent, seed) cell is one job; jobs run in parallel processes (torch limited to one
+thread per process). Episode ``i`` of seed ``s`` uses env seed ``1000 * s + i``, so every agent
+sees the same tasks. Agents that can play several episodes at once (``llm:``, ``openai:``; see
+:func:`baselines.agents.supports_batch`) play a job's episodes in batches of ``batch_size``: one
+batched generation per turn for every running episode. Agents tied to one env (``sb3:`` models
+record the env they were trained on) run only there; other cells show "–".
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import os
 import shlex
 import statistics
 import sys
+import time
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -25,9 +30,9 @@ from typing import Any
 import gymnasium as gym
 
 import toolgym
-from toolgym.core.errors import ConfigError
+from toolgym.core.errors import INVALID_ACTION_CODES, ConfigError, ErrorCode
 from toolgym.evaluation import EpisodeResult, run_episode
-from toolgym.registry import env_ids
+from toolgym.registry import env_class, env_ids
 
 CSV_COLUMNS = (
     "env", "split", "agent", "seed", "task_id", "success", "reward", "turns", "format_errors",
@@ -44,38 +49,68 @@ class Job:
     seed: int
     episodes: int
     split: str
+    batch_size: int = 16
 
 
 def resolve_envs(spec: str | Sequence[str]) -> list[str]:
-    """``"all"`` → every registered ToolGym env (built-in and plugin); else a comma list of ids.
+    """``"all"`` → every registered ToolGym env (built-in and plugin) whose optional packages are
+    installed (the others are skipped with a warning naming the install command); else a comma
+    list of ids.
 
     Raises:
         ConfigError: for an id that is not registered.
     """
     names = spec.split(",") if isinstance(spec, str) else list(spec)
     if names == ["all"]:
-        return env_ids()
+        available = []
+        for env_id in env_ids():
+            check = getattr(env_class(env_id), "check_dependencies", None)
+            try:
+                if check is not None:
+                    check()
+            except ImportError as exc:
+                warnings.warn(f"Skipping {env_id}: {exc}", stacklevel=2)
+                continue
+            available.append(env_id)
+        return available
     unknown = [n for n in names if n not in gym.registry]
     if unknown:
         raise ConfigError(f"Unknown env ids {unknown}; registered: {env_ids()}.")
     return names
 
 
+def agent_applies(agent: str, env_id: str) -> bool:
+    """Whether ``agent`` can play ``env_id``: ``sb3:`` models only the env they were trained on
+    (read from their sidecar); every other agent plays every env."""
+    if agent.startswith("sb3:"):
+        from baselines.agents.sb3 import load_sidecar
+
+        return str(load_sidecar(agent.removeprefix("sb3:"))["env_id"]) == env_id
+    return True
+
+
 def run_job(job: Job) -> list[dict[str, Any]]:
-    """Play one job's episodes; return one CSV row per episode."""
-    from baselines.agents import make_agent
+    """Play one job's episodes (batched for agents that support it); one CSV row per episode."""
+    from baselines.agents import make_agent, supports_batch
 
     env = gym.make(job.env_id, split=job.split, record_timing=True)
     base: Any = env.unwrapped
     policy = make_agent(job.agent, env, seed=job.seed)
     data_hash = base.task_set.content_hash()
+    seeds = [1000 * job.seed + i for i in range(job.episodes)]
     rows = []
     try:
-        for i in range(job.episodes):
-            result: EpisodeResult = run_episode(env, policy, seed=1000 * job.seed + i, env_id=job.env_id)
+        if supports_batch(policy) and job.episodes > 1 and job.batch_size > 1:
+            played = run_episodes_batched(env, policy, seeds, job.env_id, job.split, job.batch_size)
+        else:
+            played = []
+            for seed in seeds:
+                result = run_episode(env, policy, seed=seed, env_id=job.env_id)
+                played.append((result, int(getattr(policy, "tokens_used", 0))))
+        for result, tokens in played:
             row = result.to_row()
             row.update(
-                env=job.env_id, split=job.split, agent=job.agent, tokens=getattr(policy, "tokens_used", 0),
+                env=job.env_id, split=job.split, agent=job.agent, tokens=tokens,
                 data_hash=data_hash, grader_version=base.grader_version,
             )
             del row["env_id"]
@@ -83,6 +118,98 @@ def run_job(job: Job) -> list[dict[str, Any]]:
     finally:
         env.close()
     return rows
+
+
+def run_episodes_batched(
+    env: gym.Env[str, str],
+    policy: Any,
+    seeds: Sequence[int],
+    env_id: str,
+    split: str,
+    batch_size: int,
+) -> list[tuple[EpisodeResult, int]]:
+    """Play one episode per seed, ``batch_size`` at a time, with one ``act_batch`` call per turn.
+
+    ``env`` plays the first episode of each batch and copies made with the same settings play the
+    others. Each result is what :func:`toolgym.evaluation.run_episode` would record, paired with
+    the tokens the agent used in that episode.
+    """
+    spare: list[gym.Env[str, str]] = []
+    played: list[tuple[EpisodeResult, int]] = []
+    try:
+        for start in range(0, len(seeds), batch_size):
+            wave = list(seeds[start : start + batch_size])
+            while len(spare) < len(wave) - 1:
+                spare.append(gym.make(env_id, split=split, record_timing=True))
+            played.extend(_play_wave([env, *spare][: len(wave)], policy, wave, env_id))
+    finally:
+        for extra in spare:
+            extra.close()
+    return played
+
+
+def _play_wave(
+    envs: Sequence[gym.Env[str, str]], policy: Any, seeds: Sequence[int], env_id: str
+) -> list[tuple[EpisodeResult, int]]:
+    n = len(envs)
+    started = [time.perf_counter()] * n
+    policy.reset_batch(n, seed=seeds[0])
+    observations, infos, task_ids = [], [], []
+    for i, (env, seed) in enumerate(zip(envs, seeds, strict=True)):
+        started[i] = time.perf_counter()
+        observation, info = env.reset(seed=seed)
+        observations.append(observation)
+        infos.append(info)
+        task_ids.append(str(info.get("task_id", "")))
+    totals = [0.0] * n
+    turns = [0] * n
+    codes: list[Counter[str]] = [Counter() for _ in range(n)]
+    cost = [{"step_s": 0.0, "tool_s": 0.0, "output_chars": 0} for _ in range(n)]
+    results: list[tuple[EpisodeResult, int] | None] = [None] * n
+    running = list(range(n))
+    invalid = {code.value for code in INVALID_ACTION_CODES}
+    tool_codes = {ErrorCode.TOOL_ERROR.value, ErrorCode.TIMEOUT.value, ErrorCode.SANDBOX_ERROR.value}
+    while running:
+        actions = policy.act_batch([observations[i] for i in running], [infos[i] for i in running], running)
+        still = []
+        for i, action in zip(running, actions, strict=True):
+            observation, reward, terminated, truncated, info = envs[i].step(action)
+            observations[i], infos[i] = observation, info
+            totals[i] += float(reward)
+            turns[i] += 1
+            for key in cost[i]:
+                cost[i][key] += info.get("timing", {}).get(key, 0)
+            if info.get("error"):
+                codes[i][info["error"]] += 1
+            if not (terminated or truncated):
+                still.append(i)
+                continue
+            result = EpisodeResult(
+                env_id=env_id,
+                task_id=task_ids[i],
+                seed=seeds[i],
+                success=bool(info.get("success", False)),
+                reward=totals[i],
+                turns=turns[i],
+                format_errors=sum(c for k, c in codes[i].items() if k in invalid),
+                tool_errors=sum(c for k, c in codes[i].items() if k in tool_codes),
+                stop_reason=info.get("stop_reason"),
+                wall_s=time.perf_counter() - started[i],
+                error_codes=dict(codes[i]),
+                env_s=float(cost[i]["step_s"]),
+                tool_s=float(cost[i]["tool_s"]),
+                output_chars=int(cost[i]["output_chars"]),
+            )
+            results[i] = (result, int(policy.slot_tokens[i]) if hasattr(policy, "slot_tokens") else 0)
+        running = still
+    return [r for r in results if r is not None]
+
+
+def _limit_threads() -> None:
+    """Pool initializer: one torch thread per worker process (workers already use every core)."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
 def run_leaderboard(
@@ -93,14 +220,25 @@ def run_leaderboard(
     seeds: int = 1,
     split: str = "test",
     workers: int | None = None,
+    batch_size: int = 16,
     on_job_done: Callable[[Job], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every (env, agent, seed) job, in ``workers`` processes (default: CPU count).
 
+    Pairs where :func:`agent_applies` is false are skipped. ``batch_size`` is the number of
+    episodes a batching agent (``llm:``, ``openai:``) plays at once.
+
     Returns:
         One row per episode, sorted by env, agent, seed and episode order.
     """
-    jobs = [Job(e, a, s, episodes, split) for e in envs for a in agents for s in range(seeds)]
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be ≥ 1, got {batch_size!r}.")
+    jobs = [
+        Job(e, a, s, episodes, split, batch_size)
+        for e in envs for a in agents if agent_applies(a, e) for s in range(seeds)
+    ]
+    if not jobs:
+        return []
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     results: dict[Job, list[dict[str, Any]]] = {}
     if workers == 1:
@@ -109,7 +247,7 @@ def run_leaderboard(
             if on_job_done:
                 on_job_done(job)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_limit_threads) as pool:
             futures = {pool.submit(run_job, job): job for job in jobs}
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
@@ -200,11 +338,33 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], Cell]:
     return cells
 
 
-def to_markdown(rows: Sequence[dict[str, Any]], command: str) -> str:
-    """The leaderboard as markdown: success (± 95% CI) per env and agent, plus the macro average."""
+def display_name(agent: str) -> str:
+    """A short column name for an agent spec: ``sb3:PATH/calc_ppo.zip`` -> ``sb3:calc_ppo``,
+    ``llm:PATH/lookup_sft?opts`` -> ``llm:lookup_sft?opts``, ``openai:MODEL@URL?opts`` ->
+    ``openai:MODEL?opts``."""
+    kind, sep, target = agent.partition(":")
+    if not sep:
+        return agent
+    target, qmark, options = target.partition("?")
+    if kind == "openai":
+        return f"openai:{target.partition('@')[0]}{qmark}{options}"
+    path = Path(target)
+    return f"{kind}:{path.stem if kind == 'sb3' else path.name}{qmark}{options}"
+
+
+def agent_order(rows: Sequence[dict[str, Any]], agents: Sequence[str] | None = None) -> list[str]:
+    """The agents of ``rows`` in the order given (e.g. the ``--agents`` list), then any others in
+    order of appearance."""
+    present = list(dict.fromkeys(r["agent"] for r in rows))
+    return [a for a in (agents or []) if a in present] + [a for a in present if a not in (agents or [])]
+
+
+def to_markdown(rows: Sequence[dict[str, Any]], command: str, agents: Sequence[str] | None = None) -> str:
+    """The leaderboard as markdown: success (± 95% CI) per env and agent, plus the macro average;
+    columns follow ``agents`` (default: order of appearance)."""
     cells = aggregate(rows)
     envs = list(dict.fromkeys(r["env"] for r in rows))
-    agents = list(dict.fromkeys(r["agent"] for r in rows))
+    agents = agent_order(rows, agents)
     hashes = {r["env"]: (r["data_hash"], r["grader_version"]) for r in rows}
     lines = [
         "# ToolGym baseline leaderboard",
@@ -216,9 +376,11 @@ def to_markdown(rows: Sequence[dict[str, Any]], command: str) -> str:
         "```",
         "",
         f"toolgym {toolgym.__version__}; success rate ± 95% CI (normal approximation over "
-        "episodes); format-error rate = invalid actions per step.",
+        "episodes); format-error rate = invalid actions per step; – = agent not run on that env "
+        "(an SB3 model plays only the env it was trained on); a macro average over fewer envs "
+        "says so.",
         "",
-        "| env | " + " | ".join(agents) + " |",
+        "| env | " + " | ".join(display_name(a) for a in agents) + " |",
         "|---|" + "---:|" * len(agents),
     ]
     for env in envs:
@@ -230,22 +392,27 @@ def to_markdown(rows: Sequence[dict[str, Any]], command: str) -> str:
     macro = ["**macro average**"]
     for agent in agents:
         values = [cells[(e, agent)].success for e in envs if (e, agent) in cells]
-        macro.append(f"**{statistics.fmean(values):.3f}**" if values else "–")
-    lines += ["| " + " | ".join(macro) + " |", "", "## Details", ""]
+        partial = f" ({len(values)} of {len(envs)} envs)" if len(values) < len(envs) else ""
+        macro.append(f"**{statistics.fmean(values):.3f}**{partial}" if values else "–")
+    lines += ["| " + " | ".join(macro) + " |", ""]
+    renamed = [a for a in agents if display_name(a) != a]
+    if renamed:
+        lines += ["Agents: " + "; ".join(f"`{display_name(a)}` = `{a}`" for a in renamed) + ".", ""]
+    lines += ["## Details", ""]
     lines += ["| env | agent | episodes | success | mean turns | format-error rate | env ms/step | "
               "tool ms/step | data hash | grader |",
               "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for (env, agent), c in cells.items():
         data_hash, grader = hashes[env]
         lines.append(
-            f"| {env} | {agent} | {c.episodes} | {c.success:.3f} ± {c.ci95:.3f} | "
+            f"| {env} | {display_name(agent)} | {c.episodes} | {c.success:.3f} ± {c.ci95:.3f} | "
             f"{c.mean_turns:.2f} | {c.format_error_rate:.3f} | {c.env_ms_per_step:.3f} | "
             f"{c.tool_ms_per_step:.3f} | {data_hash} | {grader} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
+def plot(rows: Sequence[dict[str, Any]], path: Path, agents: Sequence[str] | None = None) -> None:
     """Grouped bar chart of success per env and agent with 95% CI error bars (needs matplotlib)."""
     import matplotlib
 
@@ -254,34 +421,36 @@ def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
 
     cells = aggregate(rows)
     envs = list(dict.fromkeys(r["env"] for r in rows))
-    agents = list(dict.fromkeys(r["agent"] for r in rows))
+    agents = agent_order(rows, agents)
     width = 0.8 / max(1, len(agents))
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(envs) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(envs) + 4), 4.5))
     for j, agent in enumerate(agents):
         xs = [i + j * width for i in range(len(envs))]
-        ys = [cells[(e, agent)].success if (e, agent) in cells else 0.0 for e in envs]
+        ys = [cells[(e, agent)].success if (e, agent) in cells else math.nan for e in envs]
         errs = [cells[(e, agent)].ci95 if (e, agent) in cells else 0.0 for e in envs]
-        ax.bar(xs, ys, width, yerr=errs, capsize=3, label=agent)
+        ax.bar(xs, ys, width, yerr=errs, capsize=3, label=display_name(agent))
     ax.set_xticks([i + width * (len(agents) - 1) / 2 for i in range(len(envs))])
     ax.set_xticklabels([e.split("/")[-1] for e in envs], rotation=20)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("success rate")
     ax.set_title("ToolGym baselines")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def write_outputs(rows: Sequence[dict[str, Any]], out_dir: Path, command: str | None = None) -> dict[str, Path]:
+def write_outputs(
+    rows: Sequence[dict[str, Any]], out_dir: Path, command: str | None = None, agents: Sequence[str] | None = None
+) -> dict[str, Path]:
     """Write ``leaderboard.csv``, ``LEADERBOARD.md`` and (if matplotlib is installed) ``leaderboard.png``."""
     command = command or "toolgym " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     paths = {"csv": out_dir / "leaderboard.csv", "md": out_dir / "LEADERBOARD.md"}
     write_csv(rows, paths["csv"])
-    paths["md"].write_text(to_markdown(rows, command))
+    paths["md"].write_text(to_markdown(rows, command, agents))
     try:
-        plot(rows, out_dir / "leaderboard.png")
+        plot(rows, out_dir / "leaderboard.png", agents)
         paths["png"] = out_dir / "leaderboard.png"
     except ImportError:
         pass

@@ -151,7 +151,8 @@ def play(
 @app.command()
 def run(
     env_id: Annotated[str, typer.Argument(help="Environment id.")],
-    agent: Annotated[str, typer.Option(help="Agent: random or oracle.")] = "oracle",
+    agent: Annotated[str, typer.Option(
+        help="Agent: random, oracle, sb3:PATH, llm:PATH (local HF model dir) or openai:MODEL@BASE_URL.")] = "oracle",
     episodes: Annotated[
         int, typer.Option(help="Episodes to play; 0 plays every task of the split once.")
     ] = 0,
@@ -189,38 +190,44 @@ def run(
 @app.command()
 def leaderboard(
     envs: Annotated[str, typer.Option(help="'all' or a comma-separated list of env ids.")] = "all",
-    agents: Annotated[str, typer.Option(help="Comma-separated agents: random, oracle, ...")] = "random,oracle",
+    agents: Annotated[str, typer.Option(
+        help="Comma-separated agents: random, oracle, sb3:PATH, llm:PATH, openai:MODEL@BASE_URL.")] = "random,oracle",
     episodes: Annotated[int, typer.Option(help="Episodes per env, agent and seed.")] = 20,
     seeds: Annotated[int, typer.Option(help="Number of seeds.")] = 1,
     split: Annotated[str, typer.Option(help="Task split.")] = "test",
     workers: Annotated[int | None, typer.Option(help="Parallel processes (default: CPU count).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Episodes an llm:/openai: agent plays at once.")] = 16,
     out: Annotated[str, typer.Option(help="Output directory.")] = "benchmarks/results/leaderboard",
 ) -> None:
     """Run agents on envs; write leaderboard.csv, LEADERBOARD.md and leaderboard.png."""
     from pathlib import Path
 
-    from baselines.leaderboard import resolve_envs, run_leaderboard, write_outputs
+    from baselines.leaderboard import agent_applies, resolve_envs, run_leaderboard, write_outputs
 
+    agent_list = [a.strip() for a in agents.split(",") if a.strip()]
     try:
         env_list = resolve_envs(envs)
+        cells = sum(agent_applies(a, e) for e in env_list for a in agent_list)
     except ToolGymError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    agent_list = [a.strip() for a in agents.split(",") if a.strip()]
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=True, disable=not sys.stderr.isatty(),
     ) as progress:
-        bar = progress.add_task("leaderboard jobs", total=len(env_list) * len(agent_list) * seeds)
+        bar = progress.add_task("leaderboard jobs", total=cells * seeds)
         rows = run_leaderboard(
             env_list, agent_list, episodes=episodes, seeds=seeds, split=split, workers=workers,
-            on_job_done=lambda _: progress.advance(bar),
+            batch_size=batch_size, on_job_done=lambda job: progress.update(
+                bar, advance=1, description=f"done {job.agent} on {job.env_id}"),
         )
+    from shlex import quote
+
     command = (
-        f"toolgym leaderboard --envs {envs} --agents {agents} --episodes {episodes} "
-        f"--seeds {seeds} --split {split} --out {out}"
+        f"toolgym leaderboard --envs {quote(envs)} --agents {quote(agents)} --episodes {episodes} "
+        f"--seeds {seeds} --split {split} --batch-size {batch_size} --out {quote(out)}"
     )
-    paths = write_outputs(rows, Path(out), command)
+    paths = write_outputs(rows, Path(out), command, agent_list)
     typer.echo(Path(paths["md"]).read_text())
     console.print("wrote " + ", ".join(str(p) for p in paths.values()))
 

@@ -1,26 +1,82 @@
-"""Baseline agents sharing one interface: ``reset(seed=None)`` and ``act(observation, info) -> str``."""
+"""Baseline agents sharing one interface: ``reset(seed=None)`` and ``act(observation, info) -> str``.
+
+LLM agents (``llm:``, ``openai:``) also have ``reset_batch(n, seed=None)`` and
+``act_batch(observations, infos, slots=None) -> list[str]``, which the leaderboard uses to play
+several episodes at once (see :func:`supports_batch`).
+"""
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from toolgym.core.errors import ConfigError
 from toolgym.core.policy import Policy
 
-AGENT_NAMES = ("random", "oracle", "sb3:PATH")
+AGENT_NAMES = ("random", "oracle", "sb3:PATH", "llm:PATH", "openai:MODEL@BASE_URL")
+"""Agent specs :func:`make_agent` accepts (``llm:`` and ``openai:`` take ``?key=value&...`` options)."""
+
+LLM_OPTIONS: dict[str, Any] = {
+    "protocol": str,
+    "system": str,
+    "max_new_tokens": int,
+    "temperature": float,
+    "threads": int,
+    "device": str,
+}
+"""Options of ``llm:PATH?key=value&...`` and their types (see :class:`baselines.agents.llm.LLMAgent`)."""
+
+
+def supports_batch(agent: Any) -> bool:
+    """Whether ``agent`` can play several episodes at once (``reset_batch`` and ``act_batch``)."""
+    return callable(getattr(agent, "reset_batch", None)) and callable(getattr(agent, "act_batch", None))
+
+
+def parse_llm_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """Split ``PATH[?key=value&...]`` (the part after ``llm:``) into the path and typed options.
+
+    Raises:
+        ConfigError: for an empty path or an unknown or mistyped option.
+    """
+    path, _, query = spec.partition("?")
+    if not path:
+        raise ConfigError("Expected llm:PATH with PATH a local Hugging Face checkpoint directory.")
+    options: dict[str, Any] = {}
+    try:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError as exc:
+        raise ConfigError(
+            f"Malformed options {query!r} in 'llm:{spec}'; expected key=value&key=value."
+        ) from exc
+    for key, value in pairs:
+        if key not in LLM_OPTIONS:
+            raise ConfigError(f"Unknown option {key!r} in 'llm:{spec}'; known: {sorted(LLM_OPTIONS)}.")
+        try:
+            options[key] = LLM_OPTIONS[key](value)
+        except ValueError as exc:
+            raise ConfigError(
+                f"Option {key}={value!r} in 'llm:{spec}' is not a valid {LLM_OPTIONS[key].__name__}."
+            ) from exc
+    return path, options
 
 
 def make_agent(name: str, env: Any, *, seed: int | None = None) -> Policy:
     """Build the agent called ``name`` for ``env`` (a Gymnasium env, possibly wrapped).
 
     Args:
-        name: ``"random"``, ``"oracle"`` (the env's scripted solver) or ``"sb3:PATH"`` (a
-            Stable-Baselines3 model saved by ``python -m baselines.agents.sb3 train``).
+        name: One of :data:`AGENT_NAMES`: ``"random"``; ``"oracle"`` (the env's scripted
+            solver); ``"sb3:PATH"`` (a Stable-Baselines3 model saved by
+            ``python -m baselines.agents.sb3 train``); ``"llm:PATH[?options]"`` (a local Hugging
+            Face causal-LM directory, e.g. ``llm:runs/lookup_sft/model`` or
+            ``llm:DIR?protocol=native&max_new_tokens=128``; options in :data:`LLM_OPTIONS`);
+            ``"openai:MODEL@BASE_URL[?options]"`` (an OpenAI-compatible server, e.g.
+            ``openai:tiny@http://127.0.0.1:8000/v1?protocol=text&system=none``; options in
+            :mod:`baselines.agents.openai_server`).
         env: The env the agent will play (the oracle is looked up on ``env.unwrapped``).
         seed: Seed for agents with randomness.
 
     Raises:
-        ConfigError: for an unknown name, or an env without an oracle.
+        ConfigError: for an unknown name or bad options, or an env without an oracle.
     """
     if name == "random":
         from baselines.agents.random import RandomAgent
@@ -32,4 +88,13 @@ def make_agent(name: str, env: Any, *, seed: int | None = None) -> Policy:
         from baselines.agents.sb3 import SB3Agent
 
         return SB3Agent(name.removeprefix("sb3:"), seed=seed)
+    if name.startswith("llm:"):
+        path, options = parse_llm_spec(name.removeprefix("llm:"))
+        from baselines.agents.llm import LLMAgent
+
+        return LLMAgent(path, seed=seed, **options)
+    if name.startswith("openai:"):
+        from baselines.agents.openai_server import agent_from_spec
+
+        return agent_from_spec(name.removeprefix("openai:"), seed=seed)
     raise ConfigError(f"Unknown agent {name!r}; expected one of {list(AGENT_NAMES)}.")

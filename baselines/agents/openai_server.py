@@ -1,44 +1,63 @@
-"""An agent backed by any OpenAI-compatible chat-completions server (vLLM, llama.cpp, hosted APIs).
+"""An agent backed by any OpenAI-compatible chat-completions server (vLLM, llama.cpp, hosted APIs,
+or ``python -m baselines.serve`` for a model of this repo).
 
-Two ways to talk to the model:
+The conversation is a :class:`~baselines.agents.chat.ChatTranscript`: with ``protocol="native"``
+(default) the env's tools go in the request's ``tools`` field and the server's ``tool_calls`` become
+the env's tool-call actions; with ``protocol="text"`` the model's text is the action as is (see
+:mod:`baselines.agents.chat`). The local :class:`~baselines.agents.llm.LLMAgent` uses the same
+transcript, so both agents send a model the same conversation.
 
-* ``native_tools=True`` (default): the env's tools go in the request's ``tools`` field; the
-  server's ``tool_calls`` are rendered into the env's action format, tool outputs go back as
-  ``role: "tool"`` messages, and a reply without tool calls is the final answer.
-* ``native_tools=False`` (prompt mode): the env's own instructions are the system prompt, the
-  model's text is the action as is, and each observation is the next user message.
+Reliability: each request has a ``timeout``; connection errors, timeouts, HTTP 408, 409, 429 and
+5xx are retried ``retries`` times with exponential backoff (``backoff``, doubling; a server's
+``Retry-After`` is honoured); other 4xx fail at once with :class:`ServerError` quoting the
+server's message. At most ``max_concurrency`` requests per base URL are in flight across all
+agents of the process (the first agent for a URL sets the limit). A conversation that outgrows
+the server's context (HTTP 400 with ``context_length_exceeded``) ends the episode with an empty
+final answer instead of failing the run. Only the standard library is used.
 
-Requests are retried with exponential backoff on connection errors, timeouts, 429 and 5xx;
-at most ``max_concurrency`` requests per server are in flight across all agents of the process.
-Only the standard library is used.
+Agent spec for :func:`baselines.agents.make_agent` and the leaderboard::
+
+    openai:MODEL@BASE_URL[?key=value&...]
+    openai:gpt-4o-mini@https://api.openai.com/v1
+    openai:tiny@http://127.0.0.1:8000/v1?protocol=text&system=none&max_tokens=40
+
+Keys: ``protocol``, ``system``, ``temperature``, ``max_tokens``, ``timeout``, ``retries``,
+``backoff``, ``max_concurrency``, ``api_key_env`` (name of the environment variable holding the
+key; default ``OPENAI_API_KEY``, sent only if set).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from toolgym.core.actions import FinalAnswer, ToolCall, get_action_format
-from toolgym.core.errors import ToolGymError
+from baselines.agents.chat import ChatAgentSlots, ChatTranscript, check_protocol
+from toolgym.core.errors import ConfigError, ToolGymError
 
 logger = logging.getLogger(__name__)
 
-NATIVE_SYSTEM_PROMPT = (
-    "You solve the user's task with the tools provided, one tool call at a time. "
-    "When you know the answer, reply with the answer only, without calling a tool."
-)
+RETRY_STATUS = frozenset({408, 409, 429})
+"""HTTP statuses (besides 5xx) that are retried."""
 
 _semaphores: dict[str, threading.BoundedSemaphore] = {}
 _semaphores_lock = threading.Lock()
 
 
 class ServerError(ToolGymError):
-    """The server could not be reached or kept failing after all retries."""
+    """The server could not be reached, refused the request, or kept failing after all retries."""
+
+
+class ContextLengthExceeded(ServerError):
+    """The server says the conversation does not fit the model's context."""
 
 
 def _semaphore(base_url: str, limit: int) -> threading.BoundedSemaphore:
@@ -48,21 +67,25 @@ def _semaphore(base_url: str, limit: int) -> threading.BoundedSemaphore:
         return _semaphores[base_url]
 
 
-class OpenAIChatAgent:
-    """Plays ToolGym envs through an OpenAI-compatible ``/v1/chat/completions`` endpoint.
+class OpenAIChatAgent(ChatAgentSlots):
+    """Plays ToolGym envs through an OpenAI-compatible ``/chat/completions`` endpoint.
 
     Args:
-        base_url: Server root, e.g. ``http://127.0.0.1:8000/v1``.
+        base_url: Server root including the API version, e.g. ``http://127.0.0.1:8000/v1``.
         model: Model name sent in requests.
         api_key: Sent as a bearer token if given.
-        native_tools: Use the ``tools`` / ``tool_calls`` protocol (else prompt mode).
-        temperature: Sampling temperature.
+        protocol: ``"native"`` (tools / tool_calls) or ``"text"`` (see :mod:`baselines.agents.chat`).
+        system: ``"auto"``, ``"env"`` or ``"none"``: the system prompt.
+        temperature: Sampling temperature (0: greedy).
         max_tokens: Completion limit per turn.
         timeout: Seconds per HTTP request.
         retries: Extra attempts after a failed request.
         backoff: First retry delay in seconds (doubles each time).
         max_concurrency: Requests in flight to this server, shared by all agents in the process.
-        seed: Sent as the request ``seed`` (servers that support it sample reproducibly).
+        seed: Sent as the request ``seed`` (``reset(seed=...)`` replaces it per episode).
+
+    Raises:
+        ConfigError: for invalid settings.
     """
 
     def __init__(
@@ -71,7 +94,8 @@ class OpenAIChatAgent:
         model: str,
         *,
         api_key: str | None = None,
-        native_tools: bool = True,
+        protocol: str = "native",
+        system: str = "auto",
         temperature: float = 0.0,
         max_tokens: int = 256,
         timeout: float = 60.0,
@@ -80,129 +104,212 @@ class OpenAIChatAgent:
         max_concurrency: int = 8,
         seed: int | None = None,
     ) -> None:
-        if retries < 0 or max_concurrency < 1 or timeout <= 0:
-            raise ValueError(
-                f"Need retries >= 0, max_concurrency >= 1 and timeout > 0; got {retries}, "
-                f"{max_concurrency}, {timeout}."
+        check_protocol(protocol, system)
+        if retries < 0 or max_concurrency < 1 or timeout <= 0 or backoff < 0 or max_tokens < 1:
+            raise ConfigError(
+                "Need retries ≥ 0, max_concurrency ≥ 1, timeout > 0, backoff ≥ 0 and max_tokens ≥ 1; got "
+                f"retries={retries}, max_concurrency={max_concurrency}, timeout={timeout}, "
+                f"backoff={backoff}, max_tokens={max_tokens}."
             )
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"base_url must start with http:// or https://, got {base_url!r}.")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key
-        self.native_tools = native_tools
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
+        self.protocol = protocol
+        self.system = system
+        self.temperature = float(temperature)
+        self.max_tokens = int(max_tokens)
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self.max_concurrency = int(max_concurrency)
         self.seed = seed
+        self._request_seed = seed
         self._semaphore = _semaphore(self.base_url, max_concurrency)
-        self.tokens_used = 0
         self.requests = 0
-        self.messages: list[dict[str, Any]] = []
-        self.tools: list[dict[str, Any]] = []
-        self._pending_call_id: str | None = None
+        """Requests answered since the agent was built."""
+        self.context_overflows = 0
+        self.transcripts: list[ChatTranscript] = []
+        self.slot_tokens: list[int] = []
+        self._counter_lock = threading.Lock()
+        self.reset_batch(1)
 
     # ------------------------------------------------------------------ Policy interface
-    def reset(self, *, seed: int | None = None) -> None:
-        """Start a new conversation (``seed`` replaces the request seed if given)."""
-        if seed is not None:
-            self.seed = seed
-        self.messages = []
-        self._pending_call_id = None
+    def _start(self, seed: int | None) -> None:
+        """New conversations send ``seed`` as the request seed."""
+        self._request_seed = seed
 
-    def act(self, observation: str, info: dict[str, Any]) -> str:
-        """Send the conversation so far and return the model's reply as an action."""
-        fmt = get_action_format(info.get("action_format", "hermes"))
-        if not self.messages:
-            self.tools = list(info.get("tools", []))
-            if self.native_tools:
-                self.messages = [
-                    {"role": "system", "content": NATIVE_SYSTEM_PROMPT},
-                    {"role": "user", "content": info.get("task_prompt", observation)},
-                ]
-            else:
-                self.messages = [
-                    {"role": "system", "content": info.get("system_prompt", "")},
-                    {"role": "user", "content": info.get("task_prompt", observation)},
-                ]
-        elif self.native_tools and self._pending_call_id is not None:
-            content = info.get("tool_output")
-            if content is None:
-                content = info.get("error_message") or observation
-            self.messages.append({"role": "tool", "tool_call_id": self._pending_call_id, "content": content})
-            self._pending_call_id = None
-        else:
-            self.messages.append({"role": "user", "content": observation})
-        message = self._complete()
-        return self._to_action(message, fmt)
+    def act_batch(
+        self,
+        observations: Sequence[str],
+        infos: Sequence[dict[str, Any]],
+        slots: Sequence[int] | None = None,
+    ) -> list[str]:
+        """One action per running conversation; requests are sent concurrently (at most
+        ``max_concurrency`` at a time). Arguments as :meth:`baselines.agents.llm.LLMAgent.act_batch`."""
+        slots = list(range(len(observations))) if slots is None else list(slots)
+        if not len(observations) == len(infos) == len(slots):
+            raise ValueError(
+                f"Got {len(observations)} observations, {len(infos)} infos and {len(slots)} slots; they must match."
+            )
+        if any(not 0 <= s < len(self.transcripts) for s in slots):
+            raise ValueError(
+                f"Slots {slots} out of range for {len(self.transcripts)} episodes; call reset_batch(n)."
+            )
+        for slot, observation, info in zip(slots, observations, infos, strict=True):
+            self.transcripts[slot].observe(observation, info)
+        if len(slots) == 1:
+            return [self._turn(slots[0])]
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(slots))) as pool:
+            return list(pool.map(self._turn, slots))
 
     # ------------------------------------------------------------------ internals
-    def _to_action(self, message: dict[str, Any], fmt: Any) -> str:
-        calls = message.get("tool_calls") or []
-        if self.native_tools and calls:
-            call = calls[0]
-            function = call.get("function", {})
-            raw_args = function.get("arguments") or "{}"
-            try:
-                arguments = json.loads(raw_args) if isinstance(raw_args, str) else raw_args
-            except json.JSONDecodeError:
-                arguments = None
-            call_id = str(call.get("id") or f"call_{len(self.messages)}")
-            self.messages.append(
-                {"role": "assistant", "content": message.get("content"), "tool_calls": [call]}
-            )
-            self._pending_call_id = call_id
-            if not isinstance(arguments, dict):
-                # The env then reports the missing arguments (schema_violation) to the model.
-                logger.warning("Server returned non-object arguments %r; sending {}", str(raw_args)[:200])
-                arguments = {}
-            return fmt.render(ToolCall(str(function.get("name", "")), arguments))
-        content = message.get("content") or ""
-        self.messages.append({"role": "assistant", "content": content})
-        return fmt.render(FinalAnswer(content.strip())) if self.native_tools else content
+    def _turn(self, slot: int) -> str:
+        transcript = self.transcripts[slot]
+        try:
+            reply = self.complete(transcript.messages, transcript.request_tools)
+        except ContextLengthExceeded as exc:
+            with self._counter_lock:
+                self.context_overflows += 1
+                first = self.context_overflows == 1
+            (logger.warning if first else logger.debug)("%s; answering empty.", exc)
+            return transcript.give_up()
+        usage = reply.get("usage") or {}
+        with self._counter_lock:
+            self.slot_tokens[slot] += int(usage.get("total_tokens", 0) or 0)
+        try:
+            message = reply["choices"][0]["message"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ServerError(f"Malformed reply from {self.base_url}: {str(reply)[:300]}") from exc
+        if not isinstance(message, dict):
+            raise ServerError(f"Malformed message from {self.base_url}: {str(message)[:300]}")
+        return transcript.reply(message)
 
-    def _complete(self) -> dict[str, Any]:
+    def complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """POST one chat-completions request with this agent's settings; return the reply object.
+
+        Raises:
+            ContextLengthExceeded: if the server says the prompt is too long.
+            ServerError: for any other failure after the retries.
+        """
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": self.messages,
+            "messages": messages,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
-        if self.seed is not None:
-            body["seed"] = self.seed
-        if self.native_tools and self.tools:
-            body["tools"] = self.tools
+        if self._request_seed is not None:
+            body["seed"] = self._request_seed
+        if tools:
+            body["tools"] = tools
         reply = self._post("/chat/completions", body)
-        self.requests += 1
-        self.tokens_used += int(reply.get("usage", {}).get("total_tokens", 0))
-        try:
-            return reply["choices"][0]["message"]
-        except (KeyError, IndexError, TypeError) as exc:
-            raise ServerError(f"Malformed reply from {self.base_url}: {str(reply)[:300]}") from exc
+        with self._counter_lock:
+            self.requests += 1
+        return reply
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         data = json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
+        url = self.base_url + path
         delay = self.backoff
         last: Exception | None = None
         for attempt in range(self.retries + 1):
-            request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method="POST")
+            request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+            retry_after: float | None = None
             try:
                 with self._semaphore, urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.loads(response.read())
+                    payload = json.loads(response.read())
+                if not isinstance(payload, dict):
+                    raise ServerError(f"{url} answered with {type(payload).__name__}, not a JSON object.")
+                return payload
             except urllib.error.HTTPError as exc:
                 last = exc
-                if exc.code != 429 and exc.code < 500:
-                    detail = exc.read().decode(errors="replace")[:300]
-                    raise ServerError(f"{self.base_url}{path} answered {exc.code}: {detail}") from exc
+                detail = exc.read().decode(errors="replace")[:500]
+                if exc.code not in RETRY_STATUS and exc.code < 500:
+                    if "context_length_exceeded" in detail or "maximum context length" in detail:
+                        raise ContextLengthExceeded(
+                            f"{url}: the conversation exceeds the model's context ({detail})"
+                        ) from exc
+                    raise ServerError(f"{url} answered HTTP {exc.code}: {detail}") from exc
+                retry_after = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+                last = ServerError(f"HTTP {exc.code}: {detail[:200]}")
             except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as exc:
                 last = exc
             if attempt < self.retries:
-                logger.warning("Request to %s failed (%s); retrying in %.1fs", self.base_url, last, delay)
-                time.sleep(delay)
+                wait = max(delay, retry_after or 0.0)
+                logger.warning(
+                    "Request to %s failed (%s); retry %d/%d in %.1fs",
+                    url,
+                    last,
+                    attempt + 1,
+                    self.retries,
+                    wait,
+                )
+                time.sleep(wait)
                 delay *= 2
         raise ServerError(
-            f"{self.base_url}{path} failed after {self.retries + 1} attempts: {last}"
+            f"{url} failed after {self.retries + 1} attempt(s) (timeout {self.timeout}s each): {last}"
         ) from last
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return min(float(value), 60.0) if value else None
+    except ValueError:
+        return None
+
+
+_SPEC_CASTS: dict[str, Any] = {
+    "protocol": str,
+    "system": str,
+    "temperature": float,
+    "max_tokens": int,
+    "timeout": float,
+    "retries": int,
+    "backoff": float,
+    "max_concurrency": int,
+}
+
+
+def agent_from_spec(spec: str, *, seed: int | None = None) -> OpenAIChatAgent:
+    """Build an agent from ``MODEL@BASE_URL[?key=value&...]`` (the part after ``openai:``).
+
+    Raises:
+        ConfigError: for a malformed spec or an unknown / invalid option.
+    """
+    if "@" not in spec:
+        raise ConfigError(
+            f"Expected openai:MODEL@BASE_URL (e.g. openai:tiny@http://127.0.0.1:8000/v1), got 'openai:{spec}'."
+        )
+    model, _, rest = spec.partition("@")
+    base_url, _, query = rest.partition("?")
+    if not model or not base_url:
+        raise ConfigError(f"Both MODEL and BASE_URL are needed in 'openai:{spec}'.")
+    kwargs: dict[str, Any] = {}
+    key_env = "OPENAI_API_KEY"
+    try:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError as exc:
+        raise ConfigError(
+            f"Malformed options {query!r} in 'openai:{spec}'; expected key=value&key=value."
+        ) from exc
+    for key, value in pairs:
+        if key == "api_key_env":
+            key_env = value
+        elif key in _SPEC_CASTS:
+            try:
+                kwargs[key] = _SPEC_CASTS[key](value)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"Option {key}={value!r} in 'openai:{spec}' is not a valid {_SPEC_CASTS[key].__name__}."
+                ) from exc
+        else:
+            raise ConfigError(
+                f"Unknown option {key!r} in 'openai:{spec}'; known: {sorted([*_SPEC_CASTS, 'api_key_env'])}."
+            )
+    return OpenAIChatAgent(base_url, model, api_key=os.environ.get(key_env) or None, seed=seed, **kwargs)

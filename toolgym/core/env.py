@@ -202,6 +202,12 @@ class ToolEnv(gym.Env[str, str]):
         self._transcript: list[tuple[str, str]] = []
 
     # ------------------------------------------------------------------ hooks for subclasses
+    @classmethod
+    def check_dependencies(cls) -> None:
+        """Raise :class:`ImportError` (with the install command) if an optional package the env
+        needs is missing; cheap, called without building the env (``toolgym leaderboard --envs
+        all`` skips such envs). The default needs nothing."""
+
     def make_tools(self) -> list[Tool]:
         """Build the env's tools once (they may read per-episode state set in :meth:`start_episode`)."""
         raise NotImplementedError(f"{type(self).__name__} must implement make_tools().")

@@ -1,0 +1,341 @@
+"""A local Hugging Face causal LM as a ToolGym agent, and the chat-completion core it shares with
+:mod:`baselines.serve`.
+
+:class:`LocalChatModel` renders OpenAI-style chat messages (and tool schemas) through the model's
+chat template, tokenizes them, samples with :class:`baselines.llm.policy.Policy` (batched, KV
+cache, each row stopping at its end-of-turn token) and returns OpenAI-style reply messages, with
+Hermes ``<tool_call>`` blocks parsed into ``tool_calls`` when tools were given.
+
+:class:`LLMAgent` plays envs with it: each episode is a :class:`~baselines.agents.chat.ChatTranscript`,
+re-rendered through the chat template every turn (text in, like a chat server), so the local agent
+and :class:`~baselines.agents.openai_server.OpenAIChatAgent` talking to ``baselines.serve`` on the
+same model give the same actions. :meth:`LLMAgent.act_batch` plays several episodes in one batch.
+
+Which protocol and system prompt a checkpoint expects is read from the model directory:
+
+* ``toolgym_agent.json`` in the directory, e.g. ``{"protocol": "text", "system": "none",
+  "max_new_tokens": 40}``; else
+* the trainer's ``config.yaml`` one level up (``python -m baselines.train sft`` writes
+  ``OUT/config.yaml`` and ``OUT/model``): text protocol, system prompt ``"env"`` or ``"none"`` as
+  ``include_system_prompt`` says, and its ``max_new_tokens``; else
+* the native tools protocol with the default system prompt (any chat model with a tool template).
+
+Constructor arguments override all of these. Importing this module imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from baselines.agents.chat import ChatAgentSlots, ChatTranscript, check_protocol, parse_tool_calls
+from baselines.llm.model import context_length, load_pretrained
+from baselines.llm.policy import Policy
+from baselines.llm.tokenizer import CHAT_TEMPLATE, IM_END, IM_START, ControlTokens
+from toolgym.core.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+AGENT_SETTINGS_FILE = "toolgym_agent.json"
+"""Optional file in a model directory with the agent settings the checkpoint expects."""
+
+DEFAULT_MAX_NEW_TOKENS = 256
+
+Message = dict[str, Any]
+Conversation = tuple[Sequence[Message], Sequence[dict[str, Any]] | None]
+"""``(messages, tools)``: OpenAI-style chat messages and function schemas (``None``: no tools)."""
+
+
+@dataclass
+class Completion:
+    """One generated reply.
+
+    Attributes:
+        message: ``{"role": "assistant", "content": str | None}`` plus ``"tool_calls"`` (OpenAI
+            form, ``arguments`` as a JSON string) when tools were given and the text held valid
+            ``<tool_call>`` blocks.
+        text: The raw generated text (end-of-turn token removed, cut at a stop string).
+        finish_reason: ``"stop"`` (end of turn or stop string), ``"length"`` (token limit),
+            ``"tool_calls"`` (calls parsed) or ``"context_length"`` (the prompt leaves no room in
+            the model's context; nothing was generated).
+        prompt_tokens: Prompt length in tokens.
+        completion_tokens: Generated tokens (including the end-of-turn token).
+    """
+
+    message: Message
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def read_agent_settings(model_dir: str | Path) -> dict[str, Any]:
+    """The agent settings a checkpoint expects (see the module docstring); ``{}`` if unknown.
+
+    Returns:
+        A dict with any of ``protocol``, ``system``, ``max_new_tokens``.
+    """
+    root = Path(model_dir)
+    explicit = root / AGENT_SETTINGS_FILE
+    if explicit.is_file():
+        settings = json.loads(explicit.read_text())
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{explicit} must hold a JSON object, got {type(settings).__name__}.")
+        return settings
+    trainer_config = root.parent / "config.yaml"
+    if trainer_config.is_file():
+        import yaml
+
+        cfg = yaml.safe_load(trainer_config.read_text()) or {}
+        if isinstance(cfg, dict) and "include_system_prompt" in cfg:
+            return {
+                "protocol": "text",
+                "system": "env" if cfg["include_system_prompt"] else "none",
+                "max_new_tokens": int(cfg.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
+            }
+    return {}
+
+
+class LocalChatModel:
+    """A local causal LM behind a chat-completions interface (no HTTP).
+
+    Args:
+        model_dir: A Hugging Face checkpoint directory (model + tokenizer); nothing is downloaded.
+        device: Torch device.
+        threads: Set torch's CPU thread count (``None`` leaves it).
+
+    Raises:
+        FileNotFoundError: if ``model_dir`` is not a checkpoint directory.
+        ConfigError: if the tokenizer has no chat template and no ChatML turn markers.
+    """
+
+    def __init__(self, model_dir: str | Path, *, device: str = "cpu", threads: int | None = None) -> None:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.model_dir = Path(model_dir)
+        self.model, self.tokenizer = load_pretrained(self.model_dir)
+        self.model.to(device)
+        self.model.eval()
+        self.control = ControlTokens.from_tokenizer(self.tokenizer)
+        self.context_length = context_length(self.model)
+        self.chat_template: str | None = None
+        if not getattr(self.tokenizer, "chat_template", None):
+            vocab = self.tokenizer.get_vocab()
+            if IM_START not in vocab or IM_END not in vocab:
+                raise ConfigError(
+                    f"The tokenizer in {self.model_dir} has no chat template and no ChatML turn "
+                    "markers; add a chat_template to its tokenizer_config.json."
+                )
+            self.chat_template = CHAT_TEMPLATE
+
+    @property
+    def name(self) -> str:
+        """The model's name (its directory name)."""
+        return self.model_dir.name
+
+    def render(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] | None = None) -> str:
+        """The prompt text: ``messages`` (and ``tools``) through the chat template, ending with the
+        assistant generation prompt."""
+        return str(
+            self.tokenizer.apply_chat_template(
+                list(messages),
+                tools=list(tools) if tools else None,
+                chat_template=self.chat_template,
+                add_generation_prompt=True,
+                tokenize=False,
+            )
+        )
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a rendered prompt (the template writes any BOS itself)."""
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def complete(
+        self,
+        conversations: Sequence[Conversation],
+        *,
+        max_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        temperature: float = 0.0,
+        generator: torch.Generator | None = None,
+        stop: Sequence[str] = (),
+    ) -> list[Completion]:
+        """Generate one reply per conversation, all in one batch where their limits agree.
+
+        Args:
+            conversations: ``(messages, tools)`` pairs.
+            max_tokens: New tokens per reply, clipped to the room left in the model's context.
+            temperature: 0 takes the argmax (greedy); > 0 samples at that temperature.
+            generator: Torch RNG for sampling (``None``: torch's global RNG).
+            stop: Strings that end a reply (the text is cut before the first one found).
+
+        Raises:
+            ValueError: for ``max_tokens < 1`` or a negative temperature.
+        """
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be ≥ 1, got {max_tokens!r}.")
+        if temperature < 0:
+            raise ValueError(f"temperature must be ≥ 0, got {temperature!r}.")
+        prompts = [self.encode(self.render(messages, tools)) for messages, tools in conversations]
+        policy = Policy(self.model, self.control, temperature=temperature if temperature > 0 else 1.0)
+        by_limit: dict[int, list[int]] = {}
+        for row, prompt in enumerate(prompts):
+            limit = min(max_tokens, self.context_length - len(prompt))
+            if limit >= 1 and prompt:
+                by_limit.setdefault(limit, []).append(row)
+        results: list[Completion | None] = [None] * len(prompts)
+        for limit, rows in by_limit.items():
+            generations = policy.generate(
+                [prompts[r] for r in rows], max_new_tokens=limit, generator=generator, greedy=temperature == 0
+            )
+            for row, gen in zip(rows, generations, strict=True):
+                tools = conversations[row][1]
+                results[row] = self._completion(gen.token_ids, gen.finished, len(prompts[row]), tools, stop)
+        for row, result in enumerate(results):
+            if result is None:
+                results[row] = Completion(
+                    {"role": "assistant", "content": None}, "", "context_length", len(prompts[row]), 0
+                )
+        return [r for r in results if r is not None]
+
+    def _completion(
+        self,
+        token_ids: list[int],
+        finished: bool,
+        prompt_tokens: int,
+        tools: Sequence[dict[str, Any]] | None,
+        stop: Sequence[str],
+    ) -> Completion:
+        ids = token_ids[:-1] if finished else token_ids
+        text = self.tokenizer.decode(ids, skip_special_tokens=False)
+        finish = "stop" if finished else "length"
+        cuts = [text.find(s) for s in stop if s and s in text]
+        if cuts:
+            text, finish = text[: min(cuts)], "stop"
+        message: Message = {"role": "assistant", "content": text}
+        if tools:
+            content, calls = parse_tool_calls(text)
+            if calls:
+                message = {"role": "assistant", "content": content, "tool_calls": calls}
+                finish = "tool_calls"
+        return Completion(message, text, finish, prompt_tokens, len(token_ids))
+
+
+class LLMAgent(ChatAgentSlots):
+    """Plays ToolGym envs with a local causal LM (our tiny models or any local HF checkpoint).
+
+    Args:
+        model: A checkpoint directory or an already loaded :class:`LocalChatModel`.
+        protocol: ``"native"`` or ``"text"`` (default: from the checkpoint, see the module docstring).
+        system: ``"auto"``, ``"env"`` or ``"none"`` (default: from the checkpoint).
+        max_new_tokens: Tokens per turn (default: from the checkpoint, else 256).
+        temperature: 0 (default) decodes greedily; > 0 samples.
+        seed: Default sampling seed (``reset(seed=...)`` overrides it per episode).
+        device: Torch device for a directory ``model``.
+        threads: torch CPU threads for a directory ``model`` (``None`` leaves torch's setting).
+
+    ``reset`` / ``act`` play one episode; ``reset_batch(n)`` / ``act_batch`` play ``n`` episodes at
+    once, generating the turns of all running episodes in one batch. A turn whose prompt no longer
+    fits the model's context ends the episode with an empty final answer (and a warning);
+    :attr:`context_overflows` counts them.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | LocalChatModel,
+        *,
+        protocol: str | None = None,
+        system: str | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        device: str = "cpu",
+        threads: int | None = None,
+    ) -> None:
+        self.model = (
+            model
+            if isinstance(model, LocalChatModel)
+            else LocalChatModel(model, device=device, threads=threads)
+        )
+        settings = read_agent_settings(self.model.model_dir)
+        self.protocol = protocol or str(settings.get("protocol", "native"))
+        self.system = system or str(settings.get("system", "auto"))
+        check_protocol(self.protocol, self.system)
+        self.max_new_tokens = int(max_new_tokens or settings.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be ≥ 1, got {self.max_new_tokens!r}.")
+        if temperature < 0:
+            raise ConfigError(f"temperature must be ≥ 0, got {temperature!r}.")
+        self.temperature = float(temperature)
+        self.seed = seed
+        self.context_overflows = 0
+        self.transcripts: list[ChatTranscript] = []
+        self.slot_tokens: list[int] = []
+        self._generator: torch.Generator | None = None
+        self.reset_batch(1)
+
+    def _start(self, seed: int | None) -> None:
+        """Seed sampling for the new episodes (greedy decoding ignores it)."""
+        self._generator = torch.Generator().manual_seed(seed) if seed is not None else None
+
+    def act_batch(
+        self,
+        observations: Sequence[str],
+        infos: Sequence[dict[str, Any]],
+        slots: Sequence[int] | None = None,
+    ) -> list[str]:
+        """One action per running episode, generated in one batch.
+
+        Args:
+            observations: The latest observation of each episode in ``slots``.
+            infos: The matching ``info`` dicts.
+            slots: Which episodes (indices into the ``n`` of :meth:`reset_batch`) these are;
+                default ``0..len(observations)-1``.
+
+        Raises:
+            ValueError: if the lengths disagree or a slot is out of range.
+        """
+        slots = list(range(len(observations))) if slots is None else list(slots)
+        if not len(observations) == len(infos) == len(slots):
+            raise ValueError(
+                f"Got {len(observations)} observations, {len(infos)} infos and {len(slots)} slots; "
+                "they must match."
+            )
+        if any(not 0 <= s < len(self.transcripts) for s in slots):
+            raise ValueError(
+                f"Slots {slots} out of range for {len(self.transcripts)} episodes; call reset_batch(n)."
+            )
+        for slot, observation, info in zip(slots, observations, infos, strict=True):
+            self.transcripts[slot].observe(observation, info)
+        completions = self.model.complete(
+            [(self.transcripts[s].messages, self.transcripts[s].request_tools) for s in slots],
+            max_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            generator=self._generator,
+        )
+        actions = []
+        for slot, completion in zip(slots, completions, strict=True):
+            if completion.finish_reason == "context_length":  # nothing was run: no tokens counted
+                actions.append(self._give_up(slot, completion.prompt_tokens))
+            else:
+                self.slot_tokens[slot] += completion.prompt_tokens + completion.completion_tokens
+                actions.append(self.transcripts[slot].reply(completion.message))
+        return actions
+
+    def _give_up(self, slot: int, prompt_tokens: int) -> str:
+        self.context_overflows += 1
+        # Warn once per agent: a small model can overflow on every episode of a long-prompt env.
+        log = logger.warning if self.context_overflows == 1 else logger.debug
+        log(
+            "The conversation (%d tokens) no longer fits %s's context of %d tokens; answering empty "
+            "(further overflows of this agent are logged at debug level).",
+            prompt_tokens,
+            self.model.name,
+            self.model.context_length,
+        )
+        return self.transcripts[slot].give_up()
