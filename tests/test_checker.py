@@ -52,3 +52,16 @@ def test_strict_mode_rules() -> None:
     assert any("additionalProperties" in p for p in problems)
     assert any("required" in p for p in problems)
     assert any("'int'" in p for p in problems)
+
+
+def test_documented_oracle_failures_are_exempt_from_the_grader_self_test() -> None:
+    pytest.importorskip("bfcl_eval")
+    from toolgym.envs.bfcl.data import KNOWN_ORACLE_FAILURES, category_tasks
+
+    tasks = {t.id: t for t in category_tasks("long_context")}
+    assert "known_oracle_failure" in tasks["multi_turn_long_context_173"].metadata
+    assert sum("known_oracle_failure" in t.metadata for t in tasks.values()) == 1
+    assert set(KNOWN_ORACLE_FAILURES) >= {"multi_turn_base_173", "multi_turn_miss_func_49"}
+    report = check_tool_env("ToolGym/BFCL-MultiTurn-LongContext-v0", episodes=20, tasks=10)
+    grader = next(r for r in report.results if r.name == "grader_self_test")
+    assert grader.passed and "documented known oracle failure" in grader.message, grader.message

@@ -160,6 +160,19 @@ def category_of(task_id: str) -> str:
     return category
 
 
+KNOWN_ORACLE_FAILURES: dict[str, str] = {
+    **{
+        f"multi_turn_{c}_173": "the ground truth passes ticket_id='ticket_001' to close_ticket, whose "
+        "doc declares an integer: a schema violation here, so the ticket stays open"
+        for c in ("base", "miss_func", "miss_param", "long_context")
+    },
+    "multi_turn_miss_func_49": "the ground truth of turn 1 calls tail, which is held back until turn 3",
+}
+"""Tasks that BFCL's own ground truth cannot solve under ToolGym's schema checks (see
+``docs/bfcl.md``); recorded as ``metadata["known_oracle_failure"]`` so that ``toolgym check``
+does not count them as grader problems."""
+
+
 def _task(row: dict[str, Any], ground_truth: list[list[str]], category: str) -> Task:
     turns: list[str | None] = []
     for index, messages in enumerate(row["question"]):
@@ -189,6 +202,7 @@ def _task(row: dict[str, Any], ground_truth: list[list[str]], category: str) -> 
             "initial_config": row.get("initial_config", {}),
             "involved_classes": list(row["involved_classes"]),
             "missed_function": missed,
+            **({"known_oracle_failure": KNOWN_ORACLE_FAILURES[row["id"]]} if row["id"] in KNOWN_ORACLE_FAILURES else {}),
         },
     )
 

@@ -159,6 +159,11 @@ class BFCLMultiTurnEnv(ToolEnv):
     oracle_cls = "toolgym.envs.bfcl.oracle:BFCLOracle"
     grader_version = "1"
 
+    @classmethod
+    def check_dependencies(cls) -> None:
+        """Raise :class:`~toolgym.envs.bfcl.data.BFCLNotInstalledError` if ``bfcl-eval`` is missing."""
+        data.require_package()
+
     def __init__(
         self,
         *,
