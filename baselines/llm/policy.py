@@ -72,7 +72,7 @@ class Policy:
         prompts: Sequence[Sequence[int]],
         *,
         max_new_tokens: int,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
         greedy: bool = False,
     ) -> list[Generation]:
         """Sample one continuation per prompt, in one batch with a KV cache.
@@ -83,7 +83,10 @@ class Policy:
         Args:
             prompts: Token ids per row (any lengths ≥ 1).
             max_new_tokens: At most this many tokens per row.
-            generator: Torch RNG for sampling (determinism); ``None`` uses the global RNG.
+            generator: Torch RNG for sampling (determinism); ``None`` uses the global RNG. A
+                sequence gives one CPU generator per row: each row then draws only from its own
+                generator, and only while it runs, so its tokens do not depend on the other rows
+                of the batch (per-episode seeding, as used by distributed rollouts).
             greedy: Take the argmax instead of sampling (log-probs still from the tempered softmax).
         """
         if not prompts:
@@ -92,6 +95,9 @@ class Policy:
         self.model.eval()
         device = self.device
         batch = len(prompts)
+        row_generators = None if generator is None or isinstance(generator, torch.Generator) else list(generator)
+        if row_generators is not None and len(row_generators) != batch:
+            raise ValueError(f"Got {len(row_generators)} generators for {batch} prompts; pass one per prompt.")
         width = max(len(p) for p in prompts)
         input_ids = torch.full((batch, width), self.control.pad_id, dtype=torch.long)
         attention = torch.zeros((batch, width), dtype=torch.long)
@@ -113,6 +119,8 @@ class Policy:
             logprobs = F.log_softmax(logits.float() / self.temperature, dim=-1)
             if greedy:
                 chosen = logprobs.argmax(-1)
+            elif row_generators is not None:
+                chosen = _sample_rows(logprobs, done, row_generators, self.control.pad_id)
             else:
                 chosen = torch.multinomial(logprobs.exp(), 1, generator=generator).squeeze(-1)
             chosen_lp = logprobs.gather(-1, chosen[:, None]).squeeze(-1)
@@ -153,6 +161,18 @@ class Policy:
         """
         out = self.model(input_ids=input_ids, attention_mask=attention_mask)
         return out.logits[:, :-1, :].float() / self.temperature
+
+
+def _sample_rows(
+    logprobs: torch.Tensor, done: torch.Tensor, generators: list[torch.Generator], pad_id: int
+) -> torch.Tensor:
+    """One token per running row, each drawn from that row's own (CPU) generator; ``pad_id`` for
+    finished rows, which draw nothing."""
+    probs = logprobs.exp().cpu()
+    chosen = torch.full((probs.shape[0],), pad_id, dtype=torch.long)
+    for row in torch.nonzero(~done.cpu()).flatten().tolist():
+        chosen[row] = torch.multinomial(probs[row], 1, generator=generators[row])[0]
+    return chosen.to(logprobs.device)
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -107,6 +107,17 @@ class RolloutSettings:
     """Observation tokens kept per tool output (head and tail)."""
     greedy: bool = False
     """Argmax decoding (evaluation) instead of sampling."""
+    per_episode_rng: bool = False
+    """Sample each episode from its own generator seeded by :func:`episode_sampling_seed` of its
+    request seed (the ``generator`` argument is then unused): an episode no longer depends on which
+    other episodes share its batch, so any split of the requests over workers or ranks gives the
+    same episodes. Off by default (one shared generator, the original behaviour)."""
+
+
+def episode_sampling_seed(request_seed: int) -> int:
+    """Seed of an episode's sampling generator under ``per_episode_rng`` (a fixed mix of the
+    request seed, so the token stream is not the env's own seed reused)."""
+    return (int(request_seed) * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % (2**63)
 
 
 def unwrap_envs(envs: Sequence[gym.Env] | gym.vector.VectorEnv) -> list[gym.Env]:
@@ -197,6 +208,11 @@ def _run_wave(
             )
         )
         contexts.append(list(sample_prompt or prompt))
+    episode_generators = (
+        [torch.Generator().manual_seed(episode_sampling_seed(req.seed)) for req in requests]
+        if settings.per_episode_rng
+        else None
+    )
     running = list(range(len(envs)))
     while running:
         if context_length is not None:
@@ -212,7 +228,7 @@ def _run_wave(
         generations = policy.generate(
             [contexts[i] for i in running],
             max_new_tokens=settings.max_new_tokens,
-            generator=generator,
+            generator=generator if episode_generators is None else [episode_generators[i] for i in running],
             greedy=settings.greedy,
         )
         still = []

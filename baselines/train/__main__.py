@@ -4,7 +4,7 @@ Examples::
 
     python -m baselines.train sft --env ToolGym/Lookup-v0 --config baselines/train/configs/lookup_sft.yaml
     python -m baselines.train rl --env ToolGym/Lookup-v0 --init runs/lookup_sft/model \\
-        --config baselines/train/configs/lookup_rl_collapse.yaml --supervision sft_mix,control_kl
+        --config baselines/train/configs/lookup_rl.yaml --supervision sft_mix,control_kl
     python -m baselines.train rl ... --set lr=2e-3 --set supervision.sft_mix_coef=0.1 --resume auto
 
 Precedence: dataclass defaults < ``--config`` YAML < ``--set key=value`` < the named flags.

@@ -230,9 +230,25 @@ class RLConfig(CommonConfig):
     save_every: int = field(default=25, metadata={"help": "Checkpoint every N steps (0 = only at the end)."})
     keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept on disk (oldest removed)."})
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig, metadata={"help": "Supervisory signals."})
+    per_episode_rng: bool = field(
+        default=False,
+        metadata={"help": "Seed each episode's sampling from its request seed (episodes independent of batching, "
+                          "workers and ranks); always on with rollout_workers > 0 or under accelerate launch."},
+    )
+    rollout_workers: int = field(
+        default=0, metadata={"help": "Ray rollout actors (0 = roll out in the trainer's process); needs toolgym[ray]."}
+    )
+    envs_per_worker: int | None = field(
+        default=None, metadata={"help": "Envs per Ray actor (None = ceil(episodes_per_step / rollout_workers))."}
+    )
+    ray_address: str | None = field(
+        default=None, metadata={"help": "ray.init address ('auto', 'ray://head:10001'); None = local Ray."}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check(self.rollout_workers >= 0, f"rollout_workers must be ≥ 0, got {self.rollout_workers!r}.")
+        _check(self.envs_per_worker is None or self.envs_per_worker >= 1, f"envs_per_worker must be ≥ 1 or None, got {self.envs_per_worker!r}.")
         if isinstance(self.supervision, dict):
             self.supervision = SupervisionConfig(**self.supervision)
         for name in ("steps", "prompts_per_step", "epochs", "minibatches", "probe_size", "collapse_patience", "spike_window"):

@@ -52,6 +52,7 @@ from baselines.train.diagnostics import (
     episode_stats,
     group_stats,
 )
+from baselines.train.distributed import Distributed, LossScales, NullLogger
 from baselines.train.envs import ExpertBank, make_envs, task_ids
 from baselines.train.logger import MetricLogger
 from baselines.train.sft import sft_step
@@ -106,6 +107,7 @@ def rl_loss(
     ref_logits: torch.Tensor | None = None,
     sft_logits: torch.Tensor | None = None,
     sft_batch: TokenBatch | None = None,
+    scales: LossScales | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The RL objective for one minibatch: the base clipped policy gradient, then each enabled
     supervisory term with its weight.
@@ -117,6 +119,8 @@ def rl_loss(
         control_ids: ``[C]`` control-token ids.
         ref_logits: Reference logits of the same minibatch (needed by ``control_kl``).
         sft_logits, sft_batch: Logits and batch of the ``sft_mix`` episodes.
+        scales: Under multi-process training, this rank's shares of the global token means
+            (:class:`~baselines.train.distributed.LossScales`); None (one process) = 1.
 
     Returns:
         ``(loss, stats)``, ``stats`` holding each term (detached) and the ratio statistics.
@@ -124,6 +128,7 @@ def rl_loss(
     sup = cfg.supervision
     b = prepared.batch
     mask = b.loss_mask
+    tok = scales.tokens if scales is not None else 1.0
     logp, entropy = token_logprobs(logits, b.targets)
     adv = b.advantages[:, None].expand_as(logp)
 
@@ -140,17 +145,17 @@ def rl_loss(
         shaped = policy_shaping_loss(logp, adv, sup.expert_gamma, cfg.clip_eps if sup.expert_clip else None)
         pg_tok = torch.where(b.is_expert[:, None], shaped, pg_tok)
     pg_loss = masked_mean(pg_tok, mask)
-    loss = pg_loss
+    loss = tok * pg_loss
     stats: dict[str, torch.Tensor] = {"pg_loss": pg_loss.detach()}
 
     # -- regularisers of the base algorithm
     if cfg.kl_coef > 0:
         kl_loss = masked_mean(k3_kl(logp, prepared.ref_logp), mask)
-        loss = loss + cfg.kl_coef * kl_loss
+        loss = loss + cfg.kl_coef * tok * kl_loss
         stats["kl_loss"] = kl_loss.detach()
     if cfg.entropy_coef > 0:
         ent = masked_mean(entropy, mask)
-        loss = loss - cfg.entropy_coef * ent
+        loss = loss - cfg.entropy_coef * tok * ent
         stats["entropy_bonus"] = ent.detach()
 
     # -- supervisory signals
@@ -159,12 +164,12 @@ def rl_loss(
             raise ValueError("control_kl needs the reference logits of the minibatch.")
         positions = control_kl_positions(b.targets, prepared.ref_argmax, mask, control_ids)
         ckl = control_kl(logits, ref_logits, positions)
-        loss = loss + sup.control_kl_coef * ckl
+        loss = loss + sup.control_kl_coef * (scales.control_kl if scales is not None else 1.0) * ckl
         stats["control_kl"] = ckl.detach()
     if sup.enabled("spike_penalty"):
         where = b.illegal if sup.spike_positions == "illegal" else non_target_mask(b.targets, control_ids)
         spike = spike_penalty(logits, control_ids, where, mask, sup.spike_threshold)
-        loss = loss + sup.spike_coef * spike
+        loss = loss + sup.spike_coef * tok * spike
         stats["spike_penalty"] = spike.detach()
     if sup.enabled("sft_mix") and sft_logits is not None and sft_batch is not None:
         nll = sft_nll(sft_logits, sft_batch.targets, sft_batch.loss_mask)
@@ -194,9 +199,11 @@ class RLTrainer:
             raise ValueError("RLConfig.init must name the SFT checkpoint to start from (e.g. runs/sft/model).")
         self.cfg = cfg = config
         configure_torch(cfg.threads)
+        self.dist = Distributed.from_env(cfg.device)
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        save_yaml(cfg, self.out / "config.yaml")
+        if self.dist.is_main:
+            save_yaml(cfg, self.out / "config.yaml")
         ckpt = _find_checkpoint(self.out, resume)
         self.model, self.tokenizer = load_pretrained(ckpt if ckpt is not None else cfg.init)
         self.ref_model, _ = load_pretrained(cfg.ref or cfg.init)
@@ -206,9 +213,10 @@ class RLTrainer:
         self.control = self.chat.control
         self.control_ids = torch.as_tensor(self.control.id_list, device=cfg.device)
         self.policy = Policy(self.model, self.control, temperature=cfg.temperature)
-        self.settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens)
+        per_episode_rng = cfg.per_episode_rng or cfg.rollout_workers > 0 or self.dist.enabled
+        self.settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, per_episode_rng=per_episode_rng)
         self.eval_settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, greedy=cfg.eval_greedy)
-        self.envs = make_envs(cfg.env, cfg.episodes_per_step, cfg.split, cfg.env_kwargs)
+        self.envs = make_envs(cfg.env, 1 if cfg.rollout_workers else cfg.episodes_per_step, cfg.split, cfg.env_kwargs)
         self.train_ids = task_ids(self.envs[0], cfg.num_tasks)
         self.bank = ExpertBank(cfg.env, cfg.split, cfg.env_kwargs)
         eval_bank = ExpertBank(cfg.env, cfg.eval_split, cfg.env_kwargs)
@@ -231,7 +239,16 @@ class RLTrainer:
         self.history: list[dict[str, float]] = []
         if ckpt is not None:
             self._load_state(ckpt)
-        self.logger = MetricLogger(self.out, tensorboard=cfg.tensorboard, resume_step=self.step if ckpt is not None else None)
+        self.train_model = self.dist.wrap(self.model)  # the model itself, or its DDP wrapper
+        self.rollout_pool = None
+        if cfg.rollout_workers and self.dist.is_main:
+            from baselines.distributed.ray_rollout import pool_from_trainer
+
+            self.rollout_pool = pool_from_trainer(cfg, self.model, self.tokenizer, self.settings)
+        self.logger = (
+            MetricLogger(self.out, tensorboard=cfg.tensorboard, resume_step=self.step if ckpt is not None else None)
+            if self.dist.is_main else NullLogger()
+        )
 
     # ------------------------------------------------------------------ one step
     def make_requests(self, tasks: list[str]) -> tuple[list[EpisodeRequest], list[int]]:
@@ -251,10 +268,10 @@ class RLTrainer:
     def collect(self, tasks: list[str]) -> list[Episode]:
         """Roll out the step's episodes (plus one expert episode per group with ``offpolicy_expert``)."""
         requests, groups = self.make_requests(tasks)
-        episodes = collect_episodes(
-            self.policy, self.chat, self.envs, requests, self.settings,
-            generator=self.generator, context_length=context_length(self.model),
-        )
+        if self.dist.enabled or self.rollout_pool is not None:
+            episodes = self.dist.collect(requests, self._rollout, pool=self.rollout_pool, model=self.model)
+        else:
+            episodes = self._rollout(requests)
         for ep, g in zip(episodes, groups, strict=True):
             ep.group = g
         if self.cfg.supervision.enabled("offpolicy_expert"):
@@ -264,6 +281,13 @@ class RLTrainer:
                 episodes.append(expert)
             episodes.sort(key=lambda e: e.group)  # stable: each group's expert comes last
         return episodes
+
+    def _rollout(self, requests: list[EpisodeRequest]) -> list[Episode]:
+        """Episodes of ``requests`` from this process's envs."""
+        return collect_episodes(
+            self.policy, self.chat, self.envs, requests, self.settings,
+            generator=self.generator, context_length=context_length(self.model),
+        )
 
     @torch.no_grad()
     def prepare(self, episodes: list[Episode]) -> tuple[PreparedBatch, dict[str, float]]:
@@ -354,8 +378,16 @@ class RLTrainer:
                 rows = sorted(order[mb::cfg.minibatches])
                 if not rows:
                     continue
+                scales = None
+                if self.dist.enabled:  # this rank's rows; global token means (see distributed.py)
+                    self.dist.check_shardable(len(rows), "An RL minibatch")
+                    rows = self.dist.shard(rows)
                 part = prepared.select(rows)
-                logits = batch_logits(self.model, part.batch, cfg.temperature)
+                if self.dist.enabled:
+                    pb = part.batch
+                    positions = control_kl_positions(pb.targets, part.ref_argmax, pb.loss_mask, self.control_ids)
+                    scales = self.dist.loss_scales(pb.loss_mask, pb.loss_mask * (~pb.is_expert)[:, None], positions)
+                logits = batch_logits(self.train_model, part.batch, cfg.temperature)
                 ref_logits = None
                 if sup.enabled("control_kl"):
                     with torch.no_grad():
@@ -364,14 +396,16 @@ class RLTrainer:
                 if sup.enabled("sft_mix"):
                     sft_batch = self.sft_mix_batch(own)
                     if sft_batch is not None:
-                        sft_logits = batch_logits(self.model, sft_batch, cfg.temperature)
+                        sft_logits = batch_logits(self.train_model, sft_batch, cfg.temperature)
                 loss, stats = rl_loss(
-                    logits, part, cfg, self.control_ids, ref_logits=ref_logits, sft_logits=sft_logits, sft_batch=sft_batch
+                    logits, part, cfg, self.control_ids, ref_logits=ref_logits, sft_logits=sft_logits, sft_batch=sft_batch,
+                    scales=scales,
                 )
-                check_finite("RL loss", loss, self.step)
+                # under DDP every rank must stop together: check the sum over ranks
+                check_finite("RL loss", self.dist.all_reduce(loss.detach().reshape(1)), self.step)
                 self.optimizer.zero_grad(set_to_none=True)
                 if epoch == 0 and mb == 0:
-                    stats["grad_norm_control"] = torch.tensor(self._control_grad_norm(logits, part))
+                    stats["grad_norm_control"] = torch.tensor(self._control_grad_norm(logits, part, scales))
                 loss.backward()
                 norm = torch.nn.utils.clip_grad_norm_(
                     self.model.parameters(), cfg.grad_clip if cfg.grad_clip is not None else float("inf")
@@ -381,6 +415,8 @@ class RLTrainer:
                 n_updates += 1
                 stats["loss"] = loss.detach()
                 stats["grad_norm"] = norm.detach()
+                if self.dist.enabled:
+                    stats = self.dist.reduce_stats(stats, scales)
                 for key, value in stats.items():
                     sums[key] = sums.get(key, 0.0) + float(value)
                 maxima["ratio_max"] = max(maxima["ratio_max"], float(stats["ratio_max"]))
@@ -391,18 +427,25 @@ class RLTrainer:
         out["train/updates"] = float(n_updates)
         return out
 
-    def _control_grad_norm(self, logits: torch.Tensor, part: PreparedBatch) -> float:
+    def _control_grad_norm(self, logits: torch.Tensor, part: PreparedBatch, scales: LossScales | None = None) -> float:
         """Norm of the gradient of the policy-gradient loss restricted to control-token positions
-        (first minibatch of the step; the loss uses the same token-mean normaliser)."""
+        (first minibatch of the step; the loss uses the same token-mean normaliser). Under
+        multi-process training the normaliser is the global token count and the gradients of
+        all ranks are summed before taking the norm."""
         b = part.batch
         logp, _ = token_logprobs(logits, b.targets)
         adv = b.advantages[:, None].expand_as(logp)
         pg_tok, _, _ = clipped_pg_loss(logp, part.old_logp, adv, self.cfg.clip_eps, self.cfg.clip_eps)
         ctrl = b.loss_mask * b.control_mask
-        loss = (pg_tok * ctrl).sum() / b.loss_mask.sum().clamp(min=1.0)
+        total = scales.total_tokens if scales is not None and scales.total_tokens is not None else b.loss_mask.sum()
+        loss = (pg_tok * ctrl).sum() / torch.as_tensor(total).clamp(min=1.0)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.dist.enabled:  # every rank must join the all-reduce, even with no control token
+            grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+            flat = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grads, params, strict=True)])
+            return float(self.dist.all_reduce(flat.double()).norm())
         if not loss.requires_grad or float(ctrl.sum()) == 0:
             return 0.0
-        params = [p for p in self.model.parameters() if p.requires_grad]
         grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
         return float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None)))
 
@@ -426,6 +469,7 @@ class RLTrainer:
                 grad_clip=1.0, max_observation_tokens=self.cfg.max_observation_tokens, step=self.step,
             )
             nll += stats["train/loss"] / sup.interleave_steps
+        self.dist.broadcast_parameters(self.model)  # replicated phase: keep ranks bit-identical
         return {"train/interleaved_sft_tasks": float(len(trajectories)), "train/interleaved_sft_nll": nll}
 
     def train_step(self) -> dict[str, float]:
@@ -453,7 +497,7 @@ class RLTrainer:
         sup = cfg.supervision
         if sup.enabled("interleaved_sft") and self.step % sup.interleave_every == 0:
             metrics.update(self.interleaved_sft())
-        if cfg.eval_every and self.step % cfg.eval_every == 0:
+        if cfg.eval_every and self.step % cfg.eval_every == 0 and self.dist.is_main:
             stats, _ = evaluate(self.policy, self.chat, self.eval_envs, self.eval_requests, self.eval_settings, seed=cfg.seed + 7)
             metrics.update(stats)
         metrics.update(self.spikes.update(self.step, metrics["diag/probe/illegal_total"], metrics["diag/probe/after_open_eot"]))
@@ -475,7 +519,7 @@ class RLTrainer:
         cfg = self.cfg
         target = cfg.steps if steps is None else self.step + steps
         bar = None
-        if cfg.progress:
+        if cfg.progress and self.dist.is_main:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=target, initial=self.step, desc="rl", dynamic_ncols=True)
@@ -494,7 +538,7 @@ class RLTrainer:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(success=f"{metrics['train/success']:.2f}", leak=f"{metrics['diag/probe/illegal_total']:.3f}")
-                if cfg.save_every and self.step % cfg.save_every == 0:
+                if cfg.save_every and self.step % cfg.save_every == 0 and self.dist.is_main:
                     self.save()
                 if cfg.stop_on_collapse and self.collapse.collapsed:
                     stopped = f"collapse detected at step {self.collapse.collapse_step}"
@@ -502,9 +546,11 @@ class RLTrainer:
         finally:
             if bar is not None:
                 bar.close()
-        self.save()
-        save_pretrained(self.model, self.tokenizer, self.out / "model")
+        if self.dist.is_main:
+            self.save()
+            save_pretrained(self.model, self.tokenizer, self.out / "model")
         self.logger.close()
+        self.dist.barrier()
         return self.summary(time.perf_counter() - started, stopped)
 
     def summary(self, wall_s: float, stopped: str | None = None) -> dict[str, Any]:
@@ -524,6 +570,12 @@ class RLTrainer:
             "wall_s": wall_s,
             "stopped": stopped,
         }
+
+    def close(self) -> None:
+        """End the Ray rollout actors, if any (the trainer can no longer collect afterwards)."""
+        if self.rollout_pool is not None:
+            self.rollout_pool.close()
+            self.rollout_pool = None
 
     def save(self) -> Path:
         """Write ``out_dir/checkpoints/step_N`` (model, tokenizer, optimizer, RNG and detector

@@ -31,6 +31,7 @@ from baselines.train.common import (
     new_tiny_policy,
 )
 from baselines.train.config import SFTConfig, save_yaml
+from baselines.train.distributed import SINGLE, Distributed, NullLogger
 from baselines.train.envs import ExpertBank, ExpertNoise, make_envs, task_ids
 from baselines.train.logger import MetricLogger
 from baselines.train.supervision import sft_nll
@@ -49,8 +50,19 @@ def sft_step(
     max_observation_tokens: int,
     step: int,
     actions: list[list[str]] | None = None,
+    dist: Distributed = SINGLE,
 ) -> dict[str, float]:
-    """One optimiser step of NLL on ``trajectories`` (optionally with replaced ``actions``)."""
+    """One optimiser step of NLL on ``trajectories`` (optionally with replaced ``actions``).
+
+    Under multi-process training (``dist.enabled``; ``model`` is then the DDP wrapper) every rank
+    passes the same global batch, keeps its shard ``[rank::world_size]`` and scales its loss so the
+    gradient is that of the token-mean NLL over the whole batch; the returned loss is the global one.
+    """
+    if dist.enabled:
+        dist.check_shardable(len(trajectories), "An SFT batch")
+        rows = dist.shard(range(len(trajectories)))
+        trajectories = [trajectories[i] for i in rows]
+        actions = None if actions is None else [actions[i] for i in rows]
     episodes = [
         t.to_episode(chat, actions=None if actions is None else actions[i], max_observation_tokens=max_observation_tokens)
         for i, t in enumerate(trajectories)
@@ -59,13 +71,19 @@ def sft_step(
     model.train()
     logits = batch_logits(model, batch, temperature)
     loss = sft_nll(logits, batch.targets, batch.loss_mask)
-    check_finite("SFT loss", loss, step)
+    check_finite("SFT loss", dist.all_reduce(loss.detach().reshape(1)), step)  # every rank stops together
+    tokens = float(batch.loss_mask.sum())
+    if dist.enabled:
+        scale, tokens = dist.token_scale(batch.loss_mask)
+        loss = loss * scale
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip is not None else float("inf"))
     check_finite("SFT gradient norm", norm, step)
     optimizer.step()
-    return {"train/loss": float(loss.detach()), "train/grad_norm": float(norm), "train/tokens": float(batch.loss_mask.sum())}
+    if dist.enabled:
+        loss = dist.all_reduce(loss.detach().reshape(1), "mean")[0]
+    return {"train/loss": float(loss.detach()), "train/grad_norm": float(norm), "train/tokens": tokens}
 
 
 class SFTTrainer:
@@ -78,9 +96,11 @@ class SFTTrainer:
     def __init__(self, config: SFTConfig) -> None:
         self.cfg = config
         configure_torch(config.threads)
+        self.dist = Distributed.from_env(config.device)
         self.out = Path(config.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        save_yaml(config, self.out / "config.yaml")
+        if self.dist.is_main:
+            save_yaml(config, self.out / "config.yaml")
         self.rng = random.Random(config.seed)
         self.bank = ExpertBank(config.env, config.split, config.env_kwargs)
         self.train_ids = task_ids(self.bank.env, config.num_tasks)
@@ -94,6 +114,7 @@ class SFTTrainer:
             texts = _corpus(self.trajectories[: config.tokenizer_tasks], config.include_system_prompt)
             self.model, self.tokenizer = new_tiny_policy(texts, config.model, vocab_size=config.vocab_size, seed=config.seed)
         self.model.to(config.device)
+        self.train_model = self.dist.wrap(self.model)  # the model itself, or its DDP wrapper
         self.chat = ChatFormat(self.tokenizer, include_system_prompt=config.include_system_prompt)
         self.policy = Policy(self.model, self.chat.control, temperature=config.temperature)
         self.noise = ExpertNoise(self.trajectories, config.expert_noise)
@@ -116,8 +137,9 @@ class SFTTrainer:
     def train(self) -> dict[str, Any]:
         """Run SFT; returns a summary (final/best eval success, steps, wall time, model path)."""
         cfg = self.cfg
-        log = MetricLogger(self.out, tensorboard=cfg.tensorboard)
-        bar = _progress(cfg.steps, "sft", cfg.progress)
+        main = self.dist.is_main
+        log = MetricLogger(self.out, tensorboard=cfg.tensorboard) if main else NullLogger()
+        bar = _progress(cfg.steps, "sft", cfg.progress and main)
         started = time.perf_counter()
         last_eval: dict[str, float] = {}
         best = 0.0
@@ -127,18 +149,20 @@ class SFTTrainer:
                 batch = [self.rng.choice(self.trajectories) for _ in range(cfg.batch_size)]
                 actions = [self.noise.corrupt(t.actions, self.rng) for t in batch] if cfg.expert_noise > 0 else None
                 metrics = sft_step(
-                    self.model, self.optimizer, self.chat, batch, temperature=cfg.temperature,
+                    self.train_model, self.optimizer, self.chat, batch, temperature=cfg.temperature,
                     grad_clip=cfg.grad_clip, max_observation_tokens=cfg.max_observation_tokens,
-                    step=step, actions=actions,
+                    step=step, actions=actions, dist=self.dist,
                 )
                 metrics["train/lr"] = cfg.lr
                 metrics["train/elapsed_s"] = time.perf_counter() - started
                 stop = False
-                if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+                if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps) and main:
                     last_eval = self.evaluate()
                     metrics.update(last_eval)
                     best = max(best, last_eval["eval/success"])
                     stop = cfg.stop_at_success is not None and last_eval["eval/success"] >= cfg.stop_at_success
+                if self.dist.enabled and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+                    stop = self.dist.broadcast_object(stop)  # rank 0 evaluates; every rank stops together
                 log.log(step, metrics)
                 if bar is not None:
                     bar.update(1)
@@ -150,9 +174,15 @@ class SFTTrainer:
             if bar is not None:
                 bar.close()
             log.close()
+        if not main:  # rank 0 evaluates and writes the model
+            self.dist.barrier()
+            return {"steps": step, "final_success": float("nan"), "final_format_error_rate": float("nan"),
+                    "best_success": float("nan"), "wall_s": time.perf_counter() - started,
+                    "parameters": count_parameters(self.model), "model": str(self.out / "model")}
         if not last_eval:
             last_eval = self.evaluate()
         path = save_pretrained(self.model, self.tokenizer, self.out / "model")
+        self.dist.barrier()
         return {
             "steps": step,
             "final_success": last_eval["eval/success"],

@@ -1,0 +1,104 @@
+"""``accelerate launch --num_processes 2`` (CPU, gloo): the same losses and weights as one process."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.distributed.conftest import require
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def launch(tmp_path: Path, command: str, config: dict, out: Path) -> None:
+    """Run ``python -m baselines.train <command>`` under ``accelerate launch`` with 2 CPU processes."""
+    path = tmp_path / f"{command}_{out.name}.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    exe = shutil.which("accelerate")
+    launcher = [exe] if exe else [sys.executable, "-m", "accelerate.commands.accelerate_cli"]
+    cmd = [*launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
+           "-m", "baselines.train", command, "--config", str(path), "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert "rank 1 of 2 (DistributedType.MULTI_CPU" in proc.stderr  # really two gloo processes
+
+
+def metrics(out: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader((out / "metrics.csv").open()))
+
+
+def weights(out: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(out / "model" / "model.safetensors"))
+
+
+def assert_close_runs(single: Path, multi: Path, keys: list[str]) -> None:
+    a, b = metrics(single), metrics(multi)
+    assert len(a) == len(b) > 0
+    for row_a, row_b in zip(a, b, strict=True):
+        for key in keys:
+            x, y = float(row_a[key]), float(row_b[key])
+            assert math.isfinite(x) and y == pytest.approx(x, rel=1e-4, abs=1e-6), (key, x, y)
+    wa, wb = weights(single), weights(multi)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        x, y = wa[name], wb[name]
+        if name.endswith("attn.c_attn.bias"):
+            # GPT-2's key bias shifts every attention logit of a query equally, so softmax cancels it
+            # and its gradient is exactly 0 up to rounding; Adam divides that noise by its own
+            # size and turns it into lr-sized steps. Compare the query and value biases only.
+            d = x.shape[0] // 3
+            x, y = torch.cat([x[:d], x[2 * d :]]), torch.cat([y[:d], y[2 * d :]])
+        assert torch.allclose(x, y, atol=1e-5, rtol=1e-4), name
+
+
+def test_rl_under_accelerate_matches_one_process(sft_checkpoint, tmp_path) -> None:
+    require("accelerate")
+    from baselines.train.config import RLConfig
+    from baselines.train.rl import RLTrainer
+
+    config = dict(
+        env="ToolGym/Lookup-v0", init=str(sft_checkpoint), include_system_prompt=False, steps=2,
+        prompts_per_step=2, group_size=3, epochs=2, minibatches=2, lr=1e-3, kl_coef=0.05,
+        max_new_tokens=24, max_observation_tokens=32, eval_every=0, probe_size=4, save_every=0,
+        tensorboard=False, progress=False, num_tasks=40, threads=1, per_episode_rng=True,
+        supervision={"use": ["control_kl", "spike_penalty", "sft_mix"], "sft_mix_batch": 2},
+    )
+    single = tmp_path / "single"
+    RLTrainer(RLConfig(**config, out_dir=str(single))).train()
+    multi = tmp_path / "ddp"
+    launch(tmp_path, "rl", config, multi)
+    assert_close_runs(single, multi, ["train/loss", "train/pg_loss", "train/kl_loss", "train/control_kl",
+                                      "train/spike_penalty", "train/sft_mix_nll", "train/clip_frac", "train/grad_norm",
+                                      "train/grad_norm_control", "train/success", "train/policy_tokens"])
+    assert len(list((multi / "checkpoints").glob("step_*"))) == 1  # written once, by rank 0
+
+
+def test_sft_under_accelerate_matches_one_process(sft_checkpoint, tmp_path) -> None:
+    require("accelerate")
+    from baselines.train.config import SFTConfig
+    from baselines.train.sft import SFTTrainer
+
+    config = dict(
+        env="ToolGym/Lookup-v0", init=str(sft_checkpoint), include_system_prompt=False, num_tasks=40, steps=3,
+        batch_size=6, lr=1e-3, eval_every=3, eval_episodes=2, max_new_tokens=16, max_observation_tokens=32,
+        tensorboard=False, progress=False, threads=1,
+    )
+    single = tmp_path / "single"
+    SFTTrainer(SFTConfig(**config, out_dir=str(single))).train()
+    multi = tmp_path / "ddp"
+    launch(tmp_path, "sft", config, multi)
+    assert_close_runs(single, multi, ["train/loss", "train/grad_norm", "train/tokens"])
+    assert metrics(multi)[-1]["eval/success"] != ""  # rank 0 evaluated and logged
