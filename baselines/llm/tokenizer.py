@@ -41,7 +41,7 @@ CONTROL_TOKEN_STRINGS: dict[str, str] = {
     "im_end": IM_END,
     "eos": ENDOFTEXT,
 }
-"""Control-token *names* (used in metric names, e.g. ``diag/leak_mean/tool_call``) and strings."""
+"""Control-token *names* (used in metric names, e.g. ``diag/probe/leak_mean/tool_call``) and strings."""
 
 SPECIAL_TOKENS: tuple[str, ...] = (
     ENDOFTEXT,

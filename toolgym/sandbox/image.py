@@ -6,7 +6,7 @@ Two ways to build:
     ``debootstrap --variant=minbase --include=python3 bookworm DIR MIRROR`` with the mirror
     taken from the machine's apt sources, the worker copied to ``DIR/opt/toolgym``, then
     ``tar -C DIR -c . | docker import`` with the entrypoint and user set. Needs root,
-    ``debootstrap`` and the apt mirror; no registry. About a minute, ~250 MB.
+    ``debootstrap`` and the apt mirror; no registry. About a minute, ~150 MB.
 ``"dockerfile"``
     ``docker build`` of the shipped ``Dockerfile`` (``FROM debian:bookworm-slim``): needs
     access to Docker Hub (or a mirror of it).
