@@ -12,6 +12,11 @@ action format and the grader unchanged:
 
 A policy that learned the task (follow the pointer, copy the value) should survive this; one that
 memorised surface forms will not.
+
+:class:`ShiftedToolOutputs` is the milder variant: only the tool outputs are JSON-wrapped, the task
+prompt is unchanged. It was added after the first runs showed that the tiny starting policy scores
+0 under the full shift (a floor that no arm can go below, so it cannot show a loss of robustness);
+it was chosen on the starting checkpoint alone (0.11 success), before comparing any arm on it.
 """
 
 from __future__ import annotations
@@ -60,6 +65,18 @@ class ShiftedPresentation(gym.Wrapper):
         return shift_tool_output(observation), reward, terminated, truncated, info
 
 
+class ShiftedToolOutputs(ShiftedPresentation):
+    """Only the tool outputs are shifted (``{"result": "X"}``); the task prompt is as trained."""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Reset the inner env unchanged."""
+        return self.env.reset(seed=seed, options=options)
+
+
+VARIANTS: dict[str, Any] = {"id": None, "ood": ShiftedPresentation, "ood_tool": ShiftedToolOutputs}
+"""Evaluation variants: as trained (``id``), the full shift (``ood``), tool outputs only (``ood_tool``)."""
+
+
 def evaluate_checkpoint(
     model_dir: str,
     env_id: str,
@@ -71,16 +88,18 @@ def evaluate_checkpoint(
     max_new_tokens: int = 64,
     max_observation_tokens: int = 256,
     seed: int = 0,
+    variants: tuple[str, ...] = tuple(VARIANTS),
 ) -> dict[str, float]:
-    """Success of a saved policy on ``split``, as trained (``id/…``) and shifted (``ood/…``).
+    """Success of a saved policy on ``split`` for each of ``variants`` (keys of :data:`VARIANTS`):
+    as trained (``id/…``), shifted (``ood/…``), tool outputs shifted (``ood_tool/…``).
 
-    Both evaluations use the same tasks, episode seeds and sampling seed (T = 1), so the
+    All evaluations use the same tasks, episode seeds and sampling seed (T = 1), so the
     difference is the presentation alone.
     """
     import toolgym  # noqa: F401  (registers the envs)
+    from baselines.llm.policy import Policy
     from baselines.llm.rollout import RolloutSettings
     from baselines.llm.tokenizer import ChatFormat
-    from baselines.llm.policy import Policy
     from baselines.train.common import evaluate, fixed_requests, load_policy_checkpoint
     from baselines.train.envs import make_envs, task_ids
 
@@ -93,7 +112,9 @@ def evaluate_checkpoint(
     envs = make_envs(env_id, n_envs, split, env_kwargs)
     requests = fixed_requests(task_ids(envs[0]), episodes, seed=20_000)
     out: dict[str, float] = {}
-    for prefix, batch in (("id", envs), ("ood", [ShiftedPresentation(e) for e in envs])):
+    for prefix in variants:
+        wrapper = VARIANTS[prefix]
+        batch = envs if wrapper is None else [wrapper(e) for e in envs]
         stats, _ = evaluate(policy, chat, batch, requests, settings, seed=seed, prefix=prefix)
         out[f"{prefix}/success"] = stats[f"{prefix}/success"]
         out[f"{prefix}/format_error_rate"] = stats[f"{prefix}/format_error_rate"]

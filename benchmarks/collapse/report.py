@@ -10,8 +10,9 @@ Definitions (the trainer's detectors, fixed before the study was run):
   (``SpikeDetector``'s threshold rule);
 * **spike lead time** -- collapse step minus first spike step (positive: the spike came first);
 * **final success** -- mean training success over the last 10 steps; **best** -- the maximum;
-* **in- / out-of-distribution success** -- the final policy on the evaluation split, as trained and
-  with the shifted presentation of :mod:`benchmarks.collapse.ood` (same tasks and seeds).
+* **in- / out-of-distribution success** -- the final policy on the evaluation split, as trained,
+  with the shifted presentation of :mod:`benchmarks.collapse.ood` (prompt and tool outputs), and
+  with only the tool outputs shifted (same tasks and seeds).
 
 Intervals are 95% t-intervals over seeds (none with one seed).
 """
@@ -109,6 +110,7 @@ def run_record(summary: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str,
         "lead": (collapse - spike) if collapse is not None and spike is not None else None,
         "id": _num(summary.get("final_id_success")),
         "ood": _num(summary.get("final_ood_success")),
+        "ood_tool": _num(summary.get("final_ood_tool_success")),
         "wall_s": _num(summary.get("run_wall_s")),
     }
 
@@ -141,14 +143,16 @@ def summary_row(label: str, recs: list[dict[str, Any]]) -> str:
         f"| {label} | {len(recs)} | {len(collapsed)}/{len(recs)} | {median_collapse} | "
         f"{fmt_ci([r['best'] for r in recs])} | {fmt_ci([r['final'] for r in recs])} | "
         f"{fmt_ci([r['final_fmt'] for r in recs])} | {lead} | "
-        f"{fmt_ci([r['id'] for r in recs])} | {fmt_ci([r['ood'] for r in recs])} |"
+        f"{fmt_ci([r['id'] for r in recs])} | {fmt_ci([r['ood'] for r in recs])} | "
+        f"{fmt_ci([r['ood_tool'] for r in recs])} |"
     )
 
 
 TABLE_HEADER = (
     "| setting | seeds | collapsed | median collapse step | best success | final success (last 10) | "
-    "final format-error rate | spike lead time, median (each) | final eval, in-dist. | final eval, shifted (OOD) |\n"
-    "|---|---|---|---|---|---|---|---|---|---|"
+    "final format-error rate | spike lead time, median (each) | final eval, in-dist. | final eval, shifted (OOD) | "
+    "final eval, tool outputs shifted |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -258,7 +262,19 @@ def write_report(out_dir: Path) -> Path:
     discussion = out_dir / "DISCUSSION.md"
     if discussion.exists():
         lines += ["## Findings", "", discussion.read_text(encoding="utf-8").strip(), ""]
-    lines += ["## Arms at the collapse-prone setting", "", TABLE_HEADER]
+    lines += ["## Arms at the collapse-prone setting", ""]
+    start = out_dir / "start_eval.json"
+    if start.exists():
+        ref = json.loads(start.read_text(encoding="utf-8"))
+        lines += [
+            f"The starting SFT checkpoint, evaluated as the final policies are: in-distribution success "
+            f"{ref['final_id_success']:.2f} (format-error rate {ref['final_id_format_error_rate']:.2f}), shifted "
+            f"(OOD) {ref['final_ood_success']:.2f} (format-error rate {ref['final_ood_format_error_rate']:.2f}), "
+            f"tool outputs shifted {_num(ref.get('final_ood_tool_success')):.2f} "
+            f"(format-error rate {_num(ref.get('final_ood_tool_format_error_rate')):.2f}).",
+            "",
+        ]
+    lines += [TABLE_HEADER]
     lines += [summary_row(f"`{arm}`", recs) for (arm, _, _), recs in main]
     lines += [
         "",
@@ -276,12 +292,12 @@ def write_report(out_dir: Path) -> Path:
         lines += ["## When does vanilla GRPO collapse? (learning rate × KL to the reference)", "", TABLE_HEADER]
         lines += [summary_row(f"lr {lr:g}, KL {kl:g}", recs) for (_, lr, kl), recs in sweep]
         lines += ["", "![sweep](sweep_success.png)", ""]
-    lines += ["## Per run", "", "| run | steps | first | best | final | collapse step | first spike | lead | in-dist. | OOD | wall s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["## Per run", "", "| run | steps | first | best | final | collapse step | first spike | lead | in-dist. | OOD | OOD, tool outputs | wall s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for rec in sorted(records, key=lambda r: (_arm_order(r["arm"]), r["lr"], r["kl_coef"], r["seed"])):
         lines.append(
             f"| {rec['run']} | {rec['steps']} | {rec['first']:.2f} | {rec['best']:.2f} | {rec['final']:.2f} | "
             f"{'–' if rec['collapse'] is None else rec['collapse']} | {'–' if rec['spike'] is None else rec['spike']} | "
-            f"{'–' if rec['lead'] is None else rec['lead']} | {rec['id']:.2f} | {rec['ood']:.2f} | {rec['wall_s']:.0f} |"
+            f"{'–' if rec['lead'] is None else rec['lead']} | {rec['id']:.2f} | {rec['ood']:.2f} | {rec['ood_tool']:.2f} | {rec['wall_s']:.0f} |"
         )
     lines += ["", "## How this was made", ""]
     lines += ["```", *manifest.get("commands", []), "python -m benchmarks.collapse report", "```", ""]

@@ -33,6 +33,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from benchmarks.collapse.ood import VARIANTS
 from benchmarks.collapse.settings import PRESETS, QUICK_RL, QUICK_SFT, Preset, RunSpec, arm_supervision
 
 logger = logging.getLogger(__name__)
@@ -109,12 +110,8 @@ def _run_one(spec: RunSpec, env_id: str, init: str, run_dir: str, shared: list[s
     config.threads = threads
     started = time.perf_counter()
     summary = RLTrainer(config, resume="auto").train()
-    final = evaluate_checkpoint(
-        str(Path(run_dir) / "model"), env_id, split=config.eval_split, episodes=config.eval_episodes,
-        env_kwargs=config.env_kwargs, include_system_prompt=config.include_system_prompt,
-        max_new_tokens=config.max_new_tokens, max_observation_tokens=config.max_observation_tokens, seed=config.seed + 7,
-    )
-    summary.update({f"final_{k.replace('/', '_')}": v for k, v in final.items()})
+    final = evaluate_checkpoint(str(Path(run_dir) / "model"), env_id, **_eval_kwargs(config))
+    summary.update(_final_fields(final))
     summary.update(spec.labels())
     summary["run_wall_s"] = time.perf_counter() - started
     Path(run_dir, "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
@@ -159,6 +156,7 @@ def run_study(
     preset = preset_for(env_id)
     init = sft or str(train_sft(env_id, work_dir, quick=quick))
     shared = rl_overrides(env_id, quick=quick, steps=steps if steps is not None else (None if quick else preset.steps), extra=extra)
+    evaluate_start(env_id, init, shared, work_dir, out_dir)
     threads = 1 if jobs > 1 else max(1, (os.cpu_count() or 1))
     todo = [s for s in specs if not (work_dir / "runs" / s.name / "summary.json").exists()]
     say = progress or (lambda line: None)
@@ -174,9 +172,70 @@ def run_study(
                 futures = [pool.submit(_run_one, s, env_id, init, str(work_dir / "runs" / s.name), shared, threads) for s in todo]
                 for i, fut in enumerate(as_completed(futures), 1):
                     say(_progress_line(i, len(todo), fut.result(), started))
+    backfill_evaluations(work_dir, say)
     summaries = collect(work_dir, out_dir)
     write_manifest(out_dir, env_id=env_id, init=init, shared=shared, specs=specs, quick=quick, command=command, work_dir=work_dir)
     return summaries
+
+
+def _eval_kwargs(config: Any) -> dict[str, Any]:
+    """How a policy trained with ``config`` is evaluated at the end of its run."""
+    return {
+        "split": config.eval_split, "episodes": config.eval_episodes, "env_kwargs": config.env_kwargs,
+        "include_system_prompt": config.include_system_prompt, "max_new_tokens": config.max_new_tokens,
+        "max_observation_tokens": config.max_observation_tokens, "seed": config.seed + 7,
+    }
+
+
+def _final_fields(final: dict[str, float]) -> dict[str, float]:
+    """``{"ood/success": x}`` -> ``{"final_ood_success": x}`` (the summary's field names)."""
+    return {f"final_{k.replace('/', '_')}": v for k, v in final.items()}
+
+
+def backfill_evaluations(work_dir: Path, progress: Callable[[str], None] | None = None) -> int:
+    """Add evaluation variants that a finished run's ``summary.json`` lacks (variants added after
+    it ran), from its saved final model and its own config; returns how many runs were updated."""
+    from baselines.train.config import RLConfig, load_config
+    from benchmarks.collapse.ood import evaluate_checkpoint
+
+    updated = 0
+    for summary_path in sorted(Path(work_dir, "runs").glob("*/summary.json")):
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        missing = tuple(v for v in VARIANTS if f"final_{v}_success" not in summary)
+        if not missing:
+            continue
+        run_dir = summary_path.parent
+        config = load_config(RLConfig, run_dir / "config.yaml", [])
+        final = evaluate_checkpoint(str(run_dir / "model"), config.env, **_eval_kwargs(config), variants=missing)
+        summary.update(_final_fields(final))
+        summary_path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        updated += 1
+        if progress is not None:
+            progress(f"backfilled {', '.join(missing)} evaluation of {run_dir.name}")
+    return updated
+
+
+def evaluate_start(env_id: str, init: str, shared: list[str], work_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """In- and out-of-distribution success of the starting checkpoint, evaluated as each run's
+    final policy is (seed-0 settings); cached in ``work_dir/start_eval.json`` and copied to
+    ``out_dir/start_eval.json`` for the report (the reference for the runs' final evaluations)."""
+    from baselines.train.config import RLConfig, load_config
+    from benchmarks.collapse.ood import evaluate_checkpoint
+
+    cache = work_dir / "start_eval.json"
+    if cache.exists():
+        result = json.loads(cache.read_text(encoding="utf-8"))
+    else:
+        config = load_config(RLConfig, preset_for(env_id).rl_config, [*shared, "seed=0"], env=env_id, init=init, out_dir=str(work_dir / "start"))
+        result = {"checkpoint": init, **_final_fields(evaluate_checkpoint(init, env_id, **_eval_kwargs(config)))}
+        cache.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    missing = [v for v in VARIANTS if f"final_{v}_success" not in result]
+    if missing:  # a cache from before a variant was added
+        config = load_config(RLConfig, preset_for(env_id).rl_config, [*shared, "seed=0"], env=env_id, init=init, out_dir=str(work_dir / "start"))
+        result.update(_final_fields(evaluate_checkpoint(init, env_id, **_eval_kwargs(config), variants=tuple(missing))))
+        cache.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    (out_dir / "start_eval.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
 
 
 def _progress_line(i: int, n: int, s: dict[str, Any], started: float) -> str:

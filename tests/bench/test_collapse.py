@@ -13,7 +13,12 @@ pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
 from benchmarks.collapse.__main__ import main  # noqa: E402
-from benchmarks.collapse.ood import ShiftedPresentation, shift_prompt, shift_tool_output  # noqa: E402
+from benchmarks.collapse.ood import (  # noqa: E402
+    ShiftedPresentation,
+    ShiftedToolOutputs,
+    shift_prompt,
+    shift_tool_output,
+)
 from benchmarks.collapse.report import main_setting, mean_ci, run_record  # noqa: E402
 from benchmarks.collapse.settings import RunSpec, arm_supervision  # noqa: E402
 
@@ -41,7 +46,10 @@ def test_quick_study_writes_every_step_of_every_run(study: dict) -> None:
     for r in runs:
         assert 0.0 <= float(r["final_id_success"]) <= 1.0
         assert 0.0 <= float(r["final_ood_success"]) <= 1.0
+        assert 0.0 <= float(r["final_ood_tool_success"]) <= 1.0
         assert int(r["steps"]) == 3
+    start = json.loads((out / "start_eval.json").read_text())
+    assert {"final_id_success", "final_ood_success", "final_ood_tool_success"} <= set(start)
     steps = _rows(out / "steps.csv")
     assert len(steps) == 4 * 3
     assert {"train/success", "diag/probe/illegal_total", "diag/collapse", "arm", "seed", "lr"} <= set(steps[0])
@@ -58,6 +66,17 @@ def test_rerun_skips_finished_runs(study: dict, capsys: pytest.CaptureFixture[st
     assert main(study["args"]) == 0
     assert "4 of 4 runs already done; running 0" in capsys.readouterr().out
     assert summary.stat().st_mtime_ns == before
+
+
+def test_rerun_backfills_an_evaluation_variant_a_run_lacks(study: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    summary_path = next((study["root"] / "work" / "runs").glob("*/summary.json"))
+    summary = json.loads(summary_path.read_text())
+    expected = summary.pop("final_ood_tool_success")
+    summary.pop("final_ood_tool_format_error_rate")
+    summary_path.write_text(json.dumps(summary))
+    assert main(study["args"]) == 0
+    assert f"backfilled ood_tool evaluation of {summary_path.parent.name}" in capsys.readouterr().out
+    assert json.loads(summary_path.read_text())["final_ood_tool_success"] == expected  # same seeds: same result
 
 
 def test_report_has_tables_and_plots(study: dict) -> None:
@@ -112,3 +131,15 @@ def test_shifted_presentation_changes_only_what_the_policy_reads() -> None:
     o1, r1, t1, _, _ = plain.step(action)
     o2, r2, t2, _, _ = shifted.step(action)
     assert (r1, t1) == (r2, t2) and o2 == shift_tool_output(o1) and o1 != o2
+
+
+def test_shifted_tool_outputs_keep_the_prompt() -> None:
+    plain = gym.make("ToolGym/Lookup-v0", split="dev")
+    shifted = ShiftedToolOutputs(gym.make("ToolGym/Lookup-v0", split="dev"))
+    obs_p, info_p = plain.reset(seed=3)
+    obs_s, info_s = shifted.reset(seed=3)
+    assert (obs_s, info_s["task_prompt"]) == (obs_p, info_p["task_prompt"])
+    oracle = plain.unwrapped.make_oracle()
+    oracle.reset()
+    action = oracle.act(obs_p, info_p)
+    assert shifted.step(action)[0] == shift_tool_output(plain.step(action)[0])
