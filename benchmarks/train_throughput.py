@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from baselines.llm.model import TinyLMConfig, build_tiny_model, count_parameters, load_pretrained  # noqa: E402
 from baselines.llm.policy import Policy  # noqa: E402
-from baselines.llm.rollout import EpisodeRequest, RolloutSettings, collect_episodes  # noqa: E402
+from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, collect_episodes  # noqa: E402
 from baselines.llm.tokenizer import ChatFormat, conversation_text, train_tokenizer  # noqa: E402
 from baselines.train.batch import collate, group_advantages  # noqa: E402
 from baselines.train.common import batch_logits  # noqa: E402
@@ -106,18 +106,28 @@ def bench_rollout(model, chat, episodes: int) -> dict[str, float]:
             "seconds": seconds}
 
 
-def bench_update(model, chat, trajectories, episodes: int, repeats: int) -> dict[str, float]:
-    model.train()
-    eps = [t.to_episode(chat) for t in trajectories[:episodes]]
-    for i, e in enumerate(eps):
-        e.group = i // 8
-    rewards = torch.tensor([float(i % 2) for i in range(len(eps))])
-    adv = group_advantages(rewards, torch.tensor([e.group for e in eps]))
-    batch = collate(eps, chat.control, adv.tolist())
+def update_batch(model, chat: ChatFormat, episodes: list[Episode], group_size: int = 8) -> PreparedBatch:
+    """The RL batch of ``episodes`` as an update sees it (shared with ``benchmarks/perf/rl_update.py``).
+
+    Consecutive episodes form GRPO groups of ``group_size`` with rewards alternating 0 / 1 (so every
+    advantage is about ±1); the old and reference log-probs are the model's current ones (ratio 1).
+    Sets each episode's ``group``.
+    """
+    for i, e in enumerate(episodes):
+        e.group = i // group_size
+    rewards = torch.tensor([float(i % 2) for i in range(len(episodes))])
+    adv = group_advantages(rewards, torch.tensor([e.group for e in episodes]))
+    batch = collate(episodes, chat.control, adv.tolist())
     with torch.no_grad():
         logits = batch_logits(model, batch, 1.0)
         old = torch.log_softmax(logits, -1).gather(-1, batch.targets[..., None]).squeeze(-1)
-    prepared = PreparedBatch(batch, old, old.clone(), logits.argmax(-1))
+    return PreparedBatch(batch, old, old.clone(), logits.argmax(-1))
+
+
+def bench_update(model, chat, trajectories, episodes: int, repeats: int) -> dict[str, float]:
+    model.train()
+    prepared = update_batch(model, chat, [t.to_episode(chat) for t in trajectories[:episodes]])
+    batch = prepared.batch
     cfg = RLConfig(init="unused")
     control_ids = torch.as_tensor(chat.control.id_list)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
