@@ -404,7 +404,8 @@ class RLTrainer:
                 # under DDP every rank must stop together: check the sum over ranks
                 check_finite("RL loss", self.dist.all_reduce(loss.detach().reshape(1)), self.step)
                 self.optimizer.zero_grad(set_to_none=True)
-                if epoch == 0 and mb == 0:
+                every = cfg.control_grad_norm_every
+                if epoch == 0 and mb == 0 and every and self.step % every == 0:
                     stats["grad_norm_control"] = torch.tensor(self._control_grad_norm(logits, part, scales))
                 loss.backward()
                 norm = torch.nn.utils.clip_grad_norm_(

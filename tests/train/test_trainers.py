@@ -201,3 +201,19 @@ def test_cli_parses_combined_supervision() -> None:
 
     assert args.command == "rl" and parse_supervision(args.supervision) == ["sft_mix", "control_kl"]
     assert parse_supervision("none") == []
+
+
+def test_control_grad_norm_every_skips_the_extra_backward_but_not_the_update(sft_checkpoint, tmp_path) -> None:
+    """The diagnostic's second backward pass can be thinned out; the update itself is unchanged."""
+    runs = {}
+    for every in (1, 2):
+        cfg = rl_config(sft_checkpoint, tmp_path / f"every{every}", eval_every=0, control_grad_norm_every=every)
+        trainer = RLTrainer(cfg)
+        trainer.train()
+        runs[every] = (trainer.history, params(trainer.model))
+    (hist1, weights1), (hist2, weights2) = runs[1], runs[2]
+    assert all(math.isfinite(h["train/grad_norm_control"]) for h in hist1)
+    assert math.isnan(hist2[0]["train/grad_norm_control"]) and math.isfinite(hist2[1]["train/grad_norm_control"])  # steps 1, 2
+    assert all(torch.equal(a, b) for a, b in zip(weights1, weights2, strict=True))
+    with pytest.raises(ValueError, match="control_grad_norm_every"):
+        rl_config(sft_checkpoint, tmp_path, control_grad_norm_every=-1)
