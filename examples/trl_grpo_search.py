@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import random
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +39,8 @@ logger = logging.getLogger("trl_grpo_search")
 def build_tiny_chat_model(env_id: str, sft_steps: int, env_kwargs: dict[str, Any]) -> tuple[Any, Any]:
     """A from-scratch tiny GPT-2 + tokenizer with the ChatML template, warm-started on oracle
     episodes rendered by that template (native tool calls)."""
-    import torch
 
-    from baselines.llm.model import TinyLMConfig, build_tiny_model
+    from baselines.llm.model import TinyLMConfig, build_tiny_model, fit_sequences
     from baselines.llm.tokenizer import train_tokenizer
     from toolgym.integrations import oracle_conversations
     from toolgym.integrations.trl import TRLAdapter
@@ -59,23 +57,12 @@ def build_tiny_chat_model(env_id: str, sft_steps: int, env_kwargs: dict[str, Any
     model.config.eos_token_id = im_end
     model.generation_config.eos_token_id = im_end
     encoded = [tokenizer(t, add_special_tokens=False)["input_ids"][: config.max_positions] for t in texts]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    rng = random.Random(0)
-    model.train()
-    for step in range(sft_steps):
-        batch = [encoded[rng.randrange(len(encoded))] for _ in range(8)]
-        length = max(map(len, batch))
-        ids = torch.full((len(batch), length), tokenizer.pad_token_id)
-        mask = torch.zeros_like(ids)
-        for row, seq in enumerate(batch):
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        loss = model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+
+    def log(step: int, loss: float) -> None:
         if step % 10 == 0 or step == sft_steps - 1:
-            logger.info("warm-start SFT step %d: loss %.3f", step, float(loss.detach()))
+            logger.info("warm-start SFT step %d: loss %.3f", step, loss)
+
+    fit_sequences(model, encoded, pad_id=tokenizer.pad_token_id, steps=sft_steps, batch_size=8, lr=3e-3, seed=0, on_step=log)
     return model, tokenizer
 
 

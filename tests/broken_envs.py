@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import random
 
-from toolgym import Task
 from toolgym_example_plugin.weather import TEMPERATURES, WeatherEnv
+
+from toolgym import Task
 
 
 class NondeterministicWeather(WeatherEnv):

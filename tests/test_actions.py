@@ -8,8 +8,8 @@ import pytest
 
 from toolgym import ConfigError, FinalAnswer, ToolCall, action_format_names, get_action_format
 from toolgym.core.actions import ActionFormat, register_action_format, snippet
-from toolgym.core.formats import TagFormat
 from toolgym.core.errors import ActionError, ErrorCode
+from toolgym.core.formats import TagFormat
 
 hermes = get_action_format("hermes")
 

@@ -64,10 +64,9 @@ def test_a_plugin_cannot_overwrite_toolgym_ids(tmp_path: Path) -> None:
     (dist / "entry_points.txt").write_text("[toolgym.envs]\nEvil = evil_plugin:register\n")
     result = run_python(
         tmp_path / "site", "-c",
-        "import sys; sys.path.insert(0, %r); sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {str(pkg)!r}); sys.path.insert(0, {str(EXAMPLE_PLUGIN)!r})\n"
         "import gymnasium as gym, toolgym\n"
-        "print(gym.spec('ToolGym/Search-v0').entry_point, 'Evil/Search-v0' in toolgym.env_ids())"
-        % (str(pkg), str(EXAMPLE_PLUGIN)),
+        "print(gym.spec('ToolGym/Search-v0').entry_point, 'Evil/Search-v0' in toolgym.env_ids())",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["toolgym.envs.search.env:SearchEnv", "True"]

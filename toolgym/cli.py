@@ -13,9 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import toolgym  # noqa: F401 - registers the environments
-from toolgym.core.errors import ToolGymError
+from toolgym.core.errors import ToolGymError, did_you_mean
 from toolgym.core.tasks import data_fingerprint
-from toolgym.core.errors import did_you_mean
 from toolgym.evaluation import evaluate, summarize
 from toolgym.registry import NAMESPACE, env_class, env_ids, plugin_of
 

@@ -95,6 +95,54 @@ def count_parameters(model: Any) -> int:
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
+def fit_sequences(
+    model: Any,
+    sequences: list[list[int]],
+    *,
+    pad_id: int,
+    steps: int,
+    batch_size: int = 8,
+    lr: float = 3e-3,
+    seed: int = 0,
+    on_step: Any = None,
+) -> float:
+    """Plain next-token training of a causal LM on whole token sequences (every token is a
+    target): ``steps`` AdamW steps on batches drawn with a seeded RNG, right-padded with
+    ``pad_id``. For warm-starting tiny chat models on rendered conversations (examples, tests);
+    the SFT trainer in :mod:`baselines.train.sft` is the one that masks prompts and tool outputs.
+
+    Args:
+        on_step: Called as ``on_step(step, loss)`` after each step, if given.
+
+    Returns:
+        The last step's loss. The model is left in eval mode.
+    """
+    import torch
+
+    if not sequences:
+        raise ValueError("fit_sequences needs at least one sequence.")
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    loss = torch.tensor(float("nan"))
+    for step in range(steps):
+        batch = [sequences[int(i)] for i in torch.randint(len(sequences), (batch_size,), generator=generator)]
+        length = max(map(len, batch))
+        ids = torch.full((len(batch), length), pad_id)
+        mask = torch.zeros_like(ids)
+        for row, seq in enumerate(batch):
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        loss = model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if on_step is not None:
+            on_step(step, float(loss.detach()))
+    model.eval()
+    return float(loss.detach())
+
+
 def context_length(model: Any) -> int:
     """The model's maximum sequence length in tokens."""
     cfg = model.config

@@ -52,7 +52,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny chat model briefly trained on Lookup oracle episodes, saved with its tokenizer."""
     torch = require("torch", "train")
     require("transformers", "train")
-    from baselines.llm.model import TinyLMConfig, build_tiny_model
+    from baselines.llm.model import TinyLMConfig, build_tiny_model, fit_sequences
     from baselines.llm.tokenizer import train_tokenizer
     from toolgym.integrations._session import EpisodeSession, oracle_conversations
 
@@ -74,22 +74,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model.config.eos_token_id = im_end
     model.generation_config.eos_token_id = im_end
     encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
-    generator = torch.Generator().manual_seed(0)
-    model.train()
-    for _ in range(SFT_STEPS):
-        batch = [encoded[int(i)] for i in torch.randint(len(encoded), (12,), generator=generator)]
-        length = max(map(len, batch))
-        ids = torch.full((len(batch), length), tokenizer.pad_token_id)
-        mask = torch.zeros_like(ids)
-        for row, seq in enumerate(batch):
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        loss = model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
+    fit_sequences(model, encoded, pad_id=tokenizer.pad_token_id, steps=SFT_STEPS, batch_size=12, lr=5e-3, seed=0)
     out = tmp_path_factory.mktemp("tiny_chat") / "model"
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

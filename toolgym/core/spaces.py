@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import string
+from collections.abc import Sequence
 from ctypes import c_uint8
 from multiprocessing.sharedctypes import SynchronizedArray
 from types import ModuleType
-from collections.abc import Sequence
 from typing import Any, overload
 
 import numpy as np
