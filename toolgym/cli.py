@@ -196,7 +196,7 @@ def leaderboard(
     split: Annotated[str, typer.Option(help="Task split.")] = "test",
     workers: Annotated[int | None, typer.Option(help="Parallel processes (default: CPU count).")] = None,
     batch_size: Annotated[int, typer.Option(help="Episodes an llm:/openai: agent plays at once.")] = 16,
-    out: Annotated[str, typer.Option(help="Output directory.")] = "benchmarks/results/leaderboard",
+    out: Annotated[str, typer.Option(help="Output directory (the committed run is in benchmarks/results/leaderboard).")] = "runs/leaderboard",
 ) -> None:
     """Run agents on envs; write leaderboard.csv, LEADERBOARD.md and leaderboard.png."""
     from pathlib import Path
