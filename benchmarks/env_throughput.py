@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# ToolGym env throughput (toolgym {toolgym.__version__})")
     print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}, single process")
+          f"Python {platform.python_version()}, single process; load average at start "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} (other jobs inflate the times)")
     print()
     print("| env | episodes | tool steps | steps/s | episodes/s | µs/step |")
     print("|---|---:|---:|---:|---:|---:|")

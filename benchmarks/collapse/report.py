@@ -166,19 +166,26 @@ def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[int], list[float
     return xs, ys
 
 
-def _mean_band(all_rows: list[list[dict[str, Any]]], key: str) -> tuple[list[int], list[float], list[float], list[float]]:
+def _mean_band(
+    all_rows: list[list[dict[str, Any]]], key: str, *, log: bool = False
+) -> tuple[list[int], list[float], list[float], list[float]]:
+    """Per step: the mean over seeds and its 95% band; with ``log``, the geometric mean and a band
+    computed on log10 values (a band on raw values would reach below zero on a log axis)."""
     by_step: dict[int, list[float]] = defaultdict(list)
     for rows in all_rows:
         for x, y in zip(*_series(rows, key), strict=True):
-            by_step[x].append(y)
+            by_step[x].append(math.log10(max(y, 1e-12)) if log else y)
     xs = sorted(by_step)
     means, lows, highs = [], [], []
     for x in xs:
         m, h = mean_ci(by_step[x])
         h = 0.0 if math.isnan(h) else h
-        means.append(m)
-        lows.append(m - h)
-        highs.append(m + h)
+        values = (m, m - h, m + h)
+        if log:
+            values = tuple(10**v for v in values)
+        means.append(values[0])
+        lows.append(values[1])
+        highs.append(values[2])
     return xs, means, lows, highs
 
 
@@ -186,7 +193,8 @@ def plot_panels(
     path: Path, panels: list[tuple[str, list[dict[str, Any]]]], steps: dict[str, list[dict[str, Any]]], key: str,
     ylabel: str, *, log: bool = False, markers: bool = False,
 ) -> None:
-    """One subplot per setting: each seed faintly, the mean with its 95% band; with ``markers``,
+    """One subplot per setting: each seed faintly, the mean with its 95% band (geometric with
+    ``log``); with ``markers``,
     ▲ at each seed's first spike and a dashed line at its collapse step."""
     import matplotlib
 
@@ -209,7 +217,7 @@ def plot_panels(
                     ax.plot([rec["spike"]], [ys[xs.index(rec["spike"])]], "^", color=line.get_color(), ms=6)
                 if rec["collapse"] is not None:
                     ax.axvline(rec["collapse"], color=line.get_color(), ls="--", lw=0.8, alpha=0.7)
-        xs, means, lows, highs = _mean_band(run_rows, key)
+        xs, means, lows, highs = _mean_band(run_rows, key, log=log)
         ax.plot(xs, means, color="black", lw=1.6)
         ax.fill_between(xs, lows, highs, color="black", alpha=0.12, lw=0)
         ax.set_title(title, fontsize=9)
@@ -284,7 +292,8 @@ def write_report(out_dir: Path) -> Path:
         "",
         "![control-token probability](control_tokens.png)",
         "",
-        "Grammar-illegal control-token probability in the teacher-forced probe (log scale); ▲ first "
+        "Grammar-illegal control-token probability in the teacher-forced probe (log scale; geometric mean "
+        "over seeds with its 95% band); ▲ first "
         "spike of a seed, dashed line its detected collapse step.",
         "",
     ]
