@@ -167,10 +167,11 @@ def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[int], list[float
 
 
 def _mean_band(
-    all_rows: list[list[dict[str, Any]]], key: str, *, log: bool = False
+    all_rows: list[list[dict[str, Any]]], key: str, *, log: bool = False, bounds: tuple[float, float] | None = None
 ) -> tuple[list[int], list[float], list[float], list[float]]:
     """Per step: the mean over seeds and its 95% band; with ``log``, the geometric mean and a band
-    computed on log10 values (a band on raw values would reach below zero on a log axis)."""
+    computed on log10 values (a band on raw values would reach below zero on a log axis); the
+    band is clipped to ``bounds`` (e.g. a success rate's [0, 1])."""
     by_step: dict[int, list[float]] = defaultdict(list)
     for rows in all_rows:
         for x, y in zip(*_series(rows, key), strict=True):
@@ -183,15 +184,18 @@ def _mean_band(
         values = (m, m - h, m + h)
         if log:
             values = tuple(10**v for v in values)
+        low, high = values[1], values[2]
+        if bounds is not None:
+            low, high = max(low, bounds[0]), min(high, bounds[1])
         means.append(values[0])
-        lows.append(values[1])
-        highs.append(values[2])
+        lows.append(low)
+        highs.append(high)
     return xs, means, lows, highs
 
 
 def plot_panels(
     path: Path, panels: list[tuple[str, list[dict[str, Any]]]], steps: dict[str, list[dict[str, Any]]], key: str,
-    ylabel: str, *, log: bool = False, markers: bool = False,
+    ylabel: str, *, log: bool = False, markers: bool = False, bounds: tuple[float, float] | None = None,
 ) -> None:
     """One subplot per setting: each seed faintly, the mean with its 95% band (geometric with
     ``log``); with ``markers``,
@@ -217,7 +221,7 @@ def plot_panels(
                     ax.plot([rec["spike"]], [ys[xs.index(rec["spike"])]], "^", color=line.get_color(), ms=6)
                 if rec["collapse"] is not None:
                     ax.axvline(rec["collapse"], color=line.get_color(), ls="--", lw=0.8, alpha=0.7)
-        xs, means, lows, highs = _mean_band(run_rows, key, log=log)
+        xs, means, lows, highs = _mean_band(run_rows, key, log=log, bounds=bounds)
         ax.plot(xs, means, color="black", lw=1.6)
         ax.fill_between(xs, lows, highs, color="black", alpha=0.12, lw=0)
         ax.set_title(title, fontsize=9)
@@ -253,10 +257,10 @@ def write_report(out_dir: Path) -> Path:
     main = sorted(((k, v) for k, v in groups.items() if k[1:] == (lr0, kl0)), key=lambda kv: _arm_order(kv[0][0]))
     sweep = sorted(((k, v) for k, v in groups.items() if k[0] == "none"), key=lambda kv: (kv[0][1], kv[0][2]))
     panels = [(arm, recs) for (arm, _, _), recs in main]
-    plot_panels(out_dir / "success.png", panels, steps, "train/success", "success (training batch)")
+    plot_panels(out_dir / "success.png", panels, steps, "train/success", "success (training batch)", bounds=(0.0, 1.0))
     plot_panels(out_dir / "control_tokens.png", panels, steps, "diag/probe/illegal_total", "illegal control p (probe)", log=True, markers=True)
     if len(sweep) > 1:
-        plot_panels(out_dir / "sweep_success.png", [(f"lr {lr:g}, KL {kl:g}", recs) for (_, lr, kl), recs in sweep], steps, "train/success", "success")
+        plot_panels(out_dir / "sweep_success.png", [(f"lr {lr:g}, KL {kl:g}", recs) for (_, lr, kl), recs in sweep], steps, "train/success", "success", bounds=(0.0, 1.0))
 
     lines = [
         "# The collapse experiment",
@@ -310,6 +314,13 @@ def write_report(out_dir: Path) -> Path:
         )
     lines += ["", "## How this was made", ""]
     lines += ["```", *manifest.get("commands", []), "python -m benchmarks.collapse report", "```", ""]
+    if len(manifest.get("commands", [])) > 1:
+        lines += [
+            "The invocations in the order they were run. The study resumes: each command runs only the runs "
+            "that earlier ones did not finish, so the last `run` and the last `sweep` alone reproduce all "
+            "results (same seeds, same SFT checkpoint training).",
+            "",
+        ]
     lines += [
         f"* RL config: `{manifest.get('rl_config', '?')}` with overrides `{' '.join(manifest.get('shared_overrides', []))}`;"
         " each run adds `lr`, `kl_coef`, `seed` and its `supervision.use`.",
