@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         specs, env_id=args.env, work_dir=work, out_dir=out, quick=args.quick, steps=args.steps, sft=args.sft,
         jobs=args.jobs, extra=args.set, command=command, progress=lambda line: print(line, flush=True),
     )
-    print(f"results in {out}; next: python -m benchmarks.collapse report{' --quick' if args.quick else ''}")
+    where = f" --out {shlex.quote(str(out))}" if args.out else (" --quick" if args.quick else "")
+    print(f"results in {out}; next: python -m benchmarks.collapse report{where}")
     return 0
 
 
