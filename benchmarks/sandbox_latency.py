@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.perf._common import cpu_name  # noqa: E402
 from toolgym.sandbox import SandboxUnavailable  # noqa: E402
 from toolgym.sandbox.image import DEFAULT_IMAGE, daemon_reachable, image_present  # noqa: E402
 
@@ -135,14 +136,7 @@ def bench_throughput(fn: Callable[[], Any], threads: int, calls_per_thread: int)
 
 def machine_info() -> dict[str, Any]:
     """The machine the numbers come from."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     ok, docker_version = daemon_reachable()
     return {
         "cpu": cpu,

@@ -80,3 +80,15 @@ def test_snippet_escapes_surrogates_and_control_characters() -> None:
     out = snippet("a\ud800b\x00c" + "x" * 500)
     out.encode("utf-8")
     assert "\\x00" in out and out.endswith("…")
+
+
+def test_openai_tool_call_becomes_the_env_action_or_a_bad_json_call() -> None:
+    from toolgym.core.actions import action_from_openai_tool_call
+
+    call = {"id": "c1", "function": {"name": "search", "arguments": '{"query": "x"}'}}
+    assert action_from_openai_tool_call(call, hermes) == hermes.render(ToolCall("search", {"query": "x"}))
+    as_object = {"function": {"name": "search", "arguments": {"query": "x"}}}
+    assert action_from_openai_tool_call(as_object, hermes) == hermes.render(ToolCall("search", {"query": "x"}))
+    broken = action_from_openai_tool_call({"function": {"name": "search", "arguments": "{query"}}, hermes)
+    parsed = hermes.parse(broken)
+    assert isinstance(parsed, ActionError) and parsed.code == ErrorCode.BAD_JSON

@@ -28,7 +28,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from toolgym.core.actions import ActionFormat, FinalAnswer, ToolCall, get_action_format
+from toolgym.core.actions import (
+    ActionFormat,
+    FinalAnswer,
+    action_from_openai_tool_call,
+    get_action_format,
+)
 from toolgym.core.errors import ConfigError, ErrorCode
 
 PROTOCOLS = ("native", "text")
@@ -165,22 +170,12 @@ class ChatTranscript:
                 return content
             return self._format.render(FinalAnswer(content.strip()))
         call = calls[0]
-        function = call.get("function") or {}
-        raw = function.get("arguments") or "{}"
-        try:
-            arguments = json.loads(raw) if isinstance(raw, str) else raw
-        except json.JSONDecodeError:
-            arguments = None
         call_id = str(call.get("id") or f"call_{len(self.messages)}")
         self.messages.append(
             {"role": "assistant", "content": message.get("content"), "tool_calls": [{**call, "id": call_id}]}
         )
         self._pending_call_id = call_id
-        if not isinstance(arguments, dict):
-            # An invalid arguments string goes to the env verbatim, which reports bad JSON.
-            body = f'{{"name": {json.dumps(str(function.get("name", "")))}, "arguments": {raw}}}'
-            return f"{getattr(self._format, 'call_open', '<tool_call>')}{body}{getattr(self._format, 'call_close', '</tool_call>')}"
-        return self._format.render(ToolCall(str(function.get("name", "")), arguments))
+        return action_from_openai_tool_call(call, self._format)
 
     def give_up(self) -> str:
         """Record an empty reply and return an empty final answer (used when the conversation no

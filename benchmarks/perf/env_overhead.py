@@ -160,24 +160,28 @@ def _tag_actions(i: int) -> list[str]:
     ]
 
 
-def toolgym_single() -> Callable[[int], int]:
-    import gymnasium as gym
-
-    _toolgym_register()
-    env = gym.make(ENV_ID)
+def _replay_loop(env: Any, scripts: list[list[str]]) -> Callable[[int], int]:
+    """The timed single-env loop shared by the libraries whose env resets in place: ``run(n)``
+    plays ``n`` episodes (reset, then the episode's scripted actions) and returns the steps."""
     env.reset(seed=0)
-    scripts = [_toolgym_actions(i) for i in range(N_TASKS)]
 
     def run(episodes: int) -> int:
         steps = 0
         for e in range(episodes):
             env.reset()
-            for action in scripts[e % N_TASKS]:
+            for action in scripts[e % len(scripts)]:
                 env.step(action)
                 steps += 1
         return steps
 
     return run
+
+
+def toolgym_single() -> Callable[[int], int]:
+    import gymnasium as gym
+
+    _toolgym_register()
+    return _replay_loop(gym.make(ENV_ID), [_toolgym_actions(i) for i in range(N_TASKS)])
 
 
 def toolgym_vector() -> Callable[[int], int]:
@@ -245,20 +249,7 @@ def _gem_env(list_backed: bool, seed: int = 0) -> Any:
 
 
 def gem_single(list_backed: bool = False) -> Callable[[int], int]:
-    env = _gem_env(list_backed)
-    env.reset(seed=0)
-    scripts = [_tag_actions(i) for i in range(N_TASKS)]
-
-    def run(episodes: int) -> int:
-        steps = 0
-        for e in range(episodes):
-            env.reset()
-            for action in scripts[e % N_TASKS]:
-                env.step(action)
-                steps += 1
-        return steps
-
-    return run
+    return _replay_loop(_gem_env(list_backed), [_tag_actions(i) for i in range(N_TASKS)])
 
 
 def gem_vector(list_backed: bool = False) -> Callable[[int], int]:

@@ -109,6 +109,24 @@ def decode_json_call(body: str) -> ToolCall | ActionError:
     return call_from_object(obj)
 
 
+def action_from_openai_tool_call(call: dict[str, Any], fmt: ActionFormat) -> str:
+    """The env action for one entry of an OpenAI ``tool_calls`` list
+    (``{"function": {"name": ..., "arguments": JSON string or object}}``): the call rendered in
+    ``fmt``; when ``arguments`` is not a JSON object, the call is passed verbatim inside the
+    format's call tags, so that the env reports ``bad_json`` as it would for a text agent."""
+    function = call.get("function") or {}
+    name = str(function.get("name", ""))
+    raw = function.get("arguments") or "{}"
+    try:
+        arguments = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        arguments = None
+    if isinstance(arguments, dict):
+        return fmt.render(ToolCall(name, arguments))
+    body = f'{{"name": {json.dumps(name)}, "arguments": {raw}}}'
+    return f"{getattr(fmt, 'call_open', '<tool_call>')}{body}{getattr(fmt, 'call_close', '</tool_call>')}"
+
+
 def call_from_object(obj: Any) -> ToolCall | ActionError:
     """Validate a decoded JSON value as ``{"name": str, "arguments": object | JSON string}``."""
     if not isinstance(obj, dict):

@@ -41,6 +41,7 @@ import verifiers.v1 as vf
 from pydantic import Field
 from verifiers.v1.runtimes import ProgramResult, SubprocessConfig
 
+from toolgym.core.actions import action_from_openai_tool_call
 from toolgym.integrations._session import NATIVE_SYSTEM_PROMPT, EpisodeRecord, EpisodeSession
 
 logger = logging.getLogger(__name__)
@@ -270,23 +271,10 @@ def _play_reply(session: EpisodeSession, messages: list[dict[str, Any]], message
         session.finish(content or "")
         return
     call = calls[0]
-    function = call.get("function") or {}
-    raw = function.get("arguments") or "{}"
-    try:
-        arguments = json.loads(raw) if isinstance(raw, str) else raw
-    except json.JSONDecodeError:
-        arguments = None
     call_id = str(call.get("id") or f"call_{len(messages)}")
     messages.append({"role": "assistant", "content": content, "tool_calls": [{**call, "id": call_id}]})
-    if isinstance(arguments, dict):
-        output = session.call_tool(str(function.get("name", "")), arguments)
-    else:
-        # Not a JSON object: ToolGym reports the bad JSON (typed error) as for a text agent.
-        fmt = session.format
-        body = f'{{"name": {json.dumps(str(function.get("name", "")))}, "arguments": {raw}}}'
-        output = session.send_action(
-            f"{getattr(fmt, 'call_open', '<tool_call>')}{body}{getattr(fmt, 'call_close', '</tool_call>')}"
-        )
+    # A call whose arguments are not a JSON object becomes ToolGym's typed bad_json error.
+    output = session.send_action(action_from_openai_tool_call(call, session.format))
     messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
 
 
