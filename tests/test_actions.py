@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from toolgym import ConfigError, FinalAnswer, ToolCall, action_format_names, get_action_format
-from toolgym.core.actions import ActionFormat, register_action_format, snippet
+from toolgym.core.actions import (
+    EXPECTED_JSON_CALL,
+    ActionFormat,
+    call_from_object,
+    decode_json_call,
+    register_action_format,
+    snippet,
+)
 from toolgym.core.errors import ActionError, ErrorCode
 from toolgym.core.formats import TagFormat
+from toolgym.core.rewards import normalize_answer
 
 hermes = get_action_format("hermes")
 
@@ -92,3 +102,56 @@ def test_openai_tool_call_becomes_the_env_action_or_a_bad_json_call() -> None:
     broken = action_from_openai_tool_call({"function": {"name": "search", "arguments": "{query"}}, hermes)
     parsed = hermes.parse(broken)
     assert isinstance(parsed, ActionError) and parsed.code == ErrorCode.BAD_JSON
+
+
+def _decode_with_json_loads(body: str) -> ToolCall | ActionError:
+    """The reference: ``decode_json_call`` as it was before its fast path (``json.loads`` always)."""
+    try:
+        obj = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return ActionError(
+            ErrorCode.BAD_JSON,
+            f"The tool call is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): "
+            f"{snippet(body.strip())!r}. {EXPECTED_JSON_CALL}",
+        )
+    except (RecursionError, ValueError) as exc:
+        return ActionError(
+            ErrorCode.BAD_JSON,
+            f"The tool call JSON could not be decoded ({type(exc).__name__}: {snippet(str(exc))}). "
+            f"{EXPECTED_JSON_CALL}",
+        )
+    return call_from_object(obj)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3),
+    max_leaves=6,
+)
+_calls = st.fixed_dictionaries(
+    {"name": st.sampled_from(["search", "", "x"])},
+    optional={"arguments": _json_values, "extra": st.integers()},
+).map(json.dumps)
+_padding = st.text(alphabet=" \t\n\r\x0b\x0c\u00a0\ufeffx,}]", max_size=3)
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(body=st.tuples(_padding, _calls | st.text(max_size=20), _padding).map("".join))
+def test_json_fast_path_gives_exactly_what_json_loads_gives(body: str) -> None:
+    assert decode_json_call(body) == _decode_with_json_loads(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['\ufeff{"name": "f"}', '{"name": "f"} x', '{"name": "f"}{}', " \n", "[" * 5000, '{"name": "f", "arguments": 1e999}'],
+)
+def test_json_fast_path_edge_cases(body: str) -> None:
+    assert decode_json_call(body) == _decode_with_json_loads(body)
+
+
+def test_normalize_answer_is_the_same_for_short_and_long_texts() -> None:
+    short = "  The Drevmoor-City! "
+    assert normalize_answer(short) == normalize_answer(short) == "drevmoor city"
+    long = short * 40  # over the cached length
+    assert normalize_answer(long) == " ".join(["drevmoor city"] * 40)
+    assert normalize_answer("Ärger über Öl") == "arger uber ol"

@@ -232,8 +232,8 @@ def test_step_never_raises_on_arbitrary_text(env_id: str) -> None:
     check()
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
-def test_vector_env_steps_real_text(env_id: str, mode: str) -> None:
+@pytest.mark.parametrize("mode", [None, "sync", "async"])  # None: the env's vector entry point
+def test_vector_env_steps_real_text(env_id: str, mode: str | None) -> None:
     envs = gym.make_vec(env_id, num_envs=2, vectorization_mode=mode)
     try:
         obs, infos = envs.reset(seed=[5, 6])

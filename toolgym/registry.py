@@ -15,6 +15,7 @@ ids. In ``pyproject.toml``::
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import warnings
@@ -24,6 +25,8 @@ from typing import Any
 
 import gymnasium as gym
 from gymnasium.envs.registration import namespace
+
+from toolgym.vector import make_vector_env
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +80,20 @@ _plugin_errors: dict[str, str] = {}  # plugin name -> error message
 
 
 def register_builtins() -> None:
-    """Register every built-in env with Gymnasium (idempotent)."""
+    """Register every built-in env with Gymnasium (idempotent), with
+    :func:`toolgym.vector.make_vector_env` as its vector entry point (what ``gym.make_vec`` uses
+    unless ``vectorization_mode`` says otherwise)."""
     for entry in BUILTIN_ENVS:
         if entry.id not in gym.registry:
             kwargs = dict(entry.kwargs)
             if entry.id in PINNED_DATA_HASHES:
                 kwargs["pinned_data_hash"] = PINNED_DATA_HASHES[entry.id]
-            gym.register(id=entry.id, entry_point=entry.entry_point, kwargs=kwargs)
+            gym.register(
+                id=entry.id,
+                entry_point=entry.entry_point,
+                vector_entry_point=functools.partial(make_vector_env, entry.id),
+                kwargs=kwargs,
+            )
 
 
 def load_plugins() -> dict[str, str]:

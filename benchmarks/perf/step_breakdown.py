@@ -3,8 +3,10 @@
 Each component is timed with this thread's CPU time, taking the minimum over repeats (robust on a
 shared machine). The components are a whole episode through ``gym.make`` (reset + 3 tool calls +
 answer), the same without wrappers, reset, one tool-call step, action parsing, tool dispatch
-(validation + the trivial tool), schema validation alone, the tool alone, and the final-answer
-step (parsing + grading). ``--profile`` adds a cProfile of 2,000 episodes.
+(validation + the trivial tool), schema validation alone, the tool alone, the final-answer
+step (parsing + grading), and one env-step of 8 envs stepped together (same-step autoreset) by
+``gym.make_vec``'s default vector env and by Gymnasium's ``SyncVectorEnv``. ``--profile`` adds a
+cProfile of 2,000 episodes.
 
 To compare two checkouts (for example before and after a change), run the script once with each:
 
@@ -74,6 +76,27 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'component':50s} CPU µs (min of {repeat} × {number})")
     for label, fn in rows:
         print(f"{label:50s} {best(fn):8.1f}")
+    vector_steps = number // 10
+    same_step = {"autoreset_mode": "SameStep"}
+    # A checkout from before toolgym.vector has no vector entry point: make_vec then gives
+    # Gymnasium's SyncVectorEnv, which takes its options as vector_kwargs.
+    default = same_step if gym.spec(eo.ENV_ID).vector_entry_point else {"vector_kwargs": same_step}
+    for label, kwargs in (
+        ("vector, per env-step: gym.make_vec default", default),
+        ("vector, per env-step: Gymnasium SyncVectorEnv", {"vectorization_mode": "sync", "vector_kwargs": same_step}),
+    ):
+        envs = gym.make_vec(eo.ENV_ID, num_envs=eo.NUM_ENVS, **kwargs)
+        envs.reset(seed=0)
+        batches = [tuple(eo._toolgym_actions(e * eo.NUM_ENVS + j)[t] for j in range(eo.NUM_ENVS))
+                   for e in range(eo.N_TASKS) for t in range(4)]
+
+        def vector_run(envs: object = envs, batches: list = batches) -> None:
+            for s in range(vector_steps):
+                envs.step(batches[s % len(batches)])  # type: ignore[attr-defined]
+
+        per_env_step = min(timeit.repeat(vector_run, number=1, repeat=repeat, timer=time.thread_time))
+        print(f"{label:50s} {per_env_step / (vector_steps * eo.NUM_ENVS) * 1e6:8.1f}   ({type(envs).__name__})")
+        envs.close()
     if args.profile:
         import cProfile
         import pstats

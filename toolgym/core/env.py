@@ -391,7 +391,7 @@ class ToolEnv(gym.Env[str, str]):
 
     # ------------------------------------------------------------------ internals
     def _choose_task(self, options: Mapping[str, Any]) -> Task:
-        unknown = set(options) - {"task_id", "split", "difficulty"}
+        unknown = set(options) - {"task_id", "split", "difficulty"} if options else None
         if unknown:
             raise ConfigError(
                 f"Unknown reset options {sorted(unknown)}; expected 'task_id', 'split', 'difficulty'."
