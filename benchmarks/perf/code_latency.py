@@ -158,6 +158,26 @@ def time_calls(call: Callable[[str], str], rounds: int, only: str | None = None)
     return out
 
 
+GAPS_MS = (0.0, 1.0, 2.0, 5.0)
+
+
+def gap_sweep(call: Callable[[str], str], calls: int) -> dict[str, float]:
+    """p50 ms of ``print(1 + 1)`` when each call starts a given time after the previous one
+    returned (``GAPS_MS``): how much of the back-to-back latency is the worker's work between
+    calls (cleanup, forking the next standby child) rather than the call itself."""
+    out = {}
+    for gap in GAPS_MS:
+        times = []
+        for _ in range(calls):
+            if gap:
+                time.sleep(gap / 1e3)
+            start = time.perf_counter()
+            call(SNIPPETS["print"])
+            times.append((time.perf_counter() - start) * 1e3)
+        out[f"{gap:g}"] = percentile(times, 0.5)
+    return out
+
+
 def worker(system: str, rounds: int, only: str | None = None) -> None:
     """Subprocess entry: time ``rounds`` rounds of every snippet (or ``only``), print JSON."""
     _python_first_on_path()
@@ -254,6 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         # pool whose worker tidies up after replying).
         burst = {s: time_calls(callers[s][0], max(2, args.rounds // 3))
                  for s in ("toolgym_docker", "toolgym_process") if s in callers}
+        gaps = {s: gap_sweep(callers[s][0], max(10, 2 * args.rounds)) for s in burst}
     finally:
         for _call, close in callers.values():
             close()
@@ -301,13 +322,18 @@ def main(argv: list[str] | None = None) -> None:
         "", "ToolGym calls back to back (nothing between calls; peers' p50 from the interleaved run):", "",
         md_table(["system", "calls", "p50 ms", "p95 ms"] + [f"{LABELS[p].split(' ')[0]} p50 ÷ this" for p in
                                                              ("gem", "skyrl") if p in summary], burst_rows),
+        "", "ToolGym `print(1 + 1)` p50 (ms) by the time between the previous call's reply and the next call. "
+        "Between two calls the worker kills every process but itself, removes the call's directory and forks "
+        "the next standby child, which then sets itself up; a call that arrives before that is done waits:", "",
+        md_table(["system", *(f"gap {g:g} ms" for g in GAPS_MS)],
+                 [[LABELS[s], *gaps[s].values()] for s in gaps]),
         "", "p50 per snippet (ms):", "",
         md_table(["system", *SNIPPETS], snippet_rows),
     ])
     print()
     print(markdown)
     if args.write:
-        data = {"machine": info, "args": vars(args), "baseline": base, "results": summary,
+        data = {"machine": info, "args": vars(args), "baseline": base, "results": summary, "gap_sweep_p50_ms": gaps,
                 "snippets": SNIPPETS, "latencies_ms": lat}
         paths = write_results("code_latency", data, markdown)
         print(f"\nwrote {paths[0]} and {paths[1]}")
