@@ -1,0 +1,44 @@
+"""The performance scripts run end to end in their quick modes (ToolGym side only: the peers live
+in a separate venv). Only that they run and report sane numbers is checked here; speed targets are
+judged from the committed results, never in tests."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.perf import env_overhead, step_breakdown  # noqa: E402
+
+
+def test_env_overhead_quick_reports_toolgym_and_the_ceiling(capsys: pytest.CaptureFixture[str]) -> None:
+    env_overhead.main(["--quick", "--libs", "toolgym", "--repeats", "2"])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| ToolGym"))
+    cells = [c.strip().replace(",", "") for c in row.strip("|").split("|")]
+    single_steps_per_s, vector_steps_per_s = float(cells[1]), float(cells[3])
+    assert single_steps_per_s > 0 and vector_steps_per_s > 0
+    floor = float(re.search(r"takes ([\d.]+) CPU µs per step", out).group(1))  # type: ignore[union-attr]
+    assert 0 < floor < 1e6 / single_steps_per_s  # the tool alone costs less than a whole step
+
+
+def test_tool_floor_is_below_a_full_step() -> None:
+    assert 0 < env_overhead.tool_floor_us_per_step(repeats=1, episodes=200) < 1_000
+
+
+def test_step_breakdown_quick_times_every_component_and_both_vector_envs(capsys: pytest.CaptureFixture[str]) -> None:
+    step_breakdown.main(["--quick"])
+    out = capsys.readouterr().out
+    timings = dict(re.findall(r"^(\S.*?|\s+\S.*?)\s{2,}([\d.]+)", out, flags=re.M))
+    labels = {label.strip() for label in timings}
+    for expected in ("tool-call step", "parse action", "schema validation", "final-answer step (parse + grade)",
+                     "vector, per env-step: gym.make_vec default", "vector, per env-step: Gymnasium SyncVectorEnv"):
+        assert expected in labels, f"{expected!r} missing from:\n{out}"
+    assert all(float(v) > 0 for v in timings.values())
+    assert "(ToolSyncVectorEnv)" in out and "(SyncVectorEnv)" in out
