@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import json
 from typing import Any
 
 import gymnasium as gym
@@ -88,6 +88,20 @@ def test_outputs_equal_gymnasium_sync_vector_env(mode: str) -> None:
         slow.close()
 
 
+def test_specs_stay_json_serialisable() -> None:
+    spec = gym.spec("ToolGym/Lookup-v0")
+    assert spec.vector_entry_point == "toolgym.vector:ToolGym/Lookup-v0"
+    assert json.loads(gym.make("ToolGym/Lookup-v0").spec.to_json())["id"] == "ToolGym/Lookup-v0"
+
+
+def test_the_module_only_resolves_registered_ids() -> None:
+    import toolgym.vector
+
+    assert getattr(toolgym.vector, "ToolGym/Lookup-v0").func is make_vector_env
+    with pytest.raises(AttributeError, match="has no attribute 'Nope/Missing-v0'"):
+        getattr(toolgym.vector, "Nope/Missing-v0")
+
+
 def test_num_envs_must_be_positive() -> None:
     with pytest.raises(ValueError, match="num_envs must be a positive integer, got 0"):
         make_vector_env("ToolGym/Lookup-v0", 0)
@@ -149,7 +163,7 @@ def test_a_plugin_env_opts_in_with_a_partial() -> None:
         gym.register(
             id=env_id,
             entry_point="toolgym_example_plugin.weather:WeatherEnv",  # on sys.path via conftest
-            vector_entry_point=functools.partial(make_vector_env, env_id),
+            vector_entry_point=f"toolgym.vector:{env_id}",
         )
     envs = gym.make_vec(env_id, num_envs=2)
     try:

@@ -15,7 +15,6 @@ ids. In ``pyproject.toml``::
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import warnings
@@ -26,7 +25,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.envs.registration import namespace
 
-from toolgym.vector import make_vector_env
+from toolgym.vector import vector_entry_point
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +90,7 @@ def register_builtins() -> None:
             gym.register(
                 id=entry.id,
                 entry_point=entry.entry_point,
-                vector_entry_point=functools.partial(make_vector_env, entry.id),
+                vector_entry_point=vector_entry_point(entry.id),
                 kwargs=kwargs,
             )
 

@@ -16,6 +16,12 @@ keywords::
 ``vectorization_mode="sync"`` still gives Gymnasium's own ``SyncVectorEnv`` (needed for
 ``wrappers=`` and ``vector_kwargs=``, which Gymnasium does not allow with a custom vector env), and
 ``vectorization_mode="async"`` its ``AsyncVectorEnv``.
+
+An env opts in by registering ``vector_entry_point="toolgym.vector:<its full id>"`` (the built-ins
+do; so can a plugin, e.g. ``"toolgym.vector:Example/Weather-v0"``). Gymnasium resolves that
+string with ``getattr(toolgym.vector, "<id>")``, which gives :func:`make_vector_env` bound to the
+id. A string rather than a ``functools.partial`` keeps ``env.spec.to_json()`` working (Gymnasium
+cannot serialise callables in a spec).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-__all__ = ["ToolSyncVectorEnv", "make_vector_env", "merge_infos"]
+__all__ = ["ToolSyncVectorEnv", "make_vector_env", "merge_infos", "vector_entry_point"]
 
 InfoEvent = tuple[dict[str, Any], int]
 """One ``(info, env_index)`` pair, in the order the vector env produced them."""
@@ -197,9 +203,8 @@ def make_vector_env(
 ) -> ToolSyncVectorEnv:
     """Build a :class:`ToolSyncVectorEnv` of ``num_envs`` copies of ``env_id``.
 
-    This is the ``vector_entry_point`` of the built-in envs (bound to their id), so it is what
-    ``gym.make_vec(env_id, num_envs, ...)`` calls by default. A plugin env gets the same by
-    registering ``vector_entry_point=functools.partial(make_vector_env, "<its full id>")``.
+    Bound to an env's id, this is the vector entry point of the built-in envs (see the module
+    docstring), so it is what ``gym.make_vec(env_id, num_envs, ...)`` calls by default.
 
     Args:
         env_id: Registered id of the env (with its namespace).
@@ -222,3 +227,18 @@ def make_vector_env(
     return ToolSyncVectorEnv(
         [make_one] * num_envs, copy=copy, observation_mode=observation_mode, autoreset_mode=autoreset_mode
     )
+
+
+def vector_entry_point(env_id: str) -> str:
+    """The ``vector_entry_point`` string that makes ``gym.make_vec(env_id, ...)`` build a
+    :class:`ToolSyncVectorEnv`: ``"toolgym.vector:<env_id>"``."""
+    return f"{__name__}:{env_id}"
+
+
+def __getattr__(name: str) -> Callable[..., ToolSyncVectorEnv]:
+    # Gymnasium loads "toolgym.vector:<env id>" as getattr(toolgym.vector, "<env id>").
+    if name in gym.registry:
+        creator = functools.partial(make_vector_env, name)
+        functools.update_wrapper(creator, make_vector_env)
+        return creator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -143,23 +143,17 @@ def _toolgym_env_class() -> type:
 def _toolgym_register() -> None:
     """Register the benchmark env as the built-ins are: ``gym.make`` entry point and ToolGym's
     vector entry point (what ``gym.make_vec`` uses by default)."""
-    import functools
-
     import gymnasium as gym
 
     try:
-        from toolgym.vector import make_vector_env
+        from toolgym.vector import vector_entry_point
     except ImportError:  # a ToolGym checkout from before toolgym.vector (step_breakdown --toolgym-root)
-        vector_entry_point = None
+        vector = None
     else:
-        vector_entry_point = functools.partial(make_vector_env, ENV_ID)
+        vector = vector_entry_point(ENV_ID)
     if ENV_ID not in gym.registry:
-        gym.register(
-            id=ENV_ID,
-            entry_point=_toolgym_env_class(),
-            vector_entry_point=vector_entry_point,
-            disable_env_checker=False,
-        )
+        gym.register(id=ENV_ID, entry_point=_toolgym_env_class(), vector_entry_point=vector,
+                     disable_env_checker=False)
 
 
 def _toolgym_actions(i: int) -> list[str]:
