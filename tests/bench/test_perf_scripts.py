@@ -4,8 +4,10 @@ judged from the committed results, never in tests."""
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.perf import env_overhead, step_breakdown  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The scripts' ``main`` silences logging (``logging.disable``) for clean output; undo that
+    so later tests still see log records."""
+    yield
+    logging.disable(logging.NOTSET)
 
 
 def test_env_overhead_quick_reports_toolgym_and_the_ceiling(capsys: pytest.CaptureFixture[str]) -> None:
