@@ -24,6 +24,9 @@ from toolgym.sandbox.process import ProcessBackend
 IN_CI = os.environ.get("CI", "").lower() == "true"
 IMAGE = os.environ.get("TOOLGYM_SANDBOX_IMAGE", "toolgym-sandbox:latest")
 POOL_SIZE = 2
+HOST_SECRET = "toolgym-host-secret-" + os.urandom(8).hex()
+"""Put in this process's environment before any worker starts: no sandboxed code may see it."""
+os.environ["TOOLGYM_TEST_HOST_SECRET"] = HOST_SECRET
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox.conftest import Stopwatch, assert_healthy, gap, require_contained
+from tests.sandbox.conftest import HOST_SECRET, Stopwatch, assert_healthy, gap, require_contained
 from toolgym.sandbox import Backend
 
 MARGIN_S = 3.0
@@ -337,6 +337,24 @@ def test_cannot_read_host_files(backend: Backend, tmp_path: Path) -> None:
     assert shadow is None or shadow not in result.stdout, "host /etc/shadow was read"
     leaked = token in result.stdout or "def test_cannot_read_host_files" in result.stdout
     require_contained(backend, "host_files", not leaked, result.stdout)
+    assert_healthy(backend)
+
+
+def test_host_environment_does_not_reach_the_code(backend: Backend) -> None:
+    # The worker starts with a minimal environment (and resets it), so neither the code's
+    # os.environ nor the initial environment of its process or of the worker holds host variables.
+    code = """
+    import os
+    print(sorted(os.environ))
+    for pid in ("self", str(os.getppid()), "1"):
+        try:
+            print(pid, open(f"/proc/{pid}/environ", "rb").read().decode("utf-8", "replace"))
+        except OSError as exc:
+            print(pid, "DENIED", type(exc).__name__)
+    """
+    result = run(backend, code)
+    assert result.stdout.splitlines()[0] == "['HOME', 'LANG', 'PATH', 'TMPDIR']", result.stdout
+    assert HOST_SECRET not in result.stdout, result.stdout
     assert_healthy(backend)
 
 

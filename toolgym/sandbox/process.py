@@ -38,6 +38,7 @@ from typing import Any
 
 from toolgym.sandbox.base import Limits, SandboxError, SandboxUnavailable
 from toolgym.sandbox.pool import PooledBackend, WorkerConnection
+from toolgym.sandbox.worker import BASE_ENV as WORKER_ENV  # stdlib-only module
 
 logger = logging.getLogger(__name__)
 
@@ -233,8 +234,8 @@ class ProcessBackend(PooledBackend):
                 "--perms", "1777", *size, "--tmpfs", "/tmp",
                 "--perms", "1777", *size, "--tmpfs", "/dev/shm",
                 "--remount-ro", "/",
-                "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
-                "--setenv", "LANG", "C.UTF-8", "--chdir", "/tmp",
+                "--clearenv", *(a for k, v in WORKER_ENV.items() for a in ("--setenv", k, v)),
+                "--chdir", "/tmp",
                 python, "-I", "/opt/toolgym/worker.py", "--root", "/tmp/toolgym", *worker_args,
             ]  # fmt: skip
             kwargs: dict[str, Any] = {}
@@ -256,9 +257,9 @@ class ProcessBackend(PooledBackend):
                 "--kill-child", *worker, *(run_as if root else []),
             ]  # fmt: skip
             who = f"children as uid {SANDBOX_UID}" if root else "user namespace"
-            return argv, {}, f"unshare, {who}, python {python}"
+            return argv, {"env": dict(WORKER_ENV)}, f"unshare, {who}, python {python}"
         who = f"children as uid {SANDBOX_UID}" if root else "same user"
-        return [*worker, *run_as], {}, f"none, {who}, python {python}"
+        return [*worker, *run_as], {"env": dict(WORKER_ENV)}, f"none, {who}, python {python}"
 
     @property
     def gaps(self) -> dict[str, str]:

@@ -72,6 +72,8 @@ PREIMPORTED = (
 """Modules imported once by the worker so that ``import`` in agent code is free."""
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+BASE_ENV = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8"}
+"""The environment of every call (plus ``HOME`` and ``TMPDIR``, its work dir)."""
 
 
 class FrameError(Exception):
@@ -687,8 +689,7 @@ def _standby_main(ctl_r: int, out_w: int, err_w: int, status_w: int, run_as: tup
         main = types.ModuleType("__main__")
         main.__dict__["__builtins__"] = builtins
         sys.modules["__main__"] = main
-        os.environ.clear()
-        os.environ.update({"PATH": DEFAULT_PATH, "LANG": "C.UTF-8"})
+        # os.environ is already BASE_ENV: main() set it once, before the first fork.
         os.umask(0o077)
         _warm_up()
         request = read_frame(3)
@@ -850,6 +851,11 @@ def main(argv: list | None = None) -> int:
     os.close(devnull)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))  # PID 1 ignores SIGTERM otherwise
+    # Reset the environment once here rather than in every child (about 0.3 ms per call after a
+    # fork): children inherit it. Launchers start the worker with a minimal environment too, so
+    # that no host variable is in the process's initial environment (/proc/<pid>/environ).
+    os.environ.clear()
+    os.environ.update(BASE_ENV)
     _preimport()
     import gc
 
