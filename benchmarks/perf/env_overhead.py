@@ -187,6 +187,23 @@ def _replay_loop(env: Any, scripts: list[list[str]]) -> Callable[[int], int]:
     return run
 
 
+def _vector_loop(envs: Any, scripts: list[list[str]], batch: Callable[[Any], Any]) -> Callable[[int], int]:
+    """The timed vector loop shared by the libraries with a vector env (same-step autoreset):
+    ``run(n)`` makes ``n`` vector steps, env ``j`` of episode slot ``e`` playing script
+    ``e * NUM_ENVS + j``; ``batch`` builds one step's actions (Gymnasium wants a tuple, GEM a
+    list). Returns the env steps."""
+    envs.reset(seed=0)
+    batches = [batch(scripts[(e * NUM_ENVS + j) % len(scripts)][t] for j in range(NUM_ENVS))
+               for e in range(len(scripts)) for t in range(len(scripts[0]))]
+
+    def run(vector_steps: int) -> int:
+        for s in range(vector_steps):
+            envs.step(batches[s % len(batches)])
+        return vector_steps * NUM_ENVS
+
+    return run
+
+
 def toolgym_single() -> Callable[[int], int]:
     import gymnasium as gym
 
@@ -200,17 +217,7 @@ def toolgym_vector() -> Callable[[int], int]:
 
     _toolgym_register()
     envs = gym.make_vec(ENV_ID, num_envs=NUM_ENVS, autoreset_mode=AutoresetMode.SAME_STEP)
-    envs.reset(seed=0)
-    scripts = [_toolgym_actions(i) for i in range(N_TASKS)]
-    batches = [tuple(scripts[(e * NUM_ENVS + j) % N_TASKS][t] for j in range(NUM_ENVS))
-               for e in range(N_TASKS) for t in range(4)]
-
-    def run(vector_steps: int) -> int:
-        for s in range(vector_steps):
-            envs.step(batches[s % len(batches)])
-        return vector_steps * NUM_ENVS
-
-    return run
+    return _vector_loop(envs, [_toolgym_actions(i) for i in range(N_TASKS)], tuple)
 
 
 # ---------------------------------------------------------------------------------------- GEM
@@ -266,17 +273,7 @@ def gem_vector(list_backed: bool = False) -> Callable[[int], int]:
         env_ids=["qa"] * NUM_ENVS,
         env_fns=[(lambda j=j: _gem_env(list_backed, seed=j)) for j in range(NUM_ENVS)],
     )
-    envs.reset(seed=0)
-    scripts = [_tag_actions(i) for i in range(N_TASKS)]
-    batches = [[scripts[(e * NUM_ENVS + j) % N_TASKS][t] for j in range(NUM_ENVS)]
-               for e in range(N_TASKS) for t in range(4)]
-
-    def run(vector_steps: int) -> int:
-        for s in range(vector_steps):
-            envs.step(batches[s % len(batches)])
-        return vector_steps * NUM_ENVS
-
-    return run
+    return _vector_loop(envs, [_tag_actions(i) for i in range(N_TASKS)], list)
 
 
 # ---------------------------------------------------------------------------------------- SkyRL-Gym
@@ -360,7 +357,6 @@ def tool_floor_us_per_step(repeats: int = 7, episodes: int = 2000) -> float:
 
     No library can step faster than this, so ``peer µs/step ÷ this`` bounds the speed-up over a
     peer that even a library adding zero overhead would measure."""
-    _toolgym_register()
     env = _toolgym_env_class()()
     search = env.tools["search"]
     queries = [episode_queries(i) for i in range(N_TASKS)]

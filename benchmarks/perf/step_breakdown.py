@@ -86,15 +86,9 @@ def main(argv: list[str] | None = None) -> None:
         ("vector, per env-step: Gymnasium SyncVectorEnv", {"vectorization_mode": "sync", "vector_kwargs": same_step}),
     ):
         envs = gym.make_vec(eo.ENV_ID, num_envs=eo.NUM_ENVS, **kwargs)
-        envs.reset(seed=0)
-        batches = [tuple(eo._toolgym_actions(e * eo.NUM_ENVS + j)[t] for j in range(eo.NUM_ENVS))
-                   for e in range(eo.N_TASKS) for t in range(4)]
-
-        def vector_run(envs: object = envs, batches: list = batches) -> None:
-            for s in range(vector_steps):
-                envs.step(batches[s % len(batches)])  # type: ignore[attr-defined]
-
-        per_env_step = min(timeit.repeat(vector_run, number=1, repeat=repeat, timer=time.thread_time))
+        vector_run = eo._vector_loop(envs, [eo._toolgym_actions(i) for i in range(eo.N_TASKS)], tuple)
+        per_env_step = min(timeit.repeat(lambda run=vector_run: run(vector_steps), number=1, repeat=repeat,
+                                         timer=time.thread_time))
         print(f"{label:50s} {per_env_step / (vector_steps * eo.NUM_ENVS) * 1e6:8.1f}   ({type(envs).__name__})")
         envs.close()
     if args.profile:
