@@ -16,6 +16,9 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 
 from toolgym.core.actions import FinalAnswer, ToolCall
 from toolgym.core.errors import ConfigError
+from toolgym.envs.calc import candidates as calc_candidates
+from toolgym.envs.lookup import candidates as lookup_candidates
+from toolgym.envs.search import candidates as search_candidates
 from toolgym.evaluation import evaluate, summarize
 from toolgym.wrappers import (
     NOOP_ACTION,
@@ -176,17 +179,17 @@ def test_candidates_contain_a_solution_for_every_difficulty(builtin_id: str) -> 
 def test_calc_focus_is_the_sentence_of_the_next_number() -> None:
     prompt = "Ann has 5 pens. She buys 3 packs of 4 pens each. She loses 2 pens. How many pens does Ann have now?"
     state = CandidateState(prompt, [], prompt, 0, 12, [])
-    assert discrete.calc_focus(state) == "She buys 3 packs of 4 pens each."
-    assert discrete.calc_candidates(state)[4] == ToolCall("calculator", {"expression": "5 + 3 * 4"})
+    assert calc_candidates.calc_focus(state) == "She buys 3 packs of 4 pens each."
+    assert calc_candidates.calc_candidates(state)[4] == ToolCall("calculator", {"expression": "5 + 3 * 4"})
     state.history.append(discrete.Turn(4, ToolCall("calculator", {"expression": "5 + 3 * 4"}), "17", None))
-    assert discrete.calc_focus(state) == "She loses 2 pens."
-    assert discrete.calc_candidates(state)[1] == ToolCall("calculator", {"expression": "17 - 2"})
-    assert discrete.calc_candidates(state)[-1] == FinalAnswer("17")
+    assert calc_candidates.calc_focus(state) == "She loses 2 pens."
+    assert calc_candidates.calc_candidates(state)[1] == ToolCall("calculator", {"expression": "17 - 2"})
+    assert calc_candidates.calc_candidates(state)[-1] == FinalAnswer("17")
 
 
 def test_question_entity_skips_the_question_word() -> None:
-    assert discrete.question_entity("In which city was Varnel Oskaru born?") == "Varnel Oskaru"
-    assert discrete.question_entity("The city of Veikviby lies in which country?") == "Veikviby"
+    assert search_candidates.question_entity("In which city was Varnel Oskaru born?") == "Varnel Oskaru"
+    assert search_candidates.question_entity("The city of Veikviby lies in which country?") == "Veikviby"
 
 
 def test_extract_spans_finds_ids_keys_names_and_numbers() -> None:
@@ -257,7 +260,7 @@ def test_training_saves_model_and_sidecar(tiny_ppo: Path) -> None:
     meta = json.loads(sidecar_path(tiny_ppo).read_text())
     assert meta["env_id"] == "ToolGym/Lookup-v0" and meta["algo"] == "ppo"
     assert meta["timesteps"] == 256 and meta["seed"] == 0 and meta["difficulty"] == ["easy"]
-    assert meta["wrapper"]["slot_names"] == list(discrete.LOOKUP_SLOTS)
+    assert meta["wrapper"]["slot_names"] == list(lookup_candidates.LOOKUP_SLOTS)
     assert set(meta["versions"]) >= {"toolgym", "stable_baselines3", "torch"}
 
 

@@ -26,6 +26,7 @@ from gymnasium.utils.env_checker import check_env
 
 from toolgym.core.actions import FinalAnswer, get_action_format
 from toolgym.core.policy import Policy
+from toolgym.sampling import RandomActionSampler
 
 STRICT_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
 
@@ -225,13 +226,11 @@ class EnvChecker:
     def check_determinism(self) -> tuple[bool, str]:
         """Two envs with the same seeds give identical trajectories, for the random agent (many
         malformed and odd calls) and for the oracle (well-formed calls that exercise the tools)."""
-        from baselines.agents.random import RandomAgent
-
         a, b = self.make(), self.make()
         oracle = self.make_oracle(a)
         steps = 0
         for i in range(self.tasks):
-            policies: list[tuple[str, Policy, Policy]] = [("random agent", RandomAgent(seed=i), RandomAgent(seed=i))]
+            policies: list[tuple[str, Policy, Policy]] = [("random agent", RandomActionSampler(seed=i), RandomActionSampler(seed=i))]
             if oracle is not None:
                 policies.append(("oracle", oracle, oracle))
             for label, pa, pb in policies:
@@ -282,15 +281,13 @@ class EnvChecker:
 
     def check_state_leak(self) -> tuple[bool, str]:
         """The same task and seed replay identically after other episodes, and in a fresh env."""
-        from baselines.agents.random import RandomAgent
-
         env = self.make()
         base: Any = env.unwrapped
-        oracle = self.make_oracle(env) or RandomAgent(seed=0)
+        oracle = self.make_oracle(env) or RandomActionSampler(seed=0)
         first = base.task_set[0].id
         reference = _trajectory(env, oracle, self.seed, {"task_id": first})
         for i in range(1, min(len(base.task_set), 10)):
-            _trajectory(env, RandomAgent(seed=i), self.seed + i, {"task_id": base.task_set[i].id})
+            _trajectory(env, RandomActionSampler(seed=i), self.seed + i, {"task_id": base.task_set[i].id})
         again = _trajectory(env, oracle, self.seed, {"task_id": first})
         fresh = _trajectory(self.make(), oracle, self.seed, {"task_id": first})
         if again != reference:
@@ -301,10 +298,8 @@ class EnvChecker:
 
     def check_leaks(self) -> tuple[bool, str]:
         """No fd, thread or child-process growth over ``episodes`` random-agent episodes."""
-        from baselines.agents.random import RandomAgent
-
         env = self.make()
-        agent = RandomAgent(seed=self.seed)
+        agent = RandomActionSampler(seed=self.seed)
         for i in range(5):  # warm-up: caches, pools and lazy imports are not leaks
             _trajectory(env, agent, self.seed + i)
         before = (_open_fds(), threading.active_count(), _children())
@@ -322,8 +317,6 @@ class EnvChecker:
 
     def check_async_vector(self) -> tuple[bool, str]:
         """An async vector env gives the same observations as single envs, in parallel."""
-        from baselines.agents.random import RandomAgent
-
         seeds = [self.seed, self.seed + 1]
         envs = gym.make_vec(self.env_id, num_envs=2, vectorization_mode="async", **self.env_kwargs)
         try:
@@ -332,7 +325,7 @@ class EnvChecker:
             expected = [e.reset(seed=s) for e, s in zip(singles, seeds, strict=True)]
             if list(obs) != [o for o, _ in expected]:
                 return False, "async reset observations differ from single envs"
-            agents = [RandomAgent(seed=s) for s in seeds]
+            agents = [RandomActionSampler(seed=s) for s in seeds]
             single_infos = [i for _, i in expected]
             done = [False, False]
             for _ in range(3):

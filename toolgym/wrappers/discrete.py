@@ -16,8 +16,10 @@
 Candidate generators are looked up per env family with :func:`candidate_generator_for`: first by
 env id (``"ToolGym/Search-v0"``), then by env class (walking the MRO), else the generic
 :func:`generic_generator`, built from the tools' JSON schemas and spans found in the text (ids like
-``d00042``, keys like ``K7``, capitalised phrases, numbers). Add one for a new env with
-:func:`register_candidates`.
+``d00042``, keys like ``K7``, capitalised phrases, numbers). This module knows no particular env:
+each env registers its own generator with :func:`register_candidates` when its package is imported
+(the built-ins in ``toolgym/envs/<name>/candidates.py``), and a lookup by id imports the env's
+module first.
 
 Both the wrapper and :class:`baselines.agents.sb3.SB3Agent` drive the same :class:`ActionAdapter`
 from ``(observation, info)`` pairs, so a trained policy sees identical features whether it plays
@@ -28,6 +30,7 @@ This module needs numpy only (no torch, no SB3).
 
 from __future__ import annotations
 
+import importlib
 import re
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -199,7 +202,13 @@ def candidate_generator_for(
     spans: int = DEFAULT_SPANS,
 ) -> CandidateGenerator:
     """The registered generator for ``env_id`` or ``env_cls`` (id first, then the class's MRO),
-    else :func:`generic_generator` over ``tools``."""
+    else :func:`generic_generator` over ``tools``.
+
+    An env registers its generator when its module is imported, so an id not registered yet has
+    the module of its Gymnasium entry point imported first (an env that cannot be imported gets
+    the generic generator, as does an unknown id)."""
+    if env_id is not None and env_id not in _GENERATORS:
+        _import_entry_point(env_id)
     if env_id is not None and env_id in _GENERATORS:
         return _GENERATORS[env_id]
     if env_cls is not None:
@@ -207,6 +216,19 @@ def candidate_generator_for(
             if cls in _GENERATORS:
                 return _GENERATORS[cls]
     return generic_generator(tools, spans=spans)
+
+
+def _import_entry_point(env_id: str) -> None:
+    """Import the module of ``env_id``'s Gymnasium entry point (which registers its generator)."""
+    try:
+        entry_point = gym.spec(env_id).entry_point
+    except gym.error.Error:
+        return
+    if isinstance(entry_point, str):
+        try:
+            importlib.import_module(entry_point.partition(":")[0])
+        except ImportError:
+            return
 
 
 # ---------------------------------------------------------------------------------------- spans
@@ -662,179 +684,3 @@ class DiscreteActionWrapper(gym.Wrapper[np.ndarray, np.int64, str, str], gym.uti
     def settings(self) -> dict[str, Any]:
         """The wrapper settings as a JSON-able dict (see :meth:`ActionAdapter.settings`)."""
         return {"env_id": self.env_id, **self.adapter.settings()}
-
-
-# ---------------------------------------------------------------------------------------- built-ins
-# Candidate generators of the built-in envs. Each reads only the prompt and the tool outputs.
-
-_QUESTION_ENTITY_RE = re.compile(r"(?<=[a-z,;] )[A-Z][a-z]+(?: [A-Z][a-z]+){0,3}")
-_SEARCH_OPEN_SLOTS = 5
-_SEARCH_DOC_RE = re.compile(r"\A\[(?P<id>[^\]]+)\] (?P<title>[^\n]*)\n(?P<text>.*)\Z", re.DOTALL)
-_SEARCH_HIT_RE = re.compile(r"^\d+\. \[(?P<id>[^\]]+)\] ", re.MULTILINE)
-
-
-@lru_cache(maxsize=1)
-def _search_relations() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """(entity types, relation names, names of relations whose value is another entity)."""
-    from toolgym.envs.search.templates import ENTITY_TYPES, RELATIONS
-
-    names = tuple(dict.fromkeys(name for _, name in RELATIONS))
-    links = tuple(dict.fromkeys(r.name for r in RELATIONS.values() if r.is_link))
-    return ENTITY_TYPES, names, links
-
-
-def question_entity(question: str) -> str | None:
-    """The entity a question is about: its first capitalised phrase that does not start the question."""
-    m = _QUESTION_ENTITY_RE.search(" ".join(question.split()))
-    return m.group(0) if m else None
-
-
-@lru_cache(maxsize=1024)
-def _document_facts(document: str) -> dict[str, str]:
-    """Relation values stated about an opened Search-v0 document's subject, by relation name."""
-    from toolgym.envs.search.templates import extract_all
-
-    m = _SEARCH_DOC_RE.match(document.strip())
-    if m is None:
-        return {}
-    title, text = m.group("title").strip(), m.group("text")
-    facts: dict[str, str] = {}
-    for entity_type in _search_relations()[0]:
-        for name, value in extract_all(title, text, entity_type).items():
-            if value is not None:
-                facts.setdefault(name, value)
-    return facts
-
-
-def _search_slot_names() -> tuple[str, ...]:
-    _, names, links = _search_relations()
-    return (
-        "search(question entity)",
-        *(f"open(result {i + 1})" for i in range(_SEARCH_OPEN_SLOTS)),
-        *(f"search(doc.{name})" for name in links),
-        *(f"answer(doc.{name})" for name in names),
-    )
-
-
-def search_candidates(state: CandidateState) -> list[Action | None]:
-    """``ToolGym/Search-v0``: search the question's entity; open the i-th hit of the last search;
-    search a linked entity read from the last opened document; answer a fact read from it.
-
-    Facts are read with the sentence templates of :mod:`toolgym.envs.search.templates` (as the
-    scripted oracle does), one slot per relation name, so that slot ``answer(doc.capital)`` always
-    answers a capital: the policy has to learn which relations the question asks for, in which
-    order.
-    """
-    _, names, links = _search_relations()
-    entity = question_entity(state.prompt)
-    out: list[Action | None] = [None if entity is None else ToolCall("search", {"query": entity})]
-    hits = _SEARCH_HIT_RE.findall(state.last_output("search") or "")
-    out += [ToolCall("open", {"doc_id": hits[i]}) if i < len(hits) else None for i in range(_SEARCH_OPEN_SLOTS)]
-    document = state.last_output("open")
-    facts = _document_facts(document) if document else {}
-    out += [ToolCall("search", {"query": facts[n]}) if n in facts else None for n in links]
-    out += [FinalAnswer(facts[n]) if n in facts else None for n in names]
-    return out
-
-
-_LOOKUP_KEY_RE = re.compile(r"\bK\d+\b")
-
-
-def lookup_candidates(state: CandidateState) -> list[Action | None]:
-    """``ToolGym/Lookup-v0``: get the prompt's key; get the key the last output returned; answer
-    the last output."""
-    start = _LOOKUP_KEY_RE.search(state.prompt)
-    last = (state.last_output("get") or "").strip()
-    return [
-        ToolCall("get", {"key": start.group(0)}) if start else None,
-        ToolCall("get", {"key": last}) if _LOOKUP_KEY_RE.fullmatch(last) else None,
-        FinalAnswer(last) if last else None,
-    ]
-
-
-LOOKUP_SLOTS = ("get(prompt key)", "get(last output)", "answer(last output)")
-
-_CALC_NUMBER_RE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w])")
-_CALC_SENTENCE_RE = re.compile(r"(?<=[.?!])\s+")
-_CALC_RESULT_RE = re.compile(r"\A≈?\s*(-?\d+(?:\.\d+)?)")
-CALC_OPERATIONS: tuple[tuple[str, str, int], ...] = (
-    ("v + x", "{v} + {x}", 1),
-    ("v - x", "{v} - {x}", 1),
-    ("v * x", "{v} * {x}", 1),
-    ("v / x", "{v} / {x}", 1),
-    ("v + x * y", "{v} + {x} * {y}", 2),
-    ("v - x * y", "{v} - {x} * {y}", 2),
-    ("v * (1 + x / 100)", "{v} * (1 + {x} / 100)", 1),
-    ("v * (1 - x / 100)", "{v} * (1 - {x} / 100)", 1),
-    ("v / (x + 1)", "{v} / ({x} + 1)", 1),
-)
-"""Calc-v0 slots: (name, calculator expression over the running value ``v`` and the next unused
-prompt numbers ``x``, ``y``, how many prompt numbers it uses)."""
-CALC_SLOTS = (*(f"calculator({name})" for name, _, _ in CALC_OPERATIONS), "answer(v)")
-
-
-@lru_cache(maxsize=256)
-def _calc_numbers(prompt: str) -> tuple[tuple[str, int], ...]:
-    """Every number of the prompt with the index of its sentence, in order."""
-    sentences = _CALC_SENTENCE_RE.split(" ".join(prompt.split()))
-    return tuple((m.group(0), i) for i, s in enumerate(sentences) for m in _CALC_NUMBER_RE.finditer(s))
-
-
-def _calc_progress(state: CandidateState) -> tuple[str | None, int]:
-    """The running value ``v`` (the last calculator result, else the prompt's first number) and
-    the index of the next prompt number not used yet."""
-    numbers = _calc_numbers(state.prompt)
-    value = numbers[0][0] if numbers else None
-    pointer = 1
-    for past in state.history:
-        if past.tool == "calculator" and past.error is None and past.slot is not None and past.slot < len(CALC_OPERATIONS):
-            pointer += CALC_OPERATIONS[past.slot][2]
-            m = _CALC_RESULT_RE.match((past.output or "").strip())
-            if m:
-                value = m.group(1)
-    return value, pointer
-
-
-def calc_candidates(state: CandidateState) -> list[Action | None]:
-    """``ToolGym/Calc-v0``: combine the running value ``v`` with the next unused numbers of the
-    prompt by one of :data:`CALC_OPERATIONS`; answer ``v``.
-
-    The running value starts as the prompt's first number and becomes each calculator result;
-    a successful calculator call uses up the numbers its slot took. The generator does not read
-    the words of the story: the policy learns the operation from the focus text (the sentence
-    holding the next unused number).
-    """
-    numbers = _calc_numbers(state.prompt)
-    value, pointer = _calc_progress(state)
-    out: list[Action | None] = []
-    for _, template, uses in CALC_OPERATIONS:
-        if value is None or pointer + uses > len(numbers):
-            out.append(None)
-            continue
-        x = numbers[pointer][0]
-        y = numbers[pointer + 1][0] if uses == 2 else ""
-        out.append(ToolCall("calculator", {"expression": template.format(v=value, x=x, y=y)}))
-    out.append(None if value is None else FinalAnswer(value))
-    return out
-
-
-def calc_focus(state: CandidateState) -> str:
-    """The sentence holding the next unused prompt number (the last sentence once all are used)."""
-    numbers = _calc_numbers(state.prompt)
-    _, pointer = _calc_progress(state)
-    sentences = _CALC_SENTENCE_RE.split(" ".join(state.prompt.split()))
-    if pointer < len(numbers):
-        return sentences[numbers[pointer][1]]
-    return "all numbers used " + (sentences[-2] if len(sentences) > 1 else sentences[-1])
-
-
-def _register_builtins() -> None:
-    register_candidates(
-        "ToolGym/Search-v0",
-        CandidateGenerator(_search_slot_names(), search_candidates, None, name="search"),
-    )
-    register_candidates("ToolGym/Lookup-v0", CandidateGenerator(LOOKUP_SLOTS, lookup_candidates, None, name="lookup"))
-    register_candidates("ToolGym/Calc-v0", CandidateGenerator(CALC_SLOTS, calc_candidates, calc_focus, name="calc"))
-
-
-_register_builtins()
