@@ -18,43 +18,43 @@ from toolgym.core.actions import (
     snippet,
 )
 from toolgym.core.errors import ActionError, ErrorCode
-from toolgym.core.formats import TagFormat
+from toolgym.core.formats import ANSWER_CLOSE, ANSWER_OPEN, CALL_CLOSE, CALL_OPEN, TagFormat
 from toolgym.core.rewards import normalize_answer
 
 hermes = get_action_format("hermes")
 
 
 def test_parses_a_call_with_surrounding_reasoning() -> None:
-    text = 'Let me look.\n<tool_call>\n{"name": "search", "arguments": {"query": "x", "k": 3}}\n</tool_call>'
+    text = 'Let me look.\n' + CALL_OPEN + '\n{"name": "search", "arguments": {"query": "x", "k": 3}}\n' + CALL_CLOSE
     assert hermes.parse(text) == ToolCall("search", {"query": "x", "k": 3})
 
 
 def test_parses_an_answer_and_strips_it() -> None:
-    assert hermes.parse("<answer>  Drevmoor \n</answer>") == FinalAnswer("Drevmoor")
+    assert hermes.parse(ANSWER_OPEN + "  Drevmoor \n" + ANSWER_CLOSE) == FinalAnswer("Drevmoor")
 
 
 def test_accepts_arguments_as_json_string_and_missing_arguments() -> None:
     body = json.dumps({"name": "f", "arguments": json.dumps({"a": 1})})
-    assert hermes.parse(f"<tool_call>{body}</tool_call>") == ToolCall("f", {"a": 1})
-    assert hermes.parse('<tool_call>{"name": "f"}</tool_call>') == ToolCall("f", {})
+    assert hermes.parse(f"{CALL_OPEN}{body}{CALL_CLOSE}") == ToolCall("f", {"a": 1})
+    assert hermes.parse(CALL_OPEN + '{"name": "f"}' + CALL_CLOSE) == ToolCall("f", {})
 
 
 @pytest.mark.parametrize(
     ("text", "code"),
     [
         ("plain text", ErrorCode.NO_ACTION),
-        ("<tool_call>{}", ErrorCode.MISSING_TAG),
-        ("</answer>", ErrorCode.MISSING_TAG),
-        ("<answer><answer>x</answer></answer>", ErrorCode.NESTED_TAGS),
-        ("<answer>a</answer><answer>b</answer>", ErrorCode.MULTIPLE_ACTIONS),
-        ("<tool_call>{bad}</tool_call>", ErrorCode.BAD_JSON),
-        ('<tool_call>{"name": "f", "arguments": "{oops"}</tool_call>', ErrorCode.BAD_JSON),
-        ("<tool_call>" + "[" * 100_000 + "</tool_call>", ErrorCode.BAD_JSON),
-        ("<tool_call>" + "1" * 5000 + "</tool_call>", ErrorCode.BAD_JSON),
-        ('<tool_call>"f"</tool_call>', ErrorCode.MALFORMED_CALL),
-        ('<tool_call>{"name": 3}</tool_call>', ErrorCode.MALFORMED_CALL),
-        ('<tool_call>{"name": "f", "arguments": 3}</tool_call>', ErrorCode.MALFORMED_CALL),
-        ('<tool_call>{"name": "f", "arguments": {}, "id": 1}</tool_call>', ErrorCode.MALFORMED_CALL),
+        (CALL_OPEN + "{}", ErrorCode.MISSING_TAG),
+        (ANSWER_CLOSE, ErrorCode.MISSING_TAG),
+        (ANSWER_OPEN + ANSWER_OPEN + "x" + ANSWER_CLOSE + ANSWER_CLOSE, ErrorCode.NESTED_TAGS),
+        (ANSWER_OPEN + "a" + ANSWER_CLOSE + ANSWER_OPEN + "b" + ANSWER_CLOSE, ErrorCode.MULTIPLE_ACTIONS),
+        (CALL_OPEN + "{bad}" + CALL_CLOSE, ErrorCode.BAD_JSON),
+        (CALL_OPEN + '{"name": "f", "arguments": "{oops"}' + CALL_CLOSE, ErrorCode.BAD_JSON),
+        (CALL_OPEN + "[" * 100_000 + CALL_CLOSE, ErrorCode.BAD_JSON),
+        (CALL_OPEN + "1" * 5000 + CALL_CLOSE, ErrorCode.BAD_JSON),
+        (CALL_OPEN + '"f"' + CALL_CLOSE, ErrorCode.MALFORMED_CALL),
+        (CALL_OPEN + '{"name": 3}' + CALL_CLOSE, ErrorCode.MALFORMED_CALL),
+        (CALL_OPEN + '{"name": "f", "arguments": 3}' + CALL_CLOSE, ErrorCode.MALFORMED_CALL),
+        (CALL_OPEN + '{"name": "f", "arguments": {}, "id": 1}' + CALL_CLOSE, ErrorCode.MALFORMED_CALL),
     ],
 )
 def test_each_problem_has_its_code_and_a_message(text: str, code: ErrorCode) -> None:
@@ -66,7 +66,7 @@ def test_each_problem_has_its_code_and_a_message(text: str, code: ErrorCode) -> 
 def test_xml_call_variant_uses_other_tags() -> None:
     fmt = get_action_format("xml_call")
     assert fmt.render(ToolCall("f", {})) == '<call>{"name": "f", "arguments": {}}</call>'
-    assert isinstance(fmt.parse('<tool_call>{"name": "f"}</tool_call>'), ActionError)
+    assert isinstance(fmt.parse(CALL_OPEN + '{"name": "f"}' + CALL_CLOSE), ActionError)
     assert "<result>" in fmt.wrap_observation("x")
 
 

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import EXAMPLE_ID
 from toolgym.cli import app
+from toolgym.core.formats import CALL_CLOSE, CALL_OPEN
 
 runner = CliRunner()
 
@@ -48,7 +49,7 @@ def test_run_prints_success_turns_and_format_errors() -> None:
 
 
 def test_play_takes_actions_from_stdin() -> None:
-    actions = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>\nnonsense\n:q\n'
+    actions = CALL_OPEN + '{"name": "get_weather", "arguments": {"city": "Oslo"}}' + CALL_CLOSE + '\nnonsense\n:q\n'
     result = runner.invoke(app, ["play", EXAMPLE_ID, "--task-id", "weather-oslo-lima"], input=actions)
     assert result.exit_code == 0, result.output
     assert "Oslo: 3 °C" in result.output and "error code: no_action" in result.output

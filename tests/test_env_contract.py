@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from toolgym.core.errors import ErrorCode
+from toolgym.core.formats import ANSWER_CLOSE, ANSWER_OPEN, CALL_CLOSE, CALL_OPEN
 
 KNOWN_CODES = {code.value for code in ErrorCode}
 RESET_KEYS = {"task_id", "turn", "tools", "action_format", "system_prompt", "task_prompt", "difficulty", "split"}
@@ -111,21 +112,21 @@ def _malformed_cases(tool: dict[str, Any], max_chars: int) -> list[tuple[Any, st
         ("   \n\t", "empty_action"),
         ("x" * (max_chars + 1), "action_too_long"),
         ("I think the answer is 42.", "no_action"),
-        (f"<tool_call>{call}", "missing_tag"),
-        (f"{call}</tool_call>", "missing_tag"),
-        ("<answer>forty two", "missing_tag"),
-        (f"<tool_call><tool_call>{call}</tool_call></tool_call>", "nested_tags"),
-        (f"<tool_call>{call}</tool_call><answer>x</answer>", "multiple_actions"),
-        (f"<tool_call>{call}</tool_call>\n<tool_call>{call}</tool_call>", "multiple_actions"),
-        ("<tool_call>{'name': 'x'}</tool_call>", "bad_json"),
-        ("<tool_call>{\"name\": </tool_call>", "bad_json"),
-        ("<tool_call>" + "[" * 50_00 + "]" * 50_00 + "</tool_call>", "bad_json"),
-        ("<tool_call>[1, 2]</tool_call>", "malformed_call"),
-        ('<tool_call>{"arguments": {}}</tool_call>', "malformed_call"),
-        (f'<tool_call>{{"name": "{name}", "arguments": [1]}}</tool_call>', "malformed_call"),
-        (f'<tool_call>{{"name": "{name}", "args": {{}}}}</tool_call>', "malformed_call"),
-        ('<tool_call>{"name": "no_such_tool", "arguments": {}}</tool_call>', "unknown_tool"),
-        (f"<tool_call>{call}</tool_call>", "schema_violation"),
+        (f"{CALL_OPEN}{call}", "missing_tag"),
+        (f"{call}{CALL_CLOSE}", "missing_tag"),
+        (ANSWER_OPEN + "forty two", "missing_tag"),
+        (f"{CALL_OPEN}{CALL_OPEN}{call}{CALL_CLOSE}{CALL_CLOSE}", "nested_tags"),
+        (f"{CALL_OPEN}{call}{CALL_CLOSE}{ANSWER_OPEN}x{ANSWER_CLOSE}", "multiple_actions"),
+        (f"{CALL_OPEN}{call}{CALL_CLOSE}\n{CALL_OPEN}{call}{CALL_CLOSE}", "multiple_actions"),
+        (CALL_OPEN + "{'name': 'x'}" + CALL_CLOSE, "bad_json"),
+        (CALL_OPEN + "{\"name\": " + CALL_CLOSE, "bad_json"),
+        (CALL_OPEN + "[" * 50_00 + "]" * 50_00 + CALL_CLOSE, "bad_json"),
+        (CALL_OPEN + "[1, 2]" + CALL_CLOSE, "malformed_call"),
+        (CALL_OPEN + '{"arguments": {}}' + CALL_CLOSE, "malformed_call"),
+        (f'{CALL_OPEN}{{"name": "{name}", "arguments": [1]}}{CALL_CLOSE}', "malformed_call"),
+        (f'{CALL_OPEN}{{"name": "{name}", "args": {{}}}}{CALL_CLOSE}', "malformed_call"),
+        (CALL_OPEN + '{"name": "no_such_tool", "arguments": {}}' + CALL_CLOSE, "unknown_tool"),
+        (f"{CALL_OPEN}{call}{CALL_CLOSE}", "schema_violation"),
     ]
 
 
@@ -145,7 +146,7 @@ def test_step_after_episode_end_returns_episode_over(env_id: str) -> None:
     env = gym.make(env_id, max_turns=1, invalid_action="continue").unwrapped
     env.reset(seed=0)
     env.step("no action here")
-    obs, reward, terminated, truncated, info = env.step("<answer>x</answer>")
+    obs, reward, terminated, truncated, info = env.step(ANSWER_OPEN + "x" + ANSWER_CLOSE)
     assert info["error"] == "episode_over" and terminated and reward == 0.0
 
 
@@ -163,32 +164,32 @@ def test_invalid_action_policy_penalises_and_terminates(env_id: str) -> None:
     env.reset(seed=0)
     _, reward, terminated, _, info = env.step("garbage")
     assert reward == -0.5 and not terminated and info["invalid_actions"] == 1
-    _, reward, terminated, _, info = env.step("<tool_call>{}</tool_call>")
+    _, reward, terminated, _, info = env.step(CALL_OPEN + "{}" + CALL_CLOSE)
     assert reward == -0.5 and terminated and info["stop_reason"] == "too_many_invalid"
 
 
 NASTY_ACTIONS = [
     "\x00" * 100,
-    "<tool_call>\x00</tool_call>",
-    "<answer>\x00\x00</answer>",
-    "<tool_call>{\"name\": \"search\", \"arguments\": {\"query\": \"\\u0000\"}}</tool_call>",
-    "\ud800\udfff<tool_call>\ud83d</tool_call>",
-    "<answer>\udcff</answer>",
-    "<tool_call>" + '{"a":' * 3000 + "1" + "}" * 3000 + "</tool_call>",
-    '<tool_call>{"name": "x", "arguments": {"q": ' + "[" * 900 + "]" * 900 + "}}</tool_call>",
-    "<tool_call>" + "9" * 50_000 + "</tool_call>",
-    "<tool_call><answer></tool_call></answer>",
-    "<answer><tool_call></answer></tool_call>",
-    "</tool_call></answer><tool_call><answer>",
-    "<tool_call>" * 2000,
+    CALL_OPEN + "\x00" + CALL_CLOSE,
+    ANSWER_OPEN + "\x00\x00" + ANSWER_CLOSE,
+    CALL_OPEN + "{\"name\": \"search\", \"arguments\": {\"query\": \"\\u0000\"}}" + CALL_CLOSE,
+    "\ud800\udfff" + CALL_OPEN + "\ud83d" + CALL_CLOSE,
+    ANSWER_OPEN + "\udcff" + ANSWER_CLOSE,
+    CALL_OPEN + '{"a":' * 3000 + "1" + "}" * 3000 + CALL_CLOSE,
+    CALL_OPEN + '{"name": "x", "arguments": {"q": ' + "[" * 900 + "]" * 900 + "}}" + CALL_CLOSE,
+    CALL_OPEN + "9" * 50_000 + CALL_CLOSE,
+    CALL_OPEN + ANSWER_OPEN + CALL_CLOSE + ANSWER_CLOSE,
+    ANSWER_OPEN + CALL_OPEN + ANSWER_CLOSE + CALL_CLOSE,
+    CALL_CLOSE + ANSWER_CLOSE + CALL_OPEN + ANSWER_OPEN,
+    CALL_OPEN * 2000,
     "<" * 10_000 + ">" * 5_000,
-    "\u202e\u200b<answer>\ufeff</answer>",
-    "<answer>" + "é" * 10_000 + "</answer>",
-    '<tool_call>{"name": "search", "arguments": "{\\"query\\": 1}"}</tool_call>',
-    '<tool_call>{"name": "' + "n" * 10_000 + '", "arguments": {}}</tool_call>',
-    '<tool_call>{"name": null, "arguments": null}</tool_call>',
-    "<tool_call>NaN</tool_call>",
-    '<tool_call>{"name": "open", "arguments": {"doc_id": "' + "\\ud800" * 5 + '"}}</tool_call>',
+    "\u202e\u200b" + ANSWER_OPEN + "\ufeff" + ANSWER_CLOSE,
+    ANSWER_OPEN + "é" * 10_000 + ANSWER_CLOSE,
+    CALL_OPEN + '{"name": "search", "arguments": "{\\"query\\": 1}"}' + CALL_CLOSE,
+    CALL_OPEN + '{"name": "' + "n" * 10_000 + '", "arguments": {}}' + CALL_CLOSE,
+    CALL_OPEN + '{"name": null, "arguments": null}' + CALL_CLOSE,
+    CALL_OPEN + "NaN" + CALL_CLOSE,
+    CALL_OPEN + '{"name": "open", "arguments": {"doc_id": "' + "\\ud800" * 5 + '"}}' + CALL_CLOSE,
 ]
 
 
@@ -204,7 +205,7 @@ def test_nasty_inputs_never_raise(env_id: str, action: str) -> None:
         assert info["error_message"]
 
 
-TAGS = ["<tool_call>", "</tool_call>", "<answer>", "</answer>", "{", "}", '"name"', '"arguments"', ":", ","]
+TAGS = [CALL_OPEN, CALL_CLOSE, ANSWER_OPEN, ANSWER_CLOSE, "{", "}", '"name"', '"arguments"', ":", ","]
 action_text = st.one_of(
     st.text(max_size=300),
     st.lists(st.one_of(st.sampled_from(TAGS), st.text(max_size=20)), max_size=25).map("".join),
@@ -212,7 +213,7 @@ action_text = st.one_of(
         st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
         lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
         max_leaves=20,
-    ).map(lambda v: f"<tool_call>{json.dumps(v)}</tool_call>"),
+    ).map(lambda v: f"{CALL_OPEN}{json.dumps(v)}{CALL_CLOSE}"),
 )
 
 
@@ -240,7 +241,7 @@ def test_vector_env_steps_real_text(env_id: str, mode: str | None) -> None:
         assert len(obs) == 2 and all(isinstance(o, str) and " " in o for o in obs)
         single = gym.make(env_id)
         assert obs[0] == single.reset(seed=5)[0]
-        obs, rewards, terminated, truncated, infos = envs.step(("no action", "<answer>é ü 漢字</answer>"))
+        obs, rewards, terminated, truncated, infos = envs.step(("no action", ANSWER_OPEN + "é ü 漢字" + ANSWER_CLOSE))
         assert list(infos["error"]) == ["no_action", None]
         assert bool(terminated[1])
     finally:

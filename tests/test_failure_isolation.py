@@ -6,11 +6,13 @@ from __future__ import annotations
 import gymnasium as gym
 import pytest
 
+from toolgym.core.formats import ANSWER_CLOSE, ANSWER_OPEN, CALL_CLOSE, CALL_OPEN
+
 FAULTY = "Broken/Faulty-v0"
 if FAULTY not in gym.registry:
     gym.register(id=FAULTY, entry_point="tests.broken_envs:FaultyWeather")
 
-CALL = '<tool_call>{{"name": "get_weather", "arguments": {{"city": "{}"}}}}</tool_call>'
+CALL = CALL_OPEN + '{{"name": "get_weather", "arguments": {{"city": "{}"}}}}' + CALL_CLOSE
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -22,7 +24,7 @@ def test_a_crashing_tool_fails_only_its_episode(mode: str) -> None:
         assert list(infos["error"]) == ["tool_error", None]
         assert "weather service crashed" in obs[0] and "Oslo: 3 °C" in obs[1]
         assert not terminated.any()
-        obs, rewards, terminated, truncated, infos = envs.step(("<answer>Lima</answer>",) * 2)
+        obs, rewards, terminated, truncated, infos = envs.step((ANSWER_OPEN + "Lima" + ANSWER_CLOSE,) * 2)
         assert list(rewards) == [1.0, 1.0]
     finally:
         envs.close()
@@ -41,7 +43,7 @@ def test_a_failed_setup_ends_only_its_episode(mode: str) -> None:
         obs, infos = envs.reset(seed=[seeds[True], seeds[False]])
         assert list(infos["error"]) == ["setup_error", None]
         assert "sandbox pool unavailable" in obs[0]
-        obs, rewards, terminated, truncated, infos = envs.step(("<answer>x</answer>", CALL.format("Lima")))
+        obs, rewards, terminated, truncated, infos = envs.step((ANSWER_OPEN + "x" + ANSWER_CLOSE, CALL.format("Lima")))
         assert bool(terminated[0]) and rewards[0] == 0.0 and infos["stop_reason"][0] == "setup_error"
         assert not terminated[1] and infos["error"][1] is None and "Lima: 19 °C" in obs[1]
     finally:

@@ -11,6 +11,19 @@ from hypothesis import strategies as st
 
 from toolgym import FinalAnswer, ToolCall, get_action_format
 from toolgym.core.errors import ActionError, ErrorCode
+from toolgym.core.formats import (
+    ANSWER_CLOSE,
+    ANSWER_OPEN,
+    CALL_CLOSE,
+    CALL_OPEN,
+    MISTRAL_ARGS,
+    MISTRAL_CALLS,
+    MISTRAL_RESULTS_CLOSE,
+    MISTRAL_RESULTS_OPEN,
+    RESPONSE_CLOSE,
+    RESPONSE_OPEN,
+    action_from_openai_tool_call,
+)
 
 FORMATS = ["hermes", "xml_call", "qwen3_coder", "openai_json", "pythonic", "mistral", "auto"]
 
@@ -62,15 +75,15 @@ def test_parse_never_raises(name: str, text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('<tool_call>{"name": "f", "arguments": {"x": 1}}</tool_call>', ToolCall("f", {"x": 1})),
-        ("<tool_call>\n<function=f>\n<parameter=x>\n1\n</parameter>\n</function>\n</tool_call>", ToolCall("f", {"x": 1})),
+        (CALL_OPEN + '{"name": "f", "arguments": {"x": 1}}' + CALL_CLOSE, ToolCall("f", {"x": 1})),
+        (CALL_OPEN + "\n<function=f>\n<parameter=x>\n1\n</parameter>\n</function>\n" + CALL_CLOSE, ToolCall("f", {"x": 1})),
         ('{"name": "f", "arguments": "{\\"x\\": 1}"}', ToolCall("f", {"x": 1})),
         ('[{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}]', ToolCall("f", {"x": 1})),
         ("[f(x=1)]", ToolCall("f", {"x": 1})),
         ("f(x=(1, 2))", ToolCall("f", {"x": [1, 2]})),
-        ('[TOOL_CALLS][{"name": "f", "arguments": {"x": 1}}]', ToolCall("f", {"x": 1})),
-        ('[TOOL_CALLS]f[ARGS]{"x": 1}', ToolCall("f", {"x": 1})),
-        ("<answer>42</answer>", FinalAnswer("42")),
+        (MISTRAL_CALLS + '[{"name": "f", "arguments": {"x": 1}}]', ToolCall("f", {"x": 1})),
+        (MISTRAL_CALLS + "f" + MISTRAL_ARGS + '{"x": 1}', ToolCall("f", {"x": 1})),
+        (ANSWER_OPEN + "42" + ANSWER_CLOSE, FinalAnswer("42")),
         ("The answer is 42.", FinalAnswer("The answer is 42.")),
     ],
 )
@@ -81,10 +94,10 @@ def test_auto_detects_each_format(text: str, expected: object) -> None:
 @pytest.mark.parametrize(
     ("name", "text", "code"),
     [
-        ("qwen3_coder", "<tool_call><function=f><parameter=x>1</parameter></tool_call>", ErrorCode.MISSING_TAG),
-        ("qwen3_coder", "<tool_call>f(x=1)</tool_call>", ErrorCode.MALFORMED_CALL),
-        ("qwen3_coder", "<tool_call><function=f>junk</function></tool_call>", ErrorCode.MALFORMED_CALL),
-        ("qwen3_coder", "<tool_call><function=f><parameter=a>1</parameter><parameter=a>2</parameter></function></tool_call>", ErrorCode.MALFORMED_CALL),
+        ("qwen3_coder", CALL_OPEN + "<function=f><parameter=x>1</parameter>" + CALL_CLOSE, ErrorCode.MISSING_TAG),
+        ("qwen3_coder", CALL_OPEN + "f(x=1)" + CALL_CLOSE, ErrorCode.MALFORMED_CALL),
+        ("qwen3_coder", CALL_OPEN + "<function=f>junk</function>" + CALL_CLOSE, ErrorCode.MALFORMED_CALL),
+        ("qwen3_coder", CALL_OPEN + "<function=f><parameter=a>1</parameter><parameter=a>2</parameter></function>" + CALL_CLOSE, ErrorCode.MALFORMED_CALL),
         ("openai_json", '{"name": "f", "arguments": {}', ErrorCode.BAD_JSON),
         ("openai_json", '[{"name": "f"}, {"name": "g"}]', ErrorCode.MULTIPLE_ACTIONS),
         ("openai_json", '{"function": "f"}', ErrorCode.MALFORMED_CALL),
@@ -94,9 +107,9 @@ def test_auto_detects_each_format(text: str, expected: object) -> None:
         ("pythonic", "f(x={1, 2})", ErrorCode.MALFORMED_CALL),
         ("pythonic", "[f(), g()]", ErrorCode.MULTIPLE_ACTIONS),
         ("pythonic", "f(x=" + "[" * 5000 + "]" * 5000 + ")", ErrorCode.BAD_SYNTAX),
-        ("mistral", "[TOOL_CALLS]f[ARGS]{oops", ErrorCode.BAD_JSON),
-        ("mistral", "[TOOL_CALLS] hello", ErrorCode.MALFORMED_CALL),
-        ("mistral", '[TOOL_CALLS][{"name": "f"}][TOOL_CALLS][{"name": "g"}]', ErrorCode.MULTIPLE_ACTIONS),
+        ("mistral", MISTRAL_CALLS + "f" + MISTRAL_ARGS + "{oops", ErrorCode.BAD_JSON),
+        ("mistral", MISTRAL_CALLS + " hello", ErrorCode.MALFORMED_CALL),
+        ("mistral", MISTRAL_CALLS + '[{"name": "f"}]' + MISTRAL_CALLS + '[{"name": "g"}]', ErrorCode.MULTIPLE_ACTIONS),
     ],
 )
 def test_format_specific_errors(name: str, text: str, code: ErrorCode) -> None:
@@ -127,3 +140,52 @@ def test_envs_accept_every_format(name: str) -> None:
         if terminated or truncated:
             break
     assert reward == 1.0
+
+
+# ------------------------------------------------------------------ one interface, tags defined once
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@settings(max_examples=200, deadline=None)
+@given(body=st.text(max_size=60))
+def test_unwrap_observation_inverts_wrap_observation(name: str, body: str) -> None:
+    fmt = get_action_format(name)
+    assert fmt.unwrap_observation(fmt.wrap_observation(body)) == body
+    notice = "\nThe turn limit (3) is reached without a final answer; the episode is over."
+    assert fmt.unwrap_observation(fmt.wrap_observation(body) + notice) == body + notice
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_unwrap_observation_leaves_unwrapped_text_alone(name: str) -> None:
+    final = "Correct! The episode is over."
+    assert get_action_format(name).unwrap_observation(final) == final
+
+
+@pytest.mark.parametrize("name", ["hermes", "xml_call", "openai_json", "mistral", "auto"])
+def test_an_unparsable_native_call_is_reported_as_bad_json_in_every_json_format(name: str) -> None:
+    # The call's arguments are not JSON: the action carries them verbatim in the format's own call
+    # syntax, so the env says bad_json (before, the JSON formats got hermes tags: a final answer).
+    fmt = get_action_format(name)
+    action = action_from_openai_tool_call({"function": {"name": "search", "arguments": "{query"}}, fmt)
+    parsed = fmt.parse(action)
+    assert isinstance(parsed, ActionError) and parsed.code == ErrorCode.BAD_JSON, (name, action, parsed)
+
+
+def test_the_tag_strings_are_the_hermes_wire_format() -> None:
+    # The one place the tests spell the wire strings: everything else uses these names.
+    assert (CALL_OPEN, CALL_CLOSE) == ("<tool_call>", "</tool_call>")
+    assert (ANSWER_OPEN, ANSWER_CLOSE) == ("<answer>", "</answer>")
+    assert (RESPONSE_OPEN, RESPONSE_CLOSE) == ("<tool_response>", "</tool_response>")
+    assert (MISTRAL_CALLS, MISTRAL_ARGS) == ("[TOOL_CALLS]", "[ARGS]")
+    assert (MISTRAL_RESULTS_OPEN, MISTRAL_RESULTS_CLOSE) == ("[TOOL_RESULTS]", "[/TOOL_RESULTS]")
+    hermes = get_action_format("hermes")
+    assert (hermes.call_open, hermes.answer_open, hermes.response_open) == (CALL_OPEN, ANSWER_OPEN, RESPONSE_OPEN)
+    assert hermes.render(FinalAnswer("x")) == f"{ANSWER_OPEN}x{ANSWER_CLOSE}"
+    assert hermes.wrap_observation("x") == f"{RESPONSE_OPEN}\nx\n{RESPONSE_CLOSE}"
+
+
+def test_the_old_import_path_is_the_same_objects() -> None:
+    from toolgym.core import actions, formats
+
+    for name in actions.__all__:
+        assert getattr(actions, name) is getattr(formats, name), name

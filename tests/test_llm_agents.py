@@ -32,6 +32,7 @@ from baselines.agents.openai_server import OpenAIChatAgent, ServerError, agent_f
 from baselines.leaderboard import run_episodes_batched, run_leaderboard  # noqa: E402
 from baselines.serve import ServerHandle, serve_in_thread  # noqa: E402
 from toolgym.core.errors import ConfigError  # noqa: E402
+from toolgym.core.formats import ANSWER_CLOSE, ANSWER_OPEN, CALL_CLOSE, CALL_OPEN  # noqa: E402
 from toolgym.evaluation import EpisodeResult, run_episode  # noqa: E402
 
 LOOKUP = "ToolGym/Lookup-v0"
@@ -178,7 +179,7 @@ def test_trained_tiny_model_emits_tool_calls(local_model: LocalChatModel) -> Non
     for seed in range(3):
         run_episode(env, agent, seed=seed)
         replies += [m["content"] for m in agent.transcripts[0].messages if m["role"] == "assistant"]
-    assert any(r.startswith('<tool_call>{"name": "get", "arguments": {"key": "') for r in replies), replies
+    assert any(r.startswith(CALL_OPEN + '{"name": "get", "arguments": {"key": "') for r in replies), replies
     env.close()
 
 
@@ -209,7 +210,7 @@ def test_context_overflow_ends_the_episode_with_an_empty_answer(local_model: Loc
     observation, info = env.reset(seed=0)
     agent.reset(seed=0)
     long_info = {**info, "task_prompt": "K1 " * 2000}
-    assert agent.act(observation, long_info) == "<answer></answer>"
+    assert agent.act(observation, long_info) == ANSWER_OPEN + ANSWER_CLOSE
     assert agent.context_overflows == 1
     env.close()
 
@@ -294,10 +295,10 @@ def test_server_rejects_bad_requests_clearly(server: ServerHandle) -> None:
 
 
 def test_tool_call_blocks_become_openai_tool_calls() -> None:
-    content, calls = parse_tool_calls('ok <tool_call>{"name": "get", "arguments": {"key": "K3"}}</tool_call>')
+    content, calls = parse_tool_calls('ok ' + CALL_OPEN + '{"name": "get", "arguments": {"key": "K3"}}' + CALL_CLOSE)
     assert content == "ok" and calls[0]["function"] == {"name": "get", "arguments": '{"key": "K3"}'}
-    assert parse_tool_calls('<tool_call>{"name": "get", "arguments": </tool_call>') == (
-        '<tool_call>{"name": "get", "arguments": </tool_call>',
+    assert parse_tool_calls(CALL_OPEN + '{"name": "get", "arguments": ' + CALL_CLOSE) == (
+        CALL_OPEN + '{"name": "get", "arguments": ' + CALL_CLOSE,
         [],
     )
 
@@ -310,7 +311,7 @@ def test_native_transcript_round_trips_tool_calls_and_outputs() -> None:
     assert transcript.messages[0]["role"] == "system" and transcript.request_tools == info["tools"]
     call = {"id": "call_0", "type": "function", "function": {"name": "get", "arguments": '{"key": "K1"}'}}
     action = transcript.reply({"content": None, "tool_calls": [call]})
-    assert action == '<tool_call>{"name": "get", "arguments": {"key": "K1"}}</tool_call>'
+    assert action == CALL_OPEN + '{"name": "get", "arguments": {"key": "K1"}}' + CALL_CLOSE
     observation, *_, info = env.step(action)
     transcript.observe(observation, info)
     assert transcript.messages[-1] == {
@@ -318,8 +319,8 @@ def test_native_transcript_round_trips_tool_calls_and_outputs() -> None:
         "tool_call_id": "call_0",
         "content": info["tool_output"],
     }
-    assert transcript.reply({"content": "D7"}) == "<answer>D7</answer>"
-    assert transcript.reply({"content": "<answer>D7</answer>"}) == "<answer>D7</answer>"
+    assert transcript.reply({"content": "D7"}) == ANSWER_OPEN + "D7" + ANSWER_CLOSE
+    assert transcript.reply({"content": ANSWER_OPEN + "D7" + ANSWER_CLOSE}) == ANSWER_OPEN + "D7" + ANSWER_CLOSE
     env.close()
 
 
@@ -411,7 +412,7 @@ class _Stub:
                 if fail:
                     payload, code = {"error": {"message": "busy", "code": "busy"}}, stub.status
                 else:
-                    message = {"role": "assistant", "content": "<answer>x</answer>"}
+                    message = {"role": "assistant", "content": ANSWER_OPEN + "x" + ANSWER_CLOSE}
                     payload, code = {"choices": [{"message": message}], "usage": {"total_tokens": 5}}, 200
                 data = json.dumps(payload).encode()
                 self.send_response(code)
@@ -440,7 +441,7 @@ def test_client_retries_server_errors_with_backoff() -> None:
     stub = _Stub(failures=2, status=503)
     try:
         agent = OpenAIChatAgent(stub.url, "m", retries=2, backoff=0.01)
-        assert agent.act("t", _info()) == "<answer>x</answer>" and stub.calls == 3
+        assert agent.act("t", _info()) == ANSWER_OPEN + "x" + ANSWER_CLOSE and stub.calls == 3
         assert agent.tokens_used == 5
     finally:
         stub.close()
@@ -479,7 +480,7 @@ def test_client_limits_concurrency() -> None:
         agent = OpenAIChatAgent(stub.url, "m", max_concurrency=2)
         agent.reset_batch(6)
         actions = agent.act_batch(["t"] * 6, [_info()] * 6)
-        assert actions == ["<answer>x</answer>"] * 6 and stub.peak == 2
+        assert actions == [ANSWER_OPEN + "x" + ANSWER_CLOSE] * 6 and stub.peak == 2
     finally:
         stub.close()
 

@@ -12,15 +12,16 @@ from gymnasium.vector import SyncVectorEnv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from toolgym.core.formats import ANSWER_CLOSE, ANSWER_OPEN, CALL_CLOSE, CALL_OPEN
 from toolgym.registry import BUILTIN_ENVS
 from toolgym.vector import ToolSyncVectorEnv, make_vector_env, merge_infos
 
 ACTIONS = [
-    '<tool_call>{"name": "lookup", "arguments": {"key": "population of Drevmoor"}}</tool_call>',
-    '<tool_call>{"name": "lookup", "arguments": {}}</tool_call>',
-    "<answer>42</answer>",
+    CALL_OPEN + '{"name": "lookup", "arguments": {"key": "population of Drevmoor"}}' + CALL_CLOSE,
+    CALL_OPEN + '{"name": "lookup", "arguments": {}}' + CALL_CLOSE,
+    ANSWER_OPEN + "42" + ANSWER_CLOSE,
     "no action here",
-    "<tool_call>{not json</tool_call>",
+    CALL_OPEN + "{not json" + CALL_CLOSE,
 ]
 
 
@@ -170,7 +171,7 @@ def test_a_plugin_env_opts_in_with_a_partial() -> None:
         assert isinstance(envs, ToolSyncVectorEnv)
         obs, infos = envs.reset(seed=0)
         assert len(obs) == 2 and list(infos["_task_id"]) == [True, True]
-        _, _, terminated, _, infos = envs.step(("<answer>x</answer>", "nothing"))
+        _, _, terminated, _, infos = envs.step((ANSWER_OPEN + "x" + ANSWER_CLOSE, "nothing"))
         assert list(terminated) == [True, False] and list(infos["error"]) == [None, "no_action"]
     finally:
         envs.close()

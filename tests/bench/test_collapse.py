@@ -9,6 +9,8 @@ import math
 import gymnasium as gym
 import pytest
 
+from toolgym.core.formats import RESPONSE_CLOSE, RESPONSE_OPEN
+
 pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
@@ -118,7 +120,7 @@ def test_run_record_lead_time_and_ci() -> None:
 
 
 def test_shifted_presentation_changes_only_what_the_policy_reads() -> None:
-    assert shift_tool_output("<tool_response>\nK5\n</tool_response>") == '<tool_response>\n{"result": "K5"}\n</tool_response>'
+    assert shift_tool_output(RESPONSE_OPEN + "\nK5\n" + RESPONSE_CLOSE) == RESPONSE_OPEN + '\n{"result": "K5"}\n' + RESPONSE_CLOSE
     assert shift_tool_output("Error [bad_json]: ...") == "Error [bad_json]: ..."
     plain = gym.make("ToolGym/Lookup-v0", split="dev")
     shifted = ShiftedPresentation(gym.make("ToolGym/Lookup-v0", split="dev"))

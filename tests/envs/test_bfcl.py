@@ -17,6 +17,7 @@ import pytest
 from baselines.agents.random import RandomAgent
 from toolgym.core.actions import FinalAnswer, ToolCall, get_action_format
 from toolgym.core.errors import ConfigError
+from toolgym.core.formats import CALL_CLOSE, CALL_OPEN
 from toolgym.envs.bfcl import data
 from toolgym.envs.bfcl.schema import parameters_schema, to_json_schema
 from toolgym.evaluation import evaluate, summarize
@@ -190,7 +191,7 @@ def test_in_no_call_mode_any_action_without_a_call_ends_the_turn() -> None:
     assert info["error"] == "no_action" and info["user_turn"] == 1 and not terminated
     assert info["turn_check"]["error_type"] == "multi_turn:empty_turn_model_response"
     for _ in range(3):
-        obs, reward, terminated, _, info = env.step("<tool_call>{bad json</tool_call>")
+        obs, reward, terminated, _, info = env.step(CALL_OPEN + "{bad json" + CALL_CLOSE)
     assert terminated and reward == 0.0 and info["stop_reason"] == "answer"
 
 

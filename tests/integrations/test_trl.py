@@ -18,6 +18,7 @@ trl = require("trl", "trl")
 require("datasets", "trl")
 transformers = require("transformers", "trl")
 
+from toolgym.core.formats import ANSWER_OPEN, RESPONSE_OPEN  # noqa: E402
 from toolgym.integrations._session import oracle_conversations, replay_reward  # noqa: E402
 from toolgym.integrations.trl import TRLAdapter, prepare_tokenizer  # noqa: E402
 
@@ -99,7 +100,7 @@ def test_tool_calls_are_toolgym_steps_with_typed_errors_and_info(adapter: TRLAda
     assert prompt.startswith("Find the value of key")
     bad = env.get(key=7)
     assert bad.startswith("Error [schema_violation]:")
-    assert "<tool_response>" not in bad  # the chat template adds the wrapping
+    assert RESPONSE_OPEN not in bad  # the chat template adds the wrapping
     unknown_arg = env.get(key="K1", page=2)
     assert unknown_arg.startswith("Error [schema_violation]:")
     steps = env.episode.steps
@@ -121,7 +122,7 @@ def test_oracle_conversation_through_the_adapter_succeeds(adapter: TRLAdapter) -
             assert not output.startswith("Error")
     rewards = adapter.toolgym_reward([conversation[1:]], [env])
     record = env.episode
-    assert conversation[-1]["content"].startswith("<answer>")
+    assert conversation[-1]["content"].startswith(ANSWER_OPEN)
     assert rewards == [1.0] and record.success and record.stop_reason == "answer"
     assert record.reward == replay_reward(record, **ENV_KWARGS)
 

@@ -27,6 +27,7 @@ SEED = 3
 if str(SHIM_DIR) not in sys.path:
     sys.path.insert(0, str(SHIM_DIR))
 
+from toolgym.core.formats import ANSWER_CLOSE, ANSWER_OPEN  # noqa: E402
 from toolgym.integrations._session import EpisodeSession  # noqa: E402
 from toolgym.integrations.verifiers import (  # noqa: E402
     ToolGymTasksetConfig,
@@ -91,7 +92,7 @@ def test_harness_keeps_typed_errors_and_step_info() -> None:
         "Error [unknown_tool",
         "Error [bad_json",
     ]
-    _play_reply(session, messages, {"role": "assistant", "content": "<answer>D1</answer>"})
+    _play_reply(session, messages, {"role": "assistant", "content": ANSWER_OPEN + "D1" + ANSWER_CLOSE})
     episode = episode_to_json(session.record)
     assert [s["error"] for s in episode["steps"]] == ["schema_violation", "unknown_tool", "bad_json", None]
     assert episode["reward"] == pytest.approx(-0.3 + (1.0 if episode["success"] else 0.0))

@@ -10,6 +10,7 @@ from baselines.train.batch import collate
 from baselines.train.common import batch_logits
 from baselines.train.envs import make_envs
 from baselines.train.supervision import clipped_pg_loss, sft_nll
+from toolgym.core.formats import ANSWER_OPEN
 
 
 def _rollouts(policy, chat, n=4, max_new_tokens=24):
@@ -82,4 +83,4 @@ def test_oracle_trajectory_solves_lookup(bank) -> None:
     traj = run_oracle(bank.env, "lookup-train-00002")
     assert traj.success and traj.reward == 1.0
     assert traj.tool_names == ["get"] * (len(traj.actions) - 1)
-    assert traj.actions[-1].startswith("<answer>")
+    assert traj.actions[-1].startswith(ANSWER_OPEN)

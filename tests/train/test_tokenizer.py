@@ -11,6 +11,7 @@ from baselines.llm.policy import Policy
 from baselines.llm.rollout import EpisodeRequest, RolloutSettings, collect_episodes
 from baselines.llm.tokenizer import CONTROL_TOKEN_STRINGS, ChatFormat, ControlTokens, load_tokenizer
 from baselines.train.envs import make_envs
+from toolgym.core.formats import CALL_CLOSE, CALL_OPEN, RESPONSE_CLOSE, RESPONSE_OPEN
 
 
 def test_control_tokens_are_single_special_tokens(tokenizer) -> None:
@@ -35,7 +36,7 @@ def test_chat_template_matches_rollout_pieces(tokenizer, trajectories) -> None:
     messages = [{"role": "system", "content": traj.system}, {"role": "user", "content": traj.user}]
     pieces = chat.prompt_text(traj.system, traj.user)
     for turn, action in enumerate(traj.actions[:-1]):
-        output = traj.observations[turn].removeprefix("<tool_response>\n").removesuffix("\n</tool_response>")
+        output = traj.observations[turn].removeprefix(RESPONSE_OPEN + "\n").removesuffix("\n" + RESPONSE_CLOSE)
         messages += [{"role": "assistant", "content": action}, {"role": "tool", "content": output}]
         pieces += action + "<|im_end|>" + chat.observation_text(traj.observations[turn])
     rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -53,13 +54,13 @@ def test_chat_template_renders_tools_and_tool_calls(tokenizer) -> None:
         tokenize=False,
     )
     assert '<tools>\n{"name": "get"' in text
-    assert '<tool_call>{"name": "get", "arguments": {"key": "K1"}}</tool_call><|im_end|>' in text
+    assert CALL_OPEN + '{"name": "get", "arguments": {"key": "K1"}}' + CALL_CLOSE + '<|im_end|>' in text
 
 
 def test_tokenizer_round_trips_through_save_pretrained(tokenizer, tmp_path) -> None:
     tokenizer.save_pretrained(tmp_path)
     again = load_tokenizer(tmp_path)
-    text = '<|im_start|>assistant\n<tool_call>{"name": "get"}</tool_call><|im_end|>'
+    text = '<|im_start|>assistant\n' + CALL_OPEN + '{"name": "get"}' + CALL_CLOSE + '<|im_end|>'
     assert again.encode(text, add_special_tokens=False) == tokenizer.encode(text, add_special_tokens=False)
     assert again.chat_template == tokenizer.chat_template
 
@@ -72,7 +73,7 @@ def _qwen_style_tokenizer() -> PreTrainedTokenizerFast:
     core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     tok = PreTrainedTokenizerFast(tokenizer_object=core)
     tok.add_special_tokens({"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"})
-    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>"]})
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>", CALL_OPEN, CALL_CLOSE]})
     return tok
 
 
@@ -88,7 +89,7 @@ def test_qwen_style_checkpoint_control_tokens_and_rollout(tmp_path) -> None:
     control = ControlTokens.from_tokenizer(loaded)
     assert set(control.names) == {"im_start", "im_end", "tool_call", "tool_call_end", "eos"}
     assert control.eot_id == loaded.convert_tokens_to_ids("<|im_end|>")
-    assert control.ids["tool_call"] == loaded.convert_tokens_to_ids("<tool_call>")
+    assert control.ids["tool_call"] == loaded.convert_tokens_to_ids(CALL_OPEN)
     chat = ChatFormat(loaded, include_system_prompt=False)
     envs = make_envs("ToolGym/Lookup-v0", 2, "train")
     episodes = collect_episodes(Policy(model, control), chat, envs, [EpisodeRequest("lookup-train-00000", 0)] * 2,

@@ -1,4 +1,14 @@
-"""The built-in action formats, one class per tool-call convention.
+"""Action formats: how an agent's text encodes a tool call or a final answer, and their registry.
+
+An :class:`ActionFormat` turns action text into a :class:`ToolCall` or a :class:`FinalAnswer`
+(or an :class:`~toolgym.core.errors.ActionError` saying exactly what is wrong), renders calls and
+answers back into text (for prompts and expert trajectories), wraps tool output for the next
+observation (and unwraps it again), and writes the instructions that tell a model how to act.
+
+This module owns the formats: the action types, the JSON call decoding, the tag strings (each
+defined once, below), the built-in formats and the registry. Formats are looked up by name with
+:func:`get_action_format`; new ones are added with :func:`register_action_format`.
+(:mod:`toolgym.core.actions` re-exports the same names, for older imports.)
 
 ========================  =====================================================================
 name                      a call looks like
@@ -24,22 +34,213 @@ import ast
 import json
 import keyword
 import re
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from toolgym.core.actions import (
-    EXPECTED_JSON_CALL,
-    Action,
-    ActionFormat,
-    FinalAnswer,
-    ToolCall,
-    call_from_object,
-    decode_json_call,
-    get_action_format,
-    snippet,
-)
-from toolgym.core.errors import ActionError, ErrorCode
+from toolgym.core.errors import ActionError, ConfigError, ErrorCode, did_you_mean
 from toolgym.core.tools import Tool
+
+# ------------------------------------------------------------------------------------ tag strings
+# Every tag and marker of the built-in formats, defined once. Code elsewhere takes them from here
+# (or from a format instance: ``TagFormat.call_open`` and friends), never spells them.
+
+CALL_TAG, ANSWER_TAG, RESPONSE_TAG = "tool_call", "answer", "tool_response"
+"""Tag names of the Hermes / Qwen convention (the ``hermes`` and ``qwen3_coder`` formats)."""
+CALL_OPEN, CALL_CLOSE = f"<{CALL_TAG}>", f"</{CALL_TAG}>"
+ANSWER_OPEN, ANSWER_CLOSE = f"<{ANSWER_TAG}>", f"</{ANSWER_TAG}>"
+RESPONSE_OPEN, RESPONSE_CLOSE = f"<{RESPONSE_TAG}>", f"</{RESPONSE_TAG}>"
+XML_CALL_TAGS = {"call_tag": "call", "answer_tag": "final", "response_tag": "result"}
+"""Tag names of ``xml_call``, the out-of-distribution variant of the Hermes grammar."""
+QWEN3_FUNCTION_OPEN, QWEN3_FUNCTION_CLOSE = "<function=", "</function>"
+QWEN3_PARAMETER_OPEN, QWEN3_PARAMETER_CLOSE = "<parameter=", "</parameter>"
+MISTRAL_CALLS, MISTRAL_ARGS = "[TOOL_CALLS]", "[ARGS]"
+MISTRAL_RESULTS_OPEN, MISTRAL_RESULTS_CLOSE = "[TOOL_RESULTS]", "[/TOOL_RESULTS]"
+
+# ----------------------------------------------------------------------------- actions and JSON
+
+SNIPPET_CHARS = 120
+EXPECTED_JSON_CALL = 'Expected {"name": "<tool name>", "arguments": {...}}.'
+_CALL_KEYS = frozenset({"name", "arguments"})
+_DECODER = json.JSONDecoder()  # the decoder json.loads uses when given no options
+_JSON_WHITESPACE = " \t\n\r"  # what json.loads skips around a document
+_MARKER = "\x00TOOLGYM-BODY\x00"  # stands for the body when a wrapper is taken apart
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A parsed tool call: the tool's ``name`` and its ``arguments`` object."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"type": "tool_call", "name": ..., "arguments": ...}``."""
+        return {"type": "tool_call", "name": self.name, "arguments": self.arguments}
+
+
+@dataclass(frozen=True)
+class FinalAnswer:
+    """The agent's final answer, which ends the episode."""
+
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"type": "answer", "text": ...}``."""
+        return {"type": "answer", "text": self.text}
+
+
+Action = ToolCall | FinalAnswer
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """A short, printable excerpt of agent text for error messages.
+
+    Invalid surrogates and control characters are escaped so the observation stays valid UTF-8.
+    """
+    cut = text[:limit]
+    safe = cut.encode("utf-8", "backslashreplace").decode("utf-8")
+    safe = "".join(ch if ch.isprintable() or ch in "\n\t" else repr(ch)[1:-1] for ch in safe)
+    return safe + ("…" if len(text) > limit else "")
+
+
+class ActionFormat(ABC):
+    """Parses and renders actions in one textual convention."""
+
+    name: str = ""
+
+    @abstractmethod
+    def parse(self, text: str) -> Action | ActionError:
+        """Parse one action. Never raises: every problem is returned as an ``ActionError``."""
+
+    @abstractmethod
+    def render(self, action: Action) -> str:
+        """Render an action as text that :meth:`parse` maps back to an equal action."""
+
+    @abstractmethod
+    def wrap_observation(self, text: str) -> str:
+        """Wrap a tool output or error message for the next observation."""
+
+    def unwrap_observation(self, observation: str) -> str:
+        """The inverse of :meth:`wrap_observation`: ``unwrap_observation(wrap_observation(x)) == x``.
+
+        The env wraps a tool output or error as ``prefix + body + suffix`` and may append a
+        notice after it (the turn-limit message) or cut the end off (the observation length
+        limit). The result is ``body`` followed by that notice (the body's remains, if the
+        suffix was cut off); text that is not wrapped (final messages) is returned unchanged.
+        """
+        prefix, _, suffix = self.wrap_observation(_MARKER).partition(_MARKER)
+        if not prefix and not suffix:
+            return observation
+        if not observation.startswith(prefix):
+            return observation
+        rest = observation[len(prefix):]
+        cut = rest.rfind(suffix) if suffix else -1
+        if cut < 0:
+            return rest
+        return rest[:cut] + rest[cut + len(suffix):]
+
+    def render_unparsed_call(self, body: str) -> str:
+        """Action text carrying a JSON call ``body`` verbatim in this format's call syntax, for a
+        call that cannot be rendered from a :class:`ToolCall` (its arguments do not decode to an
+        object), so that :meth:`parse` reports what is wrong with it. Default: the body itself,
+        as the JSON formats write calls."""
+        return body
+
+    @abstractmethod
+    def instructions(self, tools: Sequence[Tool]) -> str:
+        """Instructions telling a model how to call ``tools`` and how to answer."""
+
+
+def decode_json_call(body: str) -> ToolCall | ActionError:
+    """Decode a JSON tool-call body ``{"name": ..., "arguments": {...}}`` (never raises).
+
+    ``arguments`` may also be a JSON-encoded string (OpenAI wire style) and may be omitted for
+    tools without parameters.
+    """
+    # Fast path: decode the body with JSON whitespace stripped, skipping ``json.loads``'s
+    # wrapper (about 1 µs of a 1.4 µs decode). Anything unusual (an error, trailing data) goes
+    # through ``json.loads`` itself, so results and error messages are exactly the same.
+    stripped = body.strip(_JSON_WHITESPACE)
+    try:
+        obj, end = _DECODER.raw_decode(stripped)
+        if end == len(stripped):
+            return call_from_object(obj)
+    except (ValueError, RecursionError):
+        pass
+    try:
+        obj = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return ActionError(
+            ErrorCode.BAD_JSON,
+            f"The tool call is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): "
+            f"{snippet(body.strip())!r}. {EXPECTED_JSON_CALL}",
+        )
+    except (RecursionError, ValueError) as exc:  # nesting too deep, huge integers
+        return ActionError(
+            ErrorCode.BAD_JSON,
+            f"The tool call JSON could not be decoded ({type(exc).__name__}: {snippet(str(exc))}). "
+            f"{EXPECTED_JSON_CALL}",
+        )
+    return call_from_object(obj)
+
+
+def action_from_openai_tool_call(call: dict[str, Any], fmt: ActionFormat) -> str:
+    """The env action for one entry of an OpenAI ``tool_calls`` list
+    (``{"function": {"name": ..., "arguments": JSON string or object}}``): the call rendered in
+    ``fmt``; when ``arguments`` is not a JSON object, the call is passed verbatim inside the
+    format's call syntax (:meth:`ActionFormat.render_unparsed_call`), so that the env reports
+    ``bad_json`` as it would for a text agent."""
+    function = call.get("function") or {}
+    name = str(function.get("name", ""))
+    raw = function.get("arguments") or "{}"
+    try:
+        arguments = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        arguments = None
+    if isinstance(arguments, dict):
+        return fmt.render(ToolCall(name, arguments))
+    return fmt.render_unparsed_call(f'{{"name": {json.dumps(name)}, "arguments": {raw}}}')
+
+
+def call_from_object(obj: Any) -> ToolCall | ActionError:
+    """Validate a decoded JSON value as ``{"name": str, "arguments": object | JSON string}``."""
+    if not isinstance(obj, dict):
+        return ActionError(
+            ErrorCode.MALFORMED_CALL,
+            f"The tool call must be a JSON object, got {type(obj).__name__}. {EXPECTED_JSON_CALL}",
+        )
+    name = obj.get("name")
+    if not isinstance(name, str) or not name:
+        return ActionError(
+            ErrorCode.MALFORMED_CALL,
+            f'The tool call has no "name" string (keys: {sorted(map(str, obj))[:8]}). {EXPECTED_JSON_CALL}',
+        )
+    if len(obj) > 2 or not obj.keys() <= _CALL_KEYS:
+        extra = set(obj) - _CALL_KEYS
+        return ActionError(
+            ErrorCode.MALFORMED_CALL,
+            f"The tool call has unexpected keys {sorted(extra)[:8]}. {EXPECTED_JSON_CALL}",
+        )
+    arguments = obj.get("arguments", {})
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except (json.JSONDecodeError, RecursionError, ValueError):
+            return ActionError(
+                ErrorCode.BAD_JSON,
+                f'"arguments" is a string that is not valid JSON: {snippet(arguments)!r}. {EXPECTED_JSON_CALL}',
+            )
+    if not isinstance(arguments, dict):
+        return ActionError(
+            ErrorCode.MALFORMED_CALL,
+            f'"arguments" must be a JSON object, got {type(arguments).__name__}. {EXPECTED_JSON_CALL}',
+        )
+    return ToolCall(name=name, arguments=arguments)
+
+
+# ---------------------------------------------------------------------------------- the formats
 
 
 def tool_schemas(tools: Sequence[Tool]) -> str:
@@ -62,9 +263,9 @@ class TagFormat(ActionFormat):
 
     def __init__(
         self,
-        call_tag: str = "tool_call",
-        answer_tag: str = "answer",
-        response_tag: str = "tool_response",
+        call_tag: str = CALL_TAG,
+        answer_tag: str = ANSWER_TAG,
+        response_tag: str = RESPONSE_TAG,
         name: str = "hermes",
     ) -> None:
         self.name = name
@@ -163,6 +364,10 @@ class TagFormat(ActionFormat):
             return f"{self.answer_open}{action.text}{self.answer_close}"
         return f"{self.call_open}{self.render_call_body(action)}{self.call_close}"
 
+    def render_unparsed_call(self, body: str) -> str:
+        """``body`` between the call tags."""
+        return f"{self.call_open}{body}{self.call_close}"
+
     def render_call_body(self, call: ToolCall) -> str:
         """The text between the call tags."""
         return json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
@@ -221,20 +426,33 @@ class Qwen3CoderFormat(TagFormat):
     as a plain string otherwise.
     """
 
-    _function = re.compile(r"\A\s*<function=([^>\n]+)>(.*)</function>\s*\Z", re.DOTALL)
-    _parameter = re.compile(r"<parameter=([^>\n]+)>(.*?)</parameter>", re.DOTALL)
+    _function = re.compile(
+        rf"\A\s*{re.escape(QWEN3_FUNCTION_OPEN)}([^>\n]+)>(.*){re.escape(QWEN3_FUNCTION_CLOSE)}\s*\Z", re.DOTALL
+    )
+    _parameter = re.compile(
+        rf"{re.escape(QWEN3_PARAMETER_OPEN)}([^>\n]+)>(.*?){re.escape(QWEN3_PARAMETER_CLOSE)}", re.DOTALL
+    )
+    _expected = (
+        f"Expected {QWEN3_FUNCTION_OPEN}NAME>{QWEN3_PARAMETER_OPEN}ARG>value{QWEN3_PARAMETER_CLOSE}..."
+        f"{QWEN3_FUNCTION_CLOSE}."
+    )
 
     def __init__(self) -> None:
         super().__init__(name="qwen3_coder")
 
     def decode_call_body(self, body: str) -> ToolCall | ActionError:
         """Parse ``<function=NAME><parameter=K>V</parameter>…</function>``."""
-        expected = "Expected <function=NAME><parameter=ARG>value</parameter>...</function>."
-        if "<function=" not in body:
-            return ActionError(ErrorCode.MALFORMED_CALL, f"No <function=NAME> in the tool call. {expected}")
+        expected = self._expected
+        if QWEN3_FUNCTION_OPEN not in body:
+            return ActionError(
+                ErrorCode.MALFORMED_CALL, f"No {QWEN3_FUNCTION_OPEN}NAME> in the tool call. {expected}"
+            )
         match = self._function.match(body)
         if match is None:
-            return ActionError(ErrorCode.MISSING_TAG, f"<function=...> is not closed by </function>. {expected}")
+            return ActionError(
+                ErrorCode.MISSING_TAG,
+                f"{QWEN3_FUNCTION_OPEN}...> is not closed by {QWEN3_FUNCTION_CLOSE}. {expected}",
+            )
         name, inner = match.group(1).strip(), match.group(2)
         arguments: dict[str, Any] = {}
         for key, raw in self._parameter.findall(inner):
@@ -248,26 +466,33 @@ class Qwen3CoderFormat(TagFormat):
         if leftover.strip():
             return ActionError(
                 ErrorCode.MALFORMED_CALL,
-                f"Unexpected text inside <function=...>: {snippet(leftover.strip())!r}. {expected}",
+                f"Unexpected text inside {QWEN3_FUNCTION_OPEN}...>: {snippet(leftover.strip())!r}. {expected}",
             )
         return ToolCall(name=name, arguments=arguments)
 
     def render_call_body(self, call: ToolCall) -> str:
         """``\\n<function=NAME>\\n<parameter=K>\\nV\\n</parameter>…\\n</function>\\n``."""
         params = "".join(
-            f"<parameter={key}>\n{_encode_value(value)}\n</parameter>\n" for key, value in call.arguments.items()
+            f"{QWEN3_PARAMETER_OPEN}{key}>\n{_encode_value(value)}\n{QWEN3_PARAMETER_CLOSE}\n"
+            for key, value in call.arguments.items()
         )
-        return f"\n<function={call.name}>\n{params}</function>\n"
+        return f"\n{QWEN3_FUNCTION_OPEN}{call.name}>\n{params}{QWEN3_FUNCTION_CLOSE}\n"
 
     def call_example(self) -> str:
         """How a call body looks, for the instructions."""
-        return "<function=TOOL_NAME><parameter=ARG_NAME>value</parameter></function>"
+        return (
+            f"{QWEN3_FUNCTION_OPEN}TOOL_NAME>{QWEN3_PARAMETER_OPEN}ARG_NAME>value{QWEN3_PARAMETER_CLOSE}"
+            f"{QWEN3_FUNCTION_CLOSE}"
+        )
+
+
+_TAGGED_ANSWER = re.compile(f"{re.escape(ANSWER_OPEN)}(.*){re.escape(ANSWER_CLOSE)}", re.DOTALL)
 
 
 def _answer_or_text(text: str) -> FinalAnswer:
     """Plain-text final answer, with optional ``<answer>`` tags removed."""
     stripped = text.strip()
-    match = re.fullmatch(r"<answer>(.*)</answer>", stripped, re.DOTALL)
+    match = _TAGGED_ANSWER.fullmatch(stripped)
     return FinalAnswer((match.group(1) if match else stripped).strip())
 
 
@@ -434,29 +659,30 @@ class MistralFormat(_PlainAnswerFormat):
     ``[TOOL_CALLS]name[ARGS]{...}`` (v11). Text without ``[TOOL_CALLS]`` is the final answer."""
 
     name = "mistral"
-    marker = "[TOOL_CALLS]"
+    marker = MISTRAL_CALLS
 
     def parse(self, text: str) -> Action | ActionError:
         """Parse a ``[TOOL_CALLS]`` call or a plain-text answer."""
         if self.marker not in text:
             return _answer_or_text(text)
         if text.count(self.marker) > 1:
-            return ActionError(ErrorCode.MULTIPLE_ACTIONS, "Emit one [TOOL_CALLS] per turn.")
+            return ActionError(ErrorCode.MULTIPLE_ACTIONS, f"Emit one {MISTRAL_CALLS} per turn.")
         body = text.split(self.marker, 1)[1].strip()
         if body.startswith(("[", "{")):
             return get_action_format("openai_json").parse(body)
-        if "[ARGS]" not in body:
+        if MISTRAL_ARGS not in body:
             return ActionError(
                 ErrorCode.MALFORMED_CALL,
-                "[TOOL_CALLS] must be followed by a JSON list of calls or by NAME[ARGS]{...}. "
+                f"{MISTRAL_CALLS} must be followed by a JSON list of calls or by NAME{MISTRAL_ARGS}{{...}}. "
                 + EXPECTED_JSON_CALL,
             )
-        name, _, args = body.partition("[ARGS]")
+        name, _, args = body.partition(MISTRAL_ARGS)
         try:
             arguments = json.loads(args) if args.strip() else {}
         except (ValueError, RecursionError):
             return ActionError(
-                ErrorCode.BAD_JSON, f"The arguments after [ARGS] are not valid JSON: {snippet(args.strip())!r}."
+                ErrorCode.BAD_JSON,
+                f"The arguments after {MISTRAL_ARGS} are not valid JSON: {snippet(args.strip())!r}.",
             )
         return call_from_object({"name": name.strip(), "arguments": arguments})
 
@@ -464,9 +690,13 @@ class MistralFormat(_PlainAnswerFormat):
         """``[TOOL_CALLS][{"name": ..., "arguments": {...}}]``."""
         return self.marker + json.dumps([{"name": call.name, "arguments": call.arguments}], ensure_ascii=False)
 
+    def render_unparsed_call(self, body: str) -> str:
+        """``[TOOL_CALLS]`` followed by ``body``."""
+        return self.marker + body
+
     def wrap_observation(self, text: str) -> str:
         """``[TOOL_RESULTS]{text}[/TOOL_RESULTS]``."""
-        return f"[TOOL_RESULTS]{text}[/TOOL_RESULTS]"
+        return f"{MISTRAL_RESULTS_OPEN}{text}{MISTRAL_RESULTS_CLOSE}"
 
 
 class AutoFormat(ActionFormat):
@@ -484,9 +714,9 @@ class AutoFormat(ActionFormat):
         """The name of the format ``text`` is written in."""
         if MistralFormat.marker in text:
             return "mistral"
-        if "<tool_call>" in text or "</tool_call>" in text:
-            return "qwen3_coder" if "<function=" in text else "hermes"
-        if "<answer>" in text or "</answer>" in text:
+        if CALL_OPEN in text or CALL_CLOSE in text:
+            return "qwen3_coder" if QWEN3_FUNCTION_OPEN in text else "hermes"
+        if ANSWER_OPEN in text or ANSWER_CLOSE in text:
             return "hermes"
         stripped = text.lstrip()
         if stripped.startswith("{") or re.match(r"\[\s*\{", stripped):
@@ -507,6 +737,63 @@ class AutoFormat(ActionFormat):
         """As Hermes."""
         return self._hermes.wrap_observation(text)
 
+    def render_unparsed_call(self, body: str) -> str:
+        """As Hermes."""
+        return self._hermes.render_unparsed_call(body)
+
     def instructions(self, tools: Sequence[Tool]) -> str:
         """Hermes instructions (every other built-in call syntax is accepted too)."""
         return self._hermes.instructions(tools)
+
+
+# ------------------------------------------------------------------------------------- registry
+
+_INSTANCES: dict[str, ActionFormat] = {}
+_FORMATS: dict[str, Callable[[], ActionFormat]] = {
+    "hermes": TagFormat,
+    # Same grammar, different tag names: an out-of-distribution variant for robustness tests.
+    "xml_call": lambda: TagFormat(**XML_CALL_TAGS, name="xml_call"),
+    "qwen3_coder": Qwen3CoderFormat,
+    "openai_json": OpenAIJSONFormat,
+    "pythonic": PythonicFormat,
+    "mistral": MistralFormat,
+    "auto": AutoFormat,
+}
+
+
+def register_action_format(name: str, factory: Callable[[], ActionFormat]) -> None:
+    """Make a format available to envs as ``action_format=name``.
+
+    Raises:
+        ConfigError: if ``name`` is already registered.
+    """
+    if name in _FORMATS:
+        raise ConfigError(f"Action format {name!r} is already registered.")
+    _FORMATS[name] = factory
+
+
+def action_format_names() -> list[str]:
+    """Names of all registered action formats."""
+    return sorted(_FORMATS)
+
+
+def get_action_format(fmt: str | ActionFormat = "hermes") -> ActionFormat:
+    """Return the action format called ``fmt`` (or ``fmt`` itself if it already is a format).
+
+    Formats are stateless, so one shared instance per name is returned.
+
+    Raises:
+        ConfigError: for an unknown name, listing the known ones.
+    """
+    if isinstance(fmt, ActionFormat):
+        return fmt
+    try:
+        instance = _INSTANCES.get(fmt)
+        if instance is None:
+            instance = _INSTANCES[fmt] = _FORMATS[fmt]()
+        return instance
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"Unknown action format {fmt!r}; expected one of {action_format_names()}."
+            + did_you_mean(str(fmt), _FORMATS)
+        ) from None

@@ -380,8 +380,12 @@ def hashed_bag_of_words(text: str, dim: int, out: np.ndarray | None = None) -> n
     return vec
 
 
-def unwrap_observation(observation: str) -> str:
-    """The body of a ``<tool_response>…</tool_response>``-style wrapper (any tag), else the text."""
+def strip_enclosing_tag(observation: str) -> str:
+    """The body of an observation enclosed in one XML-style tag pair, whichever the tag
+    (``<x>\nbody\n</x>``), else the observation itself.
+
+    Not :meth:`ActionFormat.unwrap_observation`: it knows no format, and leaves alone any other
+    wrapping and a notice after the closing tag, so the features do not depend on the format."""
     m = _RESPONSE_RE.match(observation)
     return m.group("body") if m else observation
 
@@ -500,7 +504,7 @@ class ActionAdapter:
         )
         state.turn = int(info.get("turn", state.turn + 1))
         state.observation = observation
-        self._last_obs = unwrap_observation(observation)
+        self._last_obs = strip_enclosing_tag(observation)
         self._refresh()
         return self.features()
 

@@ -12,6 +12,7 @@ from typing import Any
 from toolgym.core.actions import FinalAnswer, ToolCall
 from toolgym.core.env import ToolEnv
 from toolgym.core.errors import INVALID_ACTION_CODES, ActionError, ConfigError, ErrorCode, ToolError
+from toolgym.core.formats import ANSWER_CLOSE, ANSWER_OPEN
 from toolgym.core.tasks import Task, TaskSet
 from toolgym.core.tools import Tool
 from toolgym.envs.bfcl import data, runtime
@@ -31,13 +32,13 @@ INSTRUCTIONS = {
         "This is a conversation with a user who makes one request per turn. Serve each request with "
         "as many tool calls as it needs (one per message). When the request is done, or cannot be "
         f"done with the tools you have, call {END_TURN} with your reply to the user: the user's next "
-        "request follows. After the user's last request, <answer>your reply</answer> (or "
-        f"{END_TURN}) ends the conversation; <answer> ends it at once, leaving later requests unserved."
+        f"request follows. After the user's last request, {ANSWER_OPEN}your reply{ANSWER_CLOSE} (or "
+        f"{END_TURN}) ends the conversation; {ANSWER_OPEN} ends it at once, leaving later requests unserved."
     ),
     "no_call": (
         "This is a conversation with a user who makes one request per turn. Serve each request with "
         "as many tool calls as it needs (one per message). When the request is done, or cannot be "
-        "done with the tools you have, end your turn with <answer>your reply to the user</answer>; "
+        f"done with the tools you have, end your turn with {ANSWER_OPEN}your reply to the user{ANSWER_CLOSE}; "
         "the user's next request follows. Any message without a tool call ends your turn. The "
         "conversation ends after the user's last request."
     ),
