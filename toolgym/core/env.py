@@ -167,7 +167,6 @@ class ToolEnv(gym.Env[str, str]):
         self.success_reward = float(success_reward)
         self.render_mode = render_mode
         self.record_timing = bool(record_timing)
-        self._difficulty = difficulty
         if tasks is None:
             pool = self.load_tasks(split)
         else:

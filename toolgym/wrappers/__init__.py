@@ -1,7 +1,11 @@
-"""Gymnasium wrappers for ToolGym envs (thin, one concern each; none subclasses an env).
+"""Gymnasium wrappers for ToolGym envs (none subclasses an env, none knows a particular env).
 
 * :class:`DiscreteActionWrapper`: ``Discrete(K)`` candidate actions and a ``Box`` feature vector,
-  for classical RL libraries such as Stable-Baselines3.
+  for classical RL libraries such as Stable-Baselines3. It is not thin: it holds the candidate
+  generator registry (:func:`register_candidates`, :func:`candidate_generator_for`, the generic
+  :func:`generic_generator`) and the featuriser (:class:`ActionAdapter`) that the SB3 baseline
+  also drives. Each env registers its own generator (the built-ins in
+  ``toolgym/envs/<name>/candidates.py``).
 """
 
 from toolgym.wrappers.discrete import (
