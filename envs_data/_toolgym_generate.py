@@ -5,16 +5,21 @@ A script reaches this module by putting ``envs_data/`` at the end of ``sys.path`
 
     sys.path.append(str(Path(__file__).resolve().parents[1]))  # envs_data/_toolgym_generate.py
     from _toolgym_generate import load_module  # noqa: E402
+
+and ends with ``run_cli(write_all, __doc__, __file__, default_seed=DEFAULT_SEED)``.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import importlib.util
 import json
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 
 def load_module(name: str, path: Path) -> ModuleType:
@@ -56,3 +61,19 @@ def write_with_manifest(
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(text.encode("utf-8"))
+
+
+def jsonl(rows: Iterable[dict[str, Any]]) -> str:
+    """One JSON object a line, keys sorted (the task-file format)."""
+    return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+
+
+def run_cli(write_all: Callable[[Path, int], None], doc: str, script: str, *, default_seed: int) -> None:
+    """The command line every generator shares: ``--seed N`` (default ``default_seed``) and
+    ``--out DIR`` (default: the folder of ``script``, the generator's ``__file__``); then
+    ``write_all(out, seed)``. ``doc``'s first line is the help text."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=default_seed)
+    parser.add_argument("--out", type=Path, default=Path(script).resolve().parent)
+    args = parser.parse_args()
+    write_all(args.out, args.seed)

@@ -16,15 +16,13 @@ between the three difficulties.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import sys
 from collections import Counter
 from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # envs_data/_toolgym_generate.py
-from _toolgym_generate import write_with_manifest  # noqa: E402
+from _toolgym_generate import jsonl, run_cli, write_with_manifest  # noqa: E402
 
 GENERATOR_VERSION = "1.0.0"
 DEFAULT_SEED = 0
@@ -110,7 +108,7 @@ def write_all(out: Path, seed: int) -> None:
     """Generate every file under ``out``."""
     splits = generate_tasks(seed)
     files = {
-        f"tasks/{split}.jsonl": "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+        f"tasks/{split}.jsonl": jsonl(rows)
         for split, rows in splits.items()
     }
     files["README.md"] = readme(splits, seed)
@@ -118,8 +116,4 @@ def write_all(out: Path, seed: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    args = parser.parse_args()
-    write_all(args.out, args.seed)
+    run_cli(write_all, __doc__, __file__, default_seed=DEFAULT_SEED)

@@ -16,7 +16,6 @@ loaded by file path: the script is stdlib-only and does not import the ``toolgym
 
 from __future__ import annotations
 
-import argparse
 import ast
 import hashlib
 import json
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # envs_data/_toolgym_generate.py
-from _toolgym_generate import load_module, write_with_manifest  # noqa: E402
+from _toolgym_generate import jsonl, load_module, run_cli, write_with_manifest  # noqa: E402
 
 GENERATOR_VERSION = "1.0.0"
 DEFAULT_SEED = 0
@@ -221,7 +220,7 @@ def write_all(out: Path, seed: int, corpus_path: Path = CORPUS_PATH) -> None:
     splits = generate_tasks(seed, corpus)
     files: dict[str, str] = {}
     for split in ("train", "dev", "test"):
-        files[f"tasks/{split}.jsonl"] = "".join(json.dumps(r, sort_keys=True) + "\n" for r in splits[split])
+        files[f"tasks/{split}.jsonl"] = jsonl(splits[split])
     files["README.md"] = readme(splits, seed, corpus_sha)
     write_with_manifest(
         out, files, seed=seed, generator_version=GENERATOR_VERSION, source_sha256={"search/corpus.jsonl": corpus_sha}
@@ -229,8 +228,4 @@ def write_all(out: Path, seed: int, corpus_path: Path = CORPUS_PATH) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    args = parser.parse_args()
-    write_all(args.out, args.seed)
+    run_cli(write_all, __doc__, __file__, default_seed=DEFAULT_SEED)

@@ -18,8 +18,6 @@ the answer. Questions whose answer would be empty, zero, too long or tied are re
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import re
 import sqlite3
@@ -29,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # envs_data/_toolgym_generate.py
-from _toolgym_generate import load_module, write_with_manifest  # noqa: E402
+from _toolgym_generate import jsonl, load_module, run_cli, write_with_manifest  # noqa: E402
 
 GENERATOR_VERSION = "1.0.0"
 DEFAULT_SEED = 0
@@ -341,14 +339,10 @@ def write_all(out: Path, seed: int) -> None:
     dumps, splits = generate(seed)
     files: dict[str, str] = {f"databases/{name}.sql": text for name, text in dumps.items()}
     for split in ("train", "dev", "test"):
-        files[f"tasks/{split}.jsonl"] = "".join(json.dumps(r, sort_keys=True) + "\n" for r in splits[split])
+        files[f"tasks/{split}.jsonl"] = jsonl(splits[split])
     files["README.md"] = readme(dumps, splits, seed)
     write_with_manifest(out, files, seed=seed, generator_version=GENERATOR_VERSION)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    args = parser.parse_args()
-    write_all(args.out, args.seed)
+    run_cli(write_all, __doc__, __file__, default_seed=DEFAULT_SEED)
