@@ -595,6 +595,29 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, agents: Sequence[str] | Non
     plt.close(fig)
 
 
+def regenerate(out_dir: Path) -> dict[str, Path]:
+    """Rewrite ``LEADERBOARD.md`` and ``leaderboard.png`` in ``out_dir`` from its
+    ``leaderboard.csv`` (no episodes are played), keeping the reproducing command and agent
+    order recorded in the existing ``LEADERBOARD.md``.
+
+    Raises:
+        ConfigError: if ``out_dir`` has no ``leaderboard.csv`` or ``LEADERBOARD.md``.
+    """
+    csv_path, md_path = out_dir / "leaderboard.csv", out_dir / "LEADERBOARD.md"
+    for needed in (csv_path, md_path):
+        if not needed.is_file():
+            raise ConfigError(f"Cannot regenerate {out_dir}: {needed.name} is missing.")
+    command = md_path.read_text().split("```bash\n", 1)[1].split("\n", 1)[0]
+    words = shlex.split(command)
+    agents = words[words.index("--agents") + 1].split(",") if "--agents" in words else None
+    rows = read_csv(csv_path)
+    md_path.write_text(to_markdown(rows, command, agents))
+    paths = {"md": md_path}
+    plot(rows, out_dir / "leaderboard.png", agents)
+    paths["png"] = out_dir / "leaderboard.png"
+    return paths
+
+
 def write_outputs(
     rows: Sequence[dict[str, Any]], out_dir: Path, command: str | None = None, agents: Sequence[str] | None = None
 ) -> dict[str, Path]:
