@@ -73,7 +73,7 @@ def resolve_envs(
                 if check is not None:
                     check()
             except ImportError as exc:
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                reason = " ".join(str(exc).split()) or type(exc).__name__
                 if on_skip is None:
                     warnings.warn(f"Skipping {env_id}: {reason}", stacklevel=2)
                 else:

@@ -134,7 +134,9 @@ def test_cli_skips_a_missing_package_with_one_line_per_env(monkeypatch, tmp_path
     result = CliRunner().invoke(app, ["leaderboard", "--agents", "random", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("skipping")]
-    assert lines == [f"skipping {e}: bfcl-eval is not installed:" for e in env_ids() if "BFCL" in e]
+    bfcl = [e for e in env_ids() if "BFCL" in e]
+    assert lines == [f"skipping {bfcl[0]}: bfcl-eval is not installed: pip install bfcl-eval --no-deps"] + [
+        f"skipping {e}: same as above" for e in bfcl[1:]]
     assert "Warning" not in result.output and "warnings.warn" not in result.output
 
 

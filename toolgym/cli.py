@@ -351,10 +351,15 @@ def leaderboard(
         raise ConfigError("--agents is empty; expected e.g. random,oracle.")
     for agent in agent_list:
         check_agent_spec(agent)
-    env_list = resolve_envs(
-        [_resolve(e.strip()) for e in envs.split(",")] if envs != "all" else "all",
-        on_skip=lambda env_id, reason: console.print(f"skipping {env_id}: {reason}", highlight=False),
-    )
+    reasons: set[str] = set()
+
+    def skip(env_id: str, reason: str) -> None:
+        # One line per env; a reason (e.g. the install command) is spelled out only the first time.
+        said = reason in reasons
+        reasons.add(reason)
+        console.print(f"skipping {env_id}: {'same as above' if said else reason}", highlight=False, soft_wrap=True)
+
+    env_list = resolve_envs([_resolve(e.strip()) for e in envs.split(",")] if envs != "all" else "all", on_skip=skip)
     for env_id in env_list:  # the split exists everywhere (ConfigError with a did-you-mean if not)
         gym.make(env_id, split=split).close()
     pairs = []
@@ -364,7 +369,7 @@ def leaderboard(
             if reason is None:
                 pairs.append((env_id, agent))
             elif not agent.startswith("sb3:"):  # an SB3 model playing only its own env is the rule
-                console.print(f"skipping {agent} on {env_id}: {reason}", highlight=False)
+                console.print(f"skipping {agent} on {env_id}: {reason}", highlight=False, soft_wrap=True)
     if not pairs:
         raise ConfigError(f"No agent in {agent_list} applies to any env in {env_list}.")
     with _one_sandbox_notice(env_list), _progress("leaderboard jobs", len(pairs) * seeds) as advance:
