@@ -126,6 +126,12 @@ def test_user_errors_are_one_line_with_exit_code_2(args: list[str], expected: st
     assert expected in _one_error_line(runner.invoke(app, args))
 
 
+def test_error_lines_keep_square_brackets() -> None:
+    # Messages are shown verbatim, not as rich markup ("[bfcl]" in an install command must survive).
+    line = _one_error_line(runner.invoke(app, ["run", "ToolGym/Lookup-v0", "--agent", "llm:x?bad=1"]))
+    assert "['device', 'max_new_tokens'" in line
+
+
 def test_leaderboard_checks_every_agent_before_any_episode(monkeypatch: pytest.MonkeyPatch) -> None:
     import baselines.leaderboard as lb
 

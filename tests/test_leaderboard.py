@@ -126,7 +126,7 @@ def test_cli_skips_a_missing_package_with_one_line_per_env(monkeypatch, tmp_path
     from toolgym.envs.bfcl import data
 
     def missing() -> None:
-        raise data.BFCLNotInstalledError("bfcl-eval is not installed:\n  pip install bfcl-eval --no-deps")
+        raise data.BFCLNotInstalledError("bfcl-eval is not installed:\n  pip install 'toolgym[bfcl]' bfcl-eval --no-deps")
 
     monkeypatch.setattr(data, "require_package", missing)
     monkeypatch.setattr("baselines.leaderboard.run_leaderboard", lambda *a, **k: [])
@@ -135,7 +135,7 @@ def test_cli_skips_a_missing_package_with_one_line_per_env(monkeypatch, tmp_path
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("skipping")]
     bfcl = [e for e in env_ids() if "BFCL" in e]
-    assert lines == [f"skipping {bfcl[0]}: bfcl-eval is not installed: pip install bfcl-eval --no-deps"] + [
+    assert lines == [f"skipping {bfcl[0]}: bfcl-eval is not installed: pip install 'toolgym[bfcl]' bfcl-eval --no-deps"] + [
         f"skipping {e}: same as above" for e in bfcl[1:]]
     assert "Warning" not in result.output and "warnings.warn" not in result.output
 

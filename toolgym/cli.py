@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import gymnasium as gym
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -49,7 +50,7 @@ def _user_errors(command: F) -> F:
             return command(*args, **kwargs)
         except ToolGymError as exc:
             message = " ".join(str(exc).split()) or type(exc).__name__
-            err_console.print(f"[red]Error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
+            err_console.print(f"[red]Error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -275,7 +276,7 @@ def run(
     summary = summarize(results)
     wins = sum(r.success for r in results)
     console.print(f"[bold]{env_id}[/bold]  agent={agent}  split={split}  episodes={summary.episodes}")
-    console.print(f"success rate       {format_rate(wins, summary.episodes)} (95% Wilson interval)")
+    console.print(f"success rate       {format_rate(wins, summary.episodes)} (95% Wilson interval)", markup=False)
     console.print(f"mean turns         {summary.mean_turns:.2f}")
     console.print(f"format-error rate  {summary.format_error_rate:.3f} (invalid actions per step)")
     if summary.error_codes:
@@ -300,7 +301,8 @@ def _one_sandbox_notice(env_list: list[str]) -> Iterator[None]:
         require_docker()
     except SandboxUnavailable as exc:
         reason = " ".join(str(exc).split())
-        console.print(f"Docker sandbox unavailable ({reason}); code runs in the process backend.", highlight=False)
+        console.print(f"Docker sandbox unavailable ({reason}); code runs in the process backend.", markup=False,
+                      highlight=False, soft_wrap=True)
         os.environ["TOOLGYM_SANDBOX"] = "process"
         try:
             yield
@@ -357,7 +359,8 @@ def leaderboard(
         # One line per env; a reason (e.g. the install command) is spelled out only the first time.
         said = reason in reasons
         reasons.add(reason)
-        console.print(f"skipping {env_id}: {'same as above' if said else reason}", highlight=False, soft_wrap=True)
+        console.print(f"skipping {env_id}: {'same as above' if said else reason}", markup=False, highlight=False,
+                      soft_wrap=True)
 
     env_list = resolve_envs([_resolve(e.strip()) for e in envs.split(",")] if envs != "all" else "all", on_skip=skip)
     for env_id in env_list:  # the split exists everywhere (ConfigError with a did-you-mean if not)
@@ -369,7 +372,7 @@ def leaderboard(
             if reason is None:
                 pairs.append((env_id, agent))
             elif not agent.startswith("sb3:"):  # an SB3 model playing only its own env is the rule
-                console.print(f"skipping {agent} on {env_id}: {reason}", highlight=False, soft_wrap=True)
+                console.print(f"skipping {agent} on {env_id}: {reason}", markup=False, highlight=False, soft_wrap=True)
     if not pairs:
         raise ConfigError(f"No agent in {agent_list} applies to any env in {env_list}.")
     with _one_sandbox_notice(env_list), _progress("leaderboard jobs", len(pairs) * seeds) as advance:
@@ -383,9 +386,9 @@ def leaderboard(
     )
     paths = write_outputs(rows, Path(out), command, agent_list)
     typer.echo(Path(paths["md"]).read_text())
-    console.print("wrote " + ", ".join(str(p) for p in paths.values()), highlight=False)
+    console.print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False, highlight=False, soft_wrap=True)
     if "png" not in paths:
-        console.print("no leaderboard.png: matplotlib is not installed (pip install '.[plot]')")
+        console.print("no leaderboard.png: matplotlib is not installed (pip install '.[plot]')", markup=False)
 
 
 @app.command()
