@@ -24,7 +24,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         # torch first, pinned to the CPU build: a bare torch requirement would pull CUDA wheels.
         *,train,*|*,sb3,*)
             step=$((step + 1))
-            echo "==> [$step/$steps] installing torch==2.13.0 (CPU build, about 200 MB; the longest step)"
+            echo "==> [$step/$steps] installing torch==2.13.0 (CPU build, a 190 MB wheel)"
             pip install --progress-bar on torch==2.13.0 ;;
     esac
     step=$((step + 1))
