@@ -93,10 +93,6 @@ def resolve_envs(
     return names
 
 
-AGENT_KINDS = ("random", "oracle", "sb3:", "llm:", "openai:")
-"""What an agent spec starts with (see :func:`baselines.agents.make_agent`)."""
-
-
 def check_agent_spec(spec: str) -> None:
     """Validate an agent spec without building the agent (no torch import, no model load).
 

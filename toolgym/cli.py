@@ -232,7 +232,7 @@ def play(
             if step_info["error"]:
                 console.print(f"[yellow]error code: {step_info['error']}[/yellow]")
             if terminated or truncated:
-                console.print(f"[bold]Episode over after {turn} turns: reward {total:g}, "
+                console.print(f"[bold]Episode over after {turn} turn{'s' if turn != 1 else ''}: reward {total:g}, "
                               f"success {step_info['success']}[/bold]")
                 return
         console.print(f"[bold]Stopped after {turn} of {limit} turns: reward {total:g} so far, "
