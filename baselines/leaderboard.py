@@ -13,7 +13,6 @@ record the env they were trained on) run only there; other cells show "–".
 from __future__ import annotations
 
 import csv
-import math
 import os
 import shlex
 import statistics
@@ -30,9 +29,10 @@ from typing import Any
 import gymnasium as gym
 
 import toolgym
-from toolgym.core.errors import INVALID_ACTION_CODES, ConfigError, ErrorCode
+from toolgym.core.errors import INVALID_ACTION_CODES, ConfigError, ErrorCode, did_you_mean
 from toolgym.evaluation import EpisodeResult, run_episode
-from toolgym.registry import env_class, env_ids
+from toolgym.registry import NAMESPACE, env_class, env_ids
+from toolgym.stats import wilson_interval
 
 CSV_COLUMNS = (
     "env", "split", "agent", "seed", "task_id", "success", "reward", "turns", "format_errors",
@@ -52,15 +52,19 @@ class Job:
     batch_size: int = 16
 
 
-def resolve_envs(spec: str | Sequence[str]) -> list[str]:
+def resolve_envs(
+    spec: str | Sequence[str], *, on_skip: Callable[[str, str], None] | None = None
+) -> list[str]:
     """``"all"`` → every registered ToolGym env (built-in and plugin) whose optional packages are
-    installed (the others are skipped with a warning naming the install command); else a comma
-    list of ids.
+    installed; else a comma list of ids.
+
+    An env skipped by ``"all"`` is reported as ``on_skip(env_id, reason)`` (the reason names the
+    install command), or with a warning when ``on_skip`` is None.
 
     Raises:
-        ConfigError: for an id that is not registered.
+        ConfigError: for an id that is not registered (with a did-you-mean).
     """
-    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else list(spec)
     if names == ["all"]:
         available = []
         for env_id in env_ids():
@@ -69,24 +73,80 @@ def resolve_envs(spec: str | Sequence[str]) -> list[str]:
                 if check is not None:
                     check()
             except ImportError as exc:
-                warnings.warn(f"Skipping {env_id}: {exc}", stacklevel=2)
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                if on_skip is None:
+                    warnings.warn(f"Skipping {env_id}: {reason}", stacklevel=2)
+                else:
+                    on_skip(env_id, reason)
                 continue
             available.append(env_id)
         return available
-    unknown = [n for n in names if n not in gym.registry]
-    if unknown:
-        raise ConfigError(f"Unknown env ids {unknown}; registered: {env_ids()}.")
+    known = env_ids()
+    for name in names:
+        if name not in gym.registry:
+            short = f"{NAMESPACE}/{name}"
+            if short in gym.registry:
+                raise ConfigError(f"Unknown env id {name!r}. Did you mean {short!r}?")
+            raise ConfigError(
+                f"Unknown env id {name!r}.{did_you_mean(name, known) or ' Run `toolgym list` for the registered ids.'}"
+            )
     return names
 
 
-def agent_applies(agent: str, env_id: str) -> bool:
-    """Whether ``agent`` can play ``env_id``: ``sb3:`` models only the env they were trained on
-    (read from their sidecar); every other agent plays every env."""
+def check_agent_spec(spec: str) -> None:
+    """Validate an agent spec without building the agent (no torch import, no model load).
+
+    ``random`` and ``oracle`` are always valid; ``sb3:PATH`` needs the model and its sidecar;
+    ``llm:PATH[?options]`` needs a checkpoint directory and known options;
+    ``openai:MODEL@BASE_URL[?options]`` needs both parts and known options.
+
+    Raises:
+        ConfigError: naming the spec, what was expected and the closest valid name.
+    """
+    if spec in ("random", "oracle"):
+        return
+    kind, sep, rest = spec.partition(":")
+    if sep and kind == "sb3":
+        from baselines.agents.sb3 import load_sidecar
+
+        load_sidecar(rest)
+        return
+    if sep and kind == "llm":
+        from baselines.agents import parse_llm_spec
+
+        path, _ = parse_llm_spec(rest)
+        if not Path(path).is_dir():
+            raise ConfigError(f"Agent {spec!r}: no model directory at {path!r} (expected a Hugging Face checkpoint).")
+        return
+    if sep and kind == "openai":
+        from baselines.agents.openai_server import agent_from_spec
+
+        agent_from_spec(rest)
+        return
+    names = ["random", "oracle", "sb3", "llm", "openai"]
+    hint = did_you_mean(kind if sep else spec, names)
+    raise ConfigError(
+        f"Unknown agent {spec!r}; expected random, oracle, sb3:PATH, llm:PATH or openai:MODEL@BASE_URL.{hint}"
+    )
+
+
+def skip_reason(agent: str, env_id: str) -> str | None:
+    """Why ``agent`` does not play ``env_id`` (``None`` if it does): ``sb3:`` models play only
+    the env they were trained on (read from their sidecar), and ``oracle`` needs an env that
+    declares an ``oracle_cls``."""
     if agent.startswith("sb3:"):
         from baselines.agents.sb3 import load_sidecar
 
-        return str(load_sidecar(agent.removeprefix("sb3:"))["env_id"]) == env_id
-    return True
+        trained_on = str(load_sidecar(agent.removeprefix("sb3:"))["env_id"])
+        return None if trained_on == env_id else f"trained on {trained_on}"
+    if agent == "oracle" and not getattr(env_class(env_id), "oracle_cls", None):
+        return "the env declares no oracle_cls"
+    return None
+
+
+def agent_applies(agent: str, env_id: str) -> bool:
+    """Whether ``agent`` can play ``env_id`` (see :func:`skip_reason`)."""
+    return skip_reason(agent, env_id) is None
 
 
 def run_job(job: Job) -> list[dict[str, Any]]:
@@ -212,6 +272,14 @@ def _limit_threads() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
+def check_counts(**counts: int | None) -> None:
+    """Raise :class:`ConfigError` naming the first count that is not a positive integer
+    (``None`` means "default" and passes), e.g. ``check_counts(episodes=0)``."""
+    for name, value in counts.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+
+
 def run_leaderboard(
     envs: Sequence[str],
     agents: Sequence[str],
@@ -231,8 +299,7 @@ def run_leaderboard(
     Returns:
         One row per episode, sorted by env, agent, seed and episode order.
     """
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be ≥ 1, got {batch_size!r}.")
+    check_counts(episodes=episodes, seeds=seeds, workers=workers, batch_size=batch_size)
     jobs = [
         Job(e, a, s, episodes, split, batch_size)
         for e in envs for a in agents if agent_applies(a, e) for s in range(seeds)
@@ -308,28 +375,39 @@ class Cell:
     """Aggregate of one env × agent."""
 
     success: float
-    ci95: float
+    successes: int
     episodes: int
+    ci_low: float
+    """Lower end of the 95% Wilson interval of ``success``."""
+    ci_high: float
+    """Upper end of the 95% Wilson interval of ``success``."""
     mean_turns: float
     format_error_rate: float
     env_ms_per_step: float
     tool_ms_per_step: float
 
+    def rate_text(self) -> str:
+        """``"0.700 [0.604, 0.781]"``: success and its 95% Wilson interval."""
+        return f"{self.success:.3f} [{self.ci_low:.3f}, {self.ci_high:.3f}]"
+
 
 def aggregate(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], Cell]:
-    """Success mean ± 95% CI (normal approximation over episodes), turns and format-error rate."""
+    """Success with its 95% Wilson interval over episodes, turns and format-error rate."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(row["env"], row["agent"])].append(row)
     cells = {}
     for key, group in groups.items():
         n = len(group)
-        p = sum(bool(r["success"]) for r in group) / n
+        wins = sum(bool(r["success"]) for r in group)
+        low, high = wilson_interval(wins, n)
         steps = sum(int(r["turns"]) for r in group)
         cells[key] = Cell(
-            success=p,
-            ci95=1.96 * math.sqrt(p * (1 - p) / n),
+            success=wins / n,
+            successes=wins,
             episodes=n,
+            ci_low=low,
+            ci_high=high,
             mean_turns=statistics.fmean(int(r["turns"]) for r in group),
             format_error_rate=sum(int(r["format_errors"]) for r in group) / steps if steps else 0.0,
             env_ms_per_step=1000 * sum(float(r["env_s"]) for r in group) / steps if steps else 0.0,
@@ -360,7 +438,7 @@ def agent_order(rows: Sequence[dict[str, Any]], agents: Sequence[str] | None = N
 
 
 def to_markdown(rows: Sequence[dict[str, Any]], command: str, agents: Sequence[str] | None = None) -> str:
-    """The leaderboard as markdown: success (± 95% CI) per env and agent, plus the macro average;
+    """The leaderboard as markdown: success [95% Wilson interval] per env and agent, plus the macro average;
     columns follow ``agents`` (default: order of appearance)."""
     cells = aggregate(rows)
     envs = list(dict.fromkeys(r["env"] for r in rows))
@@ -375,8 +453,8 @@ def to_markdown(rows: Sequence[dict[str, Any]], command: str, agents: Sequence[s
         command,
         "```",
         "",
-        f"toolgym {toolgym.__version__}; success rate ± 95% CI (normal approximation over "
-        "episodes); format-error rate = invalid actions per step; – = agent not run on that env "
+        f"toolgym {toolgym.__version__}; success rate [95% Wilson interval] over "
+        "episodes; format-error rate = invalid actions per step; – = agent not run on that env "
         "(an SB3 model plays only the env it was trained on); a macro average over fewer envs "
         "says so.",
         "",
@@ -387,7 +465,7 @@ def to_markdown(rows: Sequence[dict[str, Any]], command: str, agents: Sequence[s
         row = [env]
         for agent in agents:
             c = cells.get((env, agent))
-            row.append("–" if c is None else f"{c.success:.3f} ± {c.ci95:.3f}")
+            row.append("–" if c is None else c.rate_text())
         lines.append("| " + " | ".join(row) + " |")
     macro = ["**macro average**"]
     for agent in agents:
@@ -405,40 +483,135 @@ def to_markdown(rows: Sequence[dict[str, Any]], command: str, agents: Sequence[s
     for (env, agent), c in cells.items():
         data_hash, grader = hashes[env]
         lines.append(
-            f"| {env} | {display_name(agent)} | {c.episodes} | {c.success:.3f} ± {c.ci95:.3f} | "
+            f"| {env} | {display_name(agent)} | {c.episodes} | {c.rate_text()} | "
             f"{c.mean_turns:.2f} | {c.format_error_rate:.3f} | {c.env_ms_per_step:.3f} | "
             f"{c.tool_ms_per_step:.3f} | {data_hash} | {grader} |"
         )
     return "\n".join(lines) + "\n"
 
 
+ENV_KINDS = ("generated", "BFCL", "plugin")
+"""Groups of envs in the leaderboard figure, in this order."""
+
+
+def env_kind(env_id: str) -> str:
+    """``"plugin"`` for ids outside the ``ToolGym/`` namespace, ``"BFCL"`` for the BFCL family,
+    else ``"generated"`` (the envs with seeded generated data)."""
+    if not env_id.startswith(f"{NAMESPACE}/"):
+        return "plugin"
+    return "BFCL" if "/BFCL-" in env_id else "generated"
+
+
+def _short_env(env_id: str) -> str:
+    name = env_id.split("/", 1)[-1].removesuffix("-v0")
+    return name.replace("BFCL-MultiTurn-", "BFCL-").replace("BFCL-MultiTurn", "BFCL-Base")
+
+
+def caption(rows: Sequence[dict[str, Any]]) -> str:
+    """The figure's caption: split, episodes per cell and what the numbers are."""
+    cells = aggregate(rows)
+    counts = sorted({c.episodes for c in cells.values()})
+    per_cell = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+    splits = ", ".join(sorted({str(r.get("split", "?")) for r in rows}))
+    return (
+        f"Success rate on the {splits} split, {per_cell} episodes per cell; brackets and bars: 95% Wilson "
+        "interval. –: agent not run on that env. Macro: unweighted mean over the envs an agent ran."
+    )
+
+
 def plot(rows: Sequence[dict[str, Any]], path: Path, agents: Sequence[str] | None = None) -> None:
-    """Grouped bar chart of success per env and agent with 95% CI error bars (needs matplotlib)."""
+    """A table-style figure of success per env (rows, grouped by :func:`env_kind`) and agent
+    (columns): each cell shows the rate, its 95% Wilson interval as text and as a bar on a 0–1
+    scale, shaded by the rate; a macro-average row and a caption with the split and episode
+    count. Sized so that up to four agents fit a paper's column width. Needs matplotlib."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     cells = aggregate(rows)
-    envs = list(dict.fromkeys(r["env"] for r in rows))
+    present = list(dict.fromkeys(r["env"] for r in rows))
+    envs = [e for kind in ENV_KINDS for e in present if env_kind(e) == kind]
     agents = agent_order(rows, agents)
-    width = 0.8 / max(1, len(agents))
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(envs) + 4), 4.5))
-    for j, agent in enumerate(agents):
-        xs = [i + j * width for i in range(len(envs))]
-        ys = [cells[(e, agent)].success if (e, agent) in cells else math.nan for e in envs]
-        errs = [cells[(e, agent)].ci95 if (e, agent) in cells else 0.0 for e in envs]
-        ax.bar(xs, ys, width, yerr=errs, capsize=3, label=display_name(agent))
-    ax.set_xticks([i + width * (len(agents) - 1) / 2 for i in range(len(envs))])
-    ax.set_xticklabels([e.split("/")[-1] for e in envs], rotation=20)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("success rate")
-    ax.set_title("ToolGym baselines")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
-    fig.tight_layout()
+    layout: list[tuple[str, str]] = []  # ("group", name) | ("env", id) | ("macro", "")
+    for kind in ENV_KINDS:
+        members = [e for e in envs if env_kind(e) == kind]
+        if members:
+            layout += [("group", kind)] + [("env", e) for e in members]
+    layout.append(("macro", ""))
+    names = [display_name(a) for a in agents]
+    cell_w, cell_h, label_w, bottom = 0.62, 0.30, 1.15, 0.5
+    header = 0.15 + 0.036 * max(len(n) for n in names)  # column labels at 45°, 5.8 pt
+    width = label_w + cell_w * len(agents) + 0.045 * max(len(n) for n in names) * 0.7
+    height = bottom + cell_h * len(layout) + header
+    fig = plt.figure(figsize=(width, height))
+    ax = fig.add_axes((label_w / width, bottom / height, cell_w * len(agents) / width, cell_h * len(layout) / height))
+    ax.set_xlim(0, len(agents))
+    ax.set_ylim(len(layout), 0)
+    ax.axis("off")
+    cmap = plt.get_cmap("Blues")
+    for y, (kind, name) in enumerate(layout):
+        if kind == "group":
+            ax.text(-0.05, y + 0.62, name, ha="right", va="center", fontsize=6.5, style="italic", weight="bold")
+            ax.axhline(y + 0.98, color="0.6", lw=0.4)
+            continue
+        label = "macro average" if kind == "macro" else _short_env(name)
+        ax.text(-0.05, y + 0.5, label, ha="right", va="center", fontsize=6.5, weight="bold" if kind == "macro" else None)
+        if kind == "macro":
+            ax.axhline(y + 0.02, color="0.3", lw=0.6)
+        for x, agent in enumerate(agents):
+            if kind == "macro":
+                values = [cells[(e, agent)].success for e in envs if (e, agent) in cells]
+                text = f"{statistics.fmean(values):.2f}" if values else "–"
+                if values and len(values) < len(envs):
+                    text += f" ({len(values)}/{len(envs)})"
+                ax.text(x + 0.5, y + 0.5, text, ha="center", va="center", fontsize=6.5, weight="bold")
+                continue
+            cell = cells.get((name, agent))
+            if cell is None:
+                ax.text(x + 0.5, y + 0.5, "–", ha="center", va="center", fontsize=6.5, color="0.5")
+                continue
+            shade = cmap(0.08 + 0.72 * cell.success)
+            ax.add_patch(Rectangle((x + 0.03, y + 0.04), 0.94, 0.92, color=shade, lw=0))
+            ink = "white" if cell.success > 0.55 else "black"
+            ax.text(x + 0.5, y + 0.34, f"{cell.success:.2f}", ha="center", va="center", fontsize=6.5, color=ink, weight="bold")
+            ax.text(x + 0.5, y + 0.66, f"[{cell.ci_low:.2f}, {cell.ci_high:.2f}]", ha="center", va="center",
+                    fontsize=4.6, color=ink)
+            # The interval drawn on a 0–1 scale along the bottom of the cell.
+            ax.plot([x + 0.08, x + 0.92], [y + 0.88, y + 0.88], color=ink, lw=0.3, alpha=0.35)
+            ax.plot([x + 0.08 + 0.84 * cell.ci_low, x + 0.08 + 0.84 * cell.ci_high], [y + 0.88, y + 0.88],
+                    color=ink, lw=1.4, solid_capstyle="butt")
+    for x, name in enumerate(names):
+        ax.text(x + 0.35, -0.1, name, ha="left", va="bottom", rotation=45, rotation_mode="anchor",
+                fontsize=5.8, weight="bold")
+    fig.text(0.02, 0.03, caption(rows), fontsize=5, wrap=True, va="bottom", ha="left")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=300)
     plt.close(fig)
+
+
+def regenerate(out_dir: Path) -> dict[str, Path]:
+    """Rewrite ``LEADERBOARD.md`` and ``leaderboard.png`` in ``out_dir`` from its
+    ``leaderboard.csv`` (no episodes are played), keeping the reproducing command and agent
+    order recorded in the existing ``LEADERBOARD.md``.
+
+    Raises:
+        ConfigError: if ``out_dir`` has no ``leaderboard.csv`` or ``LEADERBOARD.md``.
+    """
+    csv_path, md_path = out_dir / "leaderboard.csv", out_dir / "LEADERBOARD.md"
+    for needed in (csv_path, md_path):
+        if not needed.is_file():
+            raise ConfigError(f"Cannot regenerate {out_dir}: {needed.name} is missing.")
+    command = md_path.read_text().split("```bash\n", 1)[1].split("\n", 1)[0]
+    words = shlex.split(command)
+    agents = words[words.index("--agents") + 1].split(",") if "--agents" in words else None
+    rows = read_csv(csv_path)
+    md_path.write_text(to_markdown(rows, command, agents))
+    paths = {"md": md_path}
+    plot(rows, out_dir / "leaderboard.png", agents)
+    paths["png"] = out_dir / "leaderboard.png"
+    return paths
 
 
 def write_outputs(

@@ -89,4 +89,4 @@ def test_leaderboard_all_includes_the_plugin(plugin_site: Path, tmp_path: Path) 
         "--episodes", "1", "--workers", "1", "--out", str(tmp_path),
     )
     assert ran.returncode == 0, ran.stderr
-    assert "| Example/Weather-v0 | 1.000 ± 0.000 |" in (tmp_path / "LEADERBOARD.md").read_text()
+    assert "| Example/Weather-v0 | 1.000 [0.207, 1.000] |" in (tmp_path / "LEADERBOARD.md").read_text()

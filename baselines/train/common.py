@@ -17,6 +17,7 @@ from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, coll
 from baselines.llm.tokenizer import ChatFormat, train_tokenizer
 from baselines.train.batch import TokenBatch
 from baselines.train.diagnostics import control_prob_stats, episode_stats
+from toolgym.stats import wilson_interval
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +72,16 @@ def evaluate(
     prefix: str = "eval",
 ) -> tuple[dict[str, float], list[Episode]]:
     """Roll out ``requests`` with a fresh generator seeded by ``seed`` (common random numbers
-    across evaluations) and return ``episode_stats`` under ``prefix``."""
+    across evaluations) and return ``episode_stats`` under ``prefix``, plus the 95% Wilson
+    interval of the success rate (``{prefix}/success_ci_low``, ``{prefix}/success_ci_high``)."""
     generator = torch.Generator().manual_seed(seed)
     episodes = collect_episodes(
         policy, chat, envs, requests, settings, generator=generator, context_length=context_length(policy.model)
     )
-    return episode_stats(episodes, prefix), episodes
+    stats = episode_stats(episodes, prefix)
+    low, high = wilson_interval(sum(e.success for e in episodes), len(episodes))  # 95% Wilson interval
+    stats.update({f"{prefix}/success_ci_low": low, f"{prefix}/success_ci_high": high})
+    return stats, episodes
 
 
 def batch_logits(model: Any, batch: TokenBatch, temperature: float) -> torch.Tensor:

@@ -523,7 +523,8 @@ class RLTrainer:
         if cfg.progress and self.dist.is_main:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=target, initial=self.step, desc="rl", dynamic_ncols=True)
+            # Training success is over sampled rollouts (temperature cfg.temperature), not greedy like `toolgym run`.
+            bar = tqdm(total=target, initial=self.step, desc=f"rl (success sampled at T={cfg.temperature:g})", dynamic_ncols=True)
         started = time.perf_counter()
         stopped = None
         try:

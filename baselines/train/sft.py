@@ -139,7 +139,8 @@ class SFTTrainer:
         cfg = self.cfg
         main = self.dist.is_main
         log = MetricLogger(self.out, tensorboard=cfg.tensorboard) if main else NullLogger()
-        bar = _progress(cfg.steps, "sft", cfg.progress and main)
+        decoding = "greedy" if cfg.eval_greedy else f"sampled at T={cfg.temperature:g}"
+        bar = _progress(cfg.steps, f"sft (eval success {decoding}, every {cfg.eval_every} steps)", cfg.progress and main)
         started = time.perf_counter()
         last_eval: dict[str, float] = {}
         best = 0.0
@@ -166,7 +167,7 @@ class SFTTrainer:
                 log.log(step, metrics)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{metrics['train/loss']:.3f}", success=last_eval.get("eval/success", float("nan")))
+                    bar.set_postfix(loss=f"{metrics['train/loss']:.3f}", eval_success=f"{last_eval['eval/success']:.2f}" if last_eval else "pending")
                 if stop:
                     logger.info("Eval success %.2f ≥ %.2f at step %d: stopping.", last_eval["eval/success"], cfg.stop_at_success, step)
                     break

@@ -150,9 +150,15 @@ class ToolEnv(gym.Env[str, str]):
         render_mode: str | None = None,
         record_timing: bool = False,
         pinned_data_hash: str | None = None,
+        **unknown: Any,
     ) -> None:
-        if not isinstance(max_turns, int) or max_turns < 1:
+        if unknown:
+            _reject_unknown_kwargs(type(self), unknown)
+        if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
             raise ConfigError(f"max_turns must be a positive integer, got {max_turns!r}.")
+        for name, value in (("max_action_chars", max_action_chars), ("max_output_chars", max_output_chars)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(
                 f"render_mode={render_mode!r} is not supported; expected one of "
@@ -524,3 +530,27 @@ class ToolEnv(gym.Env[str, str]):
     def _fit(self, text: str) -> str:
         limit = self.observation_space.max_length
         return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_INTERNAL_KWARGS = frozenset({"pinned_data_hash", "self"})
+
+
+def _reject_unknown_kwargs(cls: type, unknown: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming the unknown ``gym.make`` keywords of ``cls``, with a
+    did-you-mean and the accepted keywords (internal ones such as ``pinned_data_hash`` left out)."""
+    import inspect
+
+    accepted: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for param in inspect.signature(init).parameters.values():
+            if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+                accepted.add(param.name)
+    public = sorted(accepted - _INTERNAL_KWARGS)
+    name = next(iter(unknown))
+    raise ConfigError(
+        f"{cls.__name__} got an unknown keyword argument {name!r}.{did_you_mean(name, public)} "
+        f"Accepted: {', '.join(public)}."
+    )
