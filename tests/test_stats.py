@@ -41,3 +41,16 @@ def test_format_rate() -> None:
     assert format_rate(70, 100) == "0.700 [0.604, 0.781]"
     assert format_rate(10, 10) == "1.000 [0.722, 1.000]"
     assert format_rate(0, 0) == "– (0 episodes)"
+
+
+def test_summarize_reports_the_wilson_interval_not_a_normal_half_width() -> None:
+    from toolgym.evaluation import EpisodeResult, summarize
+
+    results = [
+        EpisodeResult("ToolGym/Search-v0", f"t{i}", i, True, 1.0, 2, 0, 0, "answer", 0.0) for i in range(10)
+    ]
+    summary = summarize(results)
+    assert summary.successes == 10 and summary.success_rate == 1.0
+    assert summary.success_ci == pytest.approx((0.7225, 1.0), abs=1e-3)
+    empty = summarize([])
+    assert empty.episodes == 0 and all(math.isnan(x) for x in empty.success_ci)

@@ -18,6 +18,7 @@ import gymnasium as gym
 
 from toolgym.core.errors import INVALID_ACTION_CODES, ErrorCode
 from toolgym.core.policy import Policy
+from toolgym.stats import wilson_interval
 
 
 @dataclass
@@ -148,8 +149,10 @@ class Summary:
     """Aggregates over episodes."""
 
     episodes: int
+    successes: int
     success_rate: float
-    success_ci95: float
+    success_ci: tuple[float, float]
+    """95% Wilson score interval ``(low, high)`` of the success rate (:func:`toolgym.stats.wilson_interval`)."""
     mean_reward: float
     mean_turns: float
     format_error_rate: float
@@ -158,19 +161,20 @@ class Summary:
 
 
 def summarize(results: Sequence[EpisodeResult]) -> Summary:
-    """Success rate with a 95% normal-approximation (Wald) half-width, means and error counts."""
+    """Success rate with its 95% Wilson interval, means and error counts."""
     n = len(results)
     if n == 0:
-        return Summary(0, math.nan, math.nan, math.nan, math.nan, math.nan, {})
-    rate = sum(r.success for r in results) / n
+        return Summary(0, 0, math.nan, (math.nan, math.nan), math.nan, math.nan, math.nan, {})
+    successes = sum(bool(r.success) for r in results)
     steps = sum(r.turns for r in results)
     codes: Counter[str] = Counter()
     for r in results:
         codes.update(r.error_codes)
     return Summary(
         episodes=n,
-        success_rate=rate,
-        success_ci95=1.96 * math.sqrt(rate * (1 - rate) / n),
+        successes=successes,
+        success_rate=successes / n,
+        success_ci=wilson_interval(successes, n),
         mean_reward=statistics.fmean(r.reward for r in results),
         mean_turns=statistics.fmean(r.turns for r in results),
         format_error_rate=sum(r.format_errors for r in results) / steps if steps else 0.0,

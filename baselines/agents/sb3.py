@@ -374,7 +374,7 @@ def evaluate_model(
         report["episodes"] = summary.episodes
         report["agents"][name] = {
             "success": summary.success_rate,
-            "ci95": summary.success_ci95,
+            "ci95_wilson": list(summary.success_ci),
             "mean_turns": summary.mean_turns,
             "format_error_rate": summary.format_error_rate,
             "by_difficulty": _by_difficulty(results, env_id, split),
@@ -460,7 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{report['env_id']} split={report['split']} difficulty={report['difficulty']} episodes={report['episodes']}")
     for name, s in report["agents"].items():
         levels = ", ".join(f"{k} {v:.3f}" for k, v in s["by_difficulty"].items())
-        print(f"  {name:16s} success {s['success']:.3f} ± {s['ci95']:.3f}  turns {s['mean_turns']:.2f}  ({levels})")
+        low, high = s["ci95_wilson"]
+        print(f"  {name:16s} success {s['success']:.3f} [{low:.3f}, {high:.3f}]  turns {s['mean_turns']:.2f}  ({levels})")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
