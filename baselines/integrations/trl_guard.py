@@ -448,6 +448,14 @@ class CollapseGuard:
             funcs = list(getattr(trainer, "reward_funcs", []))
             if len(funcs) != 1 or getattr(funcs[0], "__func__", None) is not type(self.adapter).toolgym_reward:
                 raise ConfigError("offpolicy_expert needs the adapter's toolgym_reward as the only reward function.")
+        import trl
+
+        if trl.__version__ not in TESTED_TRL_VERSIONS:
+            warnings.warn(
+                f"CollapseGuard was tested with TRL {', '.join(TESTED_TRL_VERSIONS)}, not {trl.__version__}; it uses "
+                "GRPOTrainer._metrics (and _generate_and_score_completions for offpolicy_expert), which may have changed.",
+                stacklevel=2,
+            )
         self.trainer = trainer
         tokenizer = trainer.processing_class
         fmt = cfg.action_format or self._env_format()

@@ -169,6 +169,16 @@ def test_control_tokens_come_from_the_action_format_and_the_tokenizer(tiny_check
     assert set(control_tokens(tokenizer, "openai_json").names) == {"im_start", "im_end", "eos"}
 
 
+def test_installed_trl_is_a_tested_version() -> None:
+    """The guard uses two private GRPOTrainer members: a TRL upgrade must be re-tested and added here."""
+    assert trl.__version__ in trl_guard.TESTED_TRL_VERSIONS
+
+
+def test_importing_the_guard_imports_neither_torch_nor_trl() -> None:
+    code = "import baselines.integrations.trl_guard, sys; assert not {'trl', 'torch', 'transformers'} & set(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
 def test_guard_config_rejects_bad_values(adapter: TRLAdapter) -> None:
     with pytest.raises(Exception, match="hint"):
         GuardConfig(supervision=["hint"])
@@ -176,6 +186,25 @@ def test_guard_config_rejects_bad_values(adapter: TRLAdapter) -> None:
         GuardConfig(on_spike="halt")
     with pytest.raises(Exception, match="spike_positions"):
         CollapseGuard(adapter, spike_positions="everywhere")
+
+
+def test_terms_need_the_guarded_trainer_and_a_compatible_loss(tiny_checkpoint: Path, adapter: TRLAdapter, tmp_path: Path) -> None:
+    from trl import GRPOTrainer
+
+    from toolgym.core.errors import ConfigError
+
+    model, tokenizer = load(tiny_checkpoint)
+    plain = GRPOTrainer(model=model, processing_class=tokenizer, args=grpo_args(tmp_path / "p"), **adapter.trainer_kwargs(num_tasks=8))
+    with pytest.raises(ConfigError, match="GuardedGRPOTrainer"):
+        CollapseGuard(adapter, supervision=["control_kl"]).attach(plain)
+    guard = CollapseGuard(adapter, probe_size=2).attach(plain)  # diagnostics only: fine on a plain GRPOTrainer
+    assert any(isinstance(cb, trl_guard.CollapseGuardCallback) for cb in plain.callback_handler.callbacks)
+    assert guard.control is not None and guard._probe.size == 2
+    with pytest.raises(ConfigError, match="control_clip needs loss_type"):
+        trl_guard.GuardedGRPOTrainer(
+            guard=CollapseGuard(adapter, supervision=["control_clip"]), model=model, processing_class=tokenizer,
+            args=grpo_args(tmp_path / "c", loss_type="cispo"), **adapter.trainer_kwargs(num_tasks=8),
+        )
 
 
 def test_trl_rows_become_the_same_toolgym_tokens(guarded: Any) -> None:
