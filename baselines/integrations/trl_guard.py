@@ -118,10 +118,34 @@ class _ToolGym:
         return collate(episodes, control, advantages)
 
     @staticmethod
-    def logits(model: Any, batch: TokenBatch, temperature: float) -> torch.Tensor:
+    def logits(model: Any, batch: TokenBatch, temperature: float, skip: int = 0) -> torch.Tensor:
+        """ToolGym's ``batch_logits`` (``[B, T-1, V]``, temperature applied); with ``skip`` > 0 the
+        same without the first ``skip`` positions, computed through the model's ``logits_to_keep``
+        (so they are never materialised)."""
         from baselines.train.common import batch_logits
 
-        return batch_logits(model, batch, temperature)
+        if skip <= 0:
+            return batch_logits(model, batch, temperature)
+        keep = batch.input_ids.shape[1] - skip
+        try:
+            out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, logits_to_keep=keep)
+        except TypeError:  # a model without logits_to_keep: compute every position, then drop the prompt's
+            return batch_logits(model, batch, temperature)[:, skip:]
+        return out.logits[:, :-1, :].float() / temperature
+
+    @staticmethod
+    def trim(batch: TokenBatch, skip: int) -> TokenBatch:
+        """``batch`` without its first ``skip`` target positions (token ids and attention kept whole)."""
+        from dataclasses import fields, replace
+
+        if skip <= 0:
+            return batch
+        per_position = {
+            f.name: getattr(batch, f.name)[:, skip:]
+            for f in fields(batch)
+            if f.name not in ("input_ids", "attention_mask") and getattr(batch, f.name).dim() >= 2
+        }
+        return replace(batch, **per_position)
 
     @staticmethod
     def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -614,14 +638,19 @@ class CollapseGuard:
         terms: list[torch.Tensor] = []
         if need_policy or need_diag:
             episodes, starts = trl_episodes(inputs)
-            batch = _ToolGym.collate(episodes, self.control).to(ids.device)
+            full = _ToolGym.collate(episodes, self.control).to(ids.device)
+            # only the positions from the earliest completion on carry policy tokens: the logits of the
+            # prompts (often long tool lists) are never materialised, and every term is unchanged
+            skip = min(starts)
+            batch = _ToolGym.trim(full, skip)
+            starts = [s - skip for s in starts]
             with torch.set_grad_enabled(need_policy and torch.is_grad_enabled()):
-                logits = _ToolGym.logits(model, batch, self.temperature)
+                logits = _ToolGym.logits(model, full, self.temperature, skip)
             if need_diag:
                 stats.update(self.onpolicy_metrics(logits, batch))
             if cfg.enabled("control_kl"):
                 with torch.no_grad():
-                    ref_logits = _ToolGym.logits(self.ref_model, batch, self.temperature)
+                    ref_logits = _ToolGym.logits(self.ref_model, full, self.temperature, skip)
                 term = _ToolGym.control_kl(logits, ref_logits, batch, ids)
                 terms.append(cfg.control_kl_coef * term)
                 stats["guard/control_kl"] = float(term.detach())
