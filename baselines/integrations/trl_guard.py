@@ -221,10 +221,10 @@ class _ToolGym:
         return probe_stats(model, batch, SimpleNamespace(control=control), temperature=temperature)
 
     @staticmethod
-    def error_code_sets() -> tuple[frozenset[str], tuple[str, ...]]:
-        from baselines.train.diagnostics import ERROR_CODES, FORMAT_ERROR_CODES
+    def episode_stats(episodes: Sequence[Episode], prefix: str) -> dict[str, float]:
+        from baselines.train.diagnostics import episode_stats
 
-        return FORMAT_ERROR_CODES, ERROR_CODES
+        return episode_stats(episodes, prefix)
 
     @staticmethod
     def detectors() -> tuple[Any, Any]:
@@ -234,11 +234,12 @@ class _ToolGym:
 
     @staticmethod
     def episode(input_ids: list[int], loss_mask: list[int], prompt_len: int, *, task_id: str = "", reward: float = 0.0,
-                success: bool = False, is_expert: bool = False) -> Episode:
+                success: bool = False, is_expert: bool = False, **outcome: Any) -> Episode:
+        """A ToolGym episode; ``outcome``: ``actions``, ``turn_infos``, ``stop_reason``."""
         from baselines.llm.rollout import Episode
 
         return Episode(task_id=task_id, input_ids=input_ids, loss_mask=loss_mask, sample_logprobs=[0.0] * len(input_ids),
-                       prompt_len=prompt_len, reward=reward, success=success, is_expert=is_expert)
+                       prompt_len=prompt_len, reward=reward, success=success, is_expert=is_expert, **outcome)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -587,27 +588,24 @@ class CollapseGuard:
         return out
 
     def error_metrics(self) -> dict[str, float]:
-        """ToolGym outcome metrics of the episodes scored since the last call, over every process:
-        ``toolgym/format_error_rate`` (episodes with an invalid action) and
-        ``toolgym/errors/<code>`` (share of env steps with that error code, every code present)."""
-        import torch
-
-        format_codes, all_codes = _ToolGym.error_code_sets()
+        """ToolGym's outcome metrics (:func:`baselines.train.diagnostics.episode_stats`) of the
+        episodes scored since the last call, over every process: ``toolgym/format_error_rate``
+        (episodes with an invalid action) and ``toolgym/errors/<code>`` (share of env steps with
+        that error code, every code present)."""
         records = self.adapter.episodes[self._episodes_seen :]
         self._episodes_seen = len(self.adapter.episodes)
-        codes = sorted(set(all_codes))
-        counts = [float(len(records)), float(sum(len(r.steps) for r in records)),
-                  float(sum(any(c in format_codes for c in r.error_codes) for r in records))]
-        counts += [float(sum(r.error_codes.count(c) for r in records)) for c in codes]
-        totals = torch.tensor(counts, dtype=torch.float64)
+        rows = [(r.actions, [dict(error=s.info.get("error")) for s in r.steps], r.reward, r.success, r.stop_reason)
+                for r in records]
         accelerator = self.trainer.accelerator if self.trainer is not None else None
         if accelerator is not None and accelerator.num_processes > 1:
-            totals = accelerator.reduce(totals.to(accelerator.device), reduction="sum").cpu()
-        n, steps, bad = totals[:3].tolist()
-        out = {"toolgym/format_error_rate": bad / max(n, 1.0)}
-        for code, count in zip(codes, totals[3:].tolist(), strict=True):
-            out[f"toolgym/errors/{code}"] = count / max(steps, 1.0)
-        return out
+            from accelerate.utils import gather_object
+
+            rows = gather_object(rows)
+        stats = _ToolGym.episode_stats([
+            _ToolGym.episode([], [], 0, reward=reward, success=success, actions=actions, turn_infos=infos, stop_reason=stop)
+            for actions, infos, reward, success, stop in rows
+        ], "toolgym")
+        return {k: v for k, v in stats.items() if k == "toolgym/format_error_rate" or k.startswith("toolgym/errors/")}
 
     def detect(self, step: int, metrics: dict[str, float]) -> dict[str, float]:
         """Feed the spike detector (probe ``illegal_total`` and ``after_open_eot``) and the collapse

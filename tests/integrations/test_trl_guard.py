@@ -358,6 +358,29 @@ def test_sft_mix_and_expert_replay_equal_toolgym_value_and_gradient(guarded: Any
     _assert_term_equal(_term_in_trl(guarded, "offpolicy_expert", inputs), _term_in_toolgym(model, shaping))
 
 
+def test_error_metrics_count_toolgym_error_codes_per_env_step(adapter: TRLAdapter) -> None:
+    from toolgym.core.errors import INVALID_ACTION_CODES
+
+    guard = CollapseGuard(adapter, probe_size=0)
+    guard._episodes_seen = len(adapter.episodes)
+    env = adapter.environment_factory()
+    env.reset(seed=0, task_id="lookup-train-00003")
+    env.get(key=7)  # schema_violation
+    env.get(key="K1", page=2)  # schema_violation
+    env.get(key="K1")
+    adapter.toolgym_reward([[{"role": "assistant", "content": "no idea"}]], [env])
+    clean = adapter.environment_factory()
+    clean.reset(seed=0, task_id="lookup-train-00003")
+    adapter.toolgym_reward([[{"role": "assistant", "content": "no idea"}]], [clean])
+    steps = len(env.episode.steps) + len(clean.episode.steps)
+    metrics = guard.error_metrics()
+    assert metrics["toolgym/errors/schema_violation"] == pytest.approx(2 / steps)
+    invalid = {c.value for c in INVALID_ACTION_CODES}
+    assert metrics["toolgym/format_error_rate"] == (0.5 if "schema_violation" in invalid else 0.0)
+    assert sum(v for k, v in metrics.items() if k.startswith("toolgym/errors/")) == pytest.approx(2 / steps)
+    assert guard.error_metrics()["toolgym/format_error_rate"] == 0.0  # nothing new since the last call
+
+
 def test_detector_rollback_restores_the_last_good_checkpoint_and_stops(guarded: Any, tmp_path: Path) -> None:
     from transformers import TrainerControl, TrainerState
 
@@ -424,6 +447,14 @@ def test_two_grpo_steps_with_every_term_log_every_metric(tiny_checkpoint: Path, 
         for key in ("guard/sft_mix_nll", "guard/control_kl", "guard/spike_penalty", "guard/offpolicy_expert", "loss"):
             assert math.isfinite(entry[key]), key
     assert logged[1]["guard/control_kl"] > 0  # the policy moved away from its frozen reference
+    # what TRL logged for the probe at the last step is ToolGym's probe_stats of the final model
+    from baselines.llm.tokenizer import ChatFormat
+    from baselines.train.common import probe_stats
+
+    expected = probe_stats(model, guard._probe, ChatFormat(tokenizer), temperature=TEMPERATURE)
+    for key, value in expected.items():
+        got = logged[1][key]
+        assert (got is None and math.isnan(value)) or got == pytest.approx(value, abs=1e-6), key
     assert any(not torch.equal(p.detach(), before[n]) for n, p in model.named_parameters())
     assert len(guard.history) == 2
 
