@@ -443,6 +443,7 @@ class CollapseGuard:
         self.fired: str | None = None
         self.rolled_back_to: Path | None = None
         self._conversations: dict[str, list[dict[str, Any]]] | None = None
+        self._expert_rewards: dict[str, float] = {}
         self._episodes_seen = 0
         self._probe: TokenBatch | None = None
         self._ref_model: Any = None
@@ -529,6 +530,21 @@ class CollapseGuard:
             self.trainer.processing_class, self._oracle_conversation(task_id), self.adapter.tools, self.control.eot_id
         )
         return _ToolGym.episode(ids, mask, prompt_len, task_id=task_id, reward=reward, success=reward > 0, is_expert=True)
+
+    def expert_reward(self, task_id: str) -> float:
+        """The ToolGym reward of the oracle's trajectory on ``task_id``, replayed through the
+        adapter's environment (so the env's rewards and penalties apply as to the rollouts)."""
+        if task_id not in self._expert_rewards:
+            env = self.adapter.environment_factory()
+            env.reset(seed=0, task_id=task_id)  # the seed oracle_conversations plays with
+            messages = self._oracle_conversation(task_id)
+            for message in messages:
+                for call in message.get("tool_calls") or []:
+                    getattr(env, call["function"]["name"])(**call["function"]["arguments"])
+            last = messages[-1]
+            final = last.get("content") if last.get("role") == "assistant" and not last.get("tool_calls") else None
+            self._expert_rewards[task_id] = float(env._finish(final).reward)
+        return self._expert_rewards[task_id]
 
     def _oracle_batch(self, task_ids: Sequence[str], advantages: Sequence[float] | None = None) -> TokenBatch:
         assert self.control is not None
@@ -861,8 +877,12 @@ def _make_trainer_class() -> type:
             offset = rank * n_local
             groups = torch.arange(len(rewards)) // g
             n_groups = int(groups.max()) + 1
-            expert_reward = 1.0
-            all_rewards = torch.cat([rewards, torch.full((n_groups,), expert_reward)])
+            from accelerate.utils import gather_object
+
+            tasks = gather_object([str(row["task_id"]) for row in inputs]) if acc.num_processes > 1 else [
+                str(row["task_id"]) for row in inputs]
+            expert_rewards = torch.tensor([guard.expert_reward(tasks[k * g]) for k in range(n_groups)])
+            all_rewards = torch.cat([rewards, expert_rewards])
             all_groups = torch.cat([groups, torch.arange(n_groups)])
             adv = _ToolGym.group_advantages(all_rewards, all_groups, guard.config.adv_eps)
             output["advantages"] = adv[offset : offset + n_local].to(output["advantages"].dtype).to(device)
@@ -872,7 +892,7 @@ def _make_trainer_class() -> type:
                 global_i = offset + i
                 if global_i % g == 0:
                     group = global_i // g
-                    experts.append(guard.oracle_episode(str(row["task_id"]), expert_reward))
+                    experts.append(guard.oracle_episode(str(row["task_id"]), float(expert_rewards[group])))
                     expert_adv.append(float(adv[len(rewards) + group]))
             parts = max(1, int(self.args.steps_per_generation))
             self._guard_experts = [

@@ -346,6 +346,7 @@ def test_sft_mix_and_expert_replay_equal_toolgym_value_and_gradient(guarded: Any
 
     _assert_term_equal(_term_in_trl(guarded, "sft_mix", inputs), _term_in_toolgym(model, nll))
 
+    assert [guard.expert_reward(t) for t in guard._task_ids()[:3]] == [1.0, 1.0, 1.0]  # the oracle solves Lookup
     experts = collate([guard.oracle_episode(t) for t in guard._task_ids()[:3]], guard.control, [0.5, -1.0, 1.5])
     guarded._guard_experts, guarded._guard_expert_calls = [experts], 0
 
@@ -356,6 +357,24 @@ def test_sft_mix_and_expert_replay_equal_toolgym_value_and_gradient(guarded: Any
         return cfg.expert_coef * S.masked_mean(per_token, experts.loss_mask)
 
     _assert_term_equal(_term_in_trl(guarded, "offpolicy_expert", inputs), _term_in_toolgym(model, shaping))
+
+
+def test_expert_replay_joins_each_group_with_toolgym_advantages(guarded: Any) -> None:
+    from types import SimpleNamespace
+
+    from baselines.train.batch import group_advantages
+
+    tasks = guarded.guard._task_ids()[:2]
+    inputs = [{"task_id": tasks[i // 4]} for i in range(8)]  # 2 groups of num_generations=4
+    rewards = [0.0, 0.0, 1.0, -0.1, 0.0, 0.0, 0.0, 0.0]
+    output = {"advantages": torch.zeros(8)}
+    guarded._guard_set_experts(inputs, [SimpleNamespace(reward=r) for r in rewards], output)
+    expected = group_advantages(torch.tensor(rewards + [1.0, 1.0]), torch.tensor([0] * 4 + [1] * 4 + [0, 1]), 1e-6)
+    assert torch.allclose(output["advantages"], expected[:8])
+    experts = guarded._guard_experts
+    assert len(experts) == 1 and experts[0].size == 2 and bool(experts[0].is_expert.all())
+    assert torch.allclose(experts[0].advantages, expected[8:])
+    assert float(expected[9]) > float(expected[8]) > 0  # the expert of the all-failed group is the most advantaged
 
 
 def test_error_metrics_count_toolgym_error_codes_per_env_step(adapter: TRLAdapter) -> None:
