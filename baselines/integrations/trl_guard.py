@@ -788,11 +788,13 @@ def _make_callback_class() -> type:
             self.checkpoints: list[tuple[int, Path]] = []
 
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            """Remember the checkpoint just written (a rollback target while no detector has fired)."""
             path = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
             self.checkpoints.append((int(state.global_step), path))
             return control
 
         def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> Any:
+            """Compute this step's guard metrics into TRL's metrics, feed the detectors, act on them."""
             guard, trainer = self.guard, self.guard.trainer
             step = int(state.global_step)
             metrics: dict[str, float] = {}
