@@ -267,7 +267,7 @@ def _term_in_toolgym(model: Any, fn: Any) -> tuple[float, list[torch.Tensor]]:
     model.zero_grad(set_to_none=True)
     loss = fn()
     loss.backward()
-    return float(loss), grads(model)
+    return float(loss.detach()), grads(model)
 
 
 def _assert_term_equal(trl_side: tuple[float, list[torch.Tensor]], toolgym_side: tuple[float, list[torch.Tensor]]) -> None:
@@ -327,6 +327,57 @@ def test_control_kl_spike_penalty_and_control_clip_equal_toolgym_value_and_gradi
     trl_clip = _term_in_trl(guarded, "control_clip", inputs)
     assert trl_clip[0] != 0  # stale ratios: some control position is clipped tighter
     _assert_term_equal(trl_clip, _term_in_toolgym(model, clip))
+
+
+def test_trl_loss_with_control_clip_is_toolgyms_control_clipped_objective(tiny_checkpoint: Path, adapter: TRLAdapter, tmp_path: Path) -> None:
+    """End to end through GRPOTrainer.compute_loss: TRL's own clipped loss plus the guard's correction
+    equals ToolGym's surrogate with the tight ε at control positions (TRL's 'dapo' normalisation).
+
+    A RoPE model (tiny Llama) is used: TRL's loss forward runs on left-padded prompts without
+    position ids, which shifts absolute positions (GPT-2) but leaves rotary attention unchanged."""
+    from baselines.llm.model import TinyLMConfig, build_tiny_model
+    from baselines.llm.tokenizer import ChatFormat
+    from baselines.train import supervision as S
+    from baselines.train.common import batch_logits
+
+    _, tokenizer = load(tiny_checkpoint)
+    model = build_tiny_model(TinyLMConfig(arch="llama", d_model=32, n_layers=1, n_heads=2, d_ff=64, max_positions=512), tokenizer, seed=0)
+    guard = CollapseGuard(adapter, supervision=["control_clip"], probe_size=0, control_clip_eps=0.02)
+    trainer = trl_guard.GuardedGRPOTrainer(
+        guard=guard, model=model, processing_class=tokenizer, args=grpo_args(tmp_path, temperature=1.0),
+        **adapter.trainer_kwargs(num_tasks=8),
+    )
+    trainer.current_gradient_accumulation_steps = 1
+    model.train()
+    inputs = trl_batch(guard, seed=5)
+    inputs["old_per_token_logps"] = inputs["old_per_token_logps"] * 0.1 - 1.0
+    control = ChatFormat(tokenizer).control
+    batch = toolgym_batch(guard, inputs, control)
+
+    def toolgym() -> torch.Tensor:
+        logits = batch_logits(model, batch, 1.0)
+        logp = S.F.log_softmax(logits, -1).gather(-1, batch.targets[..., None]).squeeze(-1)
+        old = torch.zeros_like(logp)
+        for i, (p, _, _) in enumerate(inputs["_rows"]):
+            n = min(inputs["old_per_token_logps"].shape[1], old.shape[1] - (len(p) - 1))
+            old[i, len(p) - 1 : len(p) - 1 + n] = inputs["old_per_token_logps"][i, :n]
+        adv = inputs["advantages"][:, None].expand_as(logp)
+        ranges = S.clip_ranges(batch.control_mask, trainer.epsilon_low, trainer.epsilon_high, 0.02)
+        per_token, _, clipped = S.clipped_pg_loss(logp, old, adv, *ranges)
+        assert bool((clipped & batch.control_mask).any())  # the tight range is active somewhere
+        return (per_token * batch.loss_mask).sum() / batch.loss_mask.sum()
+
+    def trl_side() -> torch.Tensor:
+        return trainer.compute_loss(model, inputs)
+
+    value_t, grads_t = _term_in_toolgym(model, toolgym)
+    value, grads_trl = _term_in_toolgym(model, trl_side)
+    assert value == pytest.approx(value_t, abs=1e-6)
+    for a, b in zip(grads_trl, grads_t, strict=True):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-5), float((a - b).abs().max())
+    guard.config.supervision = []  # TRL alone clips control tokens with its own, wider ε
+    with torch.no_grad():
+        assert abs(float(trainer.compute_loss(model, inputs)) - value_t) > 1e-4
 
 
 def test_sft_mix_and_expert_replay_equal_toolgym_value_and_gradient(guarded: Any) -> None:
