@@ -221,7 +221,9 @@ def toolgym_vector() -> Callable[[int], int]:
 
 
 # ---------------------------------------------------------------------------------------- GEM
-def _gem_env(list_backed: bool, seed: int = 0) -> Any:
+def _gem_env(list_backed: bool, seed: int = 0, tool: Any = None) -> Any:
+    """GEM's ``ToolEnvWrapper(QaEnv)`` over the shared questions, with ``tool`` (default: GEM's
+    ``SearchTool`` on the fake retriever)."""
     from gem.envs.qa_env import QaEnv
     from gem.tools.search_tool import SearchTool
     from gem.tools.tool_env_wrapper import ToolEnvWrapper
@@ -259,7 +261,7 @@ def _gem_env(list_backed: bool, seed: int = 0) -> Any:
         qs = questions()
         data = Dataset.from_dict({"question": [q for q, _ in qs], "answer": [a for _, a in qs]})
         base = QaEnv(dataset=data, seed=seed)
-    return ToolEnvWrapper(base, tools=[FakeSearchTool(topk=3)], max_tool_uses=10)
+    return ToolEnvWrapper(base, tools=[tool if tool is not None else FakeSearchTool(topk=3)], max_tool_uses=10)
 
 
 def gem_single(list_backed: bool = False) -> Callable[[int], int]:
