@@ -26,11 +26,10 @@ SkyRL-Gym has no vector env, so its 8 envs are stepped in a plain loop, the chea
 batching).
 
 The libraries are measured interleaved (rotating order) in blocks; a library that cannot be
-imported here runs in the peer venv's interpreter (``--peer-python``, ``$TOOLGYM_PEER_PYTHON`` or
-``/work/peer-venv/bin/python``) as a subprocess per block, timing only its own loop.
+imported here runs in the peer venv's interpreter (``--peer-python`` or ``$TOOLGYM_PEER_PYTHON``) as a subprocess per block, timing only its own loop.
 
     python benchmarks/perf/env_overhead.py --quick
-    /work/peer-venv/bin/python benchmarks/perf/env_overhead.py --write   # all three in one process
+    /path/to/peer-venv/bin/python benchmarks/perf/env_overhead.py --write   # all three in one process
 """
 
 from __future__ import annotations

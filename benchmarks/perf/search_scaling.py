@@ -23,7 +23,7 @@ latency are scaled linearly from the largest size it finished (both are linear i
 document per query term), and the row says so.
 
 If ``rank_bm25`` is not importable here, its measurements run in the peer venv's interpreter
-(``--peer-python``, ``$TOOLGYM_PEER_PYTHON`` or ``/work/peer-venv/bin/python``) as a subprocess.
+(``--peer-python``, ``$TOOLGYM_PEER_PYTHON``) as a subprocess.
 
     python benchmarks/perf/search_scaling.py --quick            # 10k and 100k, fewer queries
     python benchmarks/perf/search_scaling.py --write            # 10k, 100k, 1M
