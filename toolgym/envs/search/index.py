@@ -17,7 +17,9 @@ reach the top k, in the spirit of the MaxScore algorithm of information retrieva
    When the bound is strictly lower, no other document can enter the top k and the search stops.
 3. When one frequent token remains, the other documents can only score through that token, so
    its first entries in (contribution, document order) order complete the candidates.
-4. Otherwise the search falls back to ``bm25s``'s dense scores, as before.
+4. Otherwise (and for corpora of at most :data:`_DENSE_DOCS` documents, such as the shipped one,
+   where this is cheaper) every document is scored, as ``bm25s`` does, and only the documents
+   reaching the k-th score are sorted.
 
 Scores are summed in float32 in the order of the query's tokens, as ``bm25s`` does, so they are
 bit-for-bit ``bm25s``'s; ties are broken by corpus order.
@@ -40,6 +42,9 @@ SNIPPET_CHARS = 100
 _SMALL_COLUMN = 4096
 """Tokens in at most this many documents are always scored exactly (cheap); larger ones are
 scored only through the bounds above."""
+
+_DENSE_DOCS = 16_384
+"""Up to this many documents, scoring every document is cheaper than pruning (fewer numpy calls)."""
 
 _COLUMN_TOP_MIN = 64
 """Smallest number of leading entries cached per frequent column (step 3)."""
@@ -90,6 +95,7 @@ class Corpus:
         self._data: np.ndarray = scores["data"]
         self._indices: np.ndarray = scores["indices"]
         self._indptr: np.ndarray = np.asarray(scores["indptr"], dtype=np.int64)
+        self._bounds: list[int] = self._indptr.tolist()  # plain ints: cheaper to slice with
         self._num_docs = int(scores["num_docs"])
         self._column_max = _column_max(self._data, self._indptr)
         self._column_top: dict[int, np.ndarray] = {}
@@ -119,7 +125,7 @@ class Corpus:
         k = min(k, self._num_docs)
         if not tokens or k < 1:
             return []
-        found = self._pruned_top_k(tokens, k)
+        found = None if self._num_docs <= _DENSE_DOCS else self._pruned_top_k(tokens, k)
         if found is None:
             found = self._dense_top_k(tokens, k)
         docs, scores = found
@@ -127,7 +133,7 @@ class Corpus:
 
     # ------------------------------------------------------------------ internals
     def _column(self, token: int) -> tuple[np.ndarray, np.ndarray]:
-        start, end = self._indptr[token], self._indptr[token + 1]
+        start, end = self._bounds[token], self._bounds[token + 1]
         return self._indices[start:end], self._data[start:end]
 
     def _scores_of(self, docs: np.ndarray, tokens: list[int]) -> np.ndarray:
@@ -147,7 +153,14 @@ class Corpus:
                 scores += column
         return scores
 
-    def _ordered(self, docs: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _ordered(docs: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``k`` of ``docs`` by (score descending, document order); only documents
+        scoring at least the k-th score are sorted."""
+        if len(scores) > 4 * k:
+            kth = scores[(-scores).argpartition(k - 1)[k - 1]]  # (np.partition is slow on ties)
+            keep = ((scores >= kth) if kth > 0 else (scores > 0)).nonzero()[0]
+            docs, scores = docs[keep], scores[keep]
         order = np.lexsort((docs, -scores))[:k]
         return docs[order], scores[order]
 
@@ -156,29 +169,27 @@ class Corpus:
         counts: dict[int, int] = {}
         for token in tokens:
             counts[token] = counts.get(token, 0) + 1
-        sizes = {t: int(self._indptr[t + 1] - self._indptr[t]) for t in counts}
+        sizes = {t: self._bounds[t + 1] - self._bounds[t] for t in counts}
         order = sorted(counts, key=lambda t: (sizes[t], t))
-        candidates = np.empty(0, dtype=self._indices.dtype)
-        for i, token in enumerate(order):
-            if sizes[token] > _SMALL_COLUMN:
-                rest = order[i:]
-                if len(candidates) >= k:
-                    scores = self._scores_of(candidates, tokens)
-                    kth = -np.partition(-scores, k - 1)[k - 1]
-                    bound = sum(counts[t] * float(self._column_max[t]) for t in rest)
-                    if bound * (1 + _BOUND_SLACK * len(tokens)) < float(kth):
-                        return self._ordered(candidates, scores, k)
-                # One frequent token left, in at most two copies (x + x is exact in float32, so
-                # a larger contribution still means a larger score): the other documents score
-                # only through it, so its leading entries complete the candidates.
-                if len(rest) == 1 and counts[token] <= 2:
-                    leading = self._leading_entries(token, k + len(candidates))
-                    pool = np.union1d(candidates, leading)
-                    return self._ordered(pool, self._scores_of(pool, tokens), k)
-                return None
-            candidates = np.union1d(candidates, self._column(token)[0])
-        # Every token's documents are candidates: they are all the documents that score.
-        return self._ordered(candidates, self._scores_of(candidates, tokens), k)
+        split = next((i for i, t in enumerate(order) if sizes[t] > _SMALL_COLUMN), len(order))
+        candidates = _union([self._column(t)[0] for t in order[:split]], self._indices.dtype)
+        rest = order[split:]
+        if not rest:  # every token's documents are candidates: they are all that score
+            return self._ordered(candidates, self._scores_of(candidates, tokens), k)
+        if len(candidates) >= k:
+            scores = self._scores_of(candidates, tokens)
+            kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
+            bound = sum(counts[t] * float(self._column_max[t]) for t in rest)
+            if bound * (1 + _BOUND_SLACK * len(tokens)) < float(kth):
+                return self._ordered(candidates, scores, k)
+        # One frequent token left, in at most two copies (x + x is exact in float32, so a larger
+        # contribution still means a larger score): the other documents score only through it,
+        # so its leading entries complete the candidates.
+        if len(rest) == 1 and counts[rest[0]] <= 2:
+            leading = self._leading_entries(rest[0], k + len(candidates))
+            pool = _union([candidates, leading], self._indices.dtype)
+            return self._ordered(pool, self._scores_of(pool, tokens), k)
+        return None
 
     def _leading_entries(self, token: int, count: int) -> np.ndarray:
         """The first ``count`` documents of ``token``'s column in (contribution descending,
@@ -199,11 +210,29 @@ class Corpus:
         return leading[:count]
 
     def _dense_top_k(self, tokens: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``bm25s``'s dense scores over every document, then the top ``k`` (ties by corpus order)."""
-        scores = self._bm25.get_scores(tokens)
-        kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
-        docs = np.flatnonzero(scores >= kth) if kth > 0 else np.flatnonzero(scores > 0)
-        return self._ordered(docs, scores[docs], k)
+        """Every document's score (what ``bm25s``'s ``get_scores`` computes: each token's column
+        added in query order), then the top ``k`` (ties by corpus order)."""
+        scores = np.zeros(self._num_docs, dtype=self._data.dtype)
+        bounds, indices, data = self._bounds, self._indices, self._data
+        for token in tokens:
+            start, end = bounds[token], bounds[token + 1]
+            if end > start:  # a column holds each document once, so += adds like np.add.at
+                scores[indices[start:end]] += data[start:end]
+        matching = (scores > 0).nonzero()[0]
+        return self._ordered(matching, scores[matching], k)
+
+
+def _union(columns: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
+    """The sorted union of sorted, duplicate-free arrays."""
+    if not columns:
+        return np.empty(0, dtype=dtype)
+    if len(columns) == 1:
+        return columns[0]
+    merged = np.concatenate(columns)
+    merged.sort()
+    if len(merged) > 1:
+        merged = merged[np.concatenate(([True], merged[1:] != merged[:-1]))]
+    return merged
 
 
 def _column_max(data: np.ndarray, indptr: np.ndarray) -> np.ndarray:
