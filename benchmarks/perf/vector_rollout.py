@@ -12,6 +12,11 @@ says whether every system did this same work.
   grading runs nothing in the sandbox (the peers' answers are string matches). A second row,
   ``workers=1``, is the sequential loop (Gymnasium's ``SyncVectorEnv`` behaviour) on the same
   pools.
+* **ToolGym, simulated remote sandbox**: the same loop on a benchmark env whose ``run_python``
+  tool only waits (``--wait-ms``, default 5 ms, e.g. a remote sandbox or API) and then returns
+  the value the snippet prints; it declares ``concurrent_tools = True``. It shows how the vector
+  env scales when tool calls wait rather than compute (the local Docker sandbox's calls cost CPU
+  in the container, which caps scaling at the machine's cores: see the CPU table).
 * **GEM**: its thread-pool vector env ``gem.vector.AsyncVectorEnv`` of
   ``ToolEnvWrapper(QaEnv, tools=[PythonCodeTool()])`` (``<python>`` actions; the tool runs
   ``python -c`` in a fresh temp dir per call), with a list-backed QaEnv.
@@ -65,10 +70,12 @@ CALLS = 3
 """Code-tool calls per episode (then a final answer)."""
 SIZES = (1, 4, 8, 16, 64)
 TARGET_SIZE, TARGET_SPEEDUP = 8, 5.0
-SYSTEMS = ("toolgym", "toolgym_seq", "gem", "skyrl")
+SYSTEMS = ("toolgym", "toolgym_seq", "toolgym_wait", "gem", "skyrl")
+WAIT_ENV_ID = "ToolGymBench/WaitCode-v0"
 LABELS = {
     "toolgym": "ToolGym make_vec Code-v0 (Docker pools, workers=auto)",
     "toolgym_seq": "ToolGym make_vec Code-v0 (Docker pools, workers=1: sequential)",
+    "toolgym_wait": "ToolGym make_vec, simulated remote sandbox (tool waits, workers=auto)",
     "gem": "GEM AsyncVectorEnv, ToolEnvWrapper + PythonCodeTool",
     "skyrl": "SkyRL-Gym searchcode envs in a thread pool",
 }
@@ -96,15 +103,53 @@ class Rollout:
         raise NotImplementedError
 
 
+def _register_wait_env(wait_s: float) -> None:
+    """Register :data:`WAIT_ENV_ID`: one ``run_python`` tool that waits ``wait_s`` and returns
+    what the benchmark's snippet prints (a stand-in for a remote sandbox)."""
+    import re
+
+    import gymnasium as gym
+
+    from toolgym.core.env import ToolEnv
+    from toolgym.core.tasks import Task, TaskSet
+    from toolgym.core.tools import Tool
+    from toolgym.vector import vector_entry_point
+
+    class WaitCodeEnv(ToolEnv):
+        concurrent_tools = True
+
+        def __init__(self, **kwargs: Any) -> None:
+            tasks = [Task(id=f"t{i}", prompt="Compute it.", answer="1") for i in range(8)]
+            super().__init__(tasks=TaskSet(tasks, name="bench", split="train"), **kwargs)
+
+        def make_tools(self) -> list[Tool]:
+            def run_python(code: str) -> str:
+                time.sleep(wait_s)
+                n = int(re.search(r"range\((\d+)\)", code).group(1))  # type: ignore[union-attr]
+                return f"exit code: 0\nstdout:\n{sum(i * i for i in range(n))}"
+
+            return [Tool("run_python", "Run Python remotely.", {
+                "type": "object", "properties": {"code": {"type": "string", "minLength": 1}},
+                "required": ["code"], "additionalProperties": False}, fn=run_python)]
+
+        def check_answer(self, task: Task, answer: str) -> bool:
+            return answer.strip() == str(task.answer)
+
+    if WAIT_ENV_ID in gym.registry:
+        del gym.registry[WAIT_ENV_ID]
+    gym.register(id=WAIT_ENV_ID, entry_point=WaitCodeEnv, vector_entry_point=vector_entry_point(WAIT_ENV_ID))
+
+
 class ToolGymRollout(Rollout):
-    def __init__(self, n: int, workers: int | str) -> None:
+    def __init__(self, n: int, workers: int | str, env_id: str = "ToolGym/Code-v0") -> None:
         import gymnasium as gym
 
         import toolgym  # noqa: F401 - registers the envs
 
         self.n = n
-        self.envs = gym.make_vec("ToolGym/Code-v0", num_envs=n, sandbox="docker", autoreset_mode="SameStep",
-                                 workers=workers, max_turns=CALLS + 1)
+        kwargs = {"sandbox": "docker"} if env_id == "ToolGym/Code-v0" else {}
+        self.envs = gym.make_vec(env_id, num_envs=n, autoreset_mode="SameStep", workers=workers,
+                                 max_turns=CALLS + 1, **kwargs)
         self.envs.reset(seed=0)
         self.episode = 0
 
@@ -202,6 +247,7 @@ class SkyrlRollout(Rollout):
 FACTORIES: dict[str, Callable[[int], Rollout]] = {
     "toolgym": lambda n: ToolGymRollout(n, "auto"),
     "toolgym_seq": lambda n: ToolGymRollout(n, 1),
+    "toolgym_wait": lambda n: ToolGymRollout(n, "auto", WAIT_ENV_ID),
     "gem": GemRollout,
     "skyrl": SkyrlRollout,
 }
@@ -236,7 +282,7 @@ def _cpu_s(system: str) -> float:
     ToolGym, its sandbox containers."""
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system + (
-        _container_cpu_s() if system.startswith("toolgym") else 0.0)
+        _container_cpu_s() if system in ("toolgym", "toolgym_seq") else 0.0)
 
 
 def checked(outputs: Outputs) -> tuple[int, int]:
@@ -285,6 +331,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--episodes", type=int, default=64, help="Episodes timed per system, size and repeat.")
     parser.add_argument("--repeats", type=int, default=3, help="Repeats per size (median reported).")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"Subset of {','.join(SYSTEMS)}.")
+    parser.add_argument("--wait-ms", type=float, default=5.0, help="Wait per call of the simulated remote sandbox.")
     parser.add_argument("--peer-python", help="Interpreter of a venv with gem-llm and skyrl-gym.")
     parser.add_argument("--write", action="store_true", help="Write benchmarks/results/perf/vector_rollout.*")
     raw = sys.argv[1:] if argv is None else argv
@@ -299,13 +346,14 @@ def main(argv: list[str] | None = None) -> None:
     _python_first_on_path()
     from toolgym.sandbox.image import DEFAULT_IMAGE, daemon_reachable, image_present
 
+    _register_wait_env(args.wait_ms / 1e3)
     sizes = [int(s) for s in args.sizes.split(",")]
     wanted = [s for s in args.systems.split(",") if s]
     missing: dict[str, str] = {}
     for system in wanted:
         if system in PEER_MODULES and importlib.util.find_spec(PEER_MODULES[system]) is None:
             missing[system] = f"{PEER_MODULES[system]} not importable (no peer interpreter configured)"
-        elif system.startswith("toolgym") and not (daemon_reachable() and image_present(DEFAULT_IMAGE)):
+        elif system in ("toolgym", "toolgym_seq") and not (daemon_reachable() and image_present(DEFAULT_IMAGE)):
             missing[system] = f"Docker daemon or image {DEFAULT_IMAGE} missing"
     active = [s for s in wanted if s not in missing]
     info = machine()
@@ -363,6 +411,12 @@ def main(argv: list[str] | None = None) -> None:
         speedup = summary["toolgym"][TARGET_SIZE]["episodes_per_s"] / summary["toolgym"][1]["episodes_per_s"]
         verdict = [f"Target: {TARGET_SIZE} Code-v0 envs with the Docker pool ≥ {TARGET_SPEEDUP:g}× the episodes/s "
                    f"of one env: **{'met' if speedup >= TARGET_SPEEDUP else 'not met'}** ({speedup:.1f}×).", ""]
+    if "toolgym_wait" in summary and TARGET_SIZE in sizes and 1 in sizes:
+        wait_speedup = (summary["toolgym_wait"][TARGET_SIZE]["episodes_per_s"]
+                        / summary["toolgym_wait"][1]["episodes_per_s"])
+        verdict.append(f"With a tool that waits {args.wait_ms:g} ms per call instead of computing (simulated remote "
+                       f"sandbox), {TARGET_SIZE} envs reach {wait_speedup:.1f}× the episodes/s of one.")
+        verdict.append("")
     check = ("Same work: every system's every timed tool output contained the value its snippet must print "
              f"({sum(summary[s][n]['calls'] for s in active for n in sizes):,} calls checked)."
              if same_work else
