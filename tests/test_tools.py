@@ -67,3 +67,37 @@ def test_openai_export() -> None:
 def test_tool_pickles_with_a_working_validator() -> None:
     clone = pickle.loads(pickle.dumps(Tool("t", "d", SCHEMA, fn=str)))
     assert clone.validate({"query": "q"}) is None and clone.validate({}) is not None
+
+
+def test_validators_are_compiled_once_per_schema() -> None:
+    """Every env instance builds its tools anew; an identical schema reuses the compiled validator
+    (checking and compiling cost milliseconds per tool), a different one gets its own."""
+    first = make()
+    second = Tool("find", "Find.", {**SCHEMA}, fn=lambda query, k=5: query)
+    assert second._validate is first._validate
+    other = Tool("search", "Search.", {**SCHEMA, "required": []}, fn=lambda query="", k=5: query)
+    assert other._validate is not first._validate
+    assert other.validate({}) is None and first.validate({}) is not None
+
+
+def test_a_cached_validator_is_not_changed_by_the_callers_schema() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    made = Tool("count", "Count.", schema, fn=lambda n: str(n))
+    schema["properties"]["n"]["type"] = "string"  # the caller's dict, mutated afterwards
+    again = Tool("count", "Count.", {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+                 fn=lambda n: str(n))
+    assert again._validate is made._validate
+    assert made.validate({"n": 3}) is None and made.validate({"n": "3"}) is not None
+
+
+def test_an_invalid_schema_is_rejected_every_time() -> None:
+    bad = {"type": "object", "properties": {"x": {"type": "nope"}}}
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="parameters is not a valid JSON Schema"):
+            Tool("bad", "Bad.", bad, fn=lambda x: x)
+
+
+def test_a_schema_that_is_not_plain_json_is_rejected() -> None:
+    schema = {"type": "object", "properties": {"x": {"type": "integer"}}, "x-note": object()}
+    with pytest.raises(ConfigError, match="parameters must be plain JSON"):
+        Tool("odd", "Odd.", schema, fn=lambda x: str(x))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import gymnasium as gym
@@ -173,5 +174,133 @@ def test_a_plugin_env_opts_in_with_a_partial() -> None:
         assert len(obs) == 2 and list(infos["_task_id"]) == [True, True]
         _, _, terminated, _, infos = envs.step((ANSWER_OPEN + "x" + ANSWER_CLOSE, "nothing"))
         assert list(terminated) == [True, False] and list(infos["error"]) == [None, "no_action"]
+    finally:
+        envs.close()
+
+
+# ---------------------------------------------------------------- tool calls overlapping across sub-envs
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep", "Disabled"])
+def test_threaded_steps_equal_the_sequential_loop(mode: str) -> None:
+    threaded = gym.make_vec("ToolGym/Lookup-v0", num_envs=5, autoreset_mode=mode, workers=5)
+    sequential = gym.make_vec(
+        "ToolGym/Lookup-v0", num_envs=5, vectorization_mode="sync", vector_kwargs={"autoreset_mode": mode}
+    )
+    assert threaded.workers == 5 and threaded._executor is not None
+    rng = np.random.default_rng(1)
+    try:
+        for a, b in zip(threaded.reset(seed=3), sequential.reset(seed=3), strict=True):
+            assert_same(a, b)
+        for _ in range(80):
+            actions = tuple(ACTIONS[i] for i in rng.integers(len(ACTIONS), size=5))
+            out_threaded, out_sequential = threaded.step(actions), sequential.step(actions)
+            for a, b in zip(out_threaded, out_sequential, strict=True):
+                assert_same(a, b)
+            done = np.logical_or(out_threaded[2], out_threaded[3])
+            if mode == "Disabled" and done.any():
+                options = {"reset_mask": done.copy()}
+                for a, b in zip(threaded.reset(options=dict(options)), sequential.reset(options=dict(options)), strict=True):
+                    assert_same(a, b)
+    finally:
+        threaded.close()
+        sequential.close()
+    assert threaded._executor is None  # the pool stopped with the env
+
+
+class _Rendezvous:
+    """A barrier that every sub-env's tool (or warm) must reach before any may return: it only
+    passes if all of them run at the same time."""
+
+    barrier: threading.Barrier | None = None
+    warmed: list[int] = []
+
+
+def _rendezvous_env_class() -> type:
+    from toolgym_example_plugin.weather import WeatherEnv
+
+    class RendezvousWeather(WeatherEnv):
+        concurrent_tools = True
+
+        def warm(self) -> None:
+            assert _Rendezvous.barrier is not None
+            _Rendezvous.barrier.wait()
+            _Rendezvous.warmed.append(id(self))
+
+        def step(self, action: str):  # type: ignore[no-untyped-def]
+            if "explode" in action:
+                raise RuntimeError("boom")
+            return super().step(action)
+
+        def make_tools(self):  # type: ignore[no-untyped-def]
+            tool = super().make_tools()[0]
+            inner = tool.fn
+
+            def get_weather(city: str) -> str:
+                assert _Rendezvous.barrier is not None
+                _Rendezvous.barrier.wait()
+                return inner(city)
+
+            tool.fn = get_weather
+            return [tool]
+
+    return RendezvousWeather
+
+
+def _make_rendezvous(num_envs: int, **kwargs: Any) -> ToolSyncVectorEnv:
+    cls = _rendezvous_env_class()
+    return ToolSyncVectorEnv([cls] * num_envs, **kwargs)
+
+
+def test_auto_workers_overlap_the_tool_calls_of_concurrent_envs() -> None:
+    _Rendezvous.barrier, _Rendezvous.warmed = threading.Barrier(4, timeout=10), []
+    envs = _make_rendezvous(4)  # construction warms all four at once (else the barrier breaks)
+    try:
+        assert envs.workers == 4 and len(set(_Rendezvous.warmed)) == 4
+        envs.reset(seed=0)
+        call = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
+        _, _, _, _, infos = envs.step((call,) * 4)  # all four calls wait for each other
+        assert list(infos["tool_output"]) == ["Oslo: 3 °C"] * 4
+    finally:
+        envs.close()
+
+
+def test_auto_workers_stay_sequential_for_pure_python_envs_and_warm_can_be_off() -> None:
+    envs = gym.make_vec("ToolGym/Lookup-v0", num_envs=3)
+    assert envs.workers == 1 and envs._executor is None
+    envs.close()
+    _Rendezvous.barrier, _Rendezvous.warmed = None, []
+    envs = _make_rendezvous(2, warm=False, workers=1)
+    assert _Rendezvous.warmed == [] and envs.workers == 1
+    envs.close()
+
+
+def test_an_error_in_one_sub_env_is_raised_after_the_others_finished() -> None:
+    _Rendezvous.barrier, _Rendezvous.warmed = threading.Barrier(2, timeout=10), []
+    envs = _make_rendezvous(3, warm=False, workers=3)
+    try:
+        envs.reset(seed=0)
+        ok = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
+        bad = "explode"
+        with pytest.raises(RuntimeError, match="boom"):
+            envs.step((ok, bad, ok))  # the two good calls meet at the barrier: both ran
+        assert _Rendezvous.barrier.n_waiting == 0 and not _Rendezvous.barrier.broken
+    finally:
+        envs.close()
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "many"])
+def test_workers_must_be_positive_or_auto(workers: Any) -> None:
+    with pytest.raises(ValueError, match="workers must be a positive integer or 'auto', got"):
+        make_vector_env("ToolGym/Lookup-v0", 2, workers=workers)
+
+
+def test_code_env_vector_is_concurrent_and_its_sandboxes_start_at_construction() -> None:
+    envs = gym.make_vec("ToolGym/Code-v0", num_envs=2, sandbox="process")
+    try:
+        assert envs.workers == 2
+        assert all(env.unwrapped.backend is not None for env in envs.envs)  # warmed
+        envs.reset(seed=0)
+        call = '<tool_call>{"name": "run_python", "arguments": {"code": "print(6 * 7)"}}</tool_call>'
+        _, _, _, _, infos = envs.step((call, call))
+        assert all("stdout:\n42" in out for out in infos["tool_output"])
     finally:
         envs.close()

@@ -17,6 +17,22 @@ keywords::
 ``wrappers=`` and ``vector_kwargs=``, which Gymnasium does not allow with a custom vector env), and
 ``vectorization_mode="async"`` its ``AsyncVectorEnv``.
 
+**Overlapping tool calls.** Sub-envs whose tools wait on something outside Python (the
+``Code-v0`` sandbox waits on a socket, and releases the GIL meanwhile) are stepped in a thread
+pool, one sub-env per thread, so their tool calls overlap: ``workers`` (default ``"auto"``) is the
+number of threads, and ``"auto"`` means one per sub-env, up to :data:`MAX_AUTO_WORKERS`, for envs
+that declare ``concurrent_tools = True`` (``Code-v0`` does) and a single thread (Gymnasium's own
+loop) for the others, whose steps are pure Python and only lose to thread hand-offs. Each sub-env
+is only ever touched by one thread at a time, and the batch is assembled in env order, so the
+outputs are exactly those of the sequential loop. If a sub-env raises, every other sub-env has
+still finished its step, and the error of the lowest index is raised. ``warm=True`` (default) also
+starts every sub-env's sandbox at construction, in parallel (sub-envs with a ``warm()`` method),
+instead of one after another at each sub-env's first tool call; :meth:`ToolSyncVectorEnv.warm` does
+the same at any time, e.g. before ``reset``::
+
+    envs = gym.make_vec("ToolGym/Code-v0", num_envs=8)              # 8 threads, sandboxes started
+    envs = gym.make_vec("ToolGym/Code-v0", num_envs=8, workers=1)   # sequential, as Gymnasium
+
 An env opts in by registering ``vector_entry_point="toolgym.vector:<its full id>"`` (the built-ins
 do; so can a plugin, e.g. ``"toolgym.vector:Example/Weather-v0"``). Gymnasium resolves that
 string with ``getattr(toolgym.vector, "<id>")``, which gives :func:`make_vector_env` bound to the
@@ -27,14 +43,25 @@ cannot serialise callables in a spec).
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from copy import deepcopy
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.vector.utils import concatenate, iterate
 
-__all__ = ["ToolSyncVectorEnv", "make_vector_env", "merge_infos", "vector_entry_point"]
+__all__ = ["MAX_AUTO_WORKERS", "ToolSyncVectorEnv", "make_vector_env", "merge_infos", "vector_entry_point"]
+
+logger = logging.getLogger(__name__)
+
+MAX_AUTO_WORKERS = 64
+"""Most threads ``workers="auto"`` starts for one vector env."""
+
+Workers = int | Literal["auto"]
 
 InfoEvent = tuple[dict[str, Any], int]
 """One ``(info, env_index)`` pair, in the order the vector env produced them."""
@@ -152,14 +179,64 @@ def _fill(array: np.ndarray, values: list[Any], indices: list[int], *, nested_ok
 
 
 class ToolSyncVectorEnv(SyncVectorEnv):
-    """Gymnasium's :class:`~gymnasium.vector.SyncVectorEnv` with a batched info merge.
+    """Gymnasium's :class:`~gymnasium.vector.SyncVectorEnv` with a batched info merge, and tool
+    calls that overlap across sub-envs (see the module docstring).
 
-    ``reset`` and ``step`` are Gymnasium's own (every autoreset mode behaves as documented there);
-    only the info dict is built differently, by :func:`merge_infos`, with the same result.
-    Takes the same arguments as :class:`~gymnasium.vector.SyncVectorEnv`.
+    With one worker, ``reset`` and ``step`` are Gymnasium's own (every autoreset mode behaves as
+    documented there); only the info dict is built differently, by :func:`merge_infos`, with the
+    same result. With more, ``step`` runs the same per-env logic in a thread pool and assembles
+    the same batch.
+
+    Args:
+        env_fns: As :class:`~gymnasium.vector.SyncVectorEnv`.
+        workers: Threads stepping sub-envs: a positive int, or ``"auto"`` (one per sub-env up to
+            :data:`MAX_AUTO_WORKERS` if the sub-envs declare ``concurrent_tools = True``, else 1).
+        warm: Call every sub-env's ``warm()`` (if it has one) at construction, in parallel.
+        **kwargs: ``copy``, ``observation_mode``, ``autoreset_mode``, as ``SyncVectorEnv``.
+
+    Raises:
+        ValueError: if ``workers`` is neither a positive int nor ``"auto"``.
     """
 
     _pending: list[InfoEvent] | None = None
+    _executor: ThreadPoolExecutor | None = None
+
+    def __init__(
+        self,
+        env_fns: Iterable[Callable[[], gym.Env]],
+        *,
+        workers: Workers = "auto",
+        warm: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if workers != "auto" and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+            raise ValueError(f"workers must be a positive integer or 'auto', got {workers!r}.")
+        super().__init__(env_fns, **kwargs)
+        if workers == "auto":
+            concurrent = all(getattr(env.unwrapped, "concurrent_tools", False) for env in self.envs)
+            workers = min(self.num_envs, MAX_AUTO_WORKERS) if concurrent else 1
+        self.workers: int = min(workers, self.num_envs)
+        if self.workers > 1:
+            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="toolgym-vector")
+        if warm:
+            self.warm()
+
+    def warm(self) -> None:
+        """Call ``warm()`` on every sub-env that has one (``Code-v0``: start its sandbox), all
+        at once. A sub-env that fails to warm logs a warning; it starts at its first tool call."""
+        targets = [env.unwrapped for env in self.envs if callable(getattr(env.unwrapped, "warm", None))]
+
+        def warm_one(env: Any) -> None:
+            try:
+                env.warm()
+            except Exception as exc:  # noqa: BLE001 - the first tool call retries and reports it
+                logger.warning("Warming %s failed: %s", type(env).__name__, exc)
+
+        if len(targets) > 1:
+            with ThreadPoolExecutor(min(len(targets), MAX_AUTO_WORKERS)) as pool:
+                list(pool.map(warm_one, targets))
+        elif targets:
+            warm_one(targets[0])
 
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
@@ -174,6 +251,8 @@ class ToolSyncVectorEnv(SyncVectorEnv):
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every sub-env; see ``SyncVectorEnv.step``."""
+        if self._executor is not None:
+            return self._concurrent_step(actions)
         self._pending = []
         try:
             observations, rewards, terminations, truncations, _ = super().step(actions)
@@ -181,6 +260,67 @@ class ToolSyncVectorEnv(SyncVectorEnv):
             return observations, rewards, terminations, truncations, infos
         finally:
             self._pending = None
+
+    def _step_one(self, index: int, action: Any) -> tuple[Any, float, bool, bool, list[InfoEvent]]:
+        """``SyncVectorEnv.step``'s loop body for one sub-env, returning its info events."""
+        env = self.envs[index]
+        mode = self.autoreset_mode
+        if mode == AutoresetMode.NEXT_STEP and self._autoreset_envs[index]:
+            observation, info = env.reset()
+            return observation, 0.0, False, False, [(info, index)]
+        if mode == AutoresetMode.DISABLED:
+            assert not self._autoreset_envs[index], f"{self._autoreset_envs=}"
+        elif mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"Unexpected autoreset mode, {mode}")
+        observation, reward, terminated, truncated, info = env.step(action)
+        events: list[InfoEvent] = []
+        if mode == AutoresetMode.SAME_STEP and (terminated or truncated):
+            events.append(({"final_obs": observation, "final_info": info}, index))
+            observation, info = env.reset()
+        events.append((info, index))
+        return observation, reward, terminated, truncated, events
+
+    def _concurrent_step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        assert self._executor is not None
+        batch = list(iterate(self.action_space, actions))
+        if len(batch) != self.num_envs:
+            raise ValueError(f"Expected {self.num_envs} actions, got {len(batch)}.")
+        futures = [self._executor.submit(self._step_one, index, action) for index, action in enumerate(batch)]
+        errors = [future.exception() for future in futures]  # waits for every sub-env
+        for error in errors:
+            if error is not None:
+                raise error
+        events: list[InfoEvent] = []
+        for index, future in enumerate(futures):
+            observation, reward, terminated, truncated, env_events = future.result()
+            self._env_obs[index] = observation
+            self._rewards[index] = reward
+            self._terminations[index] = terminated
+            self._truncations[index] = truncated
+            events += env_events
+        infos = merge_infos(events, self.num_envs, super()._add_info)
+        self._observations = concatenate(self.single_observation_space, self._env_obs, self._observations)
+        self._autoreset_envs = np.logical_or(self._terminations, self._truncations)
+        return (
+            deepcopy(self._observations) if self.copy else self._observations,
+            np.copy(self._rewards),
+            np.copy(self._terminations),
+            np.copy(self._truncations),
+            infos,
+        )
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Close the sub-envs (in parallel when stepping concurrently: closing a sandbox waits
+        on it) and stop the thread pool."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            super().close_extras(**kwargs)
+            return
+        try:
+            if hasattr(self, "envs"):
+                list(executor.map(lambda env: env.close(), self.envs))
+        finally:
+            executor.shutdown(wait=True)
 
     def _add_info(
         self, vector_infos: dict[str, Any], env_info: dict[str, Any], env_num: int
@@ -199,6 +339,8 @@ def make_vector_env(
     autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     copy: bool = True,
     observation_mode: str | tuple[gym.Space, gym.Space] = "same",
+    workers: Workers = "auto",
+    warm: bool = True,
     **env_kwargs: Any,
 ) -> ToolSyncVectorEnv:
     """Build a :class:`ToolSyncVectorEnv` of ``num_envs`` copies of ``env_id``.
@@ -212,11 +354,13 @@ def make_vector_env(
         autoreset_mode: Gymnasium autoreset mode (``"NextStep"``, ``"SameStep"``, ``"Disabled"``).
         copy: Return copies of the batched observations (as ``SyncVectorEnv``).
         observation_mode: As ``SyncVectorEnv``.
+        workers: Threads stepping sub-envs (see :class:`ToolSyncVectorEnv`).
+        warm: Warm every sub-env at construction (see :class:`ToolSyncVectorEnv`).
         **env_kwargs: Passed to :func:`gymnasium.make` for every sub-env (env keywords and
             ``gym.make`` options such as ``max_episode_steps`` or ``render_mode``).
 
     Raises:
-        ValueError: if ``num_envs`` is not a positive integer.
+        ValueError: if ``num_envs`` is not a positive integer, or ``workers`` is invalid.
     """
     if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}.")
@@ -225,7 +369,12 @@ def make_vector_env(
         return gym.make(env_id, **env_kwargs)
 
     return ToolSyncVectorEnv(
-        [make_one] * num_envs, copy=copy, observation_mode=observation_mode, autoreset_mode=autoreset_mode
+        [make_one] * num_envs,
+        workers=workers,
+        warm=warm,
+        copy=copy,
+        observation_mode=observation_mode,
+        autoreset_mode=autoreset_mode,
     )
 
 

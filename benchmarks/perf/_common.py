@@ -17,7 +17,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "perf"
 PEER_PYTHON_ENV = "TOOLGYM_PEER_PYTHON"
-DEFAULT_PEER_PYTHON = Path("/work/peer-venv/bin/python")
+"""Environment variable naming the peer venv's interpreter (see README.md here)."""
 
 
 def command_line() -> str:
@@ -70,12 +70,19 @@ def median(values: Sequence[float]) -> float:
 
 
 def peer_python(explicit: str | None = None) -> str | None:
-    """The interpreter of the venv holding the peer libraries, if there is one.
+    """The interpreter of the venv holding the peer libraries, if one is configured.
 
-    Order: ``explicit``, then ``$TOOLGYM_PEER_PYTHON``, then ``/work/peer-venv/bin/python``.
+    Order: ``explicit`` (a script's ``--peer-python``), then ``$TOOLGYM_PEER_PYTHON``; there is
+    no default location.
+
+    Raises:
+        FileNotFoundError: if the configured interpreter does not exist.
     """
-    for candidate in (explicit, os.environ.get(PEER_PYTHON_ENV), str(DEFAULT_PEER_PYTHON)):
-        if candidate and Path(candidate).exists():
+    for source, candidate in (("--peer-python", explicit), (f"${PEER_PYTHON_ENV}", os.environ.get(PEER_PYTHON_ENV))):
+        if candidate:
+            if not Path(candidate).exists():
+                raise FileNotFoundError(f"{source} names {candidate!r}, which does not exist; expected the "
+                                        "python of a venv with the peer libraries (see benchmarks/perf/README.md).")
             return candidate
     return None
 

@@ -12,16 +12,23 @@ tool call is timed from the agent's action text to the observation text:
   ``subprocess.run(["python", "-c", code])`` in a fresh temp dir, default ``sandbox_type="none"``).
 * **SkyRL-Gym**: ``PythonCodeExecutorToolGroup().execute_tool("python", code)`` (its
   ``subprocess.run(["python", "-c", code])``).
-* **docker run --rm per call** (a container-per-call design, few calls: it is slow), with
-  ToolGym's sandbox image.
+* **docker run --rm per call** (a container-per-call design, few calls: it is slow): ``docker run
+  --rm --network none --entrypoint python3 IMAGE -c CODE`` with ToolGym's sandbox image (whose own
+  entrypoint is the worker, so ``--entrypoint`` is needed for the code to run at all).
+
+Every call's output is checked for what its snippet must print (or, for the snippet that raises,
+the exception), for every system, and the script says whether all systems did that same work.
+Back to back (no pause between calls), every system that runs here is measured the same way, so
+the back-to-back ratios compare back-to-back latencies on both sides.
 
 For the peers, ``python`` on ``PATH`` is the benchmark's own interpreter (not a pyenv shim), their
 best case. Ratios are p50 of a peer / p50 of ToolGym. If a peer cannot be imported here, it runs
-in the peer venv's interpreter (``--peer-python``, ``$TOOLGYM_PEER_PYTHON`` or
-``/work/peer-venv/bin/python``) as a subprocess per round, timing its own calls.
+in the peer venv's interpreter (``--peer-python`` or ``$TOOLGYM_PEER_PYTHON``) as a subprocess per
+round, timing its own calls (and is then not measured back to back).
 
     python benchmarks/perf/code_latency.py --quick
-    /work/peer-venv/bin/python benchmarks/perf/code_latency.py --write
+    TOOLGYM_PEER_PYTHON=/path/to/peer-venv/bin/python python benchmarks/perf/code_latency.py --write
+    /path/to/peer-venv/bin/python benchmarks/perf/code_latency.py --write   # all in one process
 """
 
 from __future__ import annotations
@@ -62,6 +69,14 @@ SNIPPETS: dict[str, str] = {
     "function": "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\nprint(fib(18))",
     "error": "raise ValueError('bad input')",
 }
+EXPECTED: dict[str, str] = {
+    "print": "2",
+    "loop": str(sum(i * i for i in range(20000))),
+    "stdlib": '[["a", 5], ["b", 2]] 3.141592653589793',
+    "function": "2584",
+    "error": "ValueError: bad input",
+}
+"""What each snippet's output must contain."""
 LABELS = {
     "toolgym_docker": "ToolGym Code-v0 step, Docker warm pool",
     "toolgym_process": "ToolGym Code-v0 step, process backend",
@@ -128,7 +143,7 @@ def docker_run_caller() -> tuple[Callable[[str], str], Callable[[], None]]:
 
     def call(code: str) -> str:
         proc = subprocess.run(
-            ["docker", "run", "--rm", "--network", "none", DEFAULT_IMAGE, "python", "-c", code],
+            ["docker", "run", "--rm", "--network", "none", "--entrypoint", "python3", DEFAULT_IMAGE, "-c", code],
             capture_output=True, text=True, timeout=60,
         )
         return proc.stdout + proc.stderr
@@ -145,16 +160,34 @@ CALLERS: dict[str, Callable[[], tuple[Callable[[str], str], Callable[[], None]]]
 }
 
 
-def time_calls(call: Callable[[str], str], rounds: int, only: str | None = None) -> dict[str, list[float]]:
-    """Latency in ms of each snippet (or just ``only``), ``rounds`` times, back to back."""
+class OutputCheck:
+    """Counts the calls whose output lacks what their snippet must print."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.bad: list[str] = []
+
+    def __call__(self, system: str, name: str, output: str) -> None:
+        self.calls += 1
+        if EXPECTED[name] not in output:
+            self.bad.append(f"{system}/{name}: {output[:120]!r}")
+
+
+def time_calls(
+    call: Callable[[str], str], rounds: int, only: str | None = None, check: Callable[[str, str], None] | None = None
+) -> dict[str, list[float]]:
+    """Latency in ms of each snippet (or just ``only``), ``rounds`` times, back to back;
+    ``check(snippet name, output)`` sees every output."""
     out: dict[str, list[float]] = {name: [] for name in SNIPPETS if only in (None, name)}
     for _ in range(rounds):
         for name, code in SNIPPETS.items():
             if only not in (None, name):
                 continue
             start = time.perf_counter()
-            call(code)
+            output = call(code)
             out[name].append((time.perf_counter() - start) * 1e3)
+            if check is not None:
+                check(name, output)
     return out
 
 
@@ -185,7 +218,10 @@ def worker(system: str, rounds: int, only: str | None = None) -> None:
     os.chdir(workdir)  # GEM makes its temp dirs in the working directory
     call, close = CALLERS[system]()
     call(SNIPPETS["print"])
-    print(json.dumps(time_calls(call, rounds, only)))
+    bad: list[str] = []
+    latencies = time_calls(call, rounds, only, lambda name, output: bad.extend(
+        [] if EXPECTED[name] in output else [f"{name}: {output[:120]!r}"]))
+    print(json.dumps({"latencies": latencies, "bad": bad}))
     close()
     shutil.rmtree(workdir, ignore_errors=True)
 
@@ -244,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     cwd = os.getcwd()
     os.chdir(workdir)  # GEM makes its temp dirs in the working directory
     callers: dict[str, tuple[Callable[[str], str], Callable[[], None]]] = {}
+    check = OutputCheck()
     try:
         for s in active:
             if where[s] == "in-process":
@@ -262,19 +299,25 @@ def main(argv: list[str] | None = None) -> None:
                         continue
                     if s in callers:
                         start = time.perf_counter()
-                        callers[s][0](code)
+                        output = callers[s][0](code)
                         lat[s][name].append((time.perf_counter() - start) * 1e3)
+                        check(s, name, output)
                     else:
                         got = run_worker(external, Path(__file__).resolve(),  # type: ignore[arg-type]
                                          ["--worker", s, "1", name])
-                        lat[s][name] += got[name]
+                        lat[s][name] += got["latencies"][name]
+                        check.calls += len(got["latencies"][name])
+                        check.bad += [f"{s}/{b}" for b in got["bad"]]
             if (r + 1) % max(1, args.rounds // 5) == 0:
                 print(f"round {r + 1}/{args.rounds}; load {load()[0]}", flush=True)
         # Back to back: the same snippets in a tight loop, nothing in between (a worst case for a
-        # pool whose worker tidies up after replying).
-        burst = {s: time_calls(callers[s][0], max(2, args.rounds // 3))
-                 for s in ("toolgym_docker", "toolgym_process") if s in callers}
-        gaps = {s: gap_sweep(callers[s][0], max(10, 2 * args.rounds)) for s in burst}
+        # pool whose worker tidies up after replying), for every system measured in this process,
+        # so that back-to-back latencies are compared with back-to-back latencies.
+        burst = {s: time_calls(callers[s][0], max(2, args.rounds // 3),
+                               check=lambda name, output, s=s: check(s, name, output))
+                 for s in ("toolgym_docker", "toolgym_process", "gem", "skyrl") if s in callers}
+        gaps = {s: gap_sweep(callers[s][0], max(10, 2 * args.rounds))
+                for s in ("toolgym_docker", "toolgym_process") if s in callers}
     finally:
         for _call, close in callers.values():
             close()
@@ -301,10 +344,17 @@ def main(argv: list[str] | None = None) -> None:
         every = [x for v in values.values() for x in v]
         summary[s_name]["back_to_back"] = {"calls": len(every), "p50_ms": percentile(every, 0.5),
                                            "p95_ms": percentile(every, 0.95)}
-        burst_rows.append([LABELS[s_name] + ", back to back", len(every), percentile(every, 0.5),
-                           percentile(every, 0.95)]
-                          + [f"{summary[p]['p50_ms'] / percentile(every, 0.5):.1f}×" for p in ("gem", "skyrl")
-                             if p in summary])
+    burst_base = [t for t in ("toolgym_docker", "toolgym_process") if t in burst]
+    for s_name in burst:
+        b2b = summary[s_name]["back_to_back"]
+        burst_rows.append([LABELS[s_name] + ", back to back", b2b["calls"], b2b["p50_ms"], b2b["p95_ms"]]
+                          + [f"{b2b['p50_ms'] / summary[t]['back_to_back']['p50_ms']:.1f}×" for t in burst_base])
+    same_work = not check.bad
+    check_line = (
+        f"Same work: every call's output ({check.calls:,} calls, every system, interleaved and back to back) "
+        "contained what its snippet must print (or the exception it raises)." if same_work else
+        f"**Same work NOT confirmed**: {len(check.bad)} of {check.calls:,} outputs lacked the expected text, e.g. "
+        + "; ".join(check.bad[:3]))
     snippet_rows = [[LABELS[s]] + [summary[s]["per_snippet_p50_ms"][n] for n in SNIPPETS] for s in active]
     missing = [f"{s}: {where[s]}" for s in CALLERS if where[s].startswith("unavailable")]
     lines = header_lines(
@@ -313,15 +363,17 @@ def main(argv: list[str] | None = None) -> None:
          f"{args.docker_run_rounds} rounds), interleaved call by call (rotating order), so two calls of one system are "
          "separated by the others' calls, as agent turns separate tool calls; latency = one tool call from action "
          "text to observation text. Ratios: p50 of the row ÷ p50 of ToolGym (higher = ToolGym faster).", "",
-         "Where each ran: " + ", ".join(f"{s}: {w}" for s, w in where.items() if s in active), ""]
+         "Where each ran: " + ", ".join(f"{s}: {w}" for s, w in where.items() if s in active), "",
+         check_line, ""]
         + ([f"Not measured: {'; '.join(missing)}", ""] if missing else []),
     )
     markdown = "\n".join([
         *lines,
         md_table(["system", "calls", "p50 ms", "p95 ms", "p50 ÷ ToolGym Docker", "p50 ÷ ToolGym process"], rows),
-        "", "ToolGym calls back to back (nothing between calls; peers' p50 from the interleaved run):", "",
-        md_table(["system", "calls", "p50 ms", "p95 ms"] + [f"{LABELS[p].split(' ')[0]} p50 ÷ this" for p in
-                                                             ("gem", "skyrl") if p in summary], burst_rows),
+        "", "Back to back (nothing between two calls of a system; every system measured this way). Ratios: "
+        "back-to-back p50 of the row ÷ back-to-back p50 of ToolGym:", "",
+        md_table(["system", "calls", "p50 ms", "p95 ms"] + [f"p50 ÷ {LABELS[t].split(', ')[-1]} b2b"
+                                                             for t in burst_base], burst_rows),
         "", "ToolGym `print(1 + 1)` p50 (ms) by the time between the previous call's reply and the next call. "
         "Between two calls the worker kills every process but itself, removes the call's directory and forks "
         "the next standby child, which then sets itself up; a call that arrives before that is done waits:", "",
@@ -334,7 +386,8 @@ def main(argv: list[str] | None = None) -> None:
     print(markdown)
     if args.write:
         data = {"machine": info, "args": vars(args), "baseline": base, "results": summary, "gap_sweep_p50_ms": gaps,
-                "snippets": SNIPPETS, "latencies_ms": lat}
+                "snippets": SNIPPETS, "expected": EXPECTED, "same_work": same_work, "bad_outputs": check.bad,
+                "latencies_ms": lat}
         paths = write_results("code_latency", data, markdown)
         print(f"\nwrote {paths[0]} and {paths[1]}")
 

@@ -38,7 +38,7 @@ reports the loss ``RLTrainer.update`` logs on its first call.
 
 ``trl`` is ToolGym's ``trl`` extra (``pip install -e ".[train,trl]"``). If it does not import in
 this interpreter, the whole script is re-run with the peer venv's interpreter (``--peer-python``,
-``$TOOLGYM_PEER_PYTHON`` or ``/work/peer-venv/bin/python``), which then needs those extras.
+``$TOOLGYM_PEER_PYTHON``), which then needs those extras.
 
     python benchmarks/perf/rl_update.py --quick     # 3 rounds per workload
     python benchmarks/perf/rl_update.py --write     # 15 rounds, writes benchmarks/results/perf/rl_update.*
@@ -322,7 +322,7 @@ def _versions() -> dict[str, str]:
 
 def _rerun_in_peer(argv: list[str], explicit: str | None) -> None:
     python = peer_python(explicit)
-    if not python or os.path.realpath(python) == os.path.realpath(sys.executable):
+    if not python or os.path.abspath(python) == os.path.abspath(sys.executable):  # venvs share one base binary
         raise SystemExit('trl is not importable here and there is no peer venv: pip install -e ".[train,trl]"')
     print(f"trl is not importable here; running this script with {python}", flush=True)
     env = dict(os.environ)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.perf import env_overhead, step_breakdown  # noqa: E402
+from benchmarks.perf import env_overhead, make_latency, step_breakdown  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +52,21 @@ def test_step_breakdown_quick_times_every_component_and_both_vector_envs(capsys:
         assert expected in labels, f"{expected!r} missing from:\n{out}"
     assert all(float(v) > 0 for v in timings.values())
     assert "(ToolSyncVectorEnv)" in out and "(SyncVectorEnv)" in out
+
+
+def test_env_overhead_checks_toolgym_did_the_shared_work() -> None:
+    assert env_overhead.same_work_problem("toolgym", episodes=2) is None
+
+
+def test_real_tool_overhead_times_the_tool_inside_each_step() -> None:
+    real = env_overhead.real_tool_overhead(episodes=2)
+    assert set(real) == set(env_overhead.REAL_TOOL_ENVS)
+    for row in real.values():
+        assert row["tool_steps"] > 0 and row["solved"] == row["episodes"]
+        assert 0 < row["tool_us"] < row["step_us"]
+
+
+def test_make_latency_compares_cached_and_uncached_makes_with_the_same_tools() -> None:
+    got = make_latency.time_makes("ToolGym/Lookup-v0", repeats=3)
+    assert got["same_tools"] is True
+    assert got["cached_p50_ms"] > 0 and got["uncached_p50_ms"] > 0

@@ -323,3 +323,11 @@ def test_success_agrees_with_bfcls_own_checker(category: str) -> None:
             assert ours == verdict["valid"], (task.id, skip, verdict.get("error_message"))
             outcomes.append(ours)
     assert any(outcomes) and not all(outcomes)
+
+
+def test_split_of_is_computed_once_per_task_id() -> None:
+    """Every env instance asks for every task's split; the hash is computed once per id."""
+    data.split_of.cache_clear()
+    first = data.split_of("multi_turn_base_41")
+    assert data.split_of("multi_turn_base_41") == first
+    assert data.split_of.cache_info().hits == 1 and data.split_of.cache_info().misses == 1

@@ -1,16 +1,20 @@
 """Tools: a name, a description, a JSON Schema for the arguments, and a callable.
 
 A :class:`Tool` validates its arguments against its JSON Schema before it runs. The schema is
-checked against the JSON Schema meta-schema once (``jsonschema``) and compiled once into a fast
-validator (``fastjsonschema``), so validation costs microseconds per call.
+checked against the JSON Schema meta-schema (``jsonschema``) and compiled into a fast validator
+(``fastjsonschema``) once per process and schema: every env instance builds its tools anew, and
+the check and compilation cost milliseconds while the cache lookup costs microseconds, so a second
+``gym.make`` of an env reuses its tools' validators. Validation then costs microseconds per call.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import fastjsonschema
@@ -25,6 +29,30 @@ It reports agent-facing failures by raising :class:`toolgym.core.errors.ToolErro
 """
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+Validator = Callable[[Any], Any]
+"""A compiled ``fastjsonschema`` validator: returns the data or raises ``JsonSchemaValueException``."""
+
+
+@lru_cache(maxsize=1024)
+def _validator_for(schema_json: str) -> Validator:
+    """Check and compile the schema serialised as ``schema_json`` (key order kept, so only an
+    identical schema shares a validator). Raises ``jsonschema.SchemaError`` (not cached)."""
+    schema = json.loads(schema_json)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return fastjsonschema.compile(schema)
+
+
+def compiled_validator(schema: dict[str, Any]) -> Validator:
+    """The checked, compiled validator of ``schema``, cached per process by the schema's JSON
+    text.
+
+    Raises:
+        TypeError | ValueError: if ``schema`` is not plain JSON (e.g. holds other objects or NaN).
+        jsonschema.SchemaError: if ``schema`` is not a valid JSON Schema (draft 2020-12).
+        fastjsonschema.JsonSchemaDefinitionException: if ``fastjsonschema`` cannot compile it.
+    """
+    return _validator_for(json.dumps(schema, allow_nan=False))
 
 
 @dataclass
@@ -62,14 +90,20 @@ class Tool:
                 f"Tool {self.name!r}: parameters must be a JSON Schema with "
                 f'"type": "object", got {self.parameters!r}.'
             )
+        self.parameters = copy.deepcopy(dict(self.parameters))
         try:
-            jsonschema.Draft202012Validator.check_schema(self.parameters)
+            self._validate = compiled_validator(self.parameters)
         except jsonschema.SchemaError as exc:
             raise ConfigError(
                 f"Tool {self.name!r}: parameters is not a valid JSON Schema: {exc.message}"
             ) from exc
-        self.parameters = copy.deepcopy(dict(self.parameters))
-        self._validate = fastjsonschema.compile(self.parameters)
+        except fastjsonschema.JsonSchemaDefinitionException as exc:
+            raise ConfigError(f"Tool {self.name!r}: parameters cannot be compiled: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"Tool {self.name!r}: parameters must be plain JSON (dicts, lists, strings, "
+                f"finite numbers, booleans, null): {exc}"
+            ) from exc
 
     def validate(self, arguments: Any) -> ActionError | None:
         """Check ``arguments`` against the schema.
@@ -126,7 +160,7 @@ class Tool:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._validate = fastjsonschema.compile(self.parameters)
+        self._validate = compiled_validator(self.parameters)
 
     def __call__(self, **arguments: Any) -> str:
         """Run the tool on already-validated arguments."""

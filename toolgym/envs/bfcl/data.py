@@ -136,8 +136,10 @@ def func_docs() -> dict[str, tuple[dict[str, Any], ...]]:
     return {cls: tuple(_read_jsonl(root / file)) for cls, file in func_doc_files().items()}
 
 
+@lru_cache(maxsize=8192)
 def split_of(task_id: str) -> str:
-    """The split of a task id (see the module docstring)."""
+    """The split of a task id (see the module docstring); cached, as every env instance asks for
+    every task's split when it loads its tasks."""
     scenario = scenario_index(task_id)
     bucket = int(hashlib.sha256(str(scenario).encode()).hexdigest(), 16) % 10
     return "train" if bucket < 7 else ("dev" if bucket == 7 else "test")

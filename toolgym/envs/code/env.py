@@ -116,6 +116,8 @@ class CodeEnv(ToolEnv):
 
     data_name = "code"
     oracle_cls = "toolgym.envs.code.oracle:CodeOracle"
+    concurrent_tools = True
+    """Tool calls wait on the sandbox (GIL released): ``gym.make_vec`` steps sub-envs in threads."""
 
     def __init__(
         self,
@@ -171,6 +173,15 @@ class CodeEnv(ToolEnv):
         """The sandbox backend in use (``None`` until the first tool call of an env that creates
         its own)."""
         return self._backend
+
+    def warm(self) -> None:
+        """Start the sandbox backend now (a pool backend starts its workers) rather than at the
+        first tool call; ``gym.make_vec`` does this for all sub-envs at once.
+
+        Raises:
+            ToolError: (``sandbox_error``) if no backend can be started.
+        """
+        self._sandbox()
 
     def _sandbox(self) -> Backend:
         """The backend, created on first use.

@@ -2,75 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
-
-import bm25s
-import numpy as np
-from bm25s.tokenization import Tokenizer
 
 from toolgym.core.env import ToolEnv
 from toolgym.core.errors import ToolError
 from toolgym.core.rewards import exact_match
 from toolgym.core.tasks import Task, data_root
 from toolgym.core.tools import Tool
+from toolgym.envs.search.index import SNIPPET_CHARS, Corpus, load_corpus, snippet
 
-SNIPPET_CHARS = 100
+__all__ = ["MAX_K", "SNIPPET_CHARS", "Corpus", "SearchEnv", "load_corpus", "snippet"]
+
 MAX_K = 20
-
-
-class Corpus:
-    """Documents with a BM25 index (``bm25s``, Lucene variant, English stop words).
-
-    Args:
-        path: A ``corpus.jsonl`` with one ``{"id", "title", "type", "text"}`` object per line.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        with path.open(encoding="utf-8") as fh:
-            self.docs: list[dict[str, Any]] = [json.loads(line) for line in fh if line.strip()]
-        self.by_id = {doc["id"]: doc for doc in self.docs}
-        self._tokenizer = Tokenizer(stopwords="en")
-        ids = self._tokenizer.tokenize(
-            [f"{d['title']} {d['text']}" for d in self.docs], return_as="ids", show_progress=False
-        )
-        self._bm25 = bm25s.BM25(method="lucene")
-        self._bm25.index(ids, show_progress=False)
-        self._lock = threading.Lock()  # the tokenizer is not thread-safe
-
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        # Pickle by path: the unpickling process loads (or reuses) its own cached index.
-        return load_corpus, (str(self.path),)
-
-    def search(self, query: str, k: int) -> list[tuple[dict[str, Any], float]]:
-        """The top-``k`` documents for ``query`` with their BM25 scores (score > 0), best first;
-        ties are broken by corpus order so results are deterministic."""
-        with self._lock:
-            tokens = self._tokenizer.tokenize(
-                [query], update_vocab=False, return_as="ids", show_progress=False
-            )[0]
-        if not tokens:
-            return []
-        scores = self._bm25.get_scores(tokens)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.lexsort((top, -scores[top]))]
-        return [(self.docs[i], float(scores[i])) for i in top if scores[i] > 0]
-
-
-@lru_cache(maxsize=4)
-def load_corpus(path: str) -> Corpus:
-    """Load and index a corpus once per process (the index takes about a second to build)."""
-    return Corpus(Path(path))
-
-
-def _snippet(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= SNIPPET_CHARS else flat[:SNIPPET_CHARS] + "…"
 
 
 class SearchEnv(ToolEnv):
@@ -159,13 +102,11 @@ class SearchEnv(ToolEnv):
         ]
 
     def _search(self, query: str, k: int = 5) -> str:
-        hits = self.corpus.search(query, k)
+        hits = self.corpus.top_k(query, k)
         if not hits:
             return f"No results for query {query[:200]!r}."
-        return "\n".join(
-            f"{rank}. [{doc['id']}] {doc['title']}: {_snippet(doc['text'])}"
-            for rank, (doc, _score) in enumerate(hits, start=1)
-        )
+        lines = self.corpus.hit_lines
+        return "\n".join(f"{rank}. {lines[i]}" for rank, (i, _score) in enumerate(hits, start=1))
 
     def _open(self, doc_id: str) -> str:
         doc = self.corpus.by_id.get(doc_id.strip())
