@@ -268,3 +268,12 @@ def test_calculator_never_raises_anything_but_tool_errors(expression: str) -> No
     else:
         assert isinstance(result, str) and result
     assert time.perf_counter() - started < 0.5
+
+
+def test_results_do_not_depend_on_the_callers_decimal_context() -> None:
+    import decimal
+
+    with decimal.localcontext() as ctx:
+        ctx.prec = 12
+        assert calculate("1/3") == "≈0.3333333333333333 (exactly 1/3)"
+        assert calculate("1.005 ** 360").startswith("≈6.0225752122632")

@@ -346,10 +346,12 @@ def format_number(value: Fraction, *, exact: bool = True) -> str:
         digits = abs(value.numerator) * (10**places // value.denominator)
         whole, frac = divmod(digits, 10**places)
         return f"{'-' if value < 0 else ''}{whole}.{frac:0{places}d}"
+    # normalize() rounds to the active context's precision too: stay inside our own context, so
+    # the result never depends on what the caller set with decimal.getcontext().
     with localcontext() as ctx:
         ctx.prec = SIGNIFICANT_DIGITS
-        approx = Decimal(value.numerator) / Decimal(value.denominator)
-    text = format(approx.normalize(), "f") if abs(approx.adjusted()) < 25 else str(approx.normalize()).lower()
+        approx = (Decimal(value.numerator) / Decimal(value.denominator)).normalize()
+    text = format(approx, "f") if abs(approx.adjusted()) < 25 else str(approx).lower()
     return f"≈{text}" + (f" (exactly {value.numerator}/{value.denominator})" if exact else "")
 
 
