@@ -144,3 +144,27 @@ def test_sandbox_package_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+FORGER = """
+import os, sys
+sys.path.insert(0, {root!r})
+from toolgym.sandbox.worker import PROTOCOL_VERSION, encode_frame, read_frame
+os.write(1, encode_frame({{"op": "hello", "version": PROTOCOL_VERSION}}))
+request = read_frame(0)
+os.write(1, encode_frame({{"id": request["id"] + 1, "ok": True}}))
+read_frame(0)
+"""
+
+
+def test_a_reply_to_another_request_gets_the_worker_replaced() -> None:
+    import sys
+    from pathlib import Path
+
+    from toolgym.sandbox.pool import WorkerConnection, WorkerTampered
+
+    root = str(Path(__file__).resolve().parents[2])
+    conn = WorkerConnection([sys.executable, "-c", FORGER.format(root=root)], name="forger")
+    with pytest.raises(WorkerTampered, match="reply to request"):
+        conn.request({"op": "ping"}, 5.0)
+    assert not conn.alive

@@ -185,8 +185,11 @@ class DockerBackend(PooledBackend):
     def container_argv(self, name: str, socket_dir: str | None = None) -> list[str]:
         """The full ``docker run`` command line of a pool container called ``name``.
 
-        With ``socket_dir`` the container is detached and the worker listens on
-        ``SOCKET_DIR/worker.sock`` (bind-mounted at ``/run/toolgym``).
+        With ``socket_dir`` the container is detached and the worker connects to the host's
+        socket ``SOCKET_DIR/host.sock``; the directory is bind-mounted **read-only** at
+        ``/run/toolgym`` (connecting to a socket needs no write access to its directory), so
+        the code can neither write there nor reach the host disk through it, and the host
+        removes the socket once the worker is connected.
         """
         if socket_dir is None:
             return [
@@ -195,27 +198,33 @@ class DockerBackend(PooledBackend):
             ]  # fmt: skip
         return [
             self._docker, "run", "-d", "--rm", "--name", name, *self._run_args,
-            "-v", f"{socket_dir}:/run/toolgym", self.image, *self._worker_args,
-            "--listen", "/run/toolgym/worker.sock",
+            "-v", f"{socket_dir}:/run/toolgym:ro", self.image, *self._worker_args,
+            "--connect", "/run/toolgym/host.sock",
         ]  # fmt: skip
 
     def _start_worker(self) -> WorkerConnection:
         name = f"toolgym-sbx-{os.getpid()}-{next(self._counter)}-{uuid.uuid4().hex[:6]}"
         socket_dir = None
         if self.transport == "socket":
+            # Owned by the host user, read-only in the container: the worker only connects.
             socket_dir = os.path.join(self._staging, name)
-            os.mkdir(socket_dir, 0o700)
-            if os.geteuid() == 0:
-                os.chown(socket_dir, 65534, 65534)  # the container user creates the socket
-            else:
-                os.chmod(socket_dir, 0o777)
-        return WorkerConnection(
+            os.mkdir(socket_dir, 0o755)
+            os.chmod(socket_dir, 0o755)  # whatever the umask: uid 65534 must traverse it
+        conn = WorkerConnection(
             self.container_argv(name, socket_dir),
             name=name,
             start_timeout=self.start_timeout,
             on_kill=self._remove_container,
-            socket_path=None if socket_dir is None else os.path.join(socket_dir, "worker.sock"),
+            listen_path=None if socket_dir is None else os.path.join(socket_dir, "host.sock"),
         )
+        if conn.worker_pid is None:  # stdio: the container is not a child of the docker client
+            proc = subprocess.run(  # noqa: S603 - fixed docker subcommand
+                [self._docker, "inspect", "--format", "{{.State.Pid}}", name],
+                capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            pid = proc.stdout.strip()
+            conn.worker_pid = int(pid) if proc.returncode == 0 and pid.isdigit() and pid != "0" else None
+        return conn
 
     def _remove_container(self, conn: WorkerConnection) -> None:
         subprocess.run(  # noqa: S603 - fixed docker subcommand
