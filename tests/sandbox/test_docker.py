@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -72,3 +73,36 @@ def test_close_removes_the_containers_and_sweep_spares_live_owners() -> None:
         ["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=True
     ).stdout.split()
     assert not set(names) & set(listed)
+
+
+SOCKET_DIR = """
+import os, socket
+print(sorted(os.listdir("/run/toolgym")))
+for attempt in ("write", "connect"):
+    try:
+        if attempt == "write":
+            open("/run/toolgym/x", "w").write("x" * 1024)
+        else:
+            socket.socket(socket.AF_UNIX).connect("/run/toolgym/host.sock")
+        print(attempt, "OK")
+    except OSError as exc:
+        print(attempt, type(exc).__name__, exc.strerror)
+"""
+
+
+def test_the_socket_dir_is_read_only_empty_and_dead(docker_backend: Backend) -> None:
+    # The worker connected to the host's socket at start; the host then removed it. The mount
+    # is read-only: the code can neither store files there (on the host disk, outliving the
+    # episode and the 64 MB /tmp limit) nor connect to the host.
+    with docker_backend.acquire() as sandbox:
+        result = sandbox.run(SOCKET_DIR)
+        host_dir = os.path.join(docker_backend._staging, sandbox._conn.name)
+        on_host = os.listdir(host_dir)
+        mounts = sandbox.run("print([l for l in open('/proc/mounts') if ' /run/toolgym ' in l])")
+    assert result.stdout.splitlines() == [
+        "[]",
+        "write OSError Read-only file system",
+        "connect FileNotFoundError No such file or directory",
+    ], result
+    assert on_host == []
+    assert " ro," in mounts.stdout, mounts.stdout

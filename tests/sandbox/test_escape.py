@@ -367,7 +367,13 @@ def test_input_file_names_cannot_escape_the_work_dir(backend: Backend) -> None:
 
 def test_no_file_survives_into_the_next_episode(backend: Backend) -> None:
     token = uuid.uuid4().hex[:12]
-    places = ["workdir.txt", f"/tmp/leak-{token}", f"/dev/shm/leak-{token}"]
+    places = [
+        "workdir.txt",
+        f"/tmp/leak-{token}",
+        f"/dev/shm/leak-{token}",
+        f"/run/toolgym/leak-{token}",
+        f"/var/tmp/leak-{token}",
+    ]
     write = f"""
     import os
     for path in {places!r}:
@@ -417,6 +423,40 @@ def test_no_file_survives_into_the_next_episode(backend: Backend) -> None:
             if os.path.exists(path):
                 os.unlink(path)
     require_contained(backend, "scratch_leak", found == ["[]", "[]"], str(found))
+
+
+WRITABLE = """
+import os
+allowed = (os.getcwd(), "/tmp", "/dev/shm")
+found = []
+for root, dirs, files in os.walk("/"):
+    if root in ("/proc", "/sys", "/dev") or root.startswith(("/proc/", "/sys/")):
+        dirs[:] = []
+        continue
+    if root == "/dev":
+        dirs[:] = ["shm"]
+    if not os.access(root, os.W_OK):
+        continue
+    probe = os.path.join(root, ".toolgym-probe")
+    try:
+        with open(probe, "w"):
+            pass
+    except OSError:
+        continue
+    os.unlink(probe)
+    if not any(root == a or root.startswith(a.rstrip("/") + "/") for a in allowed):
+        found.append(root)
+print(found)
+"""
+
+
+def test_code_can_write_only_to_its_work_dir_and_private_scratch(backend: Backend) -> None:
+    # Every directory of the sandbox's filesystem is tried. Writable must be only the work dir,
+    # /tmp and /dev/shm (private tmpfs mounts wiped between episodes); not /run/toolgym (the
+    # socket mount of the Docker backend) nor anything that is host disk.
+    result = run(backend, WRITABLE, timeout=30)
+    assert result.error is None and result.exit_code == 0, result
+    require_contained(backend, "scratch_leak", result.stdout == "[]\n", result.stdout)
 
 
 # -- recovery -----------------------------------------------------------------------------------
