@@ -152,6 +152,12 @@ NASTY_SQL: list[tuple[str, str, str]] = [
     ("SELECT * FROM students WHERE name LIKE '" + "%" * 5000 + "'", "tool_error", "too complex"),
     ("SELECT " + "(" * 500 + "1" + ")" * 500, "tool_error", "sql error"),
     (CTE_BOMB, "timeout", "stopped"),
+    # One built-in call that never yields to the progress handler (SQLite loops ~30 s in it).
+    ("SELECT printf('%.*c', 2000000000, 'x')", "timeout", "stopped"),
+    ("SELECT format('%2000000000c', 'x')", "timeout", "stopped"),
+    ("SELECT printf('%.*c', '2000000000', 'x')", "timeout", "stopped"),
+    ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
+     "SELECT max(length(printf('%.*c', 900000, 'x'))) FROM c", "timeout", "stopped"),
     ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c ORDER BY x DESC LIMIT 1",
      "timeout", "stopped"),
     ("SELECT count(*) FROM enrollments a, enrollments b, enrollments c", "timeout", "stopped"),
@@ -187,6 +193,27 @@ def test_wall_clock_limit_applies_when_the_step_budget_is_large() -> None:
     with pytest.raises(ToolError) as caught:
         slow.query(CTE_BOMB)
     assert caught.value.code == "timeout" and time.perf_counter() - started < 0.6
+
+
+def test_printf_still_formats_like_sqlite(db: ReadOnlyDatabase) -> None:
+    out = db.query("SELECT printf('%5.2f;%s;%d;%%;%*d;%-3s;', 3.14159, 'a', 7, 4, 2, 'b'), format('%.3c', 'x')")
+    assert parse_result(out) == [[" 3.14;a;7;%;   2;b  ;", "xxx"]], out
+
+
+def test_the_watchdog_stops_slow_built_ins_on_every_row() -> None:
+    # Each row costs milliseconds inside built-ins, so the progress handler (every 1,000 VM
+    # steps, about 100 rows here) alone overruns the limit; the watchdog interrupts the query.
+    quick = ReadOnlyDatabase(DATA / "databases" / "university_test_0.sql", timeout_s=0.2)
+    sql = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT max(length(replace(replace("
+        "replace(hex(zeroblob(450000 + x % 2)), '0', '1'), '1', '2'), '2', '3'))) FROM c"
+    )
+    started = time.perf_counter()
+    with pytest.raises(ToolError) as caught:
+        quick.query(sql)
+    assert caught.value.code == "timeout"
+    assert time.perf_counter() - started < 0.2 + 0.5  # about 1.6 s without the watchdog
+    assert quick.query("SELECT 1 AS one").startswith("one")  # not interrupted afterwards
 
 
 def test_a_cartesian_product_shows_the_first_rows_without_counting_them_all(db: ReadOnlyDatabase) -> None:
