@@ -36,16 +36,14 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import uuid
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
 from toolgym.core.errors import ConfigError
 from toolgym.sandbox.base import Limits
 from toolgym.sandbox.image import DEFAULT_IMAGE, LABEL, WORKER_IN_IMAGE, docker_cli, require_docker
-from toolgym.sandbox.pool import PooledBackend, WorkerConnection
+from toolgym.sandbox.pool import PooledBackend, WorkerConnection, pid_alive
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +138,7 @@ class DockerBackend(PooledBackend):
         self._counter = itertools.count()
         self.transport = transport
         # Private dir (0700) for the worker copy and the per-container socket dirs.
-        self._staging = tempfile.mkdtemp(prefix="toolgym-docker-")
-        weakref.finalize(self, shutil.rmtree, self._staging, True)
+        self._staging = self._make_staging("docker")
         mounts: list[str] = []
         if mount_worker:
             # A world-readable copy: the checkout may not be readable by uid 65534, and edits
@@ -265,19 +262,9 @@ def sweep_containers(*, all_owners: bool = False) -> list[str]:
     for line in proc.stdout.splitlines():
         name, _, owner = line.partition("\t")
         owner_host, _, pid = owner.rpartition(":")
-        if not all_owners and owner_host == host and pid.isdigit() and _pid_alive(int(pid)):
+        if not all_owners and owner_host == host and pid.isdigit() and pid_alive(int(pid)):
             continue
         doomed.append(name)
     if doomed:
         subprocess.run([cli, "rm", "-f", *doomed], capture_output=True, timeout=120, check=False)  # noqa: S603
     return doomed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

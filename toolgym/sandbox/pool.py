@@ -83,6 +83,66 @@ def find_worker_pid(launcher: int, depth: int = 3) -> int | None:
     return None
 
 
+STAGING_PREFIX = "toolgym-staging-"
+"""Staging directories are ``STAGING_PREFIX + KIND-PID-RANDOM`` in the temp dir or /dev/shm."""
+
+
+def staging_roots() -> list[str]:
+    """The directories staging directories are created in (see :func:`make_staging`)."""
+    roots = [tempfile.gettempdir()]
+    if os.path.isdir("/dev/shm"):
+        roots.append("/dev/shm")
+    return roots
+
+
+def make_staging(kind: str, parent: str | None = None) -> str:
+    """Create a private staging directory named after this process (for :func:`sweep_staging`)."""
+    return tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{kind}-{os.getpid()}-", dir=parent)
+
+
+def sweep_staging(*, all_owners: bool = False) -> list[str]:
+    """Remove staging directories whose owner process is gone (all of them with ``all_owners``).
+
+    Backends remove their own on ``close()`` and at interpreter exit; a process that was killed
+    leaves them behind. Returns the removed paths.
+    """
+    import shutil
+
+    removed = []
+    for root in staging_roots():
+        try:
+            names = os.listdir(root)
+        except OSError:
+            continue
+        for name in names:
+            if not name.startswith(STAGING_PREFIX):
+                continue
+            parts = name[len(STAGING_PREFIX) :].split("-")
+            pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+            if not all_owners and (pid is None or pid_alive(pid)):
+                continue
+            path = os.path.join(root, name)
+            shutil.rmtree(path, ignore_errors=True)
+            if not os.path.exists(path):
+                removed.append(path)
+    return removed
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (zombies count as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
 def encode_files(files: Files | None) -> list[dict[str, str]]:
     """Turn a ``{path: str | bytes}`` mapping into the worker's ``files`` list."""
     encoded: list[dict[str, str]] = []
@@ -657,6 +717,15 @@ class PooledBackend:
         self._pool = WorkerPool(self._start_worker, pool_size, kill_many=self._kill_workers)
         # Runs on close(), on garbage collection and at interpreter exit (weakref.finalize).
         self._finalizer = weakref.finalize(self, WorkerPool.close, self._pool)
+        self._staging_finalizer: weakref.finalize | None = None
+
+    def _make_staging(self, kind: str, parent: str | None = None) -> str:
+        """Create this backend's private staging dir; removed on close (after the workers)."""
+        import shutil
+
+        path = make_staging(kind, parent)
+        self._staging_finalizer = weakref.finalize(self, shutil.rmtree, path, True)
+        return path
 
     # -- to implement ----------------------------------------------------------------------------
     def _start_worker(self) -> WorkerConnection:
@@ -697,8 +766,10 @@ class PooledBackend:
         handle.release()
 
     def close(self) -> None:
-        """Stop every worker (idempotent)."""
+        """Stop every worker and remove the staging directory (idempotent)."""
         self._finalizer()
+        if self._staging_finalizer is not None:
+            self._staging_finalizer()
 
     @property
     def closed(self) -> bool:

@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -156,9 +155,8 @@ class ProcessBackend(PooledBackend):
         self._counter = itertools.count()
         # A private copy of the worker (and, without bwrap, the work dirs) on a tmpfs if
         # possible: the repo checkout need not be readable by the sandbox user.
-        self._staging = tempfile.mkdtemp(prefix="toolgym-sandbox-", dir=_fast_tmp_dir())
+        self._staging = self._make_staging("process", _fast_tmp_dir())
         os.chmod(self._staging, 0o711)
-        self._finalizer_staging = weakref.finalize(self, shutil.rmtree, self._staging, True)
         self._worker_path = os.path.join(self._staging, "worker.py")
         shutil.copyfile(WORKER_SOURCE, self._worker_path)
         os.chmod(self._worker_path, 0o644)
@@ -311,13 +309,6 @@ class ProcessBackend(PooledBackend):
         return self._connect(
             self._argv, self._popen_kwargs, name=f"process-{os.getpid()}-{n}", root_id=f"w{n}"
         )
-
-    def close(self) -> None:
-        """Stop every worker and delete the staging directory (idempotent)."""
-        super().close()
-        finalizer = getattr(self, "_finalizer_staging", None)
-        if finalizer is not None:
-            finalizer()
 
 
 def _python_candidates() -> list[str]:
