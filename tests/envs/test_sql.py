@@ -301,3 +301,27 @@ def test_env_reopens_its_database_after_pickling() -> None:
 )
 def test_grading(kind: str, answer: str, gold: object, decimals: int | None, ok: bool) -> None:
     assert grade(kind, answer, gold, decimals) is ok
+
+
+@pytest.mark.parametrize("env_id", ["ToolGym/Calc-v0", "ToolGym/Multi-v0", "ToolGym/SQL-v0"])
+def test_a_huge_number_in_the_answer_is_wrong_with_one_line_of_log(
+    env_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Python refuses to convert integers of more than 4,300 digits; the grader used to log a
+    # full traceback for each such answer.
+    import gymnasium as gym
+
+    from toolgym.core.actions import FinalAnswer
+
+    env = gym.make(env_id)
+    if env_id == "ToolGym/SQL-v0":
+        task = next(t for t in env.unwrapped.task_set if t.metadata["kind"] == "number")
+        env.reset(options={"task_id": task.id})
+    else:
+        env.reset(seed=0)
+    with caplog.at_level("WARNING"):
+        _, reward, terminated, _, info = env.step(HERMES.render(FinalAnswer("9" * 5000)))
+    assert terminated and reward == 0 and info["success"] is False
+    records = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR", "CRITICAL")]
+    assert len(records) == 1 and records[0].exc_info is None, records
+    assert "\n" not in records[0].getMessage() and "cannot be read" in records[0].getMessage()
