@@ -106,3 +106,36 @@ def test_the_socket_dir_is_read_only_empty_and_dead(docker_backend: Backend) -> 
     ], result
     assert on_host == []
     assert " ro," in mounts.stdout, mounts.stdout
+
+
+def test_the_image_was_built_from_this_checkout() -> None:
+    # setup_docker.sh rebuilds an image whose recipe label differs (CI runs it first), so the
+    # image under test always bakes in this worker, Dockerfile and build recipe.
+    from toolgym.sandbox.image import image_recipe, recipe_hash
+
+    assert image_recipe(IMAGE) == recipe_hash()
+    # Its own worker (nothing mounted over it) runs and is hardened.
+    with DockerBackend(image=IMAGE, pool_size=1, mount_worker=False, transport="stdio") as backend:
+        with backend.acquire() as sandbox:
+            assert sandbox.run("print(6 * 7)").stdout == "42\n"
+            conn = sandbox._conn
+            assert conn.hello["hardening"] == {"dumpable": 0, "seccomp": True}
+            assert conn.worker_pid is not None and conn.interference() is None
+
+
+def test_a_stale_image_is_refused_when_its_own_worker_would_run() -> None:
+    from toolgym.sandbox import SandboxUnavailable
+    from toolgym.sandbox.image import RECIPE_LABEL
+
+    stale = f"toolgym-sandbox-stale-test:{os.getpid()}"
+    dockerfile = f"FROM {IMAGE}\nLABEL {RECIPE_LABEL}=0000000000000000\n"
+    subprocess.run(["docker", "build", "-q", "-t", stale, "-"], input=dockerfile, text=True, check=True,
+                   capture_output=True)  # fmt: skip
+    try:
+        with pytest.raises(SandboxUnavailable, match="rebuild it with `toolgym sandbox build"):
+            DockerBackend(image=stale, mount_worker=False, transport="stdio", prestart=False)
+        # With the current worker mounted over the stale one the image still serves.
+        with DockerBackend(image=stale, pool_size=1) as backend:
+            assert backend.run("print(2 * 3)").stdout == "6\n"
+    finally:
+        subprocess.run(["docker", "rmi", "-f", stale], capture_output=True, check=False)

@@ -168,3 +168,22 @@ def test_a_reply_to_another_request_gets_the_worker_replaced() -> None:
     with pytest.raises(WorkerTampered, match="reply to request"):
         conn.request({"op": "ping"}, 5.0)
     assert not conn.alive
+
+
+def test_the_recipe_hash_follows_the_worker_and_the_dockerfile(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import shutil
+
+    from toolgym.sandbox import image
+
+    before = image.recipe_hash()
+    for name in ("worker.py", "Dockerfile"):
+        shutil.copy(image.SANDBOX_DIR / name, tmp_path / name)
+    monkeypatch.setattr(image, "SANDBOX_DIR", tmp_path)
+    assert image.recipe_hash() == before
+    for name in ("worker.py", "Dockerfile"):
+        original = (tmp_path / name).read_text()
+        (tmp_path / name).write_text(original + "\n# changed\n")
+        assert image.recipe_hash() != before
+        (tmp_path / name).write_text(original)
+    monkeypatch.setattr(image, "DEBOOTSTRAP_INCLUDE", "python3,curl")
+    assert image.recipe_hash() != before

@@ -125,7 +125,7 @@ class DockerBackend(PooledBackend):
             raise ConfigError(f"DockerBackend cpus must be > 0, got {cpus!r}")
         if transport not in ("socket", "stdio"):
             raise ConfigError(f"DockerBackend transport must be 'socket' or 'stdio', got {transport!r}")
-        self.daemon_version = require_docker(image)
+        self.daemon_version = require_docker(image, baked_worker=not mount_worker)
         super().__init__(
             pool_size=pool_size,
             limits=limits or DEFAULT_LIMITS,

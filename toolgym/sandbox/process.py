@@ -46,6 +46,8 @@ SANDBOX_UID = 65534
 """``nobody``: the user sandboxed code runs as when the host process is root."""
 
 ISOLATION_LEVELS = ("bwrap", "unshare", "none")
+PROBE_CODE = "import socket, sqlite3, ctypes\nprint(1)"
+"""Run once per worker command line: the sandbox works and can import what it did not preload."""
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/alternatives")
 _probe_cache: dict[tuple[str, ...], tuple[str, list[str], dict[str, Any], str] | str] = {}
@@ -278,7 +280,11 @@ class ProcessBackend(PooledBackend):
             problem = str(exc)
         else:
             try:
-                reply = conn.request({"op": "run", "code": "print(1)", "timeout": 10.0, "limits": {}}, 15.0)
+                # Modules the worker did not import: the sandbox user must be able to read the
+                # interpreter's library (not so for a pyenv Python under /root and children
+                # running as nobody), else the next candidate interpreter is tried.
+                probe = {"op": "run", "code": PROBE_CODE, "timeout": 10.0, "limits": {}}
+                reply = conn.request(probe, 15.0)
                 if not reply.get("ok") or reply.get("stdout") != "1\n":
                     problem = f"test run failed: {reply}"
             except SandboxError as exc:
