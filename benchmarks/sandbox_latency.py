@@ -9,11 +9,19 @@
 For (c) and (d) both the one-off ``backend.run`` and an episode handle's ``handle.run`` are
 measured. Throughput uses 8 concurrent caller threads.
 
+With ``--before DIR`` (another checkout of the project, e.g. ``git worktree add /tmp/before
+main``) it also compares two versions of the sandbox side by side: the warm Docker pool's
+``backend.run``, an episode handle's ``handle.run`` (back to back, and 5 ms apart) and a
+``ToolGym/Code-v0`` step through it, each version in its own subprocess importing its own tree
+(and mounting its own worker), alternating before/after for ``--rounds`` rounds so that both see
+the same load; p50 of all rounds' samples and the after/before ratio.
+
 Usage::
 
     python benchmarks/sandbox_latency.py            # full run (~1 min)
     python benchmarks/sandbox_latency.py --quick    # a few iterations (used by the tests)
     python benchmarks/sandbox_latency.py --write    # also write benchmarks/results/sandbox_latency.{md,json}
+    python benchmarks/sandbox_latency.py --before /tmp/before --write   # plus before/after
 
 Environment code (e.g. a ``ToolGym/Code-v0`` step) can reuse :func:`bench_backend`.
 """
@@ -219,6 +227,125 @@ def run_benchmark(quick: bool = False, threads: int = 8, image: str = DEFAULT_IM
     return {"machine": info, "command": command, "rows": [asdict(r) for r in rows]}
 
 
+COMPARE_PROBE = r"""
+import json, sys, time
+import gymnasium as gym
+import toolgym  # noqa: F401 - registers the envs
+from toolgym.sandbox.docker import DockerBackend
+
+n, image, pace = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+code = "print(1+1)"
+
+
+def timed(fn, pause=0.0):
+    for _ in range(5):
+        fn()
+    out = []
+    for _ in range(n):
+        if pause:
+            time.sleep(pause)
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1e3)
+    return out
+
+
+samples = {}
+with DockerBackend(image=image, pool_size=1) as backend:
+    first = backend.run(code)
+    assert first.stdout == "2\n" and first.error is None, first
+    samples["DockerBackend.run"] = timed(lambda: backend.run(code))
+    with backend.acquire() as handle:
+        samples["handle.run, back to back"] = timed(lambda: handle.run(code))
+        samples["handle.run, 5 ms apart"] = timed(lambda: handle.run(code), pace)
+env = gym.make("ToolGym/Code-v0", sandbox="docker", sandbox_options={"image": image, "pool_size": 1},
+               max_turns=10**6)
+env.reset(seed=0)
+action = '<tool_call>{"name": "run_python", "arguments": ' + json.dumps({"code": code}) + "}</tool_call>"
+
+
+def step():
+    obs, _, terminated, truncated, info = env.step(action)
+    if info.get("error") is not None or "2" not in obs:
+        raise RuntimeError(f"Code-v0 step failed: {info.get('error')}: {obs[:300]}")
+    if terminated or truncated:
+        env.reset()
+
+
+samples["Code-v0 step, back to back"] = timed(step)
+samples["Code-v0 step, 5 ms apart"] = timed(step, pace)
+env.close()
+print(json.dumps(samples))
+"""
+
+
+def compare_trees(before: Path, after: Path, image: str, rounds: int, n: int) -> dict[str, Any]:
+    """Docker-pool latency of two checkouts, interleaved: ``{"rows", "rounds", ...}``.
+
+    Each round runs :data:`COMPARE_PROBE` once per tree (order alternating), in a subprocess
+    whose ``PYTHONPATH`` and working directory are that tree.
+    """
+    samples: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
+    per_round: list[dict[str, dict[str, float]]] = []
+    for index in range(rounds):
+        order = [("before", before), ("after", after)]
+        if index % 2:
+            order.reverse()
+        this_round: dict[str, dict[str, float]] = {}
+        for name, tree in order:
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            proc = subprocess.run(  # noqa: S603 - our own interpreter and probe
+                [sys.executable, "-c", COMPARE_PROBE, str(n), image, str(PACE_S)],
+                cwd=tree, env=env, capture_output=True, text=True, timeout=1800, check=False,
+            )  # fmt: skip
+            if proc.returncode != 0:
+                raise RuntimeError(f"probe of {tree} failed:\n{proc.stderr[-3000:]}")
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            this_round[name] = {}
+            for mode, values in result.items():
+                samples[name].setdefault(mode, []).extend(values)
+                this_round[name][mode] = round(statistics.median(values), 3)
+        per_round.append(this_round)
+    rows = []
+    for mode in samples["after"]:
+        b, a = sorted(samples["before"][mode]), sorted(samples["after"][mode])
+        ratios = [r["after"][mode] / r["before"][mode] for r in per_round]
+        rows.append({
+            "mode": mode,
+            "n": len(a),
+            "before_p50_ms": round(_percentile(b, 0.5), 3),
+            "after_p50_ms": round(_percentile(a, 0.5), 3),
+            "ratio_p50": round(_percentile(a, 0.5) / _percentile(b, 0.5), 3),
+            "round_ratios": [round(x, 3) for x in ratios],
+            "before_p95_ms": round(_percentile(b, 0.95), 3),
+            "after_p95_ms": round(_percentile(a, 0.95), 3),
+        })  # fmt: skip
+    return {"before": str(before), "after": str(after), "rounds": rounds, "n_per_round": n, "rows": rows}
+
+
+def compare_markdown(comparison: dict[str, Any]) -> str:
+    """Render :func:`compare_trees` as a markdown section."""
+    lines = [
+        "",
+        "## Before/after: the Docker pool, two versions side by side",
+        "",
+        f"`before` = {comparison['before']}, `after` = {comparison['after']}; {comparison['rounds']} "
+        f"rounds of {comparison['n_per_round']} calls per row and version, alternating which "
+        "version goes first; p50/p95 over all rounds' samples, and the after/before ratio of the "
+        "p50 of each round (the spread shows the noise of this machine).",
+        "",
+        "| call | n | before p50 ms | after p50 ms | after / before | per round | before p95 ms | after p95 ms |",
+        "|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for r in comparison["rows"]:
+        per_round = ", ".join(f"{x:.2f}" for x in r["round_ratios"])
+        lines.append(
+            f"| {r['mode']} | {r['n']} | {r['before_p50_ms']} | {r['after_p50_ms']} | "
+            f"{r['ratio_p50']:.3f} | {per_round} | {r['before_p95_ms']} | {r['after_p95_ms']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """Render a report as a markdown table with ratios against (b)."""
     rows = report["rows"]
@@ -265,9 +392,38 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--threads", type=int, default=8, help="concurrent callers for throughput")
     parser.add_argument("--image", default=DEFAULT_IMAGE)
+    parser.add_argument(
+        "--before", type=Path, default=None, help="another checkout to compare the Docker pool with"
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="before/after rounds (with --before)")
+    parser.add_argument("--compare-n", type=int, default=300, help="calls per row and round (with --before)")
+    parser.add_argument("--compare-only", action="store_true", help="only the before/after comparison")
     args = parser.parse_args(argv)
-    report = run_benchmark(quick=args.quick, threads=args.threads, image=args.image)
-    markdown = to_markdown(report)
+    if args.before is not None and not (args.before / "toolgym" / "sandbox").is_dir():
+        parser.error(f"--before {args.before}: not a checkout of this project (no toolgym/sandbox)")
+    if args.compare_only:
+        report = {"machine": machine_info(), "rows": []}
+    else:
+        report = run_benchmark(quick=args.quick, threads=args.threads, image=args.image)
+    if args.before is not None:
+        report["comparison"] = compare_trees(args.before, ROOT, args.image, args.rounds, args.compare_n)
+        report["machine"]["loadavg_end"] = os.getloadavg()
+    report["command"] = "python " + " ".join(
+        shlex.quote(a) for a in [os.path.relpath(__file__, ROOT), *(sys.argv[1:] if argv is None else argv)]
+    )
+    if report["rows"]:
+        markdown = to_markdown(report)
+    else:
+        machine = report["machine"]
+        markdown = (
+            f"# Sandbox latency: before/after\n\nCommand: `{report['command']}`\n\nMachine: {machine['cpu']}, "
+            f"{machine['cores']} cores, Linux {machine['kernel']}, Python {machine['python']}, Docker "
+            f"server {machine['docker_server']}; load average "
+            f"{tuple(round(x, 2) for x in machine['loadavg_start'])} at start, "
+            f"{tuple(round(x, 2) for x in machine['loadavg_end'])} at end.\n"
+        )
+    if "comparison" in report:
+        markdown += compare_markdown(report["comparison"])
     sys.stdout.write(markdown)
     if args.write:
         RESULTS.mkdir(parents=True, exist_ok=True)
