@@ -12,9 +12,9 @@ measured. Throughput uses 8 concurrent caller threads.
 With ``--before DIR`` (another checkout of the project, e.g. ``git worktree add /tmp/before
 main``) it also compares two versions of the sandbox side by side: the warm Docker pool's
 ``backend.run``, an episode handle's ``handle.run`` (back to back, and 5 ms apart) and a
-``ToolGym/Code-v0`` step through it, each version in its own subprocess importing its own tree
-(and mounting its own worker), alternating before/after for ``--rounds`` rounds so that both see
-the same load; p50 of all rounds' samples and the after/before ratio.
+``ToolGym/Code-v0`` step through it. Both versions run at once, each in its own subprocess
+importing its own tree (and mounting its own worker), taking turns in short bursts so that both
+see the same load (see :func:`compare_trees`).
 
 Usage::
 
@@ -233,35 +233,16 @@ import gymnasium as gym
 import toolgym  # noqa: F401 - registers the envs
 from toolgym.sandbox.docker import DockerBackend
 
-n, image, pace = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+image = sys.argv[1]
 code = "print(1+1)"
-
-
-def timed(fn, pause=0.0):
-    for _ in range(5):
-        fn()
-    out = []
-    for _ in range(n):
-        if pause:
-            time.sleep(pause)
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1e3)
-    return out
-
-
-samples = {}
-with DockerBackend(image=image, pool_size=1) as backend:
-    first = backend.run(code)
-    assert first.stdout == "2\n" and first.error is None, first
-    samples["DockerBackend.run"] = timed(lambda: backend.run(code))
-    with backend.acquire() as handle:
-        samples["handle.run, back to back"] = timed(lambda: handle.run(code))
-        samples["handle.run, 5 ms apart"] = timed(lambda: handle.run(code), pace)
+backend = DockerBackend(image=image, pool_size=2)  # one for run(), one held by the handle
+first = backend.run(code)
+assert first.stdout == "2\n" and first.error is None, first
 env = gym.make("ToolGym/Code-v0", sandbox="docker", sandbox_options={"image": image, "pool_size": 1},
                max_turns=10**6)
 env.reset(seed=0)
 action = '<tool_call>{"name": "run_python", "arguments": ' + json.dumps({"code": code}) + "}</tool_call>"
+handle = None
 
 
 def step():
@@ -272,55 +253,113 @@ def step():
         env.reset()
 
 
-samples["Code-v0 step, back to back"] = timed(step)
-samples["Code-v0 step, 5 ms apart"] = timed(step, pace)
+def handle_run():
+    result = handle.run(code)
+    if result.stdout != "2\n":
+        raise RuntimeError(f"handle.run failed: {result}")
+
+
+def backend_run():
+    result = backend.run(code)
+    if result.stdout != "2\n":
+        raise RuntimeError(f"backend.run failed: {result}")
+
+
+calls = {"run": backend_run, "handle": handle_run, "step": step}
+with backend.acquire() as handle:
+    for fn in calls.values():
+        for _ in range(5):
+            fn()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        name, count, pause = line.split()
+        fn, pause = calls[name], float(pause)
+        out = []
+        for _ in range(int(count)):
+            if pause:
+                time.sleep(pause)
+            start = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - start) * 1e3)
+        print(json.dumps(out), flush=True)
 env.close()
-print(json.dumps(samples))
+backend.close()
 """
+COMPARE_MODES = (
+    ("DockerBackend.run", "run", 0.0),
+    ("handle.run, back to back", "handle", 0.0),
+    (f"handle.run, {PACE_S * 1e3:.0f} ms apart", "handle", PACE_S),
+    ("Code-v0 step, back to back", "step", 0.0),
+    (f"Code-v0 step, {PACE_S * 1e3:.0f} ms apart", "step", PACE_S),
+)
+"""Rows of the before/after comparison: (label, probe call, pause before each call)."""
 
 
 def compare_trees(before: Path, after: Path, image: str, rounds: int, n: int) -> dict[str, Any]:
-    """Docker-pool latency of two checkouts, interleaved: ``{"rows", "rounds", ...}``.
+    """Docker-pool latency of two checkouts, measured in lockstep: ``{"rows", ...}``.
 
-    Each round runs :data:`COMPARE_PROBE` once per tree (order alternating), in a subprocess
-    whose ``PYTHONPATH`` and working directory are that tree.
+    One :data:`COMPARE_PROBE` subprocess per tree (its ``PYTHONPATH`` and working directory are
+    that tree, so it imports that version and mounts its worker) keeps a backend, an episode
+    handle and a Code-v0 env open. For each of ``rounds`` rounds and each mode, the two probes
+    take turns (order alternating) running bursts of ``n`` calls: both versions see the same
+    load from moment to moment. Each round gives one after/before ratio of burst medians.
     """
-    samples: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
-    per_round: list[dict[str, dict[str, float]]] = []
-    for index in range(rounds):
-        order = [("before", before), ("after", after)]
-        if index % 2:
-            order.reverse()
-        this_round: dict[str, dict[str, float]] = {}
-        for name, tree in order:
-            env = {**os.environ, "PYTHONPATH": str(tree)}
-            proc = subprocess.run(  # noqa: S603 - our own interpreter and probe
-                [sys.executable, "-c", COMPARE_PROBE, str(n), image, str(PACE_S)],
-                cwd=tree, env=env, capture_output=True, text=True, timeout=1800, check=False,
+    probes = {}
+    try:
+        for name, tree in (("before", before), ("after", after)):
+            probes[name] = subprocess.Popen(  # noqa: S603 - our own interpreter and probe
+                [sys.executable, "-c", COMPARE_PROBE, image],
+                cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             )  # fmt: skip
-            if proc.returncode != 0:
-                raise RuntimeError(f"probe of {tree} failed:\n{proc.stderr[-3000:]}")
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
-            this_round[name] = {}
-            for mode, values in result.items():
-                samples[name].setdefault(mode, []).extend(values)
-                this_round[name][mode] = round(statistics.median(values), 3)
-        per_round.append(this_round)
+        for name, proc in probes.items():
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"the {name} probe did not start (exit {proc.wait()})")
+        samples: dict[str, dict[str, list[float]]] = {
+            label: {"before": [], "after": []} for label, *_ in COMPARE_MODES
+        }
+        ratios: dict[str, list[float]] = {label: [] for label, *_ in COMPARE_MODES}
+        for index in range(rounds):
+            for label, call, pause in COMPARE_MODES:
+                order = ["before", "after"] if index % 2 == 0 else ["after", "before"]
+                medians = {}
+                for name in order:
+                    proc = probes[name]
+                    assert proc.stdin is not None and proc.stdout is not None
+                    proc.stdin.write(f"{call} {n} {pause}\n")
+                    proc.stdin.flush()
+                    reply = proc.stdout.readline()
+                    if not reply:
+                        raise RuntimeError(f"the {name} probe died (exit {proc.wait()})")
+                    values = json.loads(reply)
+                    samples[label][name] += values
+                    medians[name] = statistics.median(values)
+                ratios[label].append(medians["after"] / medians["before"])
+    finally:
+        for proc in probes.values():
+            if proc.stdin is not None:
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     rows = []
-    for mode in samples["after"]:
-        b, a = sorted(samples["before"][mode]), sorted(samples["after"][mode])
-        ratios = [r["after"][mode] / r["before"][mode] for r in per_round]
+    for label, *_ in COMPARE_MODES:
+        b, a = sorted(samples[label]["before"]), sorted(samples[label]["after"])
+        r = sorted(ratios[label])
         rows.append({
-            "mode": mode,
+            "mode": label,
             "n": len(a),
             "before_p50_ms": round(_percentile(b, 0.5), 3),
             "after_p50_ms": round(_percentile(a, 0.5), 3),
             "ratio_p50": round(_percentile(a, 0.5) / _percentile(b, 0.5), 3),
-            "round_ratios": [round(x, 3) for x in ratios],
+            "median_round_ratio": round(statistics.median(r), 3),
+            "round_ratio_q1_q3": [round(_percentile(r, 0.25), 3), round(_percentile(r, 0.75), 3)],
             "before_p95_ms": round(_percentile(b, 0.95), 3),
             "after_p95_ms": round(_percentile(a, 0.95), 3),
         })  # fmt: skip
-    return {"before": str(before), "after": str(after), "rounds": rounds, "n_per_round": n, "rows": rows}
+    return {"before": str(before), "after": str(after), "rounds": rounds, "n_per_burst": n, "rows": rows}
 
 
 def compare_markdown(comparison: dict[str, Any]) -> str:
@@ -329,19 +368,23 @@ def compare_markdown(comparison: dict[str, Any]) -> str:
         "",
         "## Before/after: the Docker pool, two versions side by side",
         "",
-        f"`before` = {comparison['before']}, `after` = {comparison['after']}; {comparison['rounds']} "
-        f"rounds of {comparison['n_per_round']} calls per row and version, alternating which "
-        "version goes first; p50/p95 over all rounds' samples, and the after/before ratio of the "
-        "p50 of each round (the spread shows the noise of this machine).",
+        f"`before` = {comparison['before']}, `after` = {comparison['after']}. Both versions run at "
+        f"once (one subprocess each, importing its own tree and mounting its own worker) and take "
+        f"turns: {comparison['rounds']} rounds, each a burst of {comparison['n_per_burst']} calls "
+        "per row and version, alternating which goes first, so both see the same load. p50/p95 "
+        "over all samples; each round also gives an after/before ratio of the two bursts' "
+        "medians (median and quartiles of those ratios: the spread is this machine's noise).",
         "",
-        "| call | n | before p50 ms | after p50 ms | after / before | per round | before p95 ms | after p95 ms |",
+        "| call | n | before p50 ms | after p50 ms | after / before (p50) | median round ratio [Q1, Q3] "
+        "| before p95 ms | after p95 ms |",
         "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in comparison["rows"]:
-        per_round = ", ".join(f"{x:.2f}" for x in r["round_ratios"])
+        q1, q3 = r["round_ratio_q1_q3"]
         lines.append(
             f"| {r['mode']} | {r['n']} | {r['before_p50_ms']} | {r['after_p50_ms']} | "
-            f"{r['ratio_p50']:.3f} | {per_round} | {r['before_p95_ms']} | {r['after_p95_ms']} |"
+            f"{r['ratio_p50']:.3f} | {r['median_round_ratio']:.3f} [{q1:.3f}, {q3:.3f}] | "
+            f"{r['before_p95_ms']} | {r['after_p95_ms']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -395,8 +438,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--before", type=Path, default=None, help="another checkout to compare the Docker pool with"
     )
-    parser.add_argument("--rounds", type=int, default=6, help="before/after rounds (with --before)")
-    parser.add_argument("--compare-n", type=int, default=300, help="calls per row and round (with --before)")
+    parser.add_argument("--rounds", type=int, default=40, help="before/after rounds (with --before)")
+    parser.add_argument("--compare-n", type=int, default=25, help="calls per burst (with --before)")
     parser.add_argument("--compare-only", action="store_true", help="only the before/after comparison")
     args = parser.parse_args(argv)
     if args.before is not None and not (args.before / "toolgym" / "sandbox").is_dir():

@@ -80,8 +80,7 @@ def test_before_after_comparison_runs_end_to_end(docker_backend: object) -> None
         "Code-v0 step, back to back",
         "Code-v0 step, 5 ms apart",
     ]
-    assert all(
-        row["n"] == 6 and row["before_p50_ms"] > 0 and len(row["round_ratios"]) == 2
-        for row in comparison["rows"]
-    )
+    for row in comparison["rows"]:
+        assert row["n"] == 6 and 0 < row["before_p50_ms"] <= row["before_p95_ms"], row
+        assert row["median_round_ratio"] > 0
     assert "after / before" in bench.compare_markdown(comparison)
