@@ -150,7 +150,7 @@ FORGER = """
 import os, sys
 sys.path.insert(0, {root!r})
 from toolgym.sandbox.worker import PROTOCOL_VERSION, encode_frame, read_frame
-os.write(1, encode_frame({{"op": "hello", "version": PROTOCOL_VERSION}}))
+os.write(1, encode_frame({{"op": "hello", "version": PROTOCOL_VERSION, "hardening": {{"dumpable": 0}}}}))
 request = read_frame(0)
 os.write(1, encode_frame({{"id": request["id"] + 1, "ok": True}}))
 read_frame(0)
@@ -187,3 +187,24 @@ def test_the_recipe_hash_follows_the_worker_and_the_dockerfile(tmp_path, monkeyp
         (tmp_path / name).write_text(original)
     monkeypatch.setattr(image, "DEBOOTSTRAP_INCLUDE", "python3,curl")
     assert image.recipe_hash() != before
+
+
+UNHARDENED = """
+import os, sys
+sys.path.insert(0, {root!r})
+from toolgym.sandbox.worker import PROTOCOL_VERSION, encode_frame
+os.write(1, encode_frame({{"op": "hello", "version": PROTOCOL_VERSION, "hardening": {{"dumpable": 1}}}}))
+sys.stdin.read()
+"""
+
+
+def test_a_worker_that_could_not_harden_itself_is_not_used() -> None:
+    import sys
+    from pathlib import Path
+
+    from toolgym.sandbox.base import SandboxError
+    from toolgym.sandbox.pool import WorkerConnection
+
+    root = str(Path(__file__).resolve().parents[2])
+    with pytest.raises(SandboxError, match="could not make itself non-dumpable"):
+        WorkerConnection([sys.executable, "-c", UNHARDENED.format(root=root)], name="soft")

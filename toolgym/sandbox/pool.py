@@ -252,6 +252,13 @@ class WorkerConnection:
                 f"sandbox worker {name} speaks protocol {self.hello.get('version')!r}, "
                 f"expected {PROTOCOL_VERSION} (rebuild the image: toolgym sandbox build)"
             )
+        hardening = self.hello.get("hardening") or {}
+        if hardening.get("dumpable") != 0:
+            self.kill()
+            raise SandboxError(
+                f"sandbox worker {name} could not make itself non-dumpable ({hardening!r}): the code "
+                "it runs could take it over, so it is not used (does its Python have ctypes?)"
+            )
 
     def _accept(self, listener: socket.socket, deadline: float) -> socket.socket:
         """Accept the worker's connection (the launcher may still be running meanwhile)."""

@@ -8,17 +8,19 @@ Debian image.
 
 Lifecycle
 ---------
-The worker starts once, pre-imports common stdlib modules, sends a ``hello`` frame and then
-serves requests read from its stdin, replying on its stdout (or, with ``--listen PATH``, on
-the one connection it accepts on a unix socket). Each frame is a 4-byte big-endian unsigned
+The worker starts once and first hardens itself against the code it will run
+(:func:`harden_worker`: non-dumpable, a seccomp filter denying ``ptrace`` and cross-process
+memory access), pre-imports common stdlib modules, sends a ``hello`` frame (with what the
+hardening achieved) and then serves requests read from its stdin, replying on its stdout (or,
+with ``--connect PATH``, on a unix socket the host listens on). Each frame is a 4-byte big-endian unsigned
 length followed by that many bytes of JSON (ASCII-escaped, so also valid UTF-8). Requests are
 served one at a time; the host keeps a pool of workers for concurrency.
 
 Each ``run`` request is executed by a forked child (no interpreter start: about a
 millisecond), forked in advance so that the fork is off the critical path. The child has its
 own session and process group and stdout/stderr pipes; on receiving the code it applies rlimits
-(CPU time, address space, processes, file size, open files), enters the call's work dir and
-runs the code with ``exec()`` in a fresh ``__main__`` namespace. The parent enforces a
+(CPU time, address space, processes, file size, open files), drops privileges (``--run-as``;
+any capability left when it is still uid 0), enters the call's work dir and runs the code with ``exec()`` in a fresh ``__main__`` namespace. The parent enforces a
 wall-clock timeout, captures and truncates the output, and after replying kills every process
 the call left behind (the whole process group, then any orphan re-parented to the worker,
 which is PID 1 of its namespace or a child subreaper) before it reads the next request.
@@ -34,9 +36,10 @@ Requests (``op``)
     "stdout_truncated", "stderr_truncated", "strays_killed"}``.
 ``wipe``
     Kill every process of the sandbox except the worker, delete all work dirs and the
-    contents of the scratch dirs (``--scratch``). Reply: ``{"id", "ok": true, "removed": int}``.
+    contents of the scratch dirs (``--scratch``). Reply: ``{"id", "ok": true, "removed": int,
+    "integrity": [str]}`` (signs of interference found by :func:`self_check`; empty if none).
 ``ping``
-    Reply ``{"id", "ok": true}``.
+    Reply ``{"id", "ok": true, "pid": int, "integrity": [str]}``.
 ``shutdown``
     Reply, then exit.
 
@@ -55,7 +58,7 @@ import struct
 import sys
 import time
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 """Bumped whenever a request or reply changes incompatibly."""
 
 HEADER = struct.Struct(">I")
