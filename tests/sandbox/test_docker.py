@@ -139,3 +139,26 @@ def test_a_stale_image_is_refused_when_its_own_worker_would_run() -> None:
             assert backend.run("print(2 * 3)").stdout == "6\n"
     finally:
         subprocess.run(["docker", "rmi", "-f", stale], capture_output=True, check=False)
+
+
+def test_code_v0_runs_on_a_stale_image_with_the_current_worker_mounted() -> None:
+    # Code-v0 checks Docker at construction; a stale image must not stop it (its own worker is
+    # not used), or every env would break whenever worker.py changes before a rebuild.
+    import gymnasium as gym
+
+    import toolgym  # noqa: F401 - registers the envs
+    from toolgym.sandbox.image import RECIPE_LABEL
+
+    stale = f"toolgym-sandbox-stale-env-test:{os.getpid()}"
+    dockerfile = f"FROM {IMAGE}\nLABEL {RECIPE_LABEL}=0000000000000000\n"
+    subprocess.run(["docker", "build", "-q", "-t", stale, "-"], input=dockerfile, text=True, check=True,
+                   capture_output=True)  # fmt: skip
+    try:
+        env = gym.make("ToolGym/Code-v0", sandbox="docker", sandbox_options={"image": stale, "pool_size": 1})
+        env.reset(seed=0)
+        action = '<tool_call>{"name": "run_python", "arguments": {"code": "print(6 * 7)"}}</tool_call>'
+        obs, *_, info = env.step(action)
+        env.close()
+        assert info["error"] is None and "42" in obs, obs
+    finally:
+        subprocess.run(["docker", "rmi", "-f", stale], capture_output=True, check=False)

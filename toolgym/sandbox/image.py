@@ -123,11 +123,12 @@ def image_present(name: str = DEFAULT_IMAGE) -> bool:
         return False
 
 
-def require_docker(image: str = DEFAULT_IMAGE, *, baked_worker: bool = True) -> str:
+def require_docker(image: str = DEFAULT_IMAGE, *, baked_worker: bool = False) -> str:
     """Check that Docker can run the sandbox; return the daemon version.
 
     ``baked_worker``: the image's own worker will run (no bind-mounted current copy), so the
-    image must have been built from this package's sources (:func:`recipe_hash`).
+    image must have been built from this package's sources (:func:`recipe_hash`); otherwise a
+    stale image is only logged (the current worker is mounted over its copy).
 
     Raises:
         SandboxUnavailable: with instructions, if the client, the daemon or the image is
