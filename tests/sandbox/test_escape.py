@@ -625,3 +625,65 @@ def test_no_process_level_lets_code_take_over_the_worker(
         "vm_readv EPERM",
     ], result
     assert caps.stdout == "0000000000000000\n", caps
+
+
+# -- the spare standby child --------------------------------------------------------------------
+# Within an episode the worker keeps a second, pre-forked child ready (so that a call right
+# after another does not wait for a fork); it lives through the next call. That call's code may
+# tamper with it; the call after must not notice anything.
+
+TAMPER = """
+import os, resource, signal
+me, worker = os.getpid(), os.getppid()
+targets = []
+for name in os.listdir("/proc"):
+    if not name.isdigit() or int(name) in (me, worker):
+        continue
+    try:
+        stat = open(f"/proc/{{name}}/stat").read()
+    except OSError:
+        continue
+    if int(stat.rsplit(")", 1)[1].split()[1]) == worker:  # a child of the worker: the spare
+        targets.append(int(name))
+done = []
+for pid in targets:
+    try:
+        {action}
+        done.append(pid)
+    except OSError as exc:
+        print("refused", type(exc).__name__)
+print("tampered", len(done))
+"""
+TAMPER_ACTIONS = {
+    "sigint": "os.kill(pid, signal.SIGINT)",
+    "sigusr1": "os.kill(pid, signal.SIGUSR1)",
+    "sigstop": "os.kill(pid, signal.SIGSTOP)",
+    "sigkill": "os.kill(pid, signal.SIGKILL)",
+    "prlimit": "resource.prlimit(pid, resource.RLIMIT_NOFILE, (16, 16))",
+    "renice": "os.setpriority(os.PRIO_PROCESS, pid, 10)",
+    "affinity": "os.sched_setaffinity(pid, {min(os.sched_getaffinity(0))})",
+}
+PROBE_SELF = """
+import os, resource
+print(os.getpriority(os.PRIO_PROCESS, 0), resource.getrlimit(resource.RLIMIT_NOFILE)[0] > 16,
+      len(os.sched_getaffinity(0)) == len(os.sched_getaffinity(1)) if os.path.exists("/proc/1") else True)
+"""
+
+
+@pytest.mark.parametrize("action", list(TAMPER_ACTIONS))
+def test_a_tampered_spare_child_is_never_used(backend: Backend, action: str) -> None:
+    import time
+
+    with backend.acquire() as sandbox:
+        baseline = sandbox.run(textwrap.dedent(PROBE_SELF))
+        assert baseline.error is None and baseline.exit_code == 0, baseline
+        time.sleep(0.3)  # the worker forks the spare while no request waits
+        attack = sandbox.run(textwrap.dedent(TAMPER.format(action=TAMPER_ACTIONS[action])), timeout=5)
+        assert attack.error is None and "tampered" in attack.stdout, attack
+        if backend.isolation in ("docker", "bwrap"):  # the code runs as the worker's user
+            assert "tampered 0" not in attack.stdout, attack
+        after = sandbox.run(textwrap.dedent(PROBE_SELF), timeout=5)
+        assert after.error is None and not after.timed_out and after.exit_code == 0, after
+        assert after.stdout == baseline.stdout and after.stderr == "", after
+        assert sandbox.run("print('ok')").stdout == "ok\n"
+    assert_healthy(backend)
