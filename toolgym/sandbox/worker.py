@@ -411,8 +411,9 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: frozen
     As PID 1 of a PID namespace (Docker, bubblewrap ``--as-pid-1``) a single ``kill(-1)``
     reaches every other process of the namespace, daemons included (the kernel refuses a
     ``fork`` while a fatal signal is pending, so nothing slips through). With
-    ``thorough=False`` the worker then only reaps what has already exited (the rest are
-    reaped next time); with ``thorough=True`` it waits until no other process is left.
+    ``thorough=False`` (after each call) the worker then waits until every other process has
+    finished dying (zombies are reaped now or next time); with ``thorough=True`` it waits until
+    no other process is left at all.
     Otherwise the worker is a child subreaper and kills its children until none are left
     (orphans are re-parented to it as their parents die). Processes in ``spare`` (standby
     children forked by the worker) are left alone: then, as PID 1, every other process listed
@@ -426,30 +427,36 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: frozen
             os.killpg(pgid, signal.SIGKILL)
         except OSError:
             pass
-    if os.getpid() == 1 and spare and not thorough:
-        signalled: set = set()
-        for _ in range(1000):
-            fresh = [pid for pid in _other_pids() if pid not in spare and pid not in signalled]
-            if not fresh:
-                break
-            for pid in fresh:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-                except ProcessLookupError:
-                    pass
-            signalled.update(fresh)
-        else:  # still new processes after 1000 rounds: give up sparing
-            return killed + kill_strays(thorough=False)
-        _reap_all()
-        return killed
     if os.getpid() == 1 and not thorough:
-        try:
-            os.kill(-1, signal.SIGKILL)
-            killed += 1
-        except ProcessLookupError:
-            pass
-        _reap_all()
+        if not spare:
+            try:
+                os.kill(-1, signal.SIGKILL)  # atomic: nothing forks while the kernel sends it
+                killed += 1
+            except ProcessLookupError:
+                pass
+        else:
+            signalled: set = set()
+            for _ in range(1000):
+                fresh = [pid for pid in _other_pids() if pid not in spare and pid not in signalled]
+                if not fresh:
+                    break
+                for pid in fresh:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        killed += 1
+                    except ProcessLookupError:
+                        pass
+                signalled.update(fresh)
+            else:  # still new processes after 1000 rounds: give up sparing
+                return killed + kill_strays(thorough=False)
+        # Wait until every other process has finished dying (a zombie, reaped, or gone), so
+        # that the next call, which may start at once, sees none of them alive.
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            _reap_all()
+            if all(pid in spare or _state(pid) in (None, "Z", "X") for pid in _other_pids()):
+                break
+            time.sleep(0.0001)
         return killed
     if os.getpid() == 1:
         for _ in range(50):
@@ -487,6 +494,15 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: frozen
     if not spare:
         _reap_all()
     return killed
+
+
+def _state(pid: int) -> str | None:
+    """The state letter of process ``pid`` (``R``, ``S``, ``Z``...), ``None`` if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, IndexError):
+        return None
 
 
 def _other_pids() -> list:
