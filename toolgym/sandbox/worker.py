@@ -24,11 +24,6 @@ any capability left when it is still uid 0), enters the call's work dir and runs
 wall-clock timeout, captures and truncates the output, and after replying kills every process
 the call left behind (the whole process group, then any orphan re-parented to the worker,
 which is PID 1 of its namespace or a child subreaper) before it reads the next request.
-Within an episode (session calls) it also keeps a second, *spare* child forked while no request
-waits, so that a call arriving right after the previous reply finds a child that finished
-setting itself up long ago; cleanup spares it, and since it lives through a call whose code may
-signal it, it is born with every signal blocked and refuses the code (the call is retried on a
-fresh child) if it finds a signal pending or its rlimits, priority or CPU affinity changed.
 
 Requests (``op``)
 -----------------
@@ -405,21 +400,17 @@ def _reap_all() -> None:
             return
 
 
-def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: frozenset = frozenset()) -> int:
+def kill_strays(pgid: int | None = None, *, thorough: bool = True) -> int:
     """Kill every process the worker does not need: the call's group, then all descendants.
 
     As PID 1 of a PID namespace (Docker, bubblewrap ``--as-pid-1``) a single ``kill(-1)``
     reaches every other process of the namespace, daemons included (the kernel refuses a
     ``fork`` while a fatal signal is pending, so nothing slips through). With
-    ``thorough=False`` (after each call) the worker then waits until every other process has
-    finished dying (zombies are reaped now or next time); with ``thorough=True`` it waits until
-    no other process is left at all.
+    ``thorough=False`` the worker then only reaps what has already exited (the rest are
+    reaped next time); with ``thorough=True`` it waits until no other process is left.
     Otherwise the worker is a child subreaper and kills its children until none are left
-    (orphans are re-parented to it as their parents die). Processes in ``spare`` (standby
-    children forked by the worker) are left alone: then, as PID 1, every other process listed
-    in ``/proc`` is killed one by one, listing again until no new one appears (a process that
-    received SIGKILL cannot fork any more). Returns the number of processes signalled
-    (approximate).
+    (orphans are re-parented to it as their parents die). Returns the number of processes
+    signalled (approximate).
     """
     killed = 0
     if pgid is not None:
@@ -428,35 +419,12 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: frozen
         except OSError:
             pass
     if os.getpid() == 1 and not thorough:
-        if not spare:
-            try:
-                os.kill(-1, signal.SIGKILL)  # atomic: nothing forks while the kernel sends it
-                killed += 1
-            except ProcessLookupError:
-                pass
-        else:
-            signalled: set = set()
-            for _ in range(1000):
-                fresh = [pid for pid in _other_pids() if pid not in spare and pid not in signalled]
-                if not fresh:
-                    break
-                for pid in fresh:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                        killed += 1
-                    except ProcessLookupError:
-                        pass
-                signalled.update(fresh)
-            else:  # still new processes after 1000 rounds: give up sparing
-                return killed + kill_strays(thorough=False)
-        # Wait until every other process has finished dying (a zombie, reaped, or gone), so
-        # that the next call, which may start at once, sees none of them alive.
-        deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline:
-            _reap_all()
-            if all(pid in spare or _state(pid) in (None, "Z", "X") for pid in _other_pids()):
-                break
-            time.sleep(0.0001)
+        try:
+            os.kill(-1, signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
+            pass
+        _reap_all()
         return killed
     if os.getpid() == 1:
         for _ in range(50):
@@ -476,7 +444,7 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: frozen
                 break
         return killed
     for _ in range(200):
-        kids = [pid for pid in _own_children() if pid not in spare]
+        kids = _own_children()
         if not kids:
             break
         for pid in kids:
@@ -491,18 +459,8 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: frozen
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
-    if not spare:
-        _reap_all()
+    _reap_all()
     return killed
-
-
-def _state(pid: int) -> str | None:
-    """The state letter of process ``pid`` (``R``, ``S``, ``Z``...), ``None`` if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0].decode()
-    except (OSError, IndexError):
-        return None
 
 
 def _other_pids() -> list:
@@ -572,7 +530,6 @@ class _Standby:
 
     def __init__(self, pid: int, ctl_w: int, out_r: int, err_r: int, status_r: int) -> None:
         self.pid = pid
-        self.spare = False  # forked while a call ran or could still run (not right before use)
         self.ctl_w = ctl_w
         self.out_r = out_r
         self.err_r = err_r
@@ -604,8 +561,6 @@ class Worker:
         self.pid1 = os.getpid() == 1
         self.subreaper = False if self.pid1 else _set_subreaper()
         self._standby: _Standby | None = None
-        self._spare: _Standby | None = None
-        self._keep_spare = False
         self._deferred: list = []
         self._ensure_root()
 
@@ -624,44 +579,22 @@ class Worker:
             return {"ok": True, "pid": os.getpid(), "integrity": self_check()}
         raise ValueError(f"unknown op {op!r}")
 
-    def after_reply(self, proto_in: int | None = None) -> None:
-        """Finish the previous request's cleanup and make sure a standby child is ready.
-
-        Within an episode (session calls) the worker also keeps a second, *spare* standby,
-        forked here while no request waits (``proto_in`` not readable): the next call then
-        finds a child that has long finished setting itself up, and a call that follows its
-        predecessor at once waits for no fork. The spare lives through the next call; that
-        call's code can signal it (same user), so a spare is verified before use (see
-        :meth:`_take_standby`) and the call is retried on a fresh child if it never started.
-        """
+    def after_reply(self) -> None:
+        """Finish the previous request's cleanup and fork the next standby child."""
         deferred, self._deferred = self._deferred, []
         for action in deferred:
             try:
                 action()
             except Exception:  # noqa: BLE001 - cleanup is best effort; wipe is the backstop
                 pass
-        if self._standby is None and self._spare is not None:
-            self._standby, self._spare = self._spare, None
         if self._standby is None:
             try:
                 self._standby = self._fork_standby()
             except OSError:
                 pass  # e.g. EAGAIN under a pids limit; run() retries and reports the error
-        if self._keep_spare and self._spare is None and self._standby is not None:
-            if proto_in is not None and select.select([proto_in], [], [], 0)[0]:
-                return  # a request is waiting: serve it first
-            try:
-                self._spare = self._fork_standby()
-            except OSError:
-                pass
-
-    def _spared(self) -> frozenset:
-        """PIDs of the standby children that cleanup must not kill."""
-        return frozenset(s.pid for s in (self._standby, self._spare) if s is not None)
 
     def wipe(self) -> int:
         """Kill stray processes and delete all work dirs and scratch contents."""
-        self._keep_spare = False
         self._discard_standby()
         kill_strays()
         removed = _clear_dir(self.root)
@@ -672,45 +605,14 @@ class Worker:
         return removed
 
     def _discard_standby(self) -> None:
-        standbys = (self._standby, self._spare)
-        self._standby = self._spare = None
-        for standby in standbys:
-            if standby is not None:
-                self._drop(standby)
-
-    @staticmethod
-    def _drop(standby: _Standby) -> None:
-        standby.close_fds()  # the child sees EOF on its control pipe and exits
-        try:
-            os.kill(standby.pid, signal.SIGKILL)
-            os.waitpid(standby.pid, 0)
-        except OSError:
-            pass
-
-    def _take_standby(self) -> _Standby:
-        """The standby child for this call: the ready one if it is intact, else a fresh one.
-
-        A spare (it lived through an earlier call of the episode) may have been signalled by
-        that call's code: it is reaped if dead and sent SIGCONT (a stopped child resumes; a
-        pending stop is discarded); everything else it checks itself before running the code
-        (blocked signals pending, changed rlimits, priority or CPU affinity), and if it never
-        starts the code, :meth:`run` retries on a fresh child.
-        """
         standby, self._standby = self._standby, None
-        if standby is not None and standby.spare:
+        if standby is not None:
+            standby.close_fds()  # the child sees EOF on its control pipe and exits
             try:
-                dead = os.waitpid(standby.pid, os.WNOHANG)[0] == standby.pid
-            except ChildProcessError:
-                dead = True
-            if dead:
-                standby.close_fds()
-                standby = None
-            else:
-                try:
-                    os.kill(standby.pid, signal.SIGCONT)
-                except OSError:
-                    pass
-        return standby if standby is not None else self._fork_standby()
+                os.kill(standby.pid, signal.SIGKILL)
+                os.waitpid(standby.pid, 0)
+            except OSError:
+                pass
 
     def _workdir(self, session: str | None) -> tuple:
         if session is not None:
@@ -771,43 +673,21 @@ class Worker:
             self._deferred.append(self.wipe)
         self._chown(workdir)
         self._write_files(workdir, req.get("files") or [])
-        self._keep_spare = req.get("session") is not None and not req.get("wipe_after")
-        # The spare (if any) is about to live through this call: from now on it counts as such.
-        if self._spare is not None:
-            self._spare.spare = True
-        standby = self._take_standby()
+        if self._standby is None:
+            self._standby = self._fork_standby()
+        standby, self._standby = self._standby, None
         result = self._execute(standby, code, workdir, timeout, limits, max_output)
-        if result is None:  # it never started the code (killed or tampered with while waiting)
-            result = self._execute(self._fork_standby(), code, workdir, timeout, limits, max_output)
-            if result is None:
-                raise OSError("the child for this call died before running the code")
         result["ok"] = True
         return result
-
-    def _reap_unstarted(self, standby: _Standby, *, reaped: bool = False) -> None:
-        """Drop a child that did not start its code (the call is retried on a fresh one)."""
-        standby.close_fds()
-        if not reaped:
-            try:
-                os.kill(standby.pid, signal.SIGKILL)
-                os.waitpid(standby.pid, 0)
-            except OSError:
-                pass
 
     def _fork_standby(self) -> _Standby:
         ctl_r, ctl_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         status_r, status_w = os.pipe()
-        # Born with every signal blocked: a signal sent to a waiting child stays pending (it
-        # checks before running the code) instead of acting on it.
-        signal.pthread_sigmask(signal.SIG_BLOCK, _ALL_SIGNALS)
-        try:
-            pid = os.fork()
-            if pid == 0:  # child: never returns
-                _standby_main(ctl_r, out_w, err_w, status_w, self.run_as)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, _BASELINE["mask"])
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            _standby_main(ctl_r, out_w, err_w, status_w, self.run_as)
         for fd in (ctl_r, out_w, err_w, status_w):
             os.close(fd)
         return _Standby(pid, ctl_w, out_r, err_r, status_r)
@@ -820,8 +700,7 @@ class Worker:
         timeout: float,
         limits: dict,
         max_output: int,
-    ) -> dict | None:
-        """Run the call in ``standby``; ``None`` if the child never started the code."""
+    ) -> dict:
         pid = standby.pid
         start = time.monotonic()
         try:
@@ -867,12 +746,8 @@ class Worker:
                 chunk = os.read(fd, 65536)
                 if fd == standby.status_r:
                     status_bytes += chunk
-                    if status_bytes[:1] == b"\x00" or (not chunk and not status_bytes):
-                        # Refused (tampered with while waiting) or gone before starting.
-                        self._reap_unstarted(standby)
-                        return None
-                    if len(status_bytes) >= 5:
-                        (exit_code,) = struct.unpack(">i", status_bytes[1:5])
+                    if len(status_bytes) >= 4:
+                        (exit_code,) = struct.unpack(">i", status_bytes[:4])
                     elif not chunk:
                         poller.unregister(fd)
                         open_fds.discard(fd)
@@ -884,11 +759,6 @@ class Worker:
             if exit_code is None:
                 wpid, wstatus = os.waitpid(pid, os.WNOHANG)
                 if wpid == pid:
-                    if not status_bytes[:1]:
-                        status_bytes += _drain(standby.status_r)
-                        if status_bytes[:1] != b"\x01":
-                            self._reap_unstarted(standby, reaped=True)
-                            return None
                     reaped = True
                     exit_code = _exit_status(wstatus)
         if timed_out:
@@ -927,7 +797,7 @@ class Worker:
         def cleanup() -> None:
             # Per call, as PID 1: one kill(-1) and a non-blocking reap, so that the child's
             # teardown is not waited for; wipe() (between episodes) is thorough.
-            kill_strays(pid, thorough=False, spare=self._spared())
+            kill_strays(pid, thorough=False)
             if not reaped and not self.pid1:
                 try:
                     os.waitpid(pid, 0)
@@ -948,21 +818,6 @@ class Worker:
         }
 
 
-def _drain(fd: int) -> bytes:
-    """Whatever can be read from ``fd`` now, without blocking."""
-    os.set_blocking(fd, False)
-    data = b""
-    while True:
-        try:
-            chunk = os.read(fd, 64)
-        except BlockingIOError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def _exit_status(wstatus: int) -> int:
     """Exit code like :mod:`subprocess`: the status, or minus the killing signal."""
     if os.WIFEXITED(wstatus):
@@ -977,7 +832,6 @@ def _standby_main(ctl_r: int, out_w: int, err_w: int, status_w: int, run_as: tup
     the work (and the copy-on-write page faults) is off the latency-critical path.
     """
     exit_code = 1
-    started = False
     try:
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -1021,12 +875,6 @@ def _standby_main(ctl_r: int, out_w: int, err_w: int, status_w: int, run_as: tup
         os.close(3)
         if request is None:  # the worker discarded this standby child
             os._exit(0)
-        if _tampered():
-            os.write(4, b"\x00")  # refuse: the worker retries on a fresh child
-            os._exit(0)
-        signal.pthread_sigmask(signal.SIG_SETMASK, _BASELINE["mask"])
-        os.write(4, b"\x01")  # the code starts now
-        started = True
         _apply_limits(request["limits"], run_as)
         workdir = request["workdir"]
         os.chdir(workdir)
@@ -1051,49 +899,10 @@ def _standby_main(ctl_r: int, out_w: int, err_w: int, status_w: int, run_as: tup
             # reads the status, and need not wait for this process to be torn down.
             os.close(1)
             os.close(2)
-            os.write(4, struct.pack(">i", exit_code) if started else b"\x00")
+            os.write(4, struct.pack(">i", exit_code))
         except BaseException:  # noqa: BLE001
             pass
         os._exit(exit_code)
-
-
-_ALL_SIGNALS = set(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
-_BASELINE: dict = {"mask": set()}
-"""What a standby child must find unchanged before it runs code: set by :func:`set_baseline`."""
-
-
-def set_baseline() -> None:
-    """Record the worker's signal mask, rlimits, priority and CPU affinity (children inherit)."""
-    import resource
-
-    _BASELINE["mask"] = signal.pthread_sigmask(signal.SIG_BLOCK, [])
-    _BASELINE["rlimits"] = {
-        name: resource.getrlimit(getattr(resource, name))
-        for name in dir(resource)
-        if name.startswith("RLIMIT_")
-    }
-    _BASELINE["nice"] = os.getpriority(os.PRIO_PROCESS, 0)
-    _BASELINE["affinity"] = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-
-
-def _tampered() -> bool:
-    """Whether this waiting child was interfered with (signals pending, limits changed...).
-
-    A spare standby child lives through a call of its episode, whose code runs as the same
-    user: it may signal the child (blocked: they stay pending), lower its rlimits (prlimit),
-    lower its priority or pin it to a CPU. Any of these and the child refuses to run code.
-    """
-    import resource
-
-    if set(signal.sigpending()) - {signal.SIGCONT}:  # SIGCONT: sent by the worker itself
-        return True
-    for name, value in _BASELINE.get("rlimits", {}).items():
-        if resource.getrlimit(getattr(resource, name)) != value:
-            return True
-    if os.getpriority(os.PRIO_PROCESS, 0) != _BASELINE.get("nice", 0):
-        return True
-    affinity = _BASELINE.get("affinity")
-    return affinity is not None and os.sched_getaffinity(0) != affinity
 
 
 def _warm_up() -> None:
@@ -1226,7 +1035,6 @@ def main(argv: list | None = None) -> int:
     # their memory when the garbage collector runs.
     gc.collect()
     gc.freeze()
-    set_baseline()
     worker = Worker(args.root, args.scratch, run_as)
     hello = {
         "op": "hello",
@@ -1258,7 +1066,7 @@ def main(argv: list | None = None) -> int:
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         reply["id"] = req.get("id")
         write_all(proto_out, encode_frame(reply))
-        worker.after_reply(proto_in)
+        worker.after_reply()
 
 
 if __name__ == "__main__":
