@@ -4,7 +4,9 @@
 #   1. install docker.io and debootstrap with apt if missing (bubblewrap too, for the
 #      process backend);
 #   2. start dockerd in the background if no daemon answers, wait up to 60 s;
-#   3. build the sandbox image (toolgym-sandbox:latest) if it is missing.
+#   3. build the sandbox image (toolgym-sandbox:latest) if it is missing or stale: its label
+#      toolgym.sandbox.recipe differs from the hash of this checkout's worker, Dockerfile and
+#      build recipe (so CI never tests an image baked from an older worker).
 #
 # Needs root (or sudo). Used by CI with CI=true; safe to run repeatedly.
 # Environment:
@@ -72,11 +74,18 @@ else
 fi
 
 # 3. image -----------------------------------------------------------------------------------
+cd "$ROOT_DIR"
+EXPECTED="$(PYTHONPATH="$ROOT_DIR${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c \
+    'from toolgym.sandbox.image import recipe_hash; print(recipe_hash())')"
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then
-    log "image $IMAGE present"
+    ACTUAL="$(docker image inspect --format '{{ index .Config.Labels "toolgym.sandbox.recipe" }}' "$IMAGE")"
 else
-    log "building $IMAGE (debootstrap from the apt mirror, about a minute)"
-    cd "$ROOT_DIR"
+    ACTUAL="missing"
+fi
+if [ "$ACTUAL" = "$EXPECTED" ]; then
+    log "image $IMAGE present and current (recipe $EXPECTED)"
+else
+    log "building $IMAGE (recipe $EXPECTED; image has: $ACTUAL); debootstrap from the apt mirror, about a minute"
     $SUDO env PYTHONPATH="$ROOT_DIR${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m toolgym.sandbox.cli build --name "$IMAGE"
 fi
 log "done"

@@ -121,6 +121,12 @@ NASTY_SQL: list[tuple[str, str, str]] = [
     ("SELECT * FROM students WHERE name LIKE '" + "%" * 5000 + "'", "tool_error", "too complex"),
     ("SELECT " + "(" * 500 + "1" + ")" * 500, "tool_error", "sql error"),
     (CTE_BOMB, "timeout", "stopped"),
+    # One built-in call that never yields to the progress handler (SQLite loops ~30 s in it).
+    ("SELECT printf('%.*c', 2000000000, 'x')", "timeout", "stopped"),
+    ("SELECT format('%2000000000c', 'x')", "timeout", "stopped"),
+    ("SELECT printf('%.*c', '2000000000', 'x')", "timeout", "stopped"),
+    ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
+     "SELECT max(length(printf('%.*c', 900000, 'x'))) FROM c", "timeout", "stopped"),
     ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c ORDER BY x DESC LIMIT 1",
      "timeout", "stopped"),
     ("SELECT count(*) FROM enrollments a, enrollments b, enrollments c", "timeout", "stopped"),
@@ -156,6 +162,27 @@ def test_wall_clock_limit_applies_when_the_step_budget_is_large() -> None:
     with pytest.raises(ToolError) as caught:
         slow.query(CTE_BOMB)
     assert caught.value.code == "timeout" and time.perf_counter() - started < 0.6
+
+
+def test_printf_still_formats_like_sqlite(db: ReadOnlyDatabase) -> None:
+    out = db.query("SELECT printf('%5.2f;%s;%d;%%;%*d;%-3s;', 3.14159, 'a', 7, 4, 2, 'b'), format('%.3c', 'x')")
+    assert parse_result(out) == [[" 3.14;a;7;%;   2;b  ;", "xxx"]], out
+
+
+def test_the_watchdog_stops_slow_built_ins_on_every_row() -> None:
+    # Each row costs milliseconds inside built-ins, so the progress handler (every 1,000 VM
+    # steps, about 100 rows here) alone overruns the limit; the watchdog interrupts the query.
+    quick = ReadOnlyDatabase(DATA / "databases" / "university_test_0.sql", timeout_s=0.2)
+    sql = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT max(length(replace(replace("
+        "replace(hex(zeroblob(450000 + x % 2)), '0', '1'), '1', '2'), '2', '3'))) FROM c"
+    )
+    started = time.perf_counter()
+    with pytest.raises(ToolError) as caught:
+        quick.query(sql)
+    assert caught.value.code == "timeout"
+    assert time.perf_counter() - started < 0.2 + 0.5  # about 1.6 s without the watchdog
+    assert quick.query("SELECT 1 AS one").startswith("one")  # not interrupted afterwards
 
 
 def test_a_cartesian_product_shows_the_first_rows_without_counting_them_all(db: ReadOnlyDatabase) -> None:
@@ -243,3 +270,27 @@ def test_env_reopens_its_database_after_pickling() -> None:
 )
 def test_grading(kind: str, answer: str, gold: object, decimals: int | None, ok: bool) -> None:
     assert grade(kind, answer, gold, decimals) is ok
+
+
+@pytest.mark.parametrize("env_id", ["ToolGym/Calc-v0", "ToolGym/Multi-v0", "ToolGym/SQL-v0"])
+def test_a_huge_number_in_the_answer_is_wrong_with_one_line_of_log(
+    env_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Python refuses to convert integers of more than 4,300 digits; the grader used to log a
+    # full traceback for each such answer.
+    import gymnasium as gym
+
+    from toolgym.core.actions import FinalAnswer
+
+    env = gym.make(env_id)
+    if env_id == "ToolGym/SQL-v0":
+        task = next(t for t in env.unwrapped.task_set if t.metadata["kind"] == "number")
+        env.reset(options={"task_id": task.id})
+    else:
+        env.reset(seed=0)
+    with caplog.at_level("WARNING"):
+        _, reward, terminated, _, info = env.step(HERMES.render(FinalAnswer("9" * 5000)))
+    assert terminated and reward == 0 and info["success"] is False
+    records = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR", "CRITICAL")]
+    assert len(records) == 1 and records[0].exc_info is None, records
+    assert "\n" not in records[0].getMessage() and "cannot be read" in records[0].getMessage()

@@ -6,6 +6,7 @@
   tests are skipped locally, but **fail** when ``CI=true``: CI must never skip them.
 * ``process``: :class:`ProcessBackend` with the best isolation this machine offers
   (bubblewrap here).
+* ``process-unshare``: :class:`ProcessBackend` with ``isolation="unshare"``, the middle level.
 * ``process-none``: :class:`ProcessBackend` with ``isolation="none"``, the weakest level, so
   that its documented gaps (``isolation_gaps``) are exercised and shown as xfail.
 """
@@ -58,6 +59,13 @@ def process_backend() -> Iterator[Backend]:
 
 
 @pytest.fixture(scope="session")
+def process_unshare_backend() -> Iterator[Backend]:
+    """A :class:`ProcessBackend` with ``unshare`` namespaces but the host's filesystem."""
+    with ProcessBackend(pool_size=POOL_SIZE, isolation="unshare", prestart=True) as backend:
+        yield backend
+
+
+@pytest.fixture(scope="session")
 def process_none_backend() -> Iterator[Backend]:
     """A :class:`ProcessBackend` with no isolation beyond rlimits (the documented weakest)."""
     with ProcessBackend(pool_size=POOL_SIZE, isolation="none", prestart=True) as backend:
@@ -67,6 +75,7 @@ def process_none_backend() -> Iterator[Backend]:
 BACKEND_PARAMS = [
     pytest.param("docker", marks=pytest.mark.docker, id="docker"),
     pytest.param("process", id="process"),
+    pytest.param("process-unshare", id="process-unshare"),
     pytest.param("process-none", id="process-none"),
 ]
 
@@ -74,9 +83,11 @@ BACKEND_PARAMS = [
 @pytest.fixture(params=BACKEND_PARAMS)
 def backend(request: pytest.FixtureRequest) -> Backend:
     """Every backend kind in turn (see the module docstring)."""
-    name = {"docker": "docker_backend", "process": "process_backend"}.get(
-        request.param, "process_none_backend"
-    )
+    name = {
+        "docker": "docker_backend",
+        "process": "process_backend",
+        "process-unshare": "process_unshare_backend",
+    }.get(request.param, "process_none_backend")
     return request.getfixturevalue(name)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.sandbox.conftest import assert_healthy
 from toolgym.sandbox import Backend, SandboxError
 
 
@@ -177,3 +179,54 @@ def test_custom_limits_are_applied() -> None:
         assert big.exit_code != 0  # SIGXFSZ or OSError: File too large
         mem = backend.run("try:\n    bytearray(300 * 1024**2)\nexcept MemoryError:\n    print('capped')")
         assert mem.stdout == "capped\n"
+
+
+def test_close_removes_the_staging_directory(backend: Backend) -> None:
+    # A fresh backend of the same kind (the fixture's is shared by the session).
+    kind = type(backend)
+    extra = {"isolation": backend.isolation} if backend.name == "process" else {"image": backend.image}
+    fresh = kind(pool_size=1, **extra)
+    fresh.run("print(1)")
+    staging = fresh._staging
+    assert os.path.isdir(staging)
+    fresh.close()
+    assert not os.path.exists(staging)
+
+
+KILLED_OWNER = """
+import os, sys
+from toolgym.sandbox.docker import DockerBackend
+from toolgym.sandbox.process import ProcessBackend
+backends = [ProcessBackend(pool_size=1, isolation=sys.argv[1])]
+if sys.argv[2] != "-":
+    backends.append(DockerBackend(pool_size=1, image=sys.argv[2]))
+for b in backends:
+    assert b.run("open('f', 'w').write('x')").error is None
+print("\\n".join(b._staging for b in backends), flush=True)
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_sweep_removes_the_staging_dirs_of_killed_owners(backend: Backend) -> None:
+    import subprocess
+    import sys
+
+    from toolgym.sandbox.docker import sweep_containers
+    from toolgym.sandbox.pool import sweep_staging
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    image = backend.image if backend.name == "docker" else "-"
+    isolation = "bwrap" if backend.name == "docker" else backend.isolation
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_OWNER, isolation, image],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": repo},
+    )  # fmt: skip
+    assert proc.returncode == -9, proc.stderr
+    left = proc.stdout.split()
+    assert left and all(os.path.isdir(path) for path in left), proc.stdout
+    sweep_containers()  # the killed owner's containers (their dirs are bind-mounted)
+    removed = sweep_staging()
+    assert set(left) <= set(removed)
+    assert not any(os.path.exists(path) for path in left)
+    assert os.path.isdir(backend._staging)  # a live owner's directory is spared
+    assert_healthy(backend)

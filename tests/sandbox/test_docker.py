@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -72,3 +73,92 @@ def test_close_removes_the_containers_and_sweep_spares_live_owners() -> None:
         ["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=True
     ).stdout.split()
     assert not set(names) & set(listed)
+
+
+SOCKET_DIR = """
+import os, socket
+print(sorted(os.listdir("/run/toolgym")))
+for attempt in ("write", "connect"):
+    try:
+        if attempt == "write":
+            open("/run/toolgym/x", "w").write("x" * 1024)
+        else:
+            socket.socket(socket.AF_UNIX).connect("/run/toolgym/host.sock")
+        print(attempt, "OK")
+    except OSError as exc:
+        print(attempt, type(exc).__name__, exc.strerror)
+"""
+
+
+def test_the_socket_dir_is_read_only_empty_and_dead(docker_backend: Backend) -> None:
+    # The worker connected to the host's socket at start; the host then removed it. The mount
+    # is read-only: the code can neither store files there (on the host disk, outliving the
+    # episode and the 64 MB /tmp limit) nor connect to the host.
+    with docker_backend.acquire() as sandbox:
+        result = sandbox.run(SOCKET_DIR)
+        host_dir = os.path.join(docker_backend._staging, sandbox._conn.name)
+        on_host = os.listdir(host_dir)
+        mounts = sandbox.run("print([l for l in open('/proc/mounts') if ' /run/toolgym ' in l])")
+    assert result.stdout.splitlines() == [
+        "[]",
+        "write OSError Read-only file system",
+        "connect FileNotFoundError No such file or directory",
+    ], result
+    assert on_host == []
+    assert " ro," in mounts.stdout, mounts.stdout
+
+
+def test_the_image_was_built_from_this_checkout() -> None:
+    # setup_docker.sh rebuilds an image whose recipe label differs (CI runs it first), so the
+    # image under test always bakes in this worker, Dockerfile and build recipe.
+    from toolgym.sandbox.image import image_recipe, recipe_hash
+
+    assert image_recipe(IMAGE) == recipe_hash()
+    # Its own worker (nothing mounted over it) runs and is hardened.
+    with DockerBackend(image=IMAGE, pool_size=1, mount_worker=False, transport="stdio") as backend:
+        with backend.acquire() as sandbox:
+            assert sandbox.run("print(6 * 7)").stdout == "42\n"
+            conn = sandbox._conn
+            assert conn.hello["hardening"] == {"dumpable": 0, "seccomp": True}
+            assert conn.worker_pid is not None and conn.interference() is None
+
+
+def test_a_stale_image_is_refused_when_its_own_worker_would_run() -> None:
+    from toolgym.sandbox import SandboxUnavailable
+    from toolgym.sandbox.image import RECIPE_LABEL
+
+    stale = f"toolgym-sandbox-stale-test:{os.getpid()}"
+    dockerfile = f"FROM {IMAGE}\nLABEL {RECIPE_LABEL}=0000000000000000\n"
+    subprocess.run(["docker", "build", "-q", "-t", stale, "-"], input=dockerfile, text=True, check=True,
+                   capture_output=True)  # fmt: skip
+    try:
+        with pytest.raises(SandboxUnavailable, match="rebuild it with `toolgym sandbox build"):
+            DockerBackend(image=stale, mount_worker=False, transport="stdio", prestart=False)
+        # With the current worker mounted over the stale one the image still serves.
+        with DockerBackend(image=stale, pool_size=1) as backend:
+            assert backend.run("print(2 * 3)").stdout == "6\n"
+    finally:
+        subprocess.run(["docker", "rmi", "-f", stale], capture_output=True, check=False)
+
+
+def test_code_v0_runs_on_a_stale_image_with_the_current_worker_mounted() -> None:
+    # Code-v0 checks Docker at construction; a stale image must not stop it (its own worker is
+    # not used), or every env would break whenever worker.py changes before a rebuild.
+    import gymnasium as gym
+
+    import toolgym  # noqa: F401 - registers the envs
+    from toolgym.sandbox.image import RECIPE_LABEL
+
+    stale = f"toolgym-sandbox-stale-env-test:{os.getpid()}"
+    dockerfile = f"FROM {IMAGE}\nLABEL {RECIPE_LABEL}=0000000000000000\n"
+    subprocess.run(["docker", "build", "-q", "-t", stale, "-"], input=dockerfile, text=True, check=True,
+                   capture_output=True)  # fmt: skip
+    try:
+        env = gym.make("ToolGym/Code-v0", sandbox="docker", sandbox_options={"image": stale, "pool_size": 1})
+        env.reset(seed=0)
+        action = '<tool_call>{"name": "run_python", "arguments": {"code": "print(6 * 7)"}}</tool_call>'
+        obs, *_, info = env.step(action)
+        env.close()
+        assert info["error"] is None and "42" in obs, obs
+    finally:
+        subprocess.run(["docker", "rmi", "-f", stale], capture_output=True, check=False)

@@ -196,10 +196,12 @@ def test_daemonised_child_does_not_survive_the_call(backend: Backend) -> None:
 
 
 def assert_survived(result: object) -> None:
-    """The signal had no effect (PID-1 worker), was refused (the worker is another user), or
+    """The signal had no effect (PID-1 worker), was refused (the worker is another user), hit
+    the code's own group (the worker's group is outside the PID namespace: getpgid gives 0), or
     killed the worker and the call reports a sandbox error; all fine if the backend recovers."""
     refused = "PermissionError" in result.stderr or "ProcessLookupError" in result.stderr
-    assert result.stdout == "after\n" or refused or result.error is not None, result
+    own_group = result.exit_code == -9 and result.error is None
+    assert result.stdout == "after\n" or refused or own_group or result.error is not None, result
 
 
 def test_killing_the_parent_is_survived(backend: Backend) -> None:
@@ -367,7 +369,13 @@ def test_input_file_names_cannot_escape_the_work_dir(backend: Backend) -> None:
 
 def test_no_file_survives_into_the_next_episode(backend: Backend) -> None:
     token = uuid.uuid4().hex[:12]
-    places = ["workdir.txt", f"/tmp/leak-{token}", f"/dev/shm/leak-{token}"]
+    places = [
+        "workdir.txt",
+        f"/tmp/leak-{token}",
+        f"/dev/shm/leak-{token}",
+        f"/run/toolgym/leak-{token}",
+        f"/var/tmp/leak-{token}",
+    ]
     write = f"""
     import os
     for path in {places!r}:
@@ -419,6 +427,40 @@ def test_no_file_survives_into_the_next_episode(backend: Backend) -> None:
     require_contained(backend, "scratch_leak", found == ["[]", "[]"], str(found))
 
 
+WRITABLE = """
+import os
+allowed = (os.getcwd(), "/tmp", "/dev/shm")
+found = []
+for root, dirs, files in os.walk("/"):
+    if root in ("/proc", "/sys", "/dev") or root.startswith(("/proc/", "/sys/")):
+        dirs[:] = []
+        continue
+    if root == "/dev":
+        dirs[:] = ["shm"]
+    if not os.access(root, os.W_OK):
+        continue
+    probe = os.path.join(root, ".toolgym-probe")
+    try:
+        with open(probe, "w"):
+            pass
+    except OSError:
+        continue
+    os.unlink(probe)
+    if not any(root == a or root.startswith(a.rstrip("/") + "/") for a in allowed):
+        found.append(root)
+print(found)
+"""
+
+
+def test_code_can_write_only_to_its_work_dir_and_private_scratch(backend: Backend) -> None:
+    # Every directory of the sandbox's filesystem is tried. Writable must be only the work dir,
+    # /tmp and /dev/shm (private tmpfs mounts wiped between episodes); not /run/toolgym (the
+    # socket mount of the Docker backend) nor anything that is host disk.
+    result = run(backend, WRITABLE, timeout=30)
+    assert result.error is None and result.exit_code == 0, result
+    require_contained(backend, "scratch_leak", result.stdout == "[]\n", result.stdout)
+
+
 # -- recovery -----------------------------------------------------------------------------------
 
 
@@ -429,3 +471,157 @@ def test_dead_worker_is_replaced_within_an_episode(backend: Backend) -> None:
         result = sandbox.run("print('recovered')")
         assert result.stdout == "recovered\n", result
     assert_healthy(backend)
+
+
+# -- the worker ---------------------------------------------------------------------------------
+# The code runs in a child of the worker. Were the worker reachable (ptrace, /proc/<pid>/mem),
+# code could change it and so every later call and episode it serves.
+
+TAKEOVER = """
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+worker = os.getppid()
+for name, request in (("attach", 16), ("seize", 0x4206)):
+    result = libc.ptrace(request, worker, None, None)
+    print(name, "OK" if result == 0 else errno.errorcode.get(ctypes.get_errno()))
+for mode in ("rb", "r+b"):
+    try:
+        with open(f"/proc/{worker}/mem", mode):
+            print("mem", mode, "OPENED")
+    except OSError as exc:
+        print("mem", mode, type(exc).__name__)
+class IOVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+buf = ctypes.create_string_buffer(64)
+local = IOVec(ctypes.cast(buf, ctypes.c_void_p), 64)
+remote = IOVec(0x400000, 64)
+libc.process_vm_readv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+result = libc.process_vm_readv(worker, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+print("vm_readv", "OK" if result >= 0 else errno.errorcode.get(ctypes.get_errno()))
+"""
+
+
+def test_code_cannot_ptrace_or_write_the_worker(backend: Backend) -> None:
+    # Every level: the worker is non-dumpable (so /proc/<worker>/mem and ptrace need
+    # CAP_SYS_PTRACE over it, which run code never holds) and a seccomp filter denies ptrace.
+    result = run(backend, TAKEOVER, timeout=5)
+    assert result.error is None and result.exit_code == 0, result
+    assert result.stdout.splitlines() == [
+        "attach EPERM",
+        "seize EPERM",
+        "mem rb PermissionError",
+        "mem r+b PermissionError",
+        "vm_readv EPERM",
+    ], result.stdout
+    assert_healthy(backend)
+
+
+def test_ptrace_is_denied_even_on_the_codes_own_children(backend: Backend) -> None:
+    # The seccomp filter, independently of the non-dumpable worker: no ptrace at all.
+    code = """
+    import ctypes, errno, os, time
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(10)
+        os._exit(0)
+    result = libc.ptrace(0x4206, pid, None, None)
+    print("OK" if result == 0 else errno.errorcode.get(ctypes.get_errno()))
+    print(open("/proc/self/status").read().split("Seccomp:")[1].split()[0])
+    os.kill(pid, 9)
+    """
+    result = run(backend, code, timeout=5)
+    assert result.stdout == "EPERM\n2\n", result
+
+
+def test_code_runs_without_capabilities(backend: Backend) -> None:
+    # Also when the worker is root (of the host, or of its user namespace).
+    code = "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])"
+    assert run(backend, code).stdout == "0000000000000000\n"
+
+
+TRACER = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+pid = int(sys.argv[1])
+if libc.ptrace(0x4206, pid, None, None) != 0:  # PTRACE_SEIZE: attach without stopping
+    print("FAILED", ctypes.get_errno(), flush=True)
+    sys.exit(1)
+print("SEIZED", flush=True)
+while True:  # let the tracee run on: pass its signals through, reap it when it dies
+    try:
+        _, status = os.waitpid(pid, 0x40000000)  # __WALL
+    except ChildProcessError:
+        break
+    if not os.WIFSTOPPED(status):
+        break
+    signal = 0 if status >> 16 else os.WSTOPSIG(status)
+    libc.ptrace(7, pid, None, ctypes.c_void_p(signal))  # PTRACE_CONT
+"""
+
+
+@pytest.mark.parametrize("when", ["during_the_episode", "at_release"])
+def test_a_worker_that_was_interfered_with_is_replaced(backend: Backend, when: str) -> None:
+    # Attacks from the code are blocked (above); this attaches from the host, as root, to show
+    # that a worker found traced is killed and replaced rather than reused.
+    if os.geteuid() != 0:
+        pytest.skip("attaching to the worker from outside the sandbox needs root here")
+    import subprocess
+    import sys
+
+    handle = backend.acquire()
+    conn = handle._conn
+    assert conn.worker_pid is not None and conn.interference() is None
+    assert handle.run("print(1)").stdout == "1\n"
+    tracer = subprocess.Popen(
+        [sys.executable, "-c", TRACER, str(conn.worker_pid)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert tracer.stdout.readline().strip() == "SEIZED"
+        if when == "during_the_episode":
+            result = handle.run("print('after')")
+            assert result.error is not None and "interfered with (traced by pid" in result.error
+            assert not conn.alive
+            again = handle.run("print('fresh')")
+            assert again.stdout == "fresh\n", again
+            assert handle._conn is not conn
+            handle.release()
+        else:
+            handle.release()
+            assert not conn.alive  # not put back into the pool
+    finally:
+        handle.release()
+        tracer.kill()
+        tracer.wait()
+    assert conn not in backend._pool._all
+    assert_healthy(backend)
+
+
+@pytest.mark.parametrize("host_root", [True, False], ids=["host-root", "host-user"])
+@pytest.mark.parametrize("level", ["bwrap", "unshare", "none"])
+def test_no_process_level_lets_code_take_over_the_worker(
+    level: str, host_root: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every isolation level, with the command line it uses under a root host (children as
+    # nobody) and under a normal user (host-user: children keep the worker's uid; with unshare
+    # they are root of a user namespace, with every capability over the worker until the
+    # child drops them). The suite runs as root, so host-user is the non-root command line.
+    from toolgym.sandbox import process
+
+    if os.geteuid() != 0 and host_root:
+        pytest.skip("the root command lines need root")
+    monkeypatch.setattr(process, "_is_root", lambda: host_root)
+    with process.ProcessBackend(pool_size=1, isolation=level) as backend:
+        result = run(backend, TAKEOVER, timeout=5)
+        caps = run(backend, "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])")
+    assert result.stdout.splitlines() == [
+        "attach EPERM",
+        "seize EPERM",
+        "mem rb PermissionError",
+        "mem r+b PermissionError",
+        "vm_readv EPERM",
+    ], result
+    assert caps.stdout == "0000000000000000\n", caps

@@ -144,3 +144,67 @@ def test_sandbox_package_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+FORGER = """
+import os, sys
+sys.path.insert(0, {root!r})
+from toolgym.sandbox.worker import PROTOCOL_VERSION, encode_frame, read_frame
+os.write(1, encode_frame({{"op": "hello", "version": PROTOCOL_VERSION, "hardening": {{"dumpable": 0}}}}))
+request = read_frame(0)
+os.write(1, encode_frame({{"id": request["id"] + 1, "ok": True}}))
+read_frame(0)
+"""
+
+
+def test_a_reply_to_another_request_gets_the_worker_replaced() -> None:
+    import sys
+    from pathlib import Path
+
+    from toolgym.sandbox.pool import WorkerConnection, WorkerTampered
+
+    root = str(Path(__file__).resolve().parents[2])
+    conn = WorkerConnection([sys.executable, "-c", FORGER.format(root=root)], name="forger")
+    with pytest.raises(WorkerTampered, match="reply to request"):
+        conn.request({"op": "ping"}, 5.0)
+    assert not conn.alive
+
+
+def test_the_recipe_hash_follows_the_worker_and_the_dockerfile(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import shutil
+
+    from toolgym.sandbox import image
+
+    before = image.recipe_hash()
+    for name in ("worker.py", "Dockerfile"):
+        shutil.copy(image.SANDBOX_DIR / name, tmp_path / name)
+    monkeypatch.setattr(image, "SANDBOX_DIR", tmp_path)
+    assert image.recipe_hash() == before
+    for name in ("worker.py", "Dockerfile"):
+        original = (tmp_path / name).read_text()
+        (tmp_path / name).write_text(original + "\n# changed\n")
+        assert image.recipe_hash() != before
+        (tmp_path / name).write_text(original)
+    monkeypatch.setattr(image, "DEBOOTSTRAP_INCLUDE", "python3,curl")
+    assert image.recipe_hash() != before
+
+
+UNHARDENED = """
+import os, sys
+sys.path.insert(0, {root!r})
+from toolgym.sandbox.worker import PROTOCOL_VERSION, encode_frame
+os.write(1, encode_frame({{"op": "hello", "version": PROTOCOL_VERSION, "hardening": {{"dumpable": 1}}}}))
+sys.stdin.read()
+"""
+
+
+def test_a_worker_that_could_not_harden_itself_is_not_used() -> None:
+    import sys
+    from pathlib import Path
+
+    from toolgym.sandbox.base import SandboxError
+    from toolgym.sandbox.pool import WorkerConnection
+
+    root = str(Path(__file__).resolve().parents[2])
+    with pytest.raises(SandboxError, match="could not make itself non-dumpable"):
+        WorkerConnection([sys.executable, "-c", UNHARDENED.format(root=root)], name="soft")

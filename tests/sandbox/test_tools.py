@@ -64,3 +64,23 @@ def test_benchmark_quick_mode_runs_end_to_end(docker_backend: object) -> None:
     assert all(row["p50_ms"] for row in report["rows"]), report["rows"]
     markdown = bench.to_markdown(report)
     assert "vs (b)" in markdown and report["command"] in markdown
+
+
+@pytest.mark.docker
+def test_before_after_comparison_runs_end_to_end(docker_backend: object) -> None:
+    from tests.sandbox.conftest import IMAGE
+
+    bench = load_benchmark()
+    comparison = bench.compare_trees(REPO, REPO, IMAGE, rounds=2, n=3)
+    modes = [row["mode"] for row in comparison["rows"]]
+    assert modes == [
+        "DockerBackend.run",
+        "handle.run, back to back",
+        "handle.run, 5 ms apart",
+        "Code-v0 step, back to back",
+        "Code-v0 step, 5 ms apart",
+    ]
+    for row in comparison["rows"]:
+        assert row["n"] == 6 and 0 < row["before_p50_ms"] <= row["before_p95_ms"], row
+        assert row["median_round_ratio"] > 0
+    assert "after / before" in bench.compare_markdown(comparison)

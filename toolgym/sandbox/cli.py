@@ -90,13 +90,18 @@ def check_command(
 
 @app.command()
 def sweep(
-    all_owners: bool = typer.Option(False, "--all", help="Remove every sandbox container, not only orphans."),
+    all_owners: bool = typer.Option(
+        False, "--all", help="Remove every sandbox container and staging dir, not only orphans."
+    ),
 ) -> None:
-    """Remove leftover sandbox containers (label toolgym.sandbox=1)."""
+    """Remove leftovers of dead processes: sandbox containers and staging directories."""
     from toolgym.sandbox.docker import sweep_containers
+    from toolgym.sandbox.pool import sweep_staging
 
     removed = sweep_containers(all_owners=all_owners)
     console.print(f"removed {len(removed)} container(s)" + (f": {', '.join(removed)}" if removed else ""))
+    dirs = sweep_staging(all_owners=all_owners)
+    console.print(f"removed {len(dirs)} staging dir(s)" + (f": {', '.join(dirs)}" if dirs else ""))
 
 
 def _mark(ok: bool, detail: str) -> str:

@@ -36,16 +36,14 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import uuid
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
 from toolgym.core.errors import ConfigError
 from toolgym.sandbox.base import Limits
 from toolgym.sandbox.image import DEFAULT_IMAGE, LABEL, WORKER_IN_IMAGE, docker_cli, require_docker
-from toolgym.sandbox.pool import PooledBackend, WorkerConnection
+from toolgym.sandbox.pool import PooledBackend, WorkerConnection, pid_alive
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +125,7 @@ class DockerBackend(PooledBackend):
             raise ConfigError(f"DockerBackend cpus must be > 0, got {cpus!r}")
         if transport not in ("socket", "stdio"):
             raise ConfigError(f"DockerBackend transport must be 'socket' or 'stdio', got {transport!r}")
-        self.daemon_version = require_docker(image)
+        self.daemon_version = require_docker(image, baked_worker=not mount_worker)
         super().__init__(
             pool_size=pool_size,
             limits=limits or DEFAULT_LIMITS,
@@ -140,8 +138,7 @@ class DockerBackend(PooledBackend):
         self._counter = itertools.count()
         self.transport = transport
         # Private dir (0700) for the worker copy and the per-container socket dirs.
-        self._staging = tempfile.mkdtemp(prefix="toolgym-docker-")
-        weakref.finalize(self, shutil.rmtree, self._staging, True)
+        self._staging = self._make_staging("docker")
         mounts: list[str] = []
         if mount_worker:
             # A world-readable copy: the checkout may not be readable by uid 65534, and edits
@@ -185,8 +182,11 @@ class DockerBackend(PooledBackend):
     def container_argv(self, name: str, socket_dir: str | None = None) -> list[str]:
         """The full ``docker run`` command line of a pool container called ``name``.
 
-        With ``socket_dir`` the container is detached and the worker listens on
-        ``SOCKET_DIR/worker.sock`` (bind-mounted at ``/run/toolgym``).
+        With ``socket_dir`` the container is detached and the worker connects to the host's
+        socket ``SOCKET_DIR/host.sock``; the directory is bind-mounted **read-only** at
+        ``/run/toolgym`` (connecting to a socket needs no write access to its directory), so
+        the code can neither write there nor reach the host disk through it, and the host
+        removes the socket once the worker is connected.
         """
         if socket_dir is None:
             return [
@@ -195,27 +195,33 @@ class DockerBackend(PooledBackend):
             ]  # fmt: skip
         return [
             self._docker, "run", "-d", "--rm", "--name", name, *self._run_args,
-            "-v", f"{socket_dir}:/run/toolgym", self.image, *self._worker_args,
-            "--listen", "/run/toolgym/worker.sock",
+            "-v", f"{socket_dir}:/run/toolgym:ro", self.image, *self._worker_args,
+            "--connect", "/run/toolgym/host.sock",
         ]  # fmt: skip
 
     def _start_worker(self) -> WorkerConnection:
         name = f"toolgym-sbx-{os.getpid()}-{next(self._counter)}-{uuid.uuid4().hex[:6]}"
         socket_dir = None
         if self.transport == "socket":
+            # Owned by the host user, read-only in the container: the worker only connects.
             socket_dir = os.path.join(self._staging, name)
-            os.mkdir(socket_dir, 0o700)
-            if os.geteuid() == 0:
-                os.chown(socket_dir, 65534, 65534)  # the container user creates the socket
-            else:
-                os.chmod(socket_dir, 0o777)
-        return WorkerConnection(
+            os.mkdir(socket_dir, 0o755)
+            os.chmod(socket_dir, 0o755)  # whatever the umask: uid 65534 must traverse it
+        conn = WorkerConnection(
             self.container_argv(name, socket_dir),
             name=name,
             start_timeout=self.start_timeout,
             on_kill=self._remove_container,
-            socket_path=None if socket_dir is None else os.path.join(socket_dir, "worker.sock"),
+            listen_path=None if socket_dir is None else os.path.join(socket_dir, "host.sock"),
         )
+        if conn.worker_pid is None:  # stdio: the container is not a child of the docker client
+            proc = subprocess.run(  # noqa: S603 - fixed docker subcommand
+                [self._docker, "inspect", "--format", "{{.State.Pid}}", name],
+                capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            pid = proc.stdout.strip()
+            conn.worker_pid = int(pid) if proc.returncode == 0 and pid.isdigit() and pid != "0" else None
+        return conn
 
     def _remove_container(self, conn: WorkerConnection) -> None:
         subprocess.run(  # noqa: S603 - fixed docker subcommand
@@ -256,19 +262,9 @@ def sweep_containers(*, all_owners: bool = False) -> list[str]:
     for line in proc.stdout.splitlines():
         name, _, owner = line.partition("\t")
         owner_host, _, pid = owner.rpartition(":")
-        if not all_owners and owner_host == host and pid.isdigit() and _pid_alive(int(pid)):
+        if not all_owners and owner_host == host and pid.isdigit() and pid_alive(int(pid)):
             continue
         doomed.append(name)
     if doomed:
         subprocess.run([cli, "rm", "-f", *doomed], capture_output=True, timeout=120, check=False)  # noqa: S603
     return doomed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -13,10 +13,16 @@ Two ways to build:
 
 ``"auto"`` picks ``dockerfile`` when ``debian:bookworm-slim`` is already present locally,
 otherwise ``debootstrap``.
+
+Freshness: every build labels the image ``toolgym.sandbox.recipe=<hash>``, a hash of the
+worker, the Dockerfile and the debootstrap recipe (:func:`recipe_hash`). An image whose label
+differs was built from another worker: :func:`require_docker` refuses it when its baked worker
+would be used (``mount_worker=False``), and ``scripts/setup_docker.sh`` rebuilds it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -38,6 +44,44 @@ DEFAULT_SUITE = "bookworm"
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
 BUILD_METHODS = ("auto", "dockerfile", "debootstrap")
 LABEL = "toolgym.sandbox"
+RECIPE_LABEL = f"{LABEL}.recipe"
+"""Image label holding :func:`recipe_hash` of the sources the image was built from."""
+DEBOOTSTRAP_INCLUDE = "python3"
+DEBOOTSTRAP_CHANGES = (
+    f'ENTRYPOINT ["python3", "-I", "{WORKER_IN_IMAGE}"]',
+    "USER 65534:65534",
+    "WORKDIR /tmp",
+    f"LABEL {LABEL}.image=1",
+)
+"""``docker import --change`` instructions of the debootstrap build (part of the recipe hash)."""
+
+
+def recipe_hash() -> str:
+    """Hash of everything an image build bakes in: worker, Dockerfile, debootstrap recipe."""
+    digest = hashlib.sha256()
+    for name in ("worker.py", "Dockerfile"):
+        digest.update((SANDBOX_DIR / name).read_bytes())
+    digest.update(repr((DEFAULT_SUITE, DEBOOTSTRAP_INCLUDE, DEBOOTSTRAP_CHANGES)).encode())
+    return digest.hexdigest()[:16]
+
+
+def image_recipe(name: str = DEFAULT_IMAGE) -> str | None:
+    """The :data:`RECIPE_LABEL` of image ``name`` (``""`` if unlabelled, ``None`` if missing)."""
+    try:
+        proc = _docker(
+            "image",
+            "inspect",
+            "--format",
+            f'{{{{ index .Config.Labels "{RECIPE_LABEL}" }}}}',
+            name,
+            timeout=30,
+        )
+    except (SandboxUnavailable, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    label = proc.stdout.decode().strip()
+    return "" if label == "<no value>" else label
 
 
 def docker_cli() -> str | None:
@@ -79,11 +123,16 @@ def image_present(name: str = DEFAULT_IMAGE) -> bool:
         return False
 
 
-def require_docker(image: str = DEFAULT_IMAGE) -> str:
+def require_docker(image: str = DEFAULT_IMAGE, *, baked_worker: bool = False) -> str:
     """Check that Docker can run the sandbox; return the daemon version.
 
+    ``baked_worker``: the image's own worker will run (no bind-mounted current copy), so the
+    image must have been built from this package's sources (:func:`recipe_hash`); otherwise a
+    stale image is only logged (the current worker is mounted over its copy).
+
     Raises:
-        SandboxUnavailable: with instructions, if the client, the daemon or the image is missing.
+        SandboxUnavailable: with instructions, if the client, the daemon or the image is
+            missing, or the image is stale and ``baked_worker``.
     """
     ok, detail = daemon_reachable()
     if not ok:
@@ -92,11 +141,22 @@ def require_docker(image: str = DEFAULT_IMAGE) -> str:
             "`scripts/setup_docker.sh`, or `sudo systemctl start docker`) or use "
             "sandbox='process'."
         )
-    if not image_present(image):
+    recipe = image_recipe(image)
+    if recipe is None:
         raise SandboxUnavailable(
             f"the sandbox image {image!r} does not exist. Build it with "
             "`toolgym sandbox build` (or `python -m toolgym.sandbox.cli build`)."
         )
+    expected = recipe_hash()
+    if recipe != expected:
+        message = (
+            f"the sandbox image {image!r} was built from other sources than this package's "
+            f"(label {RECIPE_LABEL}={recipe or 'none'}, expected {expected}): rebuild it with "
+            f"`toolgym sandbox build --name {image}` (scripts/setup_docker.sh does it)"
+        )
+        if baked_worker:
+            raise SandboxUnavailable(message + "; its worker would be used as it is.")
+        logger.info("%s; the current worker is mounted over it, so it still works.", message)
     return detail
 
 
@@ -202,7 +262,9 @@ def _build_dockerfile(name: str, steps: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="toolgym-build-") as ctx:
         shutil.copy(SANDBOX_DIR / "Dockerfile", ctx)
         shutil.copy(SANDBOX_DIR / "worker.py", ctx)
-        _run_step([cli, "build", "-t", name, ctx], steps, timeout=1800)
+        _run_step(
+            [cli, "build", "--label", f"{RECIPE_LABEL}={recipe_hash()}", "-t", name, ctx], steps, timeout=1800
+        )
 
 
 def _build_debootstrap(name: str, mirror: str, suite: str, steps: list[str]) -> None:
@@ -221,7 +283,7 @@ def _build_debootstrap(name: str, mirror: str, suite: str, steps: list[str]) -> 
     with tempfile.TemporaryDirectory(prefix="toolgym-rootfs-") as tmp:
         rootfs = os.path.join(tmp, "rootfs")
         _run_step(
-            [debootstrap, "--variant=minbase", "--include=python3", suite, rootfs, mirror],
+            [debootstrap, "--variant=minbase", f"--include={DEBOOTSTRAP_INCLUDE}", suite, rootfs, mirror],
             steps,
             timeout=1800,
         )
@@ -242,12 +304,7 @@ def _build_debootstrap(name: str, mirror: str, suite: str, steps: list[str]) -> 
         os.makedirs(worker_dir, exist_ok=True)
         shutil.copy(SANDBOX_DIR / "worker.py", os.path.join(worker_dir, "worker.py"))
         os.chmod(os.path.join(worker_dir, "worker.py"), 0o644)
-        changes = [
-            f'ENTRYPOINT ["python3", "-I", "{WORKER_IN_IMAGE}"]',
-            "USER 65534:65534",
-            "WORKDIR /tmp",
-            f"LABEL {LABEL}.image=1",
-        ]
+        changes = [*DEBOOTSTRAP_CHANGES, f"LABEL {RECIPE_LABEL}={recipe_hash()}"]
         cmd = [cli, "import"]
         for change in changes:
             cmd += ["--change", change]

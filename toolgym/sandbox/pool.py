@@ -43,6 +43,106 @@ class WorkerHung(SandboxError):
     """The worker did not answer in time; it has been killed."""
 
 
+class WorkerTampered(SandboxError):
+    """The worker shows signs of interference (traced, stopped, stray replies); it was killed."""
+
+
+def _peer_pid(sock: socket.socket) -> int | None:
+    """PID (in this process's PID namespace) of the process at the other end of ``sock``."""
+    try:
+        import struct
+
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid = struct.unpack("3i", creds)[0]
+    except (OSError, AttributeError):
+        return None
+    return pid or None
+
+
+def find_worker_pid(launcher: int, depth: int = 3) -> int | None:
+    """PID of the worker started by ``launcher`` (itself, or a descendant running worker.py).
+
+    ``None`` when it is not found (e.g. the docker client: the container is not its child).
+    """
+    level = [launcher]
+    for _ in range(depth + 1):
+        following: list[int] = []
+        for pid in level:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    argv = fh.read().split(b"\0")
+                # The worker is `PYTHON -I .../worker.py ...`; its launchers (bwrap, unshare)
+                # carry that command line too, but after their own program name and options.
+                if len(argv) > 2 and argv[1] == b"-I" and argv[2].endswith(b"/worker.py"):
+                    return pid
+                with open(f"/proc/{pid}/task/{pid}/children") as fh:
+                    following += [int(p) for p in fh.read().split()]
+            except OSError:
+                continue
+        level = following
+    return None
+
+
+STAGING_PREFIX = "toolgym-staging-"
+"""Staging directories are ``STAGING_PREFIX + KIND-PID-RANDOM`` in the temp dir or /dev/shm."""
+
+
+def staging_roots() -> list[str]:
+    """The directories staging directories are created in (see :func:`make_staging`)."""
+    roots = [tempfile.gettempdir()]
+    if os.path.isdir("/dev/shm"):
+        roots.append("/dev/shm")
+    return roots
+
+
+def make_staging(kind: str, parent: str | None = None) -> str:
+    """Create a private staging directory named after this process (for :func:`sweep_staging`)."""
+    return tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{kind}-{os.getpid()}-", dir=parent)
+
+
+def sweep_staging(*, all_owners: bool = False) -> list[str]:
+    """Remove staging directories whose owner process is gone (all of them with ``all_owners``).
+
+    Backends remove their own on ``close()`` and at interpreter exit; a process that was killed
+    leaves them behind. Returns the removed paths.
+    """
+    import shutil
+
+    removed = []
+    for root in staging_roots():
+        try:
+            names = os.listdir(root)
+        except OSError:
+            continue
+        for name in names:
+            if not name.startswith(STAGING_PREFIX):
+                continue
+            parts = name[len(STAGING_PREFIX) :].split("-")
+            pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+            if not all_owners and (pid is None or pid_alive(pid)):
+                continue
+            path = os.path.join(root, name)
+            shutil.rmtree(path, ignore_errors=True)
+            if not os.path.exists(path):
+                removed.append(path)
+    return removed
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (zombies count as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
 def encode_files(files: Files | None) -> list[dict[str, str]]:
     """Turn a ``{path: str | bytes}`` mapping into the worker's ``files`` list."""
     encoded: list[dict[str, str]] = []
@@ -63,10 +163,16 @@ class WorkerConnection:
     """A running worker and the channel that speaks the frame protocol to it.
 
     Two transports: the worker's stdin/stdout (``argv`` is the worker, or a launcher such as
-    bwrap or ``docker run -i`` that passes stdio through), or, with ``socket_path``, a unix
-    socket the worker listens on (``argv`` then only starts it, e.g. ``docker run -d``, and
-    the connection is the worker's lifeline). Not thread-safe by itself: the pool hands a
-    connection to one user at a time.
+    bwrap or ``docker run -i`` that passes stdio through), or, with ``listen_path``, a unix
+    socket the host listens on and the worker connects to (``argv`` then only starts it, e.g.
+    ``docker run -d``; the connection is the worker's lifeline). The host accepts exactly one
+    connection, then closes the listener and removes the socket file, so nothing started later
+    (the agent's code) can connect. Not thread-safe by itself: the pool hands a connection to
+    one user at a time.
+
+    ``worker_pid`` is the worker's PID as the host sees it (when it can be known): the pool
+    reads ``/proc/<worker_pid>/status`` after every call (:meth:`interference`), so a worker
+    that is being traced or was stopped is replaced, never reused.
     """
 
     _ids = itertools.count(1)
@@ -79,7 +185,7 @@ class WorkerConnection:
         start_timeout: float = 30.0,
         popen_kwargs: dict[str, Any] | None = None,
         on_kill: Callable[[WorkerConnection], None] | None = None,
-        socket_path: str | None = None,
+        listen_path: str | None = None,
     ) -> None:
         """Start the worker with ``argv`` and wait for its hello frame.
 
@@ -96,26 +202,47 @@ class WorkerConnection:
         self._killed = False
         self._stderr = tempfile.TemporaryFile()
         self._sock: socket.socket | None = None
+        self.worker_pid: int | None = None
+        self._status_fd: int | None = None
         deadline = time.monotonic() + start_timeout
-        self._proc = subprocess.Popen(  # noqa: S603 - argv built by the backend, not the agent
-            self.argv,
-            stdin=subprocess.PIPE if socket_path is None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if socket_path is None else subprocess.DEVNULL,
-            stderr=self._stderr,
-            start_new_session=True,
-            **(popen_kwargs or {}),
-        )
+        listener = None
+        if listen_path is not None:
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(listen_path)
+            os.chmod(listen_path, 0o666)  # the sandbox user may differ from the host user
+            listener.listen(1)
         try:
-            if socket_path is None:
+            self._proc = subprocess.Popen(  # noqa: S603 - argv built by the backend, not the agent
+                self.argv,
+                stdin=subprocess.PIPE if listen_path is None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if listen_path is None else subprocess.DEVNULL,
+                stderr=self._stderr,
+                start_new_session=True,
+                **(popen_kwargs or {}),
+            )
+        except BaseException:
+            if listener is not None:
+                listener.close()
+                os.unlink(listen_path)
+            raise
+        try:
+            if listener is None:
                 assert self._proc.stdin is not None and self._proc.stdout is not None
                 self._in_fd = self._proc.stdin.fileno()
                 self._out_fd = self._proc.stdout.fileno()
             else:
-                self._sock = self._connect(socket_path, deadline)
+                try:
+                    self._sock = self._accept(listener, deadline)
+                finally:
+                    listener.close()
+                    os.unlink(listen_path)
                 self._in_fd = self._out_fd = self._sock.fileno()
+                self.worker_pid = _peer_pid(self._sock)
             self._poller = select.poll()
             self._poller.register(self._out_fd, select.POLLIN)
             self.hello = self._read_message(deadline)
+            if self.worker_pid is None:
+                self.worker_pid = find_worker_pid(self._proc.pid)
         except SandboxError as exc:
             self.kill()
             raise SandboxError(f"sandbox worker {name} failed to start: {exc}") from exc
@@ -125,23 +252,54 @@ class WorkerConnection:
                 f"sandbox worker {name} speaks protocol {self.hello.get('version')!r}, "
                 f"expected {PROTOCOL_VERSION} (rebuild the image: toolgym sandbox build)"
             )
+        hardening = self.hello.get("hardening") or {}
+        if hardening.get("dumpable") != 0:
+            self.kill()
+            raise SandboxError(
+                f"sandbox worker {name} could not make itself non-dumpable ({hardening!r}): the code "
+                "it runs could take it over, so it is not used (does its Python have ctypes?)"
+            )
 
-    def _connect(self, path: str, deadline: float) -> socket.socket:
-        """Connect to the worker's socket once it appears (the launcher may still be running)."""
+    def _accept(self, listener: socket.socket, deadline: float) -> socket.socket:
+        """Accept the worker's connection (the launcher may still be running meanwhile)."""
+        listener.settimeout(0.01)
         while True:
-            if os.path.exists(path):
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                try:
-                    sock.connect(path)
-                    return sock
-                except OSError:
-                    sock.close()
+            try:
+                sock, _ = listener.accept()
+            except TimeoutError:
+                pass
+            else:
+                sock.setblocking(True)
+                return sock
             code = self._proc.poll()
             if code not in (None, 0):
                 raise WorkerDied(f"launcher exited with status {code}: {self.stderr_tail()}")
             if time.monotonic() > deadline:
-                raise WorkerHung(f"socket {path} did not appear in time")
-            time.sleep(0.005)
+                raise WorkerHung("the worker did not connect in time")
+
+    def interference(self) -> str | None:
+        """What shows that someone interfered with the worker (traced, stopped), or ``None``.
+
+        Read from outside the sandbox (``/proc/<worker_pid>/status`` on the host), so code
+        that took over the worker cannot hide it. ``None`` too when the PID is unknown.
+        """
+        if self.worker_pid is None:
+            return None
+        try:
+            if self._status_fd is None:
+                # Kept open: it stays bound to this process even if the PID is reused.
+                self._status_fd = os.open(f"/proc/{self.worker_pid}/status", os.O_RDONLY | os.O_CLOEXEC)
+            status = os.pread(self._status_fd, 4096, 0)
+        except OSError:
+            return None  # gone: the next request reports the death
+        tracer = status.find(b"\nTracerPid:\t")
+        if tracer >= 0 and status[tracer + 12 : tracer + 14] != b"0\n":
+            end = status.find(b"\n", tracer + 12)
+            return f"traced by pid {status[tracer + 12 : end].decode()}"
+        state = status.find(b"\nState:\t")
+        if state >= 0 and status[state + 8 : state + 9] in (b"T", b"t"):
+            return "stopped"
+        return None
 
     @property
     def alive(self) -> bool:
@@ -231,7 +389,12 @@ class WorkerConnection:
                 reply = self._read_message(deadline)
                 if reply.get("id") == request_id:
                     return reply
-                logger.warning("sandbox worker %s: dropping stale reply %r", self.name, reply)
+                # One request at a time: any other reply is forged or corrupt.
+                self.kill()
+                raise WorkerTampered(
+                    f"sandbox worker {self.name} sent a reply to request {reply.get('id')!r} "
+                    f"while {request_id} was in flight; it was replaced"
+                )
         except WorkerHung:
             self.kill()
             raise
@@ -265,6 +428,9 @@ class WorkerConnection:
                 except OSError:
                     pass
         self._stderr.close()
+        if self._status_fd is not None:
+            os.close(self._status_fd)
+            self._status_fd = None
 
     def disable_kill_hook(self) -> None:
         """Forget the ``on_kill`` hook (used after the backend removed the worker in bulk)."""
@@ -558,6 +724,15 @@ class PooledBackend:
         self._pool = WorkerPool(self._start_worker, pool_size, kill_many=self._kill_workers)
         # Runs on close(), on garbage collection and at interpreter exit (weakref.finalize).
         self._finalizer = weakref.finalize(self, WorkerPool.close, self._pool)
+        self._staging_finalizer: weakref.finalize | None = None
+
+    def _make_staging(self, kind: str, parent: str | None = None) -> str:
+        """Create this backend's private staging dir; removed on close (after the workers)."""
+        import shutil
+
+        path = make_staging(kind, parent)
+        self._staging_finalizer = weakref.finalize(self, shutil.rmtree, path, True)
+        return path
 
     # -- to implement ----------------------------------------------------------------------------
     def _start_worker(self) -> WorkerConnection:
@@ -598,8 +773,10 @@ class PooledBackend:
         handle.release()
 
     def close(self) -> None:
-        """Stop every worker (idempotent)."""
+        """Stop every worker and remove the staging directory (idempotent)."""
         self._finalizer()
+        if self._staging_finalizer is not None:
+            self._staging_finalizer()
 
     @property
     def closed(self) -> bool:
@@ -658,6 +835,9 @@ class PooledBackend:
         except SandboxError as exc:
             logger.warning("sandbox call failed: %s", exc)
             return ExecResult.failure(str(exc), time.monotonic() - start)
+        problem = conn.interference()
+        if problem is not None:
+            return ExecResult.failure(self._tampered(conn, problem), time.monotonic() - start)
         if not reply.get("ok"):
             return ExecResult.failure(
                 f"sandbox worker rejected the request: {reply.get('error')}",
@@ -672,6 +852,13 @@ class PooledBackend:
             stdout_truncated=bool(reply.get("stdout_truncated")),
             stderr_truncated=bool(reply.get("stderr_truncated")),
         )
+
+    def _tampered(self, conn: WorkerConnection, problem: str) -> str:
+        """Kill a worker that was interfered with (never reuse it); return the error message."""
+        message = f"sandbox worker {conn.name} was interfered with ({problem}); it was replaced"
+        logger.warning(message)
+        conn.kill()  # dead: the pool and the handle replace it
+        return message
 
     def _replace(self, conn: WorkerConnection) -> WorkerConnection:
         """Swap a dead worker held by a handle for a fresh one."""
@@ -688,6 +875,10 @@ class PooledBackend:
                 reply = conn.request({"op": "wipe"}, 10.0)
                 if not reply.get("ok"):
                     raise SandboxError(f"wipe failed: {reply.get('error')}")
+                problems = [*reply.get("integrity", ()), conn.interference()]
+                problems = [str(p) for p in problems if p]
+                if problems:
+                    self._tampered(conn, "; ".join(problems))
             except SandboxError as exc:
                 logger.warning("recycling sandbox worker %s: %s", conn.name, exc)
                 self._pool.discard(conn)

@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,8 @@ SANDBOX_UID = 65534
 """``nobody``: the user sandboxed code runs as when the host process is root."""
 
 ISOLATION_LEVELS = ("bwrap", "unshare", "none")
+PROBE_CODE = "import socket, sqlite3, ctypes\nprint(1)"
+"""Run once per worker command line: the sandbox works and can import what it did not preload."""
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/alternatives")
 _probe_cache: dict[tuple[str, ...], tuple[str, list[str], dict[str, Any], str] | str] = {}
@@ -156,9 +157,8 @@ class ProcessBackend(PooledBackend):
         self._counter = itertools.count()
         # A private copy of the worker (and, without bwrap, the work dirs) on a tmpfs if
         # possible: the repo checkout need not be readable by the sandbox user.
-        self._staging = tempfile.mkdtemp(prefix="toolgym-sandbox-", dir=_fast_tmp_dir())
+        self._staging = self._make_staging("process", _fast_tmp_dir())
         os.chmod(self._staging, 0o711)
-        self._finalizer_staging = weakref.finalize(self, shutil.rmtree, self._staging, True)
         self._worker_path = os.path.join(self._staging, "worker.py")
         shutil.copyfile(WORKER_SOURCE, self._worker_path)
         os.chmod(self._worker_path, 0o644)
@@ -280,7 +280,11 @@ class ProcessBackend(PooledBackend):
             problem = str(exc)
         else:
             try:
-                reply = conn.request({"op": "run", "code": "print(1)", "timeout": 10.0, "limits": {}}, 15.0)
+                # Modules the worker did not import: the sandbox user must be able to read the
+                # interpreter's library (not so for a pyenv Python under /root and children
+                # running as nobody), else the next candidate interpreter is tried.
+                probe = {"op": "run", "code": PROBE_CODE, "timeout": 10.0, "limits": {}}
+                reply = conn.request(probe, 15.0)
                 if not reply.get("ok") or reply.get("stdout") != "1\n":
                     problem = f"test run failed: {reply}"
             except SandboxError as exc:
@@ -311,13 +315,6 @@ class ProcessBackend(PooledBackend):
         return self._connect(
             self._argv, self._popen_kwargs, name=f"process-{os.getpid()}-{n}", root_id=f"w{n}"
         )
-
-    def close(self) -> None:
-        """Stop every worker and delete the staging directory (idempotent)."""
-        super().close()
-        finalizer = getattr(self, "_finalizer_staging", None)
-        if finalizer is not None:
-            finalizer()
 
 
 def _python_candidates() -> list[str]:

@@ -8,17 +8,19 @@ Debian image.
 
 Lifecycle
 ---------
-The worker starts once, pre-imports common stdlib modules, sends a ``hello`` frame and then
-serves requests read from its stdin, replying on its stdout (or, with ``--listen PATH``, on
-the one connection it accepts on a unix socket). Each frame is a 4-byte big-endian unsigned
+The worker starts once and first hardens itself against the code it will run
+(:func:`harden_worker`: non-dumpable, a seccomp filter denying ``ptrace`` and cross-process
+memory access), pre-imports common stdlib modules, sends a ``hello`` frame (with what the
+hardening achieved) and then serves requests read from its stdin, replying on its stdout (or,
+with ``--connect PATH``, on a unix socket the host listens on). Each frame is a 4-byte big-endian unsigned
 length followed by that many bytes of JSON (ASCII-escaped, so also valid UTF-8). Requests are
 served one at a time; the host keeps a pool of workers for concurrency.
 
 Each ``run`` request is executed by a forked child (no interpreter start: about a
 millisecond), forked in advance so that the fork is off the critical path. The child has its
 own session and process group and stdout/stderr pipes; on receiving the code it applies rlimits
-(CPU time, address space, processes, file size, open files), enters the call's work dir and
-runs the code with ``exec()`` in a fresh ``__main__`` namespace. The parent enforces a
+(CPU time, address space, processes, file size, open files), drops privileges (``--run-as``;
+any capability left when it is still uid 0), enters the call's work dir and runs the code with ``exec()`` in a fresh ``__main__`` namespace. The parent enforces a
 wall-clock timeout, captures and truncates the output, and after replying kills every process
 the call left behind (the whole process group, then any orphan re-parented to the worker,
 which is PID 1 of its namespace or a child subreaper) before it reads the next request.
@@ -34,9 +36,10 @@ Requests (``op``)
     "stdout_truncated", "stderr_truncated", "strays_killed"}``.
 ``wipe``
     Kill every process of the sandbox except the worker, delete all work dirs and the
-    contents of the scratch dirs (``--scratch``). Reply: ``{"id", "ok": true, "removed": int}``.
+    contents of the scratch dirs (``--scratch``). Reply: ``{"id", "ok": true, "removed": int,
+    "integrity": [str]}`` (signs of interference found by :func:`self_check`; empty if none).
 ``ping``
-    Reply ``{"id", "ok": true}``.
+    Reply ``{"id", "ok": true, "pid": int, "integrity": [str]}``.
 ``shutdown``
     Reply, then exit.
 
@@ -55,7 +58,7 @@ import struct
 import sys
 import time
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 """Bumped whenever a request or reply changes incompatibly."""
 
 HEADER = struct.Struct(">I")
@@ -194,6 +197,172 @@ def _set_subreaper() -> bool:
         return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except Exception:  # noqa: BLE001 - best effort; PID-1 mode does not need it
         return False
+
+
+_LIBC = None
+
+
+def _libc():  # noqa: ANN202 - ctypes handle, loaded once (children inherit it)
+    """The C library through :mod:`ctypes`, or ``None`` if ctypes is unavailable."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL(None, use_errno=True)
+        except Exception:  # noqa: BLE001 - a minimal Python may lack ctypes
+            _LIBC = False
+    return _LIBC or None
+
+
+PR_GET_DUMPABLE = 3
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+# Syscalls that read or write another process's memory or take over its execution. Run code
+# must not use them on the worker; the worker is also non-dumpable, so without
+# CAP_SYS_PTRACE they fail anyway: the filter is the second, independent lock.
+# (audit arch, {name: number}) per ABI a process of this machine can use.
+_DENIED_SYSCALLS = {
+    "x86_64": (
+        (0xC000003E, {"ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "pidfd_getfd": 438}),
+        (0x40000003, {"ptrace": 26, "process_vm_readv": 347, "process_vm_writev": 348, "pidfd_getfd": 438}),
+    ),
+    "aarch64": (
+        (0xC00000B7, {"ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "pidfd_getfd": 438}),
+        (0x40000028, {"ptrace": 26, "process_vm_readv": 376, "process_vm_writev": 377, "pidfd_getfd": 438}),
+    ),
+}
+_X32_BIT = 0x40000000
+
+
+def seccomp_program(machine: str) -> list | None:
+    """Classic-BPF seccomp filter (``[(code, jt, jf, k)]``) denying ``_DENIED_SYSCALLS``.
+
+    A denied syscall fails with ``EPERM``; so does every syscall of an ABI the table does not
+    know (e.g. x32, or 32-bit ARM on a kernel that has it); everything else is allowed (the
+    container runtime's own filter, if any, still applies: seccomp filters stack). ``None``
+    when ``machine`` (``platform.machine()``) is not in the table.
+    """
+    abis = _DENIED_SYSCALLS.get(machine)
+    if abis is None:
+        return None
+    ld_abs, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
+    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    # Layout: [ld arch] then per ABI [jeq arch (skip block if not)] [block]; [ret deny].
+    # A block is: ld nr, (x32 check), one jeq per denied number (to its own "ret deny"), ret allow.
+    prog: list = [(ld_abs, 0, 0, 4)]
+    for index, (arch, numbers) in enumerate(abis):
+        block: list = [(ld_abs, 0, 0, 0)]
+        checks = list(numbers.values())
+        x32 = machine == "x86_64" and index == 0
+        n_tests = len(checks) + (1 if x32 else 0)
+        # Each test jumps forward to the deny at the end of the block: n_tests - i - 1 tests and
+        # one "ret allow" lie between test i and it.
+        test_no = 0
+        if x32:
+            block.append((jset, n_tests - test_no, 0, _X32_BIT))
+            test_no += 1
+        for number in checks:
+            block.append((jeq, n_tests - test_no, 0, number))
+            test_no += 1
+        block.append((ret, 0, 0, allow))
+        block.append((ret, 0, 0, deny))
+        prog.append((jeq, 0, len(block), arch))
+        prog += block
+    prog.append((ret, 0, 0, deny))
+    return prog
+
+
+def _install_seccomp(libc) -> bool:  # noqa: ANN001 - ctypes handle
+    """Install :func:`seccomp_program` on this process (inherited by every child)."""
+    import ctypes
+    import platform
+
+    program = seccomp_program(platform.machine())
+    if program is None:
+        return False
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [
+            ("code", ctypes.c_ushort),
+            ("jt", ctypes.c_ubyte),
+            ("jf", ctypes.c_ubyte),
+            ("k", ctypes.c_uint),
+        ]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    filters = (SockFilter * len(program))(*[SockFilter(*ins) for ins in program])
+    fprog = SockFprog(len(program), filters)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    return libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0
+
+
+def harden_worker() -> dict:
+    """Make the worker unreachable from the code it runs; return what was achieved.
+
+    * ``PR_SET_DUMPABLE 0``: ``/proc/<worker>/mem`` and ``ptrace`` of the worker then need
+      ``CAP_SYS_PTRACE`` over it, which run code never has (it runs without capabilities;
+      see :func:`_drop_capabilities`).
+    * a seccomp filter (:func:`seccomp_program`) that denies ``ptrace``,
+      ``process_vm_readv/writev`` and ``pidfd_getfd`` to the worker and all its children.
+    * ``PR_SET_NO_NEW_PRIVS`` (needed for the filter): run code cannot gain privileges by
+      executing a setuid program.
+    """
+    libc = _libc()
+    if libc is None:
+        return {"dumpable": None, "seccomp": False}
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    try:
+        seccomp = _install_seccomp(libc)
+    except Exception:  # noqa: BLE001 - reported in hello; the host decides
+        seccomp = False
+    return {"dumpable": libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), "seccomp": seccomp}
+
+
+def self_check() -> list:
+    """Signs that this worker was interfered with: a tracer, lost hardening. Empty if none."""
+    problems = []
+    try:
+        with open("/proc/self/status") as fh:
+            status = fh.read()
+    except OSError:
+        status = ""
+    for line in status.splitlines():
+        if line.startswith("TracerPid:") and line.split()[1] != "0":
+            problems.append(f"traced by pid {line.split()[1]}")
+    libc = _libc()
+    if libc is not None and libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0:
+        problems.append("worker became dumpable")
+    return problems
+
+
+def _drop_capabilities() -> None:
+    """Drop every capability of this process for good (when it still runs as uid 0).
+
+    The case: a worker that is root in its own user namespace (``unshare --map-root-user``)
+    or on the host with no ``--run-as``. Without this, code would hold ``CAP_SYS_PTRACE`` over
+    the worker and could open ``/proc/<worker>/mem``. ``PR_SET_NO_NEW_PRIVS`` (set by
+    :func:`harden_worker`) keeps ``execve`` from granting them back.
+    """
+    import ctypes
+
+    libc = _libc()
+    if libc is None:
+        raise OSError("cannot drop capabilities: ctypes is unavailable")
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() == 22:
+            break  # EINVAL: past the last capability of this kernel
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable x 2 words: all zero
+    if libc.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
 
 
 def _own_children() -> list:
@@ -405,9 +574,9 @@ class Worker:
         if op == "run":
             return self.run(req)
         if op == "wipe":
-            return {"ok": True, "removed": self.wipe()}
+            return {"ok": True, "removed": self.wipe(), "integrity": self_check()}
         if op == "ping":
-            return {"ok": True, "pid": os.getpid()}
+            return {"ok": True, "pid": os.getpid(), "integrity": self_check()}
         raise ValueError(f"unknown op {op!r}")
 
     def after_reply(self) -> None:
@@ -462,18 +631,28 @@ class Worker:
             raw = base64.b64decode(data) if spec.get("encoding") == "base64" else data.encode()
             target = os.path.join(workdir, rel)
             parent = workdir
+            # The work dir of a session holds what earlier calls left, symlinks included: never
+            # follow one (a worker running as root would otherwise write through it).
             for part in rel.split(os.sep)[:-1]:
                 parent = os.path.join(parent, part)
+                if os.path.islink(parent) or (os.path.lexists(parent) and not os.path.isdir(parent)):
+                    os.unlink(parent)
                 if not os.path.isdir(parent):
                     os.mkdir(parent, 0o700)
                     self._chown(parent)
-            with open(target, "wb") as fh:
-                fh.write(raw)
-            self._chown(target)
+            if os.path.islink(target):
+                os.unlink(target)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            try:
+                write_all(fd, raw)
+                if self.run_as is not None:
+                    os.fchown(fd, self.run_as[0], self.run_as[1])
+            finally:
+                os.close(fd)
 
     def _chown(self, path: str) -> None:
         if self.run_as is not None:
-            os.chown(path, self.run_as[0], self.run_as[1])
+            os.lchown(path, self.run_as[0], self.run_as[1])
 
     def run(self, req: dict) -> dict:
         """Execute ``req["code"]`` in the standby child; see the module docstring."""
@@ -754,6 +933,12 @@ def _apply_limits(limits: dict, run_as: tuple | None) -> None:
         os.setgroups([])
         os.setgid(run_as[1])
         os.setuid(run_as[0])
+    if os.geteuid() == 0:
+        _drop_capabilities()
+    libc = _libc()
+    if libc is not None:
+        # Inherited from the (non-dumpable) worker; the code's own process need not be.
+        libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
 
 
 def _exec_code(code: str, namespace: dict) -> int:
@@ -790,32 +975,17 @@ def _preimport() -> None:
             pass
 
 
-def _accept_one(path: str, timeout: float = 120.0) -> int:
-    """Listen on the unix socket ``path``, accept one connection, return its fd.
+def _connect_to_host(path: str) -> int:
+    """Connect to the host's unix socket ``path`` and return the connection's fd.
 
-    The socket file is removed once connected: nobody else can connect afterwards, and the
-    connection is the worker's lifeline (EOF = the host is gone, so the worker exits).
+    The host listens there (in a directory mounted read-only into the sandbox), accepts this
+    one connection and then removes the socket, so nothing else can connect afterwards. The
+    connection is the worker's lifeline: EOF means the host is gone, and the worker exits.
     """
     import socket
 
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    tmp = path + ".tmp"
-    if os.path.exists(tmp):
-        os.unlink(tmp)
-    listener.bind(tmp)
-    os.chmod(tmp, 0o666)  # the host user may differ from the sandbox user
-    listener.listen(1)
-    os.rename(tmp, path)  # appears atomically, already listening
-    listener.settimeout(timeout)
-    try:
-        conn, _ = listener.accept()
-    finally:
-        listener.close()
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-    conn.setblocking(True)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(path)
     return conn.detach()
 
 
@@ -828,9 +998,9 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--scratch", action="append", default=[], help="dir whose contents wipe deletes")
     parser.add_argument("--run-as", default=None, help="UID:GID for children (root only)")
     parser.add_argument(
-        "--listen",
+        "--connect",
         default=None,
-        help="serve one connection on this unix socket instead of stdin/stdout",
+        help="serve the host over this unix socket (it listens) instead of stdin/stdout",
     )
     args = parser.parse_args(argv)
     run_as = None
@@ -840,8 +1010,10 @@ def main(argv: list | None = None) -> int:
 
     # Keep the protocol on private fds; fds 0/1 become harmless so a stray print (ours or a
     # library's) cannot corrupt the stream.
-    if args.listen:
-        proto_in = proto_out = _accept_one(args.listen)
+    # Before anything else: from here on the code's processes cannot reach this one.
+    hardening = harden_worker()
+    if args.connect:
+        proto_in = proto_out = _connect_to_host(args.connect)
     else:
         proto_in = os.dup(0)
         proto_out = os.dup(1)
@@ -872,6 +1044,7 @@ def main(argv: list | None = None) -> int:
         "subreaper": worker.subreaper,
         "uid": os.getuid(),
         "python": sys.version.split()[0],
+        "hardening": hardening,
     }
     worker.after_reply()  # fork the first standby child before announcing readiness
     write_all(proto_out, encode_frame(hello))

@@ -7,9 +7,12 @@ allowed; a Unicode minus counts as a minus sign; a simple fraction ``p/q`` count
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from fractions import Fraction
+
+logger = logging.getLogger(__name__)
 
 REL_TOL = 1e-6
 """Default relative tolerance of a numeric answer."""
@@ -60,8 +63,17 @@ def close(value: Fraction | float, gold: Fraction | float, *, rel_tol: float = R
 
 
 def number_matches(answer: str, gold: str | float | int, *, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL) -> bool:
-    """Whether ``answer`` holds exactly one number and it is :func:`close` to ``gold``."""
-    value = single_number(answer)
+    """Whether ``answer`` holds exactly one number and it is :func:`close` to ``gold``.
+
+    A number too long to convert (Python refuses integers of more than 4,300 digits) makes the
+    answer wrong, with a one-line warning: no traceback per answer for an agent to flood the
+    logs with.
+    """
+    try:
+        value = single_number(answer)
+    except ValueError as exc:
+        logger.warning("answer graded as wrong: it holds a number that cannot be read (%s)", str(exc)[:120])
+        return False
     if value is None:
         return False
     if isinstance(gold, float) and not math.isfinite(gold):

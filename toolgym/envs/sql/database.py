@@ -14,7 +14,12 @@ long:
 4. A progress handler that aborts a query after ``max_vm_steps`` virtual-machine steps or
    ``timeout_s`` seconds of wall-clock time, whichever comes first (recursive CTE bombs,
    cartesian products): the query fails with :class:`~toolgym.core.errors.ToolError` code
-   ``timeout``.
+   ``timeout``. The handler runs only between VM instructions, so two more locks hold the time
+   limit for work done *inside* one instruction: ``printf``/``format`` refuse a width or
+   precision above the string limit (SQLite's ``printf('%.*c', 2000000000, 'x')`` would loop
+   for a minute in one call) and check the deadline themselves, and a watchdog thread
+   interrupts a query still running ``WATCHDOG_GRACE_S`` after its deadline (expensive
+   built-ins on every row of a recursive CTE).
 
 Results are rendered as a compact text table, at most ``max_rows`` rows, with a footer saying how
 many rows there were (or that there were more than could be counted).
@@ -23,10 +28,12 @@ many rows there were (or that there were more than could be counted).
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +47,8 @@ MAX_CELL_CHARS = 200
 """Longer cell values are cut in the rendered table."""
 MAX_COUNTED_ROWS = 10_000
 """Rows beyond the shown ones are counted up to this number."""
+WATCHDOG_GRACE_S = 0.05
+"""How long after its deadline a query still running is interrupted by the watchdog thread."""
 READ_ONLY_PRAGMAS = frozenset({"table_info", "table_xinfo", "foreign_key_list", "index_list", "index_info"})
 """``PRAGMA`` queries an agent may run (``PRAGMA table_info(t)``): they only read the schema."""
 DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit"})
@@ -147,7 +156,14 @@ class ReadOnlyDatabase:
         self._conn.set_authorizer(_authorize)
         self._deadline = 0.0
         self._steps = 0
+        self._refused: str | None = None
         self._conn.set_progress_handler(self._progress, PROGRESS_INTERVAL)
+        # printf/format run by a private connection after their sizes are checked (see
+        # _safe_printf); registering them here shadows SQLite's built-ins on the agent's side.
+        self._printf_conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self._printf_conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, LIMITS[sqlite3.SQLITE_LIMIT_LENGTH])
+        for name in ("printf", "format"):
+            self._conn.create_function(name, -1, self._safe_printf, deterministic=True)
 
     # ------------------------------------------------------------------ schema
     def _read_schema(self) -> dict[str, TableInfo]:
@@ -197,6 +213,41 @@ class ReadOnlyDatabase:
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ queries
+    def _safe_printf(self, fmt: Any = None, *args: Any) -> Any:
+        """SQLite's ``printf``, refusing widths and precisions that would run past the limits."""
+        if time.perf_counter() > self._deadline:
+            self._refused = "timeout"
+            raise sqlite3.OperationalError("interrupted")
+        if fmt is None:
+            return None
+        limit = LIMITS[sqlite3.SQLITE_LIMIT_LENGTH]
+        text = fmt if isinstance(fmt, str) else self._printf_conn.execute("SELECT CAST(? AS TEXT)", (fmt,)).fetchone()[0]
+        args = list(args)
+        position = 0
+        for match in _PRINTF_SPEC.finditer(text or ""):
+            width, precision, conversion = match.group(1), match.group(2), match.group(3)
+            for part in (width, precision):
+                if part == "*":
+                    if position < len(args):
+                        # As printf would read it; then passed on as that integer, so the check
+                        # and the formatting cannot disagree.
+                        args[position] = self._printf_conn.execute(
+                            "SELECT CAST(? AS INTEGER)", (args[position],)
+                        ).fetchone()[0] or 0
+                        value = abs(args[position])
+                    else:
+                        value = 0
+                    position += 1
+                else:
+                    value = int(part or 0)
+                if value > limit:
+                    self._refused = f"a printf width or precision of {value:,} (at most {limit:,})"
+                    raise sqlite3.OperationalError("printf width or precision too large")
+            if conversion != "%":
+                position += 1
+        marks = ", ".join("?" * (len(args) + 1))
+        return self._printf_conn.execute(f"SELECT printf({marks})", (text, *args)).fetchone()[0]
+
     def _progress(self) -> int:
         self._steps += PROGRESS_INTERVAL
         return int(self._steps > self.max_vm_steps or time.perf_counter() > self._deadline)
@@ -210,8 +261,9 @@ class ReadOnlyDatabase:
         """
         if not sql.strip().strip(";").strip():
             raise ToolError("The query is empty; write one SELECT statement, e.g. 'SELECT * FROM t LIMIT 5'.")
-        with self._lock:
+        with self._lock, _WATCHDOG.watching(self):
             self._steps = 0
+            self._refused = None
             self._deadline = time.perf_counter() + self.timeout_s
             try:
                 cursor = self._conn.execute(sql)
@@ -253,7 +305,13 @@ class ReadOnlyDatabase:
 
     def _error(self, exc: sqlite3.Error, sql: str) -> ToolError:
         message = str(exc)
-        if "interrupted" in message:
+        if self._refused is not None and self._refused != "timeout":
+            return ToolError(
+                f"The query was stopped: it asked for {self._refused}, which would run past the "
+                f"time limit ({self.timeout_s:g} s).",
+                ErrorCode.TIMEOUT,
+            )
+        if "interrupted" in message or self._refused == "timeout":
             return ToolError(
                 f"The query was stopped: it ran longer than its limit ({self.timeout_s:g} s or "
                 f"{self.max_vm_steps:,} SQLite steps). Add WHERE conditions or LIMIT, and avoid "
@@ -291,6 +349,64 @@ class ReadOnlyDatabase:
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
+        self._printf_conn.close()
+
+
+_PRINTF_SPEC = re.compile(r"%[-+ #0,!]*(\*|\d+)?(?:\.(\*|\d+))?(?:ll|l)?(.|$)", re.S)
+"""One conversion of SQLite's printf: flags, width, precision, length modifier, conversion."""
+
+
+class _Watchdog:
+    """One daemon thread that interrupts queries still running past their deadline.
+
+    The progress handler stops a query only between VM instructions; a built-in that is slow on
+    every row could otherwise overrun the limit by seconds. Queries register while they run
+    (a dict update, no thread wake-up unless the thread sleeps); the thread checks every
+    ``WATCHDOG_GRACE_S`` while any query runs and sleeps otherwise.
+    """
+
+    def __init__(self) -> None:
+        self._active: dict[int, ReadOnlyDatabase] = {}
+        self._lock = threading.Lock()
+        self._work = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def watching(self, db: ReadOnlyDatabase) -> Iterator[None]:
+        """Watch ``db``'s running query (its ``_deadline``) until the block ends."""
+        with self._lock:
+            self._active[id(db)] = db
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="toolgym-sql-watchdog", daemon=True)
+                self._thread.start()
+        if not self._work.is_set():
+            self._work.set()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active.pop(id(db), None)
+
+    def _run(self) -> None:
+        while True:
+            self._work.wait()
+            time.sleep(WATCHDOG_GRACE_S)
+            now = time.perf_counter()
+            with self._lock:
+                late = [db for db in self._active.values() if now > db._deadline + WATCHDOG_GRACE_S]
+                if not self._active:
+                    self._work.clear()
+            for db in late:
+                # Re-checked: the query may have ended (and the next one begun) meanwhile.
+                if id(db) not in self._active or time.perf_counter() <= db._deadline + WATCHDOG_GRACE_S:
+                    continue
+                try:
+                    db._conn.interrupt()
+                except sqlite3.Error:
+                    pass
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, source: str | None) -> int:
