@@ -9,6 +9,7 @@ import logging
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from toolgym.sandbox.base import SandboxError, SandboxUnavailable
@@ -27,15 +28,28 @@ def build(
     mirror: str | None = typer.Option(
         None, help="Debian mirror for debootstrap (default: from /etc/apt sources)."
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every build step."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Print every build step and every line of its output."
+    ),
 ) -> None:
-    """Build the sandbox image (Debian bookworm + python3 + the worker)."""
+    """Build the sandbox image (Debian bookworm + python3 + the worker).
+
+    The spinner shows the build's latest output line; ``-v`` prints all of it.
+    """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     if method in ("auto", "debootstrap"):
         console.print(f"apt mirror: [bold]{mirror or apt_mirror()}[/bold]")
+    title = f"building {name} ({method})"
     try:
-        with console.status(f"building {name} ({method}) ..."):
-            report = build_image(method, name, mirror=mirror)
+        with console.status(f"{title} ...") as status:
+
+            def show(line: str) -> None:
+                if verbose:
+                    console.print(line, markup=False, highlight=False, soft_wrap=True)
+                else:
+                    status.update(f"{title}: [dim]{escape(_shorten(line.strip()))}[/dim]")
+
+            report = build_image(method, name, mirror=mirror, on_output=show)
     except (SandboxError, SandboxUnavailable) as exc:
         console.print(f"[red]build failed:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -102,6 +116,10 @@ def sweep(
     console.print(f"removed {len(removed)} container(s)" + (f": {', '.join(removed)}" if removed else ""))
     dirs = sweep_staging(all_owners=all_owners)
     console.print(f"removed {len(dirs)} staging dir(s)" + (f": {', '.join(dirs)}" if dirs else ""))
+
+
+def _shorten(line: str, width: int = 100) -> str:
+    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 def _mark(ok: bool, detail: str) -> str:

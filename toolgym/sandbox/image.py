@@ -26,12 +26,15 @@ import hashlib
 import logging
 import os
 import re
+import selectors
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from toolgym.sandbox.base import SandboxError, SandboxUnavailable
 
@@ -54,6 +57,11 @@ DEBOOTSTRAP_CHANGES = (
     f"LABEL {LABEL}.image=1",
 )
 """``docker import --change`` instructions of the debootstrap build (part of the recipe hash)."""
+OUTPUT_TAIL_CHARS = 2000
+"""How much of a failed build step's output its :class:`SandboxError` quotes (the last chars)."""
+
+OutputCallback = Callable[[str], None]
+"""Receives each line a build step prints (stdout and stderr merged, without the newline)."""
 
 
 def recipe_hash() -> str:
@@ -200,13 +208,87 @@ class BuildReport:
     steps: list[str] = field(default_factory=list)
 
 
-def _run_step(cmd: list[str], steps: list[str], *, timeout: float, **kwargs: object) -> None:
+def _stream(
+    cmd: list[str],
+    *,
+    timeout: float,
+    on_output: OutputCallback | None = None,
+    stdin: IO[bytes] | int | None = None,
+) -> tuple[int, str]:
+    """Run ``cmd`` with stdout and stderr merged; ``(status, last OUTPUT_TAIL_CHARS of output)``.
+
+    Each line goes to ``on_output`` as it arrives (``\\r``-separated progress updates count as
+    lines). ``timeout`` is a deadline for the whole command, output or not.
+
+    Raises:
+        SandboxError: the command ran past ``timeout`` (it is killed; the message quotes
+            the command and its output tail).
+    """
+    deadline = time.monotonic() + timeout
+    proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
+    assert proc.stdout is not None
+    tail = ""
+    pending = b""
+
+    def emit(raw: bytes) -> None:
+        nonlocal tail
+        line = raw.decode(errors="replace")
+        tail = (tail + line + "\n")[-OUTPUT_TAIL_CHARS:]
+        if on_output is not None and line.strip():
+            on_output(line)
+
+    def timed_out() -> SandboxError:
+        return SandboxError(
+            f"`{' '.join(cmd)}` did not finish within {timeout:g} s; its last output:\n{tail}"
+        )
+
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise timed_out()
+                if not selector.select(remaining):
+                    continue
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                *lines, pending = re.split(rb"\r\n|\r|\n", pending + chunk)
+                for line in lines:
+                    emit(line)
+        if pending:
+            emit(pending)
+        try:
+            status = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise timed_out() from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    return status, tail
+
+
+def _run_step(
+    cmd: list[str],
+    steps: list[str],
+    *,
+    timeout: float,
+    on_output: OutputCallback | None = None,
+) -> None:
+    """Run one build step, streaming its output to ``on_output``; record it in ``steps``.
+
+    Raises:
+        SandboxError: it failed or ran past ``timeout``; the message quotes the command and
+            the last :data:`OUTPUT_TAIL_CHARS` characters of its output.
+    """
     steps.append(" ".join(cmd))
     logger.info("+ %s", " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False, **kwargs)  # type: ignore[call-overload] # noqa: S603
-    if proc.returncode != 0:
-        tail = (proc.stderr or b"").decode(errors="replace")[-2000:]
-        raise SandboxError(f"`{' '.join(cmd)}` failed with status {proc.returncode}:\n{tail}")
+    status, tail = _stream(cmd, timeout=timeout, on_output=on_output)
+    if status != 0:
+        raise SandboxError(f"`{' '.join(cmd)}` failed with status {status}:\n{tail}")
 
 
 def build_image(
@@ -216,6 +298,7 @@ def build_image(
     mirror: str | None = None,
     suite: str = DEFAULT_SUITE,
     base_image: str = "debian:bookworm-slim",
+    on_output: OutputCallback | None = None,
 ) -> BuildReport:
     """Build the sandbox image ``name``.
 
@@ -226,10 +309,13 @@ def build_image(
         suite: Debian suite for debootstrap.
         base_image: base for the dockerfile method (must match the shipped Dockerfile's FROM
             unless you edit it; used by ``auto`` to detect registry-less machines).
+        on_output: called with each line the build's commands print (``docker build``,
+            ``debootstrap``, ``docker import``), as they print it; ``None`` discards it.
 
     Raises:
         SandboxUnavailable: docker or debootstrap missing, or not root for debootstrap.
-        SandboxError: a build step failed (the message quotes the command and its stderr).
+        SandboxError: a build step failed or timed out (the message quotes the command and
+            the last 2000 characters of its output).
     """
     if method not in BUILD_METHODS:
         raise SandboxUnavailable(f"method must be one of {BUILD_METHODS}, got {method!r}")
@@ -244,9 +330,9 @@ def build_image(
     start = time.monotonic()
     steps: list[str] = []
     if method == "dockerfile":
-        _build_dockerfile(name, steps)
+        _build_dockerfile(name, steps, on_output)
     else:
-        _build_debootstrap(name, mirror or apt_mirror(), suite, steps)
+        _build_debootstrap(name, mirror or apt_mirror(), suite, steps, on_output)
     size = None
     proc = _docker("image", "inspect", "--format", "{{.Size}}", name)
     if proc.returncode == 0:
@@ -256,18 +342,23 @@ def build_image(
     return report
 
 
-def _build_dockerfile(name: str, steps: list[str]) -> None:
+def _build_dockerfile(name: str, steps: list[str], on_output: OutputCallback | None) -> None:
     cli = docker_cli()
     assert cli is not None
     with tempfile.TemporaryDirectory(prefix="toolgym-build-") as ctx:
         shutil.copy(SANDBOX_DIR / "Dockerfile", ctx)
         shutil.copy(SANDBOX_DIR / "worker.py", ctx)
         _run_step(
-            [cli, "build", "--label", f"{RECIPE_LABEL}={recipe_hash()}", "-t", name, ctx], steps, timeout=1800
+            [cli, "build", "--label", f"{RECIPE_LABEL}={recipe_hash()}", "-t", name, ctx],
+            steps,
+            timeout=1800,
+            on_output=on_output,
         )
 
 
-def _build_debootstrap(name: str, mirror: str, suite: str, steps: list[str]) -> None:
+def _build_debootstrap(
+    name: str, mirror: str, suite: str, steps: list[str], on_output: OutputCallback | None
+) -> None:
     debootstrap = shutil.which("debootstrap") or (
         "/usr/sbin/debootstrap" if os.path.exists("/usr/sbin/debootstrap") else None
     )
@@ -286,6 +377,7 @@ def _build_debootstrap(name: str, mirror: str, suite: str, steps: list[str]) -> 
             [debootstrap, "--variant=minbase", f"--include={DEBOOTSTRAP_INCLUDE}", suite, rootfs, mirror],
             steps,
             timeout=1800,
+            on_output=on_output,
         )
         # Shrink: package caches and lists are not needed at run time.
         for sub in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man"):
@@ -312,15 +404,16 @@ def _build_debootstrap(name: str, mirror: str, suite: str, steps: list[str]) -> 
         steps.append(f"tar -C {rootfs} -c . | {' '.join(cmd)}")
         logger.info("+ %s", steps[-1])
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)  # noqa: S603,S607
-        proc = subprocess.run(cmd, stdin=tar.stdout, capture_output=True, timeout=1800, check=False)  # noqa: S603
         assert tar.stdout is not None
-        tar.stdout.close()
-        tar.wait()
-        if proc.returncode != 0 or tar.returncode != 0:
-            raise SandboxError(
-                f"docker import failed (tar {tar.returncode}, docker {proc.returncode}): "
-                + proc.stderr.decode(errors="replace")[-2000:]
-            )
+        try:
+            status, tail = _stream(cmd, timeout=1800, on_output=on_output, stdin=tar.stdout)
+        finally:
+            tar.stdout.close()
+            if tar.poll() is None:
+                tar.kill()
+            tar.wait()
+        if status != 0 or tar.returncode != 0:
+            raise SandboxError(f"docker import failed (tar {tar.returncode}, docker {status}):\n{tail}")
 
 
 @dataclass
