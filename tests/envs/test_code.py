@@ -26,8 +26,8 @@ import gymnasium as gym
 import pytest
 
 from toolgym.core.actions import FinalAnswer, ToolCall, get_action_format
-from toolgym.core.errors import ConfigError
-from toolgym.envs.code.env import CodeEnv, solution_code
+from toolgym.core.errors import ConfigError, ErrorCode
+from toolgym.envs.code.env import CodeEnv, result_error, solution_code
 from toolgym.envs.code.families import FAMILIES, LEVELS, TESTS_PER_LEVEL, call_text, parse_prompt
 from toolgym.envs.code.harness import MARKER, score, values_equal
 from toolgym.sandbox import Backend, ExecResult, SandboxUnavailable
@@ -114,6 +114,16 @@ def test_solution_code_takes_the_first_fenced_block() -> None:
     assert solution_code("def f(): return 2") == "def f(): return 2"
 
 
+def test_sandbox_results_map_to_env_error_codes_in_one_place() -> None:
+    assert result_error(ExecResult("2\n", "", 0, False, 0.001), "late") is None
+    assert result_error(ExecResult("", "boom", 1, False, 0.001), "late") is None  # the agent's problem
+    timeout = result_error(ExecResult("", "", -9, True, 5.0), "too slow")
+    assert timeout is not None and timeout.code == ErrorCode.TIMEOUT and timeout.message == "too slow"
+    failure = result_error(ExecResult.failure("worker died"), "too slow")
+    assert failure is not None and failure.code == ErrorCode.SANDBOX_ERROR
+    assert failure.message == "The sandbox failed: worker died"
+
+
 def test_bad_sandbox_kwargs_are_config_errors_that_say_what_is_expected() -> None:
     with pytest.raises(ConfigError, match="Did you mean 'docker'"):
         CodeEnv(sandbox="dokcer")
@@ -124,14 +134,33 @@ def test_bad_sandbox_kwargs_are_config_errors_that_say_what_is_expected() -> Non
 
 
 def test_docker_requested_but_unavailable_fails_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
-    import toolgym.sandbox.image as image
+    import toolgym.sandbox.docker as docker
 
-    def unavailable(name: str = "") -> str:
+    checks: list[str] = []
+
+    def unavailable(name: str = "", **kwargs: object) -> str:
+        checks.append(name)
         raise SandboxUnavailable("Docker is not available (test). Start the daemon or use sandbox='process'.")
 
-    monkeypatch.setattr(image, "require_docker", unavailable)
+    monkeypatch.setattr(docker, "require_docker", unavailable)
     with pytest.raises(SandboxUnavailable, match="sandbox='process'"):
-        CodeEnv(sandbox="docker")
+        CodeEnv(sandbox="docker", sandbox_options={"image": "some/image:tag"})
+    assert checks == ["some/image:tag"], "Docker is checked once, by the backend"
+
+
+def test_an_unknown_sandbox_kind_is_checked_in_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    import toolgym.sandbox.factory as factory
+
+    seen: list[object] = []
+
+    def check_kind(kind: object) -> None:
+        seen.append(kind)
+        raise SandboxUnavailable(f"bad kind {kind!r} (test)")
+
+    monkeypatch.setattr(factory, "check_kind", check_kind)
+    with pytest.raises(ConfigError, match="bad kind 'procss'"):
+        CodeEnv(sandbox="procss")
+    assert seen == ["procss"]
 
 
 def test_auto_falls_back_to_the_process_backend_with_a_warning(
@@ -207,6 +236,27 @@ def test_sandbox_failures_become_sandbox_error_observations(raises: bool) -> Non
     assert terminated and reward == 0.0 and not info["success"]
     env.close()
     assert not backend.closed, "a backend passed in belongs to the caller"
+
+
+class SlowBackend(BrokenBackend):
+    """Every call times out after printing a line."""
+
+    def run(self, code: str, *, timeout: float = 5.0, files: Any = None) -> ExecResult:
+        return ExecResult("partial output\n", "", -9, True, timeout)
+
+
+def test_timeouts_name_the_limit_and_only_run_python_shows_its_stdout() -> None:
+    env = CodeEnv(split="test", sandbox=SlowBackend(), run_timeout_s=1.5, test_timeout_s=0.5)  # type: ignore[arg-type]
+    env.reset(seed=0)
+    obs, info = call(env, "run_python", "print('partial output')")
+    assert info["error"] == "timeout"
+    assert "The code did not finish within 1.5 s and was stopped." in obs
+    assert "stdout before it was stopped:\npartial output" in obs
+    obs, info = call(env, "submit", "def f(): pass")
+    assert info["error"] == "timeout"
+    assert "The hidden tests did not finish within" in obs and "s and were stopped." in obs
+    assert "partial output" not in obs  # the harness's own output stays hidden
+    env.close()
 
 
 def test_a_backend_that_cannot_start_is_a_sandbox_error_and_is_retried(

@@ -138,7 +138,7 @@ def test_worker_death_is_reported_and_the_worker_restarted(backend: Backend) -> 
     timer.start()
     result = handle.run("import time; time.sleep(5)", timeout=10)
     timer.join()
-    assert result.error is not None and result.tool_error().code == "sandbox_error"
+    assert result.error is not None and result.exit_code == -1 and not result.ok
     assert handle.run("print('again')").stdout == "again\n"
     handle.release()
     assert backend.run("print('pool ok')").stdout == "pool ok\n"
@@ -160,6 +160,39 @@ def test_a_forked_copy_neither_uses_nor_kills_the_parents_workers(backend: Backe
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
     assert backend.run("print('parent fine')").stdout == "parent fine\n"
+
+
+def test_a_handle_needs_only_the_backends_public_worker_interface() -> None:
+    from toolgym.sandbox.base import ExecResult
+    from toolgym.sandbox.pool import PooledHandle
+
+    class Conn:
+        def __init__(self, name: str, alive: bool) -> None:
+            self.name, self.alive = name, alive
+
+    class Stub:  # no private attributes at all: what PooledHandle may use
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, str]] = []
+
+        def execute(self, conn: Conn, code: str, **kwargs: object) -> ExecResult:
+            self.calls.append(("execute", conn.name))
+            return ExecResult(code, "", 0, False, 0.0)
+
+        def replace_worker(self, conn: Conn) -> Conn:
+            self.calls.append(("replace_worker", conn.name))
+            return Conn("fresh", True)
+
+        def give_back(self, conn: Conn) -> None:
+            self.calls.append(("give_back", conn.name))
+
+    stub = Stub()
+    handle = PooledHandle(stub, Conn("dead", False))  # type: ignore[arg-type]
+    assert handle.run("x").stdout == "x"
+    handle.release()
+    handle.release()
+    assert stub.calls == [("replace_worker", "dead"), ("execute", "fresh"), ("give_back", "fresh")]
+    with pytest.raises(SandboxError, match="released"):
+        handle.run("x")
 
 
 def test_backends_satisfy_the_backend_protocol(backend: Backend) -> None:

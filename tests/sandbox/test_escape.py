@@ -125,7 +125,7 @@ def test_infinite_loop_times_out(backend: Backend) -> None:
     result = run(backend, "while True: pass", timeout=1.0)
     assert result.timed_out
     assert result.exit_code < 0
-    assert result.tool_error() is not None and result.tool_error().code == "timeout"
+    assert result.error is None and not result.ok  # the code timed out; the sandbox worked
     assert_healthy(backend)
 
 

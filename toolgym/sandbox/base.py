@@ -9,9 +9,10 @@ Typical use in an environment::
 
     backend = make_backend("auto")
     with backend.acquire() as sandbox:          # one per episode
-        result = sandbox.run("print(1 + 1)", timeout=5.0)
-        error = result.tool_error()             # None, or ToolError(code=timeout|sandbox_error)
+        result = sandbox.run("print(1 + 1)", timeout=5.0)   # result.ok, .timed_out, .error
     backend.close()
+
+Mapping results to an env's error codes is the env's job (``toolgym.envs.code.env.result_error``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from toolgym.core.errors import ConfigError, ErrorCode, ToolError, ToolGymError
+from toolgym.core.errors import ConfigError, ToolGymError
 
 
 class SandboxError(ToolGymError, RuntimeError):
@@ -108,22 +109,6 @@ class ExecResult:
     def failure(cls, message: str, duration_s: float = 0.0) -> ExecResult:
         """A result that reports a sandbox failure (``error`` set, ``exit_code`` -1)."""
         return cls("", "", -1, False, duration_s, error=message)
-
-    def tool_error(self) -> ToolError | None:
-        """Map the result to the env error contract.
-
-        Returns ``ToolError(code=ErrorCode.SANDBOX_ERROR)`` when the sandbox failed,
-        ``ToolError(code=ErrorCode.TIMEOUT)`` on a timeout, else ``None`` (the code ran; a
-        non-zero exit is the agent's business and shows in ``stderr``).
-        """
-        if self.error is not None:
-            return ToolError(f"The sandbox failed: {self.error}", ErrorCode.SANDBOX_ERROR)
-        if self.timed_out:
-            return ToolError(
-                f"The code did not finish within its time limit ({self.duration_s:.1f} s).",
-                ErrorCode.TIMEOUT,
-            )
-        return None
 
 
 Files = Mapping[str, "str | bytes"]

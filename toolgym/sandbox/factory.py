@@ -12,6 +12,22 @@ logger = logging.getLogger(__name__)
 BACKEND_KINDS = ("auto", "docker", "process")
 
 
+def check_kind(kind: object) -> None:
+    """Check that ``kind`` is one of :data:`BACKEND_KINDS` (the one place that checks).
+
+    Raises:
+        SandboxUnavailable: (a ``ConfigError``) naming the bad kind, the valid ones and the
+            closest match.
+    """
+    if kind not in BACKEND_KINDS:
+        from toolgym.core.errors import did_you_mean
+
+        raise SandboxUnavailable(
+            f"unknown sandbox kind {kind!r}; expected one of {BACKEND_KINDS}."
+            + (did_you_mean(kind, BACKEND_KINDS) if isinstance(kind, str) else "")
+        )
+
+
 def make_backend(kind: str = "auto", **options: Any) -> Backend:
     """Create a sandbox backend.
 
@@ -27,13 +43,7 @@ def make_backend(kind: str = "auto", **options: Any) -> Backend:
         SandboxUnavailable: ``kind="docker"`` and Docker cannot be used (the message says how
             to fix it), or ``kind`` is unknown.
     """
-    if kind not in BACKEND_KINDS:
-        from toolgym.core.errors import did_you_mean
-
-        raise SandboxUnavailable(
-            f"unknown sandbox kind {kind!r}; expected one of {BACKEND_KINDS}."
-            + did_you_mean(kind, BACKEND_KINDS)
-        )
+    check_kind(kind)
     if kind in ("docker", "auto"):
         from toolgym.sandbox.docker import DockerBackend
 

@@ -659,17 +659,15 @@ class PooledHandle:
             if self._conn is None:
                 raise SandboxError("this sandbox handle was released; acquire a new one")
             if not self._conn.alive:
-                self._conn = self._backend._replace(self._conn)
-            return self._backend._execute(
-                self._conn, code, timeout=timeout, files=files, session=self.session
-            )
+                self._conn = self._backend.replace_worker(self._conn)
+            return self._backend.execute(self._conn, code, timeout=timeout, files=files, session=self.session)
 
     def release(self) -> None:
         """Wipe the sandbox and give it back to the pool (idempotent)."""
         with self._lock:
             conn, self._conn = self._conn, None
         if conn is not None:
-            self._backend._give_back(conn)
+            self._backend.give_back(conn)
 
     def __enter__(self) -> PooledHandle:
         """Return the handle itself."""
@@ -754,7 +752,7 @@ class PooledBackend:
         except SandboxError as exc:
             return ExecResult.failure(str(exc), time.monotonic() - start)
         try:
-            result = self._execute(conn, code, timeout=timeout, files=files, wipe_after=True)
+            result = self.execute(conn, code, timeout=timeout, files=files, wipe_after=True)
         finally:
             self._pool.release(conn)
         return result
@@ -804,8 +802,8 @@ class PooledBackend:
         """Show the class, isolation and pool size."""
         return f"{type(self).__name__}(isolation={self.isolation!r}, pool_size={self._pool.size})"
 
-    # -- machinery -------------------------------------------------------------------------------
-    def _execute(
+    # -- worker interface (what :class:`PooledHandle` and :meth:`run` build on) -----------------
+    def execute(
         self,
         conn: WorkerConnection,
         code: str,
@@ -815,6 +813,16 @@ class PooledBackend:
         session: str | None = None,
         wipe_after: bool = False,
     ) -> ExecResult:
+        """Run ``code`` on the worker ``conn`` (taken from this backend's pool).
+
+        ``session`` names the work dir shared by an episode's calls (``None``: a fresh one);
+        ``wipe_after`` wipes it after the call. A worker that fails, hangs or was interfered
+        with gives ``ExecResult.failure`` (and is killed, so the pool replaces it).
+
+        Raises:
+            TypeError: ``code`` is not a str.
+            ValueError: ``timeout`` is not positive.
+        """
         if not isinstance(code, str):
             raise TypeError(f"code must be str, got {type(code).__name__}")
         if not timeout > 0:
@@ -860,13 +868,18 @@ class PooledBackend:
         conn.kill()  # dead: the pool and the handle replace it
         return message
 
-    def _replace(self, conn: WorkerConnection) -> WorkerConnection:
-        """Swap a dead worker held by a handle for a fresh one."""
+    def replace_worker(self, conn: WorkerConnection) -> WorkerConnection:
+        """Swap ``conn``, a dead worker held by a handle, for a fresh one from the pool.
+
+        Raises:
+            SandboxError: no worker could be started or none became free in time.
+        """
         self._pool.discard(conn, replace=False)
         return self._pool.acquire(self.acquire_timeout)
 
-    def _give_back(self, conn: WorkerConnection) -> None:
-        """Wipe ``conn`` and return it to the pool, or recycle it."""
+    def give_back(self, conn: WorkerConnection) -> None:
+        """Wipe ``conn`` and return it to the pool; recycle it if it is worn out
+        (``max_uses``), could not be wiped, or was interfered with."""
         if self.max_uses is not None and conn.uses >= self.max_uses:
             self._pool.discard(conn)
             return

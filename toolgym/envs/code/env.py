@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from toolgym.core.env import ToolEnv
-from toolgym.core.errors import ConfigError, ErrorCode, ToolError, did_you_mean
+from toolgym.core.errors import ConfigError, ErrorCode, ToolError
 from toolgym.core.tasks import Task
 from toolgym.core.tools import Tool
 from toolgym.envs.code.harness import Verdict, harness_source, score
+from toolgym.sandbox import factory
 from toolgym.sandbox.base import Backend, ExecResult
 from toolgym.sandbox.factory import BACKEND_KINDS
 
@@ -29,6 +30,20 @@ def solution_code(answer: str) -> str:
     """The code in a final answer: the first fenced (```) block if there is one, else the text."""
     match = _FENCE_RE.search(answer)
     return (match.group(1) if match else answer).strip("\n")
+
+
+def result_error(result: ExecResult, timeout_message: str) -> ToolError | None:
+    """Map a sandbox result to the env error contract (the one place that does).
+
+    Returns ``ToolError(code=sandbox_error)`` quoting ``result.error`` when the sandbox itself
+    failed, ``ToolError(timeout_message, code=timeout)`` when the code ran past its limit, else
+    ``None``: the code ran, and a non-zero exit is the agent's business (it shows in stderr).
+    """
+    if result.error is not None:
+        return ToolError(f"The sandbox failed: {result.error}", ErrorCode.SANDBOX_ERROR)
+    if result.timed_out:
+        return ToolError(timeout_message, ErrorCode.TIMEOUT)
+    return None
 
 
 def compile_problem(code: str) -> str | None:
@@ -133,11 +148,7 @@ class CodeEnv(ToolEnv):
         if sandbox is None:
             sandbox = os.environ.get(SANDBOX_ENV_VAR) or "auto"
         if isinstance(sandbox, str):
-            if sandbox not in BACKEND_KINDS:
-                raise ConfigError(
-                    f"sandbox={sandbox!r} is not a sandbox kind; expected one of {BACKEND_KINDS} "
-                    "or a toolgym.sandbox.Backend instance." + did_you_mean(sandbox, BACKEND_KINDS)
-                )
+            factory.check_kind(sandbox)
         elif not isinstance(sandbox, Backend):
             raise ConfigError(
                 f"sandbox must be one of {BACKEND_KINDS} or a toolgym.sandbox.Backend, "
@@ -157,10 +168,11 @@ class CodeEnv(ToolEnv):
         self._owns_backend = True
         if isinstance(sandbox, str):
             self.sandbox_kind = sandbox
-            if sandbox == "docker":  # fail now, with the fix in the message, not at the first call
-                from toolgym.sandbox.image import DEFAULT_IMAGE, require_docker
-
-                require_docker(str(self.sandbox_options.get("image", DEFAULT_IMAGE)))
+            if sandbox == "docker":
+                # Create the backend now, so that a missing Docker or image fails here with the
+                # fix in the message (DockerBackend checks it), not at the first tool call. Its
+                # containers still start at warm() or the first call, as for other kinds.
+                self._backend = factory.make_backend("docker", **{"prestart": False, **self.sandbox_options})
         else:
             self.sandbox_kind = str(getattr(sandbox, "name", "auto"))
             self._backend = sandbox
@@ -170,8 +182,8 @@ class CodeEnv(ToolEnv):
     # ------------------------------------------------------------------ sandbox
     @property
     def backend(self) -> Backend | None:
-        """The sandbox backend in use (``None`` until the first tool call of an env that creates
-        its own)."""
+        """The sandbox backend in use (``None`` until the first tool call or :meth:`warm` of an
+        env that creates its own, except with ``sandbox="docker"``: created at construction)."""
         return self._backend
 
     def warm(self) -> None:
@@ -181,7 +193,14 @@ class CodeEnv(ToolEnv):
         Raises:
             ToolError: (``sandbox_error``) if no backend can be started.
         """
-        self._sandbox()
+        from toolgym.sandbox.pool import PooledBackend
+
+        backend = self._sandbox()
+        if self._owns_backend and isinstance(backend, PooledBackend):  # no-op once started
+            try:
+                backend.warm()
+            except Exception as exc:  # noqa: BLE001 - the next tool call retries
+                raise self._start_failed(exc) from None
 
     def _sandbox(self) -> Backend:
         """The backend, created on first use.
@@ -190,28 +209,47 @@ class CodeEnv(ToolEnv):
             ToolError: (``sandbox_error``) if no backend can be started.
         """
         if self._backend is None:
-            from toolgym.sandbox.factory import make_backend
-
             try:
-                self._backend = make_backend(self.sandbox_kind, **self.sandbox_options)
+                self._backend = factory.make_backend(self.sandbox_kind, **self.sandbox_options)
             except Exception as exc:  # noqa: BLE001 - becomes an error observation, next call retries
-                logger.warning("Could not start the %r sandbox: %s", self.sandbox_kind, exc)
-                raise ToolError(
-                    f"The sandbox could not be started ({type(exc).__name__}: {str(exc)[:200]}); "
-                    "this is not a problem with your code, try again.",
-                    ErrorCode.SANDBOX_ERROR,
-                ) from None
+                raise self._start_failed(exc) from None
             self._owns_backend = True
         return self._backend
 
-    def _execute(self, code: str, timeout: float) -> ExecResult:
-        """Run ``code`` in a clean sandbox; a sandbox that raises becomes a failed result."""
+    def _start_failed(self, exc: Exception) -> ToolError:
+        """The ``sandbox_error`` for a backend that could not be started (logged)."""
+        logger.warning("Could not start the %r sandbox: %s", self.sandbox_kind, exc)
+        return ToolError(
+            f"The sandbox could not be started ({type(exc).__name__}: {str(exc)[:200]}); "
+            "this is not a problem with your code, try again.",
+            ErrorCode.SANDBOX_ERROR,
+        )
+
+    def _execute(
+        self, code: str, timeout: float, timeout_message: str, *, show_stdout: bool = False
+    ) -> ExecResult:
+        """Run ``code`` in a clean sandbox; return the result of code that finished in time.
+
+        Raises:
+            ToolError: from :func:`result_error`: ``sandbox_error`` if the sandbox failed (one
+                that raises counts as failed: the env never crashes because of it), ``timeout``
+                with ``timeout_message`` (followed by the stdout printed so far if
+                ``show_stdout``) if the code ran past ``timeout`` s.
+        """
         backend = self._sandbox()
         try:
-            return backend.run(code, timeout=timeout)
+            result = backend.run(code, timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - the env never crashes because of the sandbox
             logger.warning("Sandbox run failed: %s", exc)
-            return ExecResult.failure(f"{type(exc).__name__}: {str(exc)[:200]}")
+            result = ExecResult.failure(f"{type(exc).__name__}: {str(exc)[:200]}")
+        if show_stdout and result.timed_out and result.stdout:
+            timeout_message += "\nstdout before it was stopped:\n" + self._cut(
+                result.stdout, result.stdout_truncated
+            )
+        error = result_error(result, timeout_message)
+        if error is not None:
+            raise error
+        return result
 
     def run_hidden_tests(self, task: Task, code: str) -> Verdict:
         """Run ``task``'s hidden tests on ``code`` in the sandbox.
@@ -227,14 +265,11 @@ class CodeEnv(ToolEnv):
             return Verdict(len(cases), 0, f"Your code does not compile: {problem}.")
         # Loading gets 2 test slots, each test one; after a timeout the rest are skipped.
         limit = self.test_timeout_s * (len(cases) + 3) + 2.0
-        result = self._execute(harness_source(code, function, cases, self.test_timeout_s), limit)
-        error = result.tool_error()
-        if error is not None:
-            if error.code == ErrorCode.TIMEOUT:
-                raise ToolError(
-                    f"The hidden tests did not finish within {limit:g} s and were stopped.", ErrorCode.TIMEOUT
-                )
-            raise error
+        result = self._execute(
+            harness_source(code, function, cases, self.test_timeout_s),
+            limit,
+            f"The hidden tests did not finish within {limit:g} s and were stopped.",
+        )
         return score(result.stdout, expected, function)
 
     def close(self) -> None:
@@ -298,17 +333,12 @@ class CodeEnv(ToolEnv):
         ]
 
     def _run_python(self, code: str) -> str:
-        result = self._execute(code, self.run_timeout_s)
-        error = result.tool_error()
-        if error is not None:
-            if error.code != ErrorCode.TIMEOUT:
-                raise error
-            message = f"The code did not finish within {self.run_timeout_s:g} s and was stopped."
-            if result.stdout:
-                message += "\nstdout before it was stopped:\n" + self._cut(
-                    result.stdout, result.stdout_truncated
-                )
-            raise ToolError(message, ErrorCode.TIMEOUT)
+        result = self._execute(
+            code,
+            self.run_timeout_s,
+            f"The code did not finish within {self.run_timeout_s:g} s and was stopped.",
+            show_stdout=True,
+        )
         return (
             f"exit code: {result.exit_code}\n"
             f"stdout:\n{self._cut(result.stdout, result.stdout_truncated) or '(empty)'}\n"
