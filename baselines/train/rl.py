@@ -2,13 +2,16 @@
 
 One RL step:
 
-1. pick ``prompts_per_step`` tasks; roll out ``group_size`` episodes of each (some may be the
+0. set the step's learning rate (warm-up, schedule: :mod:`baselines.train.optim`);
+1. pick ``prompts_per_step`` tasks (from the run's own task stream); roll out ``group_size`` episodes of each (some may be the
    expert's trajectory, or sampled with a hint, if those signals are on);
-2. advantages ``A = (r - mean_group) / (std_group + eps)`` per episode, broadcast to its tokens;
+2. advantages ``A = (r - mean_group) / (std_group + eps)`` per episode, broadcast to its tokens
+   (``permuted_advantages``, a control: permuted within the batch);
 3. recompute the behaviour log-probs on the training sequences (without hints), reference
    statistics, and the diagnostics (teacher-forced probe on gold trajectories, on-policy control
    token probabilities);
-4. ``epochs × minibatches`` updates of :func:`rl_loss` (stale ratios, as in PPO);
+4. ``epochs × minibatches`` updates of :func:`rl_loss` (stale ratios, as in PPO); an update whose
+   gradient is exactly zero (no learning signal) is skipped, not stepped (``train/skipped_updates``);
 5. every ``interleave_every`` steps (``interleaved_sft``), an SFT phase on the expert
    trajectories of the tasks that failed in the window;
 6. log every metric, update the spike and collapse detectors, checkpoint.
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import shutil
 import time
 from collections import deque
@@ -55,6 +57,7 @@ from baselines.train.diagnostics import (
 from baselines.train.distributed import Distributed, LossScales, NullLogger
 from baselines.train.envs import ExpertBank, make_envs, task_ids
 from baselines.train.logger import MetricLogger
+from baselines.train.optim import RandomStreams, optimizer_for, scheduled_lr, set_lr
 from baselines.train.sft import sft_step
 from baselines.train.supervision import (
     clip_ranges,
@@ -145,7 +148,8 @@ def rl_loss(
         shaped = policy_shaping_loss(logp, adv, sup.expert_gamma, cfg.clip_eps if sup.expert_clip else None)
         pg_tok = torch.where(b.is_expert[:, None], shaped, pg_tok)
     pg_loss = masked_mean(pg_tok, mask)
-    loss = tok * pg_loss
+    # sft_only (a control): the policy-gradient term is computed and logged but not trained
+    loss = tok * pg_loss if not sup.enabled("sft_only") else logits.sum() * 0.0
     stats: dict[str, torch.Tensor] = {"pg_loss": pg_loss.detach()}
 
     # -- regularisers of the base algorithm
@@ -171,7 +175,7 @@ def rl_loss(
         spike = spike_penalty(logits, control_ids, where, mask, sup.spike_threshold)
         loss = loss + sup.spike_coef * tok * spike
         stats["spike_penalty"] = spike.detach()
-    if sup.enabled("sft_mix") and sft_logits is not None and sft_batch is not None:
+    if uses_sft_batch(cfg) and sft_logits is not None and sft_batch is not None:
         nll = sft_nll(sft_logits, sft_batch.targets, sft_batch.loss_mask)
         loss = loss + sup.sft_mix_coef * nll
         stats["sft_mix_nll"] = nll.detach()
@@ -183,6 +187,11 @@ def rl_loss(
         stats["approx_kl"] = masked_mean(prepared.old_logp - logp, on_policy)
         stats["entropy"] = masked_mean(entropy, mask)
     return loss, stats
+
+
+def uses_sft_batch(cfg: RLConfig) -> bool:
+    """Whether the updates add the NLL of ``sft_mix`` episodes (``sft_mix`` or the ``sft_only`` control)."""
+    return cfg.supervision.enabled("sft_mix") or cfg.supervision.enabled("sft_only")
 
 
 class RLTrainer:
@@ -225,11 +234,12 @@ class RLTrainer:
         self.eval_requests = fixed_requests(eval_ids, cfg.eval_episodes, seed=10_000)
         gold = [t for t in eval_bank.many(eval_ids[: cfg.probe_size]) if t.success]
         self.probe = collate([t.to_episode(self.chat, max_observation_tokens=cfg.max_observation_tokens) for t in gold], self.control)
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=cfg.lr, betas=(0.9, cfg.adam_beta2), weight_decay=cfg.weight_decay
+        self.optimizer = optimizer_for(self.model.parameters(), cfg)
+        # one stream per purpose: arms with the same seed draw the same tasks at every step
+        self.streams = RandomStreams(
+            cfg.seed, python=("tasks", "sft_mix", "interleaved_sft"), torch_=("minibatches", "permutation")
         )
-        self.rng = random.Random(cfg.seed)
-        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.generator = torch.Generator().manual_seed(cfg.seed)  # token sampling (without per_episode_rng)
         self.spikes = SpikeDetector(
             abs_threshold=cfg.spike_abs, factor=cfg.spike_factor, z=cfg.spike_z, window=cfg.spike_window
         )
@@ -296,6 +306,8 @@ class RLTrainer:
         rewards = torch.tensor([e.reward for e in episodes], dtype=torch.float32)
         groups = torch.tensor([e.group for e in episodes])
         adv = group_advantages(rewards, groups, cfg.adv_eps)
+        if cfg.supervision.enabled("permuted_advantages"):  # control: same update, reward-unrelated advantages
+            adv = adv[torch.randperm(len(adv), generator=self.streams.torch["permutation"])]
         batch = collate(episodes, self.control, adv.tolist()).to(cfg.device)
         shape, dev = batch.targets.shape, batch.targets.device
         old_logp = torch.zeros(shape, device=dev)
@@ -355,7 +367,8 @@ class RLTrainer:
         sup = self.cfg.supervision
         episodes: list[Episode] = []
         if sup.sft_mix_source in ("expert", "both"):
-            tasks = [self.rng.choice(self.train_ids) for _ in range(sup.sft_mix_batch)]
+            rng = self.streams.py["sft_mix"]
+            tasks = [rng.choice(self.train_ids) for _ in range(sup.sft_mix_batch)]
             episodes += [
                 t.to_episode(self.chat, max_observation_tokens=self.cfg.max_observation_tokens)
                 for t in self.bank.many(tasks) if t.success
@@ -370,10 +383,10 @@ class RLTrainer:
         own = [e for e in episodes if e.success and not e.is_expert]
         sums: dict[str, float] = {}
         maxima = {"ratio_max": 0.0, "grad_norm_max": 0.0}
-        n_updates = 0
+        n_updates = skipped = 0
         size = prepared.batch.size
         for epoch in range(cfg.epochs):
-            order = torch.randperm(size, generator=self.generator).tolist()
+            order = torch.randperm(size, generator=self.streams.torch["minibatches"]).tolist()
             for mb in range(cfg.minibatches):
                 rows = sorted(order[mb::cfg.minibatches])
                 if not rows:
@@ -393,7 +406,7 @@ class RLTrainer:
                     with torch.no_grad():
                         ref_logits = batch_logits(self.ref_model, part.batch, cfg.temperature)
                 sft_batch = sft_logits = None
-                if sup.enabled("sft_mix"):
+                if uses_sft_batch(cfg):
                     sft_batch = self.sft_mix_batch(own)
                     if sft_batch is not None:
                         sft_logits = batch_logits(self.train_model, sft_batch, cfg.temperature)
@@ -412,7 +425,10 @@ class RLTrainer:
                     self.model.parameters(), cfg.grad_clip if cfg.grad_clip is not None else float("inf")
                 )
                 check_finite("gradient norm", norm, self.step)
-                self.optimizer.step()
+                if float(norm) > 0:
+                    self.optimizer.step()
+                else:  # no learning signal (e.g. every advantage 0, no auxiliary term): AdamW would
+                    skipped += 1  # still move the weights along its momentum and by weight decay
                 n_updates += 1
                 stats["loss"] = loss.detach()
                 stats["grad_norm"] = norm.detach()
@@ -426,6 +442,7 @@ class RLTrainer:
         out["train/grad_norm_control"] = sums.get("grad_norm_control", math.nan)
         out.update({f"train/{k}": v for k, v in maxima.items()})
         out["train/updates"] = float(n_updates)
+        out["train/skipped_updates"] = float(skipped)
         return out
 
     def _control_grad_norm(self, logits: torch.Tensor, part: PreparedBatch, scales: LossScales | None = None) -> float:
@@ -464,7 +481,7 @@ class RLTrainer:
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=sup.interleave_lr)
         nll = 0.0
         for _ in range(sup.interleave_steps):
-            batch = [self.rng.choice(trajectories) for _ in range(sup.interleave_batch)]
+            batch = [self.streams.py["interleaved_sft"].choice(trajectories) for _ in range(sup.interleave_batch)]
             stats = sft_step(
                 self.model, optimizer, self.chat, batch, temperature=self.cfg.temperature,
                 grad_clip=1.0, max_observation_tokens=self.cfg.max_observation_tokens, step=self.step,
@@ -480,7 +497,9 @@ class RLTrainer:
         self.step += 1
         for param in self.model.parameters():  # a corrupt checkpoint or last update: stop before sampling
             check_finite("model parameters", param, self.step, "the policy's weights hold NaN/inf.")
-        tasks = self.rng.sample(self.train_ids, min(cfg.prompts_per_step, len(self.train_ids)))
+        self.lr = scheduled_lr(cfg, self.step)
+        set_lr(self.optimizer, self.lr)
+        tasks = self.streams.py["tasks"].sample(self.train_ids, min(cfg.prompts_per_step, len(self.train_ids)))
         episodes = self.collect(tasks)
         rollout_s = time.perf_counter() - started
         sampled = [e for e in episodes if not e.is_expert]
@@ -505,7 +524,7 @@ class RLTrainer:
         metrics.update(self.collapse.update(self.step, metrics["train/success"]))
         tokens = float(prepared.batch.loss_mask.sum())
         metrics.update({
-            "train/lr": cfg.lr,
+            "train/lr": self.lr,
             "train/rollout_s": rollout_s,
             "train/update_s": update_s,
             "train/step_s": time.perf_counter() - started,
@@ -587,7 +606,7 @@ class RLTrainer:
             {
                 "step": self.step,
                 "optimizer": self.optimizer.state_dict(),
-                "rng": self.rng.getstate(),
+                "streams": self.streams.state_dict(),
                 "generator": self.generator.get_state(),
                 "spikes": self.spikes.state_dict(),
                 "collapse": self.collapse.state_dict(),
@@ -605,7 +624,7 @@ class RLTrainer:
         state = torch.load(path / STATE_FILE, weights_only=False)
         self.step = int(state["step"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.rng.setstate(state["rng"])
+        self.streams.load_state_dict(state["streams"])
         self.generator.set_state(state["generator"])
         self.spikes.load_state_dict(state["spikes"])
         self.collapse.load_state_dict(state["collapse"])

@@ -4,19 +4,21 @@ Each function is a pure tensor function (no model, no config), so it can be unit
 hand-built numbers. Shapes: ``[B, T]`` per-token tensors aligned with targets, ``V`` the
 vocabulary, ``C`` the control tokens. ``mask`` is the loss mask (1 = policy token).
 
-=====================  =======================================================================
-signal                 term (added to the loss by ``rl.py`` with its config weight)
-=====================  =======================================================================
-(base)                 token-level PPO clip: ``max(-A·ρ, -A·clip(ρ, 1-ε, 1+ε))``, token mean
-``control_clip``       the same with a tighter ε at positions whose token is a control token
-``offpolicy_expert``   expert tokens use ``-A·π/(π+γ)`` (LUFFY policy shaping) instead of ``ρ``
-``control_kl``         ``KL(π‖π_ref)`` over the full vocabulary, only where the sampled token or
-                       the reference argmax is a control token
-``spike_penalty``      ``Σ_c max(0, π(c) - τ)`` where no control token belongs
-``sft_mix``            NLL of expert (and/or own successful) episodes
-``hint``               no term: the hint is only in the sampling prompt, never in the loss
-``interleaved_sft``    no term: SFT phases between RL steps (``rl.py``)
-=====================  =======================================================================
+=======================  =====================================================================
+signal                   term (added to the loss by ``rl.py`` with its config weight)
+=======================  =====================================================================
+(base)                   token-level PPO clip: ``max(-A·ρ, -A·clip(ρ, 1-ε, 1+ε))``, token mean
+``control_clip``         the same with a tighter ε at positions whose token is a control token
+``offpolicy_expert``     expert tokens use ``-A·π/(π+γ)`` (LUFFY policy shaping) instead of ``ρ``
+``control_kl``           ``KL(π‖π_ref)`` over the full vocabulary, only where the sampled token or
+                         the reference argmax is a control token
+``spike_penalty``        ``Σ_c max(0, π(c) - τ)`` where no control token belongs
+``sft_mix``              NLL of expert (and/or own successful) episodes
+``hint``                 no term: the hint is only in the sampling prompt, never in the loss
+``interleaved_sft``      no term: SFT phases between RL steps (``rl.py``)
+``permuted_advantages``  control: advantages permuted within the batch (``rl.py``)
+``sft_only``             control: the ``sft_mix`` NLL with the policy-gradient term off
+=======================  =====================================================================
 """
 
 from __future__ import annotations

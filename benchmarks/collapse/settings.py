@@ -25,9 +25,12 @@ ARMS: tuple[str, ...] = (
     "control_kl",
     "control_clip",
     "spike_penalty",
+    "permuted_advantages",
+    "sft_only",
 )
-"""The study's arms: ``none`` (vanilla GRPO) and one per supervisory signal. Combinations are
-written with ``+`` (``sft_mix+control_kl``)."""
+"""The study's arms: ``none`` (vanilla GRPO), one per supervisory signal, and the two controls
+(``permuted_advantages``: is an effect reward-driven? ``sft_only``: is it supervised learning on
+the ``sft_mix`` expert data?). Combinations are written with ``+`` (``sft_mix+control_kl``)."""
 
 
 def arm_supervision(arm: str) -> list[str]:
