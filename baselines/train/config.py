@@ -86,7 +86,16 @@ class SupervisionConfig:
     sft_mix_batch: int = field(default=32, metadata={"help": "sft_mix / sft_only: expert episodes per update."})
     # control_kl
     control_kl_coef: float = field(
-        default=1.0, metadata={"help": "control_kl: weight of KL(π‖π_ref) at control positions."}
+        default=1.0, metadata={"help": "control_kl: weight of the KL at control positions."}
+    )
+    control_kl_direction: str = field(
+        default="policy_ref",
+        metadata={"help": "control_kl: 'policy_ref' = KL(π‖π_ref) (the first study) or 'ref_policy' = KL(π_ref‖π) (the notes)."},
+    )
+    control_kl_positions: str = field(
+        default="target_or_ref_argmax",
+        metadata={"help": "control_kl: 'target_or_ref_argmax' (the first study) or 'target_or_follows' "
+                          "(target is a control token or follows one; the notes)."},
     )
     # control_clip
     control_clip_eps: float = field(
@@ -94,8 +103,16 @@ class SupervisionConfig:
     )
     # spike_penalty
     spike_coef: float = field(default=1.0, metadata={"help": "spike_penalty: weight of the hinge."})
+    spike_threshold_mode: str = field(
+        default="ref_relative",
+        metadata={"help": "spike_penalty: 'ref_relative' (τ = spike_ref_factor × the reference's p(c) at the same "
+                          "position) or 'absolute' (τ = spike_threshold)."},
+    )
+    spike_ref_factor: float = field(
+        default=5.0, metadata={"help": "spike_penalty (ref_relative): p(c) above this × π_ref(c) is penalised."}
+    )
     spike_threshold: float = field(
-        default=0.1, metadata={"help": "spike_penalty: p(control) above this is penalised."}
+        default=0.1, metadata={"help": "spike_penalty (absolute): p(control) above this is penalised."}
     )
     spike_positions: str = field(
         default="illegal",
@@ -113,8 +130,17 @@ class SupervisionConfig:
         for name in ("interleave_every", "interleave_window", "interleave_steps", "interleave_batch", "sft_mix_batch"):
             _check(getattr(self, name) >= 1, f"{name} must be ≥ 1, got {getattr(self, name)!r}.")
         _check(self.sft_mix_source in ("expert", "own", "both"), f"sft_mix_source must be 'expert', 'own' or 'both', got {self.sft_mix_source!r}.")
+        from baselines.train.supervision import CONTROL_KL_DIRECTIONS, CONTROL_KL_POSITIONS
+
+        _check(self.control_kl_direction in CONTROL_KL_DIRECTIONS,
+               f"control_kl_direction must be one of {list(CONTROL_KL_DIRECTIONS)}, got {self.control_kl_direction!r}.")
+        _check(self.control_kl_positions in CONTROL_KL_POSITIONS,
+               f"control_kl_positions must be one of {list(CONTROL_KL_POSITIONS)}, got {self.control_kl_positions!r}.")
         _check(0 < self.control_clip_eps < 1, f"control_clip_eps must be in (0, 1), got {self.control_clip_eps!r}.")
         _check(0 <= self.spike_threshold < 1, f"spike_threshold must be in [0, 1), got {self.spike_threshold!r}.")
+        _check(self.spike_threshold_mode in ("ref_relative", "absolute"),
+               f"spike_threshold_mode must be 'ref_relative' or 'absolute', got {self.spike_threshold_mode!r}.")
+        _check(self.spike_ref_factor >= 1, f"spike_ref_factor must be ≥ 1, got {self.spike_ref_factor!r}.")
         _check(self.spike_positions in ("illegal", "non_target"), f"spike_positions must be 'illegal' or 'non_target', got {self.spike_positions!r}.")
         for name in ("sft_mix_coef", "control_kl_coef", "spike_coef", "interleave_lr"):
             _check(getattr(self, name) >= 0, f"{name} must be ≥ 0, got {getattr(self, name)!r}.")
@@ -244,10 +270,16 @@ class RLConfig(CommonConfig):
     probe_size: int = field(default=64, metadata={"help": "Gold trajectories in the teacher-forced probe."})
     collapse_frac: float = field(default=0.5, metadata={"help": "Collapse: success < frac × running best ..."})
     collapse_patience: int = field(default=10, metadata={"help": "... for this many consecutive steps."})
-    spike_abs: float = field(default=0.02, metadata={"help": "Spike: total illegal leak above max(spike_abs, ..."})
-    spike_factor: float = field(default=10.0, metadata={"help": "... spike_factor × its step-0 value)."})
-    spike_z: float = field(default=3.0, metadata={"help": "Spike (z rule): log-leak jump above z × rolling std."})
-    spike_window: int = field(default=20, metadata={"help": "Window of the z-score rule."})
+    spike_ratio: float = field(
+        default=10.0,
+        metadata={"help": "Spike (ratio rule): probe illegal mass above this × its running median (p99 of non-collapsing runs)."},
+    )
+    spike_z: float = field(
+        default=5.0, metadata={"help": "Spike (z rule): log illegal-mass jump above z × rolling std (p99 of non-collapsing runs) ..."}
+    )
+    spike_min_jump: float = field(default=5.0, metadata={"help": "... and above log(this) (a factor)."})
+    spike_abs: float = field(default=0.0, metadata={"help": "Spike (ratio rule): also require the mass above this floor (0 = none)."})
+    spike_window: int = field(default=20, metadata={"help": "Steps of the running median / rolling std of the spike rules."})
     stop_on_collapse: bool = field(default=False, metadata={"help": "Stop training when collapse is detected."})
     save_every: int = field(default=25, metadata={"help": "Checkpoint every N steps (0 = only at the end)."})
     keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept on disk (oldest removed)."})
@@ -285,6 +317,8 @@ class RLConfig(CommonConfig):
         _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")
         _check(0 < self.clip_eps < 1, f"clip_eps must be in (0, 1), got {self.clip_eps!r}.")
         _check(self.clip_eps_high is None or self.clip_eps_high > 0, f"clip_eps_high must be > 0, got {self.clip_eps_high!r}.")
+        _check(self.spike_ratio > 1 and self.spike_min_jump >= 1 and self.spike_z > 0 and self.spike_abs >= 0,
+               "spike_ratio must be > 1, spike_min_jump ≥ 1, spike_z > 0 and spike_abs ≥ 0.")
         _check(0 < self.collapse_frac < 1, f"collapse_frac must be in (0, 1), got {self.collapse_frac!r}.")
         _check(self.kl_coef >= 0 and self.entropy_coef >= 0, "kl_coef and entropy_coef must be ≥ 0.")
         _check(self.save_every >= 0 and self.keep_checkpoints >= 1, "save_every must be ≥ 0 and keep_checkpoints ≥ 1.")

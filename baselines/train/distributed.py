@@ -41,8 +41,9 @@ T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
-TOKEN_STATS = frozenset({"pg_loss", "kl_loss", "entropy_bonus", "spike_penalty", "entropy"})
-"""``rl_loss`` statistics that are means over the loss mask."""
+TOKEN_STATS = frozenset({"pg_loss", "kl_loss", "entropy_bonus", "spike_penalty", "entropy", "spike_active_frac"})
+"""``rl_loss`` statistics that are means over the loss mask (``spike_active_frac``, a mean over
+penalised pairs, is weighted by the token share: an approximation)."""
 ON_POLICY_STATS = frozenset({"clip_frac", "approx_kl"})
 """``rl_loss`` statistics that are means over the sampled (non-expert) tokens."""
 CONTROL_KL_STATS = frozenset({"control_kl"})

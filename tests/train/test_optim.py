@@ -162,3 +162,70 @@ def test_sft_only_trains_the_expert_nll_without_the_policy_gradient(sft_checkpoi
     summary = trainer.train()
     assert summary["stopped"] is None and math.isfinite(trainer.history[-1]["train/sft_mix_nll"])
     assert any(not torch.equal(x, y) for x, y in zip(before, trainer.model.parameters(), strict=True))
+
+
+# --------------------------------------------------------------------------- defect 8
+def test_grad_norm_control_follows_the_trained_loss(sft_checkpoint, tmp_path) -> None:
+    """Expert rows use policy shaping (their old log-probs play no part); under sft_only the
+    policy gradient is not trained, so its control-position gradient is 0."""
+    sup = SupervisionConfig(use=["offpolicy_expert"])
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / "ope", eval_every=0, supervision=sup))
+    prepared, _ = trainer.prepare(trainer.collect(trainer.train_ids[:2]))
+    b = prepared.batch
+    prepared.batch.advantages.copy_(torch.linspace(-1, 1, b.size))
+    logits = trainer.policy.logits(b.input_ids, b.attention_mask)
+    norm = trainer._control_grad_norm(logits, prepared)
+    prepared.old_logp[b.is_expert] = -50.0
+    assert norm > 0 and trainer._control_grad_norm(logits, prepared) == pytest.approx(norm, rel=1e-6)
+    sup = SupervisionConfig(use=["sft_only"], sft_mix_batch=2)
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / "sft_only", eval_every=0, supervision=sup))
+    prepared, _ = trainer.prepare(trainer.collect(trainer.train_ids[:2]))
+    prepared.batch.advantages.copy_(torch.linspace(-1, 1, prepared.batch.size))
+    logits = trainer.policy.logits(prepared.batch.input_ids, prepared.batch.attention_mask)
+    assert trainer._control_grad_norm(logits, prepared) == 0.0
+
+
+def test_kl_after_the_last_update_is_logged(sft_checkpoint, tmp_path) -> None:
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, eval_every=0))
+    episodes = trainer.collect(trainer.train_ids[:2])
+    prepared, _ = trainer.prepare(episodes)
+    prepared.batch.advantages.zero_()
+    stats = trainer.update(prepared, episodes)  # skipped: the policy did not move
+    assert stats["train/approx_kl_after_update"] == pytest.approx(0.0, abs=1e-6)
+    prepared.batch.advantages.copy_(torch.linspace(-3, 3, prepared.batch.size))
+    stats = trainer.update(prepared, episodes)
+    b = prepared.batch
+    with torch.no_grad():
+        trainer.model.eval()
+        logp = torch.log_softmax(trainer.policy.logits(b.input_ids, b.attention_mask), -1)
+        logp = logp.gather(-1, b.targets[..., None]).squeeze(-1)
+    m = b.loss_mask * (~b.is_expert)[:, None]
+    expected = float(((prepared.old_logp - logp) * m).sum() / m.sum())
+    assert stats["train/approx_kl_after_update"] == pytest.approx(expected, rel=1e-4, abs=1e-7)
+    assert expected != 0.0
+
+
+# --------------------------------------------------------------------------- defect 3
+def test_interleaved_sft_is_evaluated_before_its_phase_and_not_at_the_end(sft_checkpoint, tmp_path) -> None:
+    sup = SupervisionConfig(use=["interleaved_sft"], interleave_every=1, interleave_window=1, interleave_steps=1,
+                            interleave_batch=2)
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, steps=3, eval_every=1, epochs=1, supervision=sup))
+    order: list[str] = []
+    evaluate, phase = trainer._evaluate, trainer.interleaved_sft
+    trainer._evaluate = lambda prefix: (order.append(prefix), evaluate(prefix))[1]
+    trainer.window.append({trainer.train_ids[0]: 0.0})  # a failed task, so every phase trains
+
+    def logged_phase():
+        order.append("sft")
+        trainer.window.append({trainer.train_ids[0]: 0.0})
+        return phase()
+
+    trainer.interleaved_sft = logged_phase
+    trainer.train()
+    assert order == ["eval", "sft", "eval_after_sft"] * 2 + ["eval"]  # no phase after the last RL step
+    h = trainer.history
+    assert "eval_after_sft/success" in h[0] and "eval_after_sft/success" not in h[2]
+    assert h[2]["train/interleaved_sft_skipped"] == 1.0
+    # the collapse detector follows the RL steps: steps 2 and 3 sampled right after a phase
+    assert [m["train/after_sft_phase"] for m in h] == [0.0, 1.0, 1.0]
+    assert trainer.collapse.best == h[0]["train/success"]
