@@ -58,6 +58,7 @@ from baselines.train.diagnostics import (
 )
 from baselines.train.distributed import Distributed, LossScales, NullLogger
 from baselines.train.envs import ExpertBank, make_envs, task_ids
+from baselines.train.grammar import env_action_format, format_control_tokens
 from baselines.train.logger import MetricLogger
 from baselines.train.optim import RandomStreams, optimizer_for, scheduled_lr, set_lr
 from baselines.train.sft import sft_step
@@ -248,14 +249,16 @@ class RLTrainer:
         self.ref_model, _ = load_pretrained(cfg.ref or cfg.init)
         self.model.to(cfg.device)
         self.ref_model.to(cfg.device).eval().requires_grad_(False)
+        self.envs = make_envs(cfg.env, 1 if cfg.rollout_workers else cfg.episodes_per_step, cfg.split, cfg.env_kwargs)
         self.chat = ChatFormat(self.tokenizer, include_system_prompt=cfg.include_system_prompt)
+        # the control tokens and their grammar come from the env's action format
+        self.chat.control = format_control_tokens(self.tokenizer, env_action_format(self.envs[0]))
         self.control = self.chat.control
         self.control_ids = torch.as_tensor(self.control.id_list, device=cfg.device)
         self.policy = Policy(self.model, self.control, temperature=cfg.temperature)
         per_episode_rng = cfg.per_episode_rng or cfg.rollout_workers > 0 or self.dist.enabled
         self.settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, per_episode_rng=per_episode_rng)
         self.eval_settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, greedy=cfg.eval_greedy)
-        self.envs = make_envs(cfg.env, 1 if cfg.rollout_workers else cfg.episodes_per_step, cfg.split, cfg.env_kwargs)
         self.train_ids = task_ids(self.envs[0], cfg.num_tasks)
         self.bank = ExpertBank(cfg.env, cfg.split, cfg.env_kwargs)
         eval_bank = ExpertBank(cfg.env, cfg.eval_split, cfg.env_kwargs)

@@ -34,6 +34,7 @@ from baselines.train.common import (
 from baselines.train.config import SFTConfig, save_yaml
 from baselines.train.distributed import SINGLE, Distributed, NullLogger
 from baselines.train.envs import ExpertBank, ExpertNoise, make_envs, task_ids
+from baselines.train.grammar import env_action_format, format_control_tokens
 from baselines.train.logger import MetricLogger
 from baselines.train.optim import optimizer_for, scheduled_lr, set_lr
 from baselines.train.supervision import sft_nll
@@ -121,6 +122,7 @@ class SFTTrainer:
         self.model.to(config.device)
         self.train_model = self.dist.wrap(self.model)  # the model itself, or its DDP wrapper
         self.chat = ChatFormat(self.tokenizer, include_system_prompt=config.include_system_prompt)
+        self.chat.control = format_control_tokens(self.tokenizer, env_action_format(self.bank.env))
         self.policy = Policy(self.model, self.chat.control, temperature=config.temperature)
         self.noise = ExpertNoise(self.trajectories, config.expert_noise)
         self.optimizer = optimizer_for(self.model.parameters(), config)
