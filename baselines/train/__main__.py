@@ -17,7 +17,8 @@ import json
 import logging
 import sys
 
-from baselines.train.config import SUPERVISIONS, RLConfig, SFTConfig, load_config, parse_supervision
+from baselines.train.config import RLConfig, SFTConfig, load_config, parse_supervision
+from baselines.train.terms import help_text as supervision_help
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", action="store_true", help="No progress bar, warnings only.")
         if name == "rl":
             p.add_argument("--supervision", default=None,
-                           help=f"none, or a comma-separated list of: {', '.join(SUPERVISIONS)}.")
+                           help=supervision_help())
             p.add_argument("--ref", help="Reference policy checkpoint (default: --init).")
             p.add_argument("--resume", help="Checkpoint dir to resume from, or 'auto'.")
     return parser

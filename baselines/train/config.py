@@ -16,22 +16,13 @@ from typing import Any, TypeVar
 import yaml
 
 from baselines.llm.model import TinyLMConfig
+from baselines.train.terms import term_names
 
-SUPERVISIONS: tuple[str, ...] = (
-    "offpolicy_expert",
-    "hint",
-    "interleaved_sft",
-    "sft_mix",
-    "control_kl",
-    "control_clip",
-    "spike_penalty",
-    "permuted_advantages",
-    "sft_only",
-)
-"""Names accepted by ``--supervision`` (comma-separated; ``none`` for the baseline). The last two
-are controls: ``permuted_advantages`` permutes the advantages within the batch (is an effect
-reward-driven?), ``sft_only`` trains the ``sft_mix`` NLL with the policy-gradient term off (is it
-just supervised learning on expert data?)."""
+SUPERVISIONS: tuple[str, ...] = term_names()
+"""Names accepted by ``--supervision`` (comma-separated; ``none`` for the baseline), from the term
+declarations of :mod:`baselines.train.terms`. The last two are controls: ``permuted_advantages``
+permutes the advantages within the batch (is an effect reward-driven?), ``sft_only`` trains the
+``sft_mix`` NLL with the policy-gradient term off (is it just supervised learning on expert data?)."""
 
 T = TypeVar("T")
 
