@@ -18,6 +18,7 @@ import logging
 import sys
 
 from baselines.train.config import RLConfig, SFTConfig, load_config, parse_supervision
+from baselines.train.terms import help_text as supervision_help
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,8 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", action="store_true", help="No progress bar, warnings only.")
         if name == "rl":
             p.add_argument("--supervision", default=None,
-                           help="none, or a comma-separated list of: offpolicy_expert, hint, "
-                                "interleaved_sft, sft_mix, control_kl, control_clip, spike_penalty.")
+                           help=supervision_help())
             p.add_argument("--ref", help="Reference policy checkpoint (default: --init).")
             p.add_argument("--resume", help="Checkpoint dir to resume from, or 'auto'.")
     return parser

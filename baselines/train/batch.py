@@ -4,7 +4,9 @@ Shapes: ``B`` episodes, ``T`` tokens of the longest one, ``C`` control tokens of
 All per-position tensors are aligned with *targets*: position ``t`` holds the prediction of token
 ``t+1`` of the sequence, so they have length ``T-1``.
 
-The grammar of an assistant turn (Hermes format) decides where each control token is *legal*:
+The grammar of an assistant turn of a tag action format decides where each control token is
+*legal* (Hermes tags shown; the control tokens come from the env's format, see
+:mod:`baselines.train.grammar`):
 
 =================  ==============================================
 state (prefix)     legal next control tokens

@@ -7,6 +7,7 @@ Nothing here imports torch.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,17 +16,13 @@ from typing import Any, TypeVar
 import yaml
 
 from baselines.llm.model import TinyLMConfig
+from baselines.train.terms import term_names
 
-SUPERVISIONS: tuple[str, ...] = (
-    "offpolicy_expert",
-    "hint",
-    "interleaved_sft",
-    "sft_mix",
-    "control_kl",
-    "control_clip",
-    "spike_penalty",
-)
-"""Names accepted by ``--supervision`` (comma-separated; ``none`` for the baseline)."""
+SUPERVISIONS: tuple[str, ...] = term_names()
+"""Names accepted by ``--supervision`` (comma-separated; ``none`` for the baseline), from the term
+declarations of :mod:`baselines.train.terms`. The last two are controls: ``permuted_advantages``
+permutes the advantages within the batch (is an effect reward-driven?), ``sft_only`` trains the
+``sft_mix`` NLL with the policy-gradient term off (is it just supervised learning on expert data?)."""
 
 T = TypeVar("T")
 
@@ -72,15 +69,24 @@ class SupervisionConfig:
     interleave_lr: float = field(default=1e-3, metadata={"help": "interleaved_sft: SFT learning rate."})
     interleave_batch: int = field(default=32, metadata={"help": "interleaved_sft: episodes per SFT step."})
     # sft_mix
-    sft_mix_coef: float = field(default=0.3, metadata={"help": "sft_mix: λ of the NLL term."})
+    sft_mix_coef: float = field(default=0.3, metadata={"help": "sft_mix / sft_only: λ of the NLL term."})
     sft_mix_source: str = field(
         default="expert",
-        metadata={"help": "sft_mix: 'expert' trajectories, the policy's 'own' successes, or 'both'."},
+        metadata={"help": "sft_mix / sft_only: 'expert' trajectories, the policy's 'own' successes, or 'both'."},
     )
-    sft_mix_batch: int = field(default=32, metadata={"help": "sft_mix: expert episodes per update."})
+    sft_mix_batch: int = field(default=32, metadata={"help": "sft_mix / sft_only: expert episodes per update."})
     # control_kl
     control_kl_coef: float = field(
-        default=1.0, metadata={"help": "control_kl: weight of KL(π‖π_ref) at control positions."}
+        default=1.0, metadata={"help": "control_kl: weight of the KL at control positions."}
+    )
+    control_kl_direction: str = field(
+        default="policy_ref",
+        metadata={"help": "control_kl: 'policy_ref' = KL(π‖π_ref) (the first study) or 'ref_policy' = KL(π_ref‖π) (the notes)."},
+    )
+    control_kl_positions: str = field(
+        default="target_or_ref_argmax",
+        metadata={"help": "control_kl: 'target_or_ref_argmax' (the first study) or 'target_or_follows' "
+                          "(target is a control token or follows one; the notes)."},
     )
     # control_clip
     control_clip_eps: float = field(
@@ -88,8 +94,16 @@ class SupervisionConfig:
     )
     # spike_penalty
     spike_coef: float = field(default=1.0, metadata={"help": "spike_penalty: weight of the hinge."})
+    spike_threshold_mode: str = field(
+        default="ref_relative",
+        metadata={"help": "spike_penalty: 'ref_relative' (τ = spike_ref_factor × the reference's p(c) at the same "
+                          "position) or 'absolute' (τ = spike_threshold)."},
+    )
+    spike_ref_factor: float = field(
+        default=5.0, metadata={"help": "spike_penalty (ref_relative): p(c) above this × π_ref(c) is penalised."}
+    )
     spike_threshold: float = field(
-        default=0.1, metadata={"help": "spike_penalty: p(control) above this is penalised."}
+        default=0.1, metadata={"help": "spike_penalty (absolute): p(control) above this is penalised."}
     )
     spike_positions: str = field(
         default="illegal",
@@ -107,8 +121,17 @@ class SupervisionConfig:
         for name in ("interleave_every", "interleave_window", "interleave_steps", "interleave_batch", "sft_mix_batch"):
             _check(getattr(self, name) >= 1, f"{name} must be ≥ 1, got {getattr(self, name)!r}.")
         _check(self.sft_mix_source in ("expert", "own", "both"), f"sft_mix_source must be 'expert', 'own' or 'both', got {self.sft_mix_source!r}.")
+        from baselines.train.supervision import CONTROL_KL_DIRECTIONS, CONTROL_KL_POSITIONS
+
+        _check(self.control_kl_direction in CONTROL_KL_DIRECTIONS,
+               f"control_kl_direction must be one of {list(CONTROL_KL_DIRECTIONS)}, got {self.control_kl_direction!r}.")
+        _check(self.control_kl_positions in CONTROL_KL_POSITIONS,
+               f"control_kl_positions must be one of {list(CONTROL_KL_POSITIONS)}, got {self.control_kl_positions!r}.")
         _check(0 < self.control_clip_eps < 1, f"control_clip_eps must be in (0, 1), got {self.control_clip_eps!r}.")
         _check(0 <= self.spike_threshold < 1, f"spike_threshold must be in [0, 1), got {self.spike_threshold!r}.")
+        _check(self.spike_threshold_mode in ("ref_relative", "absolute"),
+               f"spike_threshold_mode must be 'ref_relative' or 'absolute', got {self.spike_threshold_mode!r}.")
+        _check(self.spike_ref_factor >= 1, f"spike_ref_factor must be ≥ 1, got {self.spike_ref_factor!r}.")
         _check(self.spike_positions in ("illegal", "non_target"), f"spike_positions must be 'illegal' or 'non_target', got {self.spike_positions!r}.")
         for name in ("sft_mix_coef", "control_kl_coef", "spike_coef", "interleave_lr"):
             _check(getattr(self, name) >= 0, f"{name} must be ≥ 0, got {getattr(self, name)!r}.")
@@ -150,8 +173,29 @@ class CommonConfig:
     out_dir: str = field(default="runs/default", metadata={"help": "Directory for logs, checkpoints and the model."})
     tensorboard: bool = field(default=True, metadata={"help": "Also write TensorBoard event files."})
     progress: bool = field(default=True, metadata={"help": "Show a progress bar."})
+    # optimiser (AdamW) and learning-rate schedule; the peak lr is each trainer's ``lr``
+    warmup_steps: int = field(
+        default=10, metadata={"help": "Linear lr warm-up over this many steps (step 1 uses lr / warmup_steps; 0 = off)."}
+    )
+    lr_schedule: str = field(
+        default="constant", metadata={"help": "After warm-up: 'constant', 'linear' or 'cosine' decay to 0 at the end."}
+    )
+    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW β1."})
+    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW β2."})
+    adam_eps: float = field(default=1e-8, metadata={"help": "AdamW ε."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW (decoupled) weight decay."})
+    grad_clip: float | None = field(default=1.0, metadata={"help": "Clip the global grad norm to this (None = off)."})
 
     def __post_init__(self) -> None:
+        from baselines.train.optim import SCHEDULES
+
+        _check(self.warmup_steps >= 0, f"warmup_steps must be ≥ 0, got {self.warmup_steps!r}.")
+        _check(self.lr_schedule in SCHEDULES, f"lr_schedule must be one of {list(SCHEDULES)}, got {self.lr_schedule!r}.")
+        _check(0 <= self.adam_beta1 < 1 and 0 <= self.adam_beta2 < 1,
+               f"adam_beta1 and adam_beta2 must be in [0, 1), got {self.adam_beta1!r} and {self.adam_beta2!r}.")
+        _check(self.adam_eps > 0, f"adam_eps must be > 0, got {self.adam_eps!r}.")
+        _check(self.weight_decay >= 0, f"weight_decay must be ≥ 0, got {self.weight_decay!r}.")
+        _check(self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be > 0 or None, got {self.grad_clip!r}.")
         _check(self.max_new_tokens >= 1, f"max_new_tokens must be ≥ 1, got {self.max_new_tokens!r}.")
         _check(self.max_observation_tokens >= 8, f"max_observation_tokens must be ≥ 8, got {self.max_observation_tokens!r}.")
         _check(self.temperature > 0, f"temperature must be > 0, got {self.temperature!r}.")
@@ -173,9 +217,7 @@ class SFTConfig(CommonConfig):
     tokenizer_tasks: int = field(default=600, metadata={"help": "Oracle episodes whose text trains the BPE."})
     steps: int = field(default=300, metadata={"help": "Optimiser steps."})
     batch_size: int = field(default=64, metadata={"help": "Episodes per step."})
-    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate."})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    grad_clip: float | None = field(default=1.0, metadata={"help": "Clip the global grad norm (None = off)."})
+    lr: float = field(default=1e-3, metadata={"help": "AdamW peak learning rate (see warmup_steps, lr_schedule)."})
     expert_noise: float = field(
         default=0.0,
         metadata={"help": "Noisy expert: each content value of an action is replaced at random with this probability."},
@@ -210,10 +252,7 @@ class RLConfig(CommonConfig):
     group_size: int = field(default=8, metadata={"help": "Episodes per task (G)."})
     epochs: int = field(default=4, metadata={"help": "Passes over each rollout batch."})
     minibatches: int = field(default=2, metadata={"help": "Minibatches per pass (updates = epochs × minibatches)."})
-    lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate."})
-    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW β2."})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    grad_clip: float | None = field(default=None, metadata={"help": "Clip the global grad norm (None = off, as in the pilot)."})
+    lr: float = field(default=1e-4, metadata={"help": "AdamW peak learning rate (see warmup_steps, lr_schedule)."})
     clip_eps: float = field(default=0.2, metadata={"help": "PPO ratio clip ε (lower and upper)."})
     clip_eps_high: float | None = field(default=None, metadata={"help": "Upper clip ε (DAPO clip-higher); None = clip_eps."})
     kl_coef: float = field(default=0.0, metadata={"help": "β of the k3 KL to the reference on all tokens."})
@@ -222,10 +261,16 @@ class RLConfig(CommonConfig):
     probe_size: int = field(default=64, metadata={"help": "Gold trajectories in the teacher-forced probe."})
     collapse_frac: float = field(default=0.5, metadata={"help": "Collapse: success < frac × running best ..."})
     collapse_patience: int = field(default=10, metadata={"help": "... for this many consecutive steps."})
-    spike_abs: float = field(default=0.02, metadata={"help": "Spike: total illegal leak above max(spike_abs, ..."})
-    spike_factor: float = field(default=10.0, metadata={"help": "... spike_factor × its step-0 value)."})
-    spike_z: float = field(default=3.0, metadata={"help": "Spike (z rule): log-leak jump above z × rolling std."})
-    spike_window: int = field(default=20, metadata={"help": "Window of the z-score rule."})
+    spike_ratio: float = field(
+        default=10.0,
+        metadata={"help": "Spike (ratio rule): probe illegal mass above this × its running median (p99 of non-collapsing runs)."},
+    )
+    spike_z: float = field(
+        default=5.0, metadata={"help": "Spike (z rule): log illegal-mass jump above z × rolling std (p99 of non-collapsing runs) ..."}
+    )
+    spike_min_jump: float = field(default=5.0, metadata={"help": "... and above log(this) (a factor)."})
+    spike_abs: float = field(default=0.0, metadata={"help": "Spike (ratio rule): also require the mass above this floor (0 = none)."})
+    spike_window: int = field(default=20, metadata={"help": "Steps of the running median / rolling std of the spike rules."})
     stop_on_collapse: bool = field(default=False, metadata={"help": "Stop training when collapse is detected."})
     save_every: int = field(default=25, metadata={"help": "Checkpoint every N steps (0 = only at the end)."})
     keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept on disk (oldest removed)."})
@@ -263,6 +308,8 @@ class RLConfig(CommonConfig):
         _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")
         _check(0 < self.clip_eps < 1, f"clip_eps must be in (0, 1), got {self.clip_eps!r}.")
         _check(self.clip_eps_high is None or self.clip_eps_high > 0, f"clip_eps_high must be > 0, got {self.clip_eps_high!r}.")
+        _check(self.spike_ratio > 1 and self.spike_min_jump >= 1 and self.spike_z > 0 and self.spike_abs >= 0,
+               "spike_ratio must be > 1, spike_min_jump ≥ 1, spike_z > 0 and spike_abs ≥ 0.")
         _check(0 < self.collapse_frac < 1, f"collapse_frac must be in (0, 1), got {self.collapse_frac!r}.")
         _check(self.kl_coef >= 0 and self.entropy_coef >= 0, "kl_coef and entropy_coef must be ≥ 0.")
         _check(self.save_every >= 0 and self.keep_checkpoints >= 1, "save_every must be ≥ 0 and keep_checkpoints ≥ 1.")
@@ -305,26 +352,124 @@ def _known_keys(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
 
 
-def _validate_keys(cls: type, data: dict[str, Any], prefix: str = "") -> None:
+def _type_name(typ: Any) -> str:
+    if typing.get_args(typ) or not hasattr(typ, "__name__"):
+        return str(typ).replace("typing.", "")
+    return typ.__name__
+
+
+def convert_value(name: str, value: Any, typ: Any) -> Any:
+    """``value`` converted to the declared field type ``typ`` (``float``, ``int``, ``bool``,
+    ``str``, ``X | None``, ``list[...]``, ``dict[...]``, ``Any``); YAML reads ``5e-4`` as a string
+    and ``1`` as an int, so both become the float a ``float`` field needs.
+
+    Raises:
+        ValueError: one line naming the field, the value and the expected type.
+    """
+    origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+
+    def fail() -> ValueError:
+        return ValueError(f"Config field {name!r}: cannot use {value!r} ({type(value).__name__}); expected {_type_name(typ)}.")
+
+    if typ is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "~")):
+            if type(None) in args:
+                return None
+            raise fail()
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return convert_value(name, value, option)
+            except ValueError:
+                continue
+        raise fail()
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.strip().lower() in ("true", "yes", "1")
+        raise fail()
+    if typ is float:
+        if isinstance(value, bool):
+            raise fail()
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise fail() from None
+        raise fail()
+    if typ is int:
+        if isinstance(value, bool):
+            raise fail()
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                try:
+                    f = float(value)
+                except ValueError:
+                    raise fail() from None
+                if f.is_integer():
+                    return int(f)
+        raise fail()
+    if typ is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise fail()
+    if origin is list:
+        if isinstance(value, str):  # e.g. supervision.use="sft_mix,control_kl" (parsed by the dataclass)
+            return value
+        if not isinstance(value, (list, tuple)):
+            raise fail()
+        inner = args[0] if args else Any
+        return [convert_value(f"{name}[{i}]", v, inner) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise fail()
+        return value
+    if dataclasses.is_dataclass(typ):
+        if isinstance(value, typ):
+            return value
+        if not isinstance(value, dict):
+            raise fail()
+        return _convert(typ, value, prefix=f"{name}.")
+    return value
+
+
+def _convert(cls: type, data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``data`` with every known key's value converted to its field's type (nested sections
+    recursively). Raises ValueError for an unknown key (with a suggestion) or a bad value."""
     import difflib
 
     known = _known_keys(cls)
+    out: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:
             close = difflib.get_close_matches(key, list(known), n=1)
             hint = f" Did you mean {prefix}{close[0]!r}?" if close else ""
             raise ValueError(f"Unknown config key {prefix}{key!r} for {cls.__name__}.{hint}")
-        typ = known[key]
-        if dataclasses.is_dataclass(typ) and isinstance(value, dict):
-            _validate_keys(typ, value, prefix=f"{prefix}{key}.")
+        out[key] = convert_value(f"{prefix}{key}", value, known[key])
+    return out
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None, **fields: Any) -> T:
     """Build a config from an optional YAML file, ``key=value`` overrides (dotted keys reach nested
-    sections, values parsed as YAML) and keyword fields (highest precedence).
+    sections, values parsed as YAML) and keyword fields (highest precedence). Every value is
+    converted to its field's declared type (:func:`convert_value`: ``lr=5e-4`` is a float).
 
     Raises:
-        ValueError: for an unknown key (with a suggestion) or an invalid value.
+        ValueError: for an unknown key (with a suggestion), a value that cannot be converted to
+            its field's type (naming field, value and type) or an invalid value.
     """
     data: dict[str, Any] = {}
     if path is not None:
@@ -340,5 +485,4 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     for key, value in fields.items():
         if value is not None:
             _set_dotted(data, key, value)
-    _validate_keys(cls, data)
-    return cls(**data)
+    return cls(**_convert(cls, data))

@@ -21,6 +21,7 @@ Per control token ``c`` (names from :data:`baselines.llm.tokenizer.CONTROL_TOKEN
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Any
@@ -141,71 +142,84 @@ def control_prob_stats(
 
 
 class SpikeDetector:
-    """Flags control-token spikes in a leak series (one value per step).
+    """Flags control-token spikes in a series of grammar-illegal control-token mass (one value per
+    step, e.g. the probe's ``illegal_total``). Both rules are relative to the run's own history,
+    so a jump from 0.0005 to 0.01 counts although the mass stays small:
 
-    Two rules, reported separately:
-
-    * threshold: ``x > max(abs_threshold, factor × x_0)`` (``x_0`` the first value), or the
+    * ratio: ``x_t > ratio × median(x_{t-window..t-1})`` (and above ``abs_floor``, 0 = none), or the
       after-open end-of-turn probability above ``after_open_threshold``;
-    * z-score: ``log x_t - EMA_{t-1} > max(z × σ, log 5)``, with the EMA (β=0.9) and the standard
-      deviation σ of ``log x`` over the last ``window`` steps.
+    * z-score: ``log x_t - EMA_{t-1} > max(z × σ, log min_jump)``, with the EMA (β=0.9) and the
+      standard deviation σ of ``log x`` over the last ``window`` steps (from the 4th step on).
+
+    The defaults (ratio 10, z 5) are about the 99th percentile of the step-to-step values of the
+    non-collapsing runs of the first collapse study (about one false alarm per 100 steps; see
+    docs/training.md).
     """
 
     def __init__(
         self,
         *,
-        abs_threshold: float = 0.02,
-        factor: float = 10.0,
-        z: float = 3.0,
+        ratio: float = 10.0,
+        z: float = 5.0,
+        min_jump: float = 5.0,
         window: int = 20,
+        abs_floor: float = 0.0,
         after_open_threshold: float = 0.3,
         beta: float = 0.9,
     ) -> None:
-        self.abs_threshold = abs_threshold
-        self.factor = factor
+        self.ratio = ratio
         self.z = z
+        self.min_jump = min_jump
         self.window = window
+        self.abs_floor = abs_floor
         self.after_open_threshold = after_open_threshold
         self.beta = beta
-        self.initial: float | None = None
         self.ema: float | None = None
+        self.values: deque[float] = deque(maxlen=window)
         self.history: deque[float] = deque(maxlen=window)
         self.first_threshold_step: int | None = None
         self.first_z_step: int | None = None
 
-    def update(self, step: int, leak: float, after_open: float = math.nan) -> dict[str, float]:
-        """Feed one step; returns ``diag/spike_threshold``, ``diag/spike_z`` (0/1) and
-        ``diag/spike_log_leak``, ``diag/spike_first_step`` (-1 until the first spike)."""
-        if math.isnan(leak):
-            leak = 0.0
-        x = math.log(leak + 1e-8)
-        if self.initial is None:
-            self.initial = leak
-        threshold = leak > max(self.abs_threshold, self.factor * self.initial)
-        threshold |= (not math.isnan(after_open)) and after_open > self.after_open_threshold
+    def update(self, step: int, illegal: float, after_open: float = math.nan) -> dict[str, float]:
+        """Feed one step's illegal control-token mass; returns ``diag/spike_ratio`` and
+        ``diag/spike_z`` (0/1 flags of the two rules), ``diag/spike_ratio_value`` (x over the
+        running median; nan at the first step), ``diag/spike_log_illegal`` and
+        ``diag/spike_first_step`` (-1 until the first spike)."""
+        if math.isnan(illegal):
+            illegal = 0.0
+        x = math.log(illegal + 1e-8)
+        ratio_value = math.nan
+        flag = False
+        if self.values:
+            base = statistics.median(self.values)
+            ratio_value = illegal / max(base, 1e-8)
+            flag = ratio_value > self.ratio and illegal > self.abs_floor
+        flag |= (not math.isnan(after_open)) and after_open > self.after_open_threshold
         z_flag = False
         if self.ema is not None and len(self.history) >= 3:
             mean = sum(self.history) / len(self.history)
             sigma = math.sqrt(sum((h - mean) ** 2 for h in self.history) / len(self.history))
-            z_flag = x - self.ema > max(self.z * sigma, math.log(5.0))
+            z_flag = x - self.ema > max(self.z * sigma, math.log(self.min_jump))
         self.ema = x if self.ema is None else self.beta * self.ema + (1 - self.beta) * x
         self.history.append(x)
-        if threshold and self.first_threshold_step is None:
+        self.values.append(illegal)
+        if flag and self.first_threshold_step is None:
             self.first_threshold_step = step
         if z_flag and self.first_z_step is None:
             self.first_z_step = step
         first = [s for s in (self.first_threshold_step, self.first_z_step) if s is not None]
         return {
-            "diag/spike_threshold": float(threshold),
+            "diag/spike_ratio": float(flag),
+            "diag/spike_ratio_value": ratio_value,
             "diag/spike_z": float(z_flag),
-            "diag/spike_log_leak": x,
+            "diag/spike_log_illegal": x,
             "diag/spike_first_step": float(min(first)) if first else -1.0,
         }
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume."""
         return {
-            "initial": self.initial,
+            "values": list(self.values),
             "ema": self.ema,
             "history": list(self.history),
             "first_threshold_step": self.first_threshold_step,
@@ -214,7 +228,7 @@ class SpikeDetector:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`state_dict`."""
-        self.initial = state["initial"]
+        self.values = deque(state["values"], maxlen=self.window)
         self.ema = state["ema"]
         self.history = deque(state["history"], maxlen=self.window)
         self.first_threshold_step = state["first_threshold_step"]
@@ -223,7 +237,10 @@ class SpikeDetector:
 
 class CollapseDetector:
     """Marks the step where success falls below ``frac`` × its running best and stays there for
-    ``patience`` consecutive evaluations; the reported step is where that run began."""
+    ``patience`` consecutive updates; the reported step is where that run began.
+
+    The RL trainer feeds it the *training* success of every RL step (the rollouts of the step,
+    sampled before its updates), not the periodic evaluations."""
 
     def __init__(self, frac: float = 0.5, patience: int = 10) -> None:
         self.frac = frac
@@ -234,7 +251,7 @@ class CollapseDetector:
         self.collapse_step: int | None = None
 
     def update(self, step: int, success: float) -> dict[str, float]:
-        """Feed one evaluation; returns ``diag/collapse`` (1 once collapsed), ``diag/collapse_step``
+        """Feed one step's success; returns ``diag/collapse`` (1 once collapsed), ``diag/collapse_step``
         (-1 before), ``diag/best_success`` and ``diag/below_best_run``."""
         if success > self.best:
             self.best = success
@@ -246,6 +263,10 @@ class CollapseDetector:
                 self.collapse_step = self.run_start
         else:
             self.run_start, self.run_length = None, 0
+        return self.status()
+
+    def status(self) -> dict[str, float]:
+        """The metrics of :meth:`update` without feeding a value (a step the detector skips)."""
         return {
             "diag/collapse": float(self.collapse_step is not None),
             "diag/collapse_step": float(self.collapse_step if self.collapse_step is not None else -1),

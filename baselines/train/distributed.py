@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
+from baselines.train.terms import stats_normalised_by
+
 if TYPE_CHECKING:
     from baselines.llm.rollout import Episode, EpisodeRequest
 
@@ -41,13 +43,14 @@ T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
-TOKEN_STATS = frozenset({"pg_loss", "kl_loss", "entropy_bonus", "spike_penalty", "entropy"})
-"""``rl_loss`` statistics that are means over the loss mask."""
-ON_POLICY_STATS = frozenset({"clip_frac", "approx_kl"})
+TOKEN_STATS = stats_normalised_by("tokens")
+"""``rl_loss`` statistics that are means over the loss mask (declared in :mod:`baselines.train.terms`;
+``spike_active_frac``, a mean over penalised pairs, is weighted by the token share: an approximation)."""
+ON_POLICY_STATS = stats_normalised_by("on_policy")
 """``rl_loss`` statistics that are means over the sampled (non-expert) tokens."""
-CONTROL_KL_STATS = frozenset({"control_kl"})
+CONTROL_KL_STATS = stats_normalised_by("control_kl")
 """``rl_loss`` statistics that are means over the ``control_kl`` positions."""
-MAX_STATS = frozenset({"ratio_max"})
+MAX_STATS = stats_normalised_by("max")
 """``rl_loss`` statistics reduced with ``max``."""
 
 

@@ -2,23 +2,27 @@
 
 One RL step:
 
-1. pick ``prompts_per_step`` tasks; roll out ``group_size`` episodes of each (some may be the
+0. set the step's learning rate (warm-up, schedule: :mod:`baselines.train.optim`);
+1. pick ``prompts_per_step`` tasks (from the run's own task stream); roll out ``group_size`` episodes of each (some may be the
    expert's trajectory, or sampled with a hint, if those signals are on);
-2. advantages ``A = (r - mean_group) / (std_group + eps)`` per episode, broadcast to its tokens;
+2. advantages ``A = (r - mean_group) / (std_group + eps)`` per episode, broadcast to its tokens
+   (``permuted_advantages``, a control: permuted within the batch);
 3. recompute the behaviour log-probs on the training sequences (without hints), reference
    statistics, and the diagnostics (teacher-forced probe on gold trajectories, on-policy control
    token probabilities);
-4. ``epochs × minibatches`` updates of :func:`rl_loss` (stale ratios, as in PPO);
-5. every ``interleave_every`` steps (``interleaved_sft``), an SFT phase on the expert
-   trajectories of the tasks that failed in the window;
-6. log every metric, update the spike and collapse detectors, checkpoint.
+4. ``epochs × minibatches`` updates of :func:`rl_loss` (stale ratios, as in PPO); an update whose
+   gradient is exactly zero (no learning signal) is skipped, not stepped (``train/skipped_updates``);
+5. evaluate (every ``eval_every`` steps) the RL policy; then, every ``interleave_every`` steps
+   (``interleaved_sft``, never at the last step), an SFT phase on the expert trajectories of the
+   tasks that failed in the window, evaluated again as ``eval_after_sft/…``;
+6. log every metric, update the spike and collapse detectors (the collapse detector skips the
+   step right after an SFT phase: it follows the RL policy), checkpoint.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import random
 import shutil
 import time
 from collections import deque
@@ -54,7 +58,9 @@ from baselines.train.diagnostics import (
 )
 from baselines.train.distributed import Distributed, LossScales, NullLogger
 from baselines.train.envs import ExpertBank, make_envs, task_ids
+from baselines.train.grammar import env_action_format, format_control_tokens
 from baselines.train.logger import MetricLogger
+from baselines.train.optim import RandomStreams, optimizer_for, scheduled_lr, set_lr
 from baselines.train.sft import sft_step
 from baselines.train.supervision import (
     clip_ranges,
@@ -83,19 +89,55 @@ class PreparedBatch:
         old_logp: ``[B, T-1]`` log-probs under the policy before this step's updates.
         ref_logp: ``[B, T-1]`` log-probs under the reference policy.
         ref_argmax: ``[B, T-1]`` the reference's most likely token.
+        ref_control: ``[B, T-1, C]`` the reference's probability of each control token (the
+            ``spike_penalty`` threshold is relative to it).
     """
 
     batch: TokenBatch
     old_logp: torch.Tensor
     ref_logp: torch.Tensor
     ref_argmax: torch.Tensor
+    ref_control: torch.Tensor
 
     def select(self, rows: list[int]) -> PreparedBatch:
         """Sub-batch of ``rows`` (trimmed like :meth:`TokenBatch.select`)."""
         sub = self.batch.select(rows)
         width = sub.targets.shape[1]
         idx = torch.as_tensor(rows)
-        return PreparedBatch(sub, self.old_logp[idx, :width], self.ref_logp[idx, :width], self.ref_argmax[idx, :width])
+        return PreparedBatch(
+            sub, self.old_logp[idx, :width], self.ref_logp[idx, :width], self.ref_argmax[idx, :width],
+            self.ref_control[idx, :width],
+        )
+
+
+def token_terms(logits: torch.Tensor, prepared: PreparedBatch, cfg: RLConfig) -> dict[str, torch.Tensor]:
+    """The per-token pieces of the token-mean part of :func:`rl_loss` (``[B, T]`` each): ``logp``,
+    ``entropy``, ``ratio``, ``clipped``, ``pg`` (PPO-clip with ``clip_eps_high`` and the
+    ``control_clip`` ε; LUFFY policy shaping on expert rows with ``offpolicy_expert``), ``kl``
+    (k3 to the reference) and ``trained``: the per-token sum that the loss trains,
+    ``pg`` (0 under ``sft_only``) ``+ kl_coef·kl - entropy_coef·entropy``."""
+    sup = cfg.supervision
+    b = prepared.batch
+    logp, entropy = token_logprobs(logits, b.targets)
+    adv = b.advantages[:, None].expand_as(logp)
+    # token-level PPO-clip on GRPO advantages (tighter ε on control tokens with control_clip)
+    eps_high = cfg.clip_eps_high if cfg.clip_eps_high is not None else cfg.clip_eps
+    eps_lo, eps_hi = clip_ranges(
+        b.control_mask, cfg.clip_eps, eps_high, sup.control_clip_eps if sup.enabled("control_clip") else None
+    )
+    pg_tok, ratio, clipped = clipped_pg_loss(logp, prepared.old_logp, adv, eps_lo, eps_hi)
+    if sup.enabled("offpolicy_expert"):
+        # expert tokens were not sampled from π: LUFFY policy shaping π/(π+γ) replaces the ratio
+        shaped = policy_shaping_loss(logp, adv, sup.expert_gamma, cfg.clip_eps if sup.expert_clip else None)
+        pg_tok = torch.where(b.is_expert[:, None], shaped, pg_tok)
+    kl_tok = k3_kl(logp, prepared.ref_logp)
+    trained = pg_tok * 0.0 if sup.enabled("sft_only") else pg_tok
+    if cfg.kl_coef > 0:
+        trained = trained + cfg.kl_coef * kl_tok
+    if cfg.entropy_coef > 0:
+        trained = trained - cfg.entropy_coef * entropy
+    return {"logp": logp, "entropy": entropy, "ratio": ratio, "clipped": clipped, "pg": pg_tok, "kl": kl_tok,
+            "trained": trained}
 
 
 def rl_loss(
@@ -129,28 +171,17 @@ def rl_loss(
     b = prepared.batch
     mask = b.loss_mask
     tok = scales.tokens if scales is not None else 1.0
-    logp, entropy = token_logprobs(logits, b.targets)
-    adv = b.advantages[:, None].expand_as(logp)
-
-    # -- base objective: token-level PPO-clip on GRPO advantages (tighter ε on control tokens
-    #    with control_clip)
-    eps_high = cfg.clip_eps_high if cfg.clip_eps_high is not None else cfg.clip_eps
-    eps_lo, eps_hi = clip_ranges(
-        b.control_mask, cfg.clip_eps, eps_high, sup.control_clip_eps if sup.enabled("control_clip") else None
-    )
-    pg_tok, ratio, clipped = clipped_pg_loss(logp, prepared.old_logp, adv, eps_lo, eps_hi)
+    terms = token_terms(logits, prepared, cfg)
+    logp, entropy, ratio, clipped = terms["logp"], terms["entropy"], terms["ratio"], terms["clipped"]
     on_policy = mask * (~b.is_expert)[:, None]
-    if sup.enabled("offpolicy_expert"):
-        # expert tokens were not sampled from π: LUFFY policy shaping π/(π+γ) replaces the ratio
-        shaped = policy_shaping_loss(logp, adv, sup.expert_gamma, cfg.clip_eps if sup.expert_clip else None)
-        pg_tok = torch.where(b.is_expert[:, None], shaped, pg_tok)
-    pg_loss = masked_mean(pg_tok, mask)
-    loss = tok * pg_loss
+    pg_loss = masked_mean(terms["pg"], mask)
+    # sft_only (a control): the policy-gradient term is computed and logged but not trained
+    loss = tok * pg_loss if not sup.enabled("sft_only") else logits.sum() * 0.0
     stats: dict[str, torch.Tensor] = {"pg_loss": pg_loss.detach()}
 
     # -- regularisers of the base algorithm
     if cfg.kl_coef > 0:
-        kl_loss = masked_mean(k3_kl(logp, prepared.ref_logp), mask)
+        kl_loss = masked_mean(terms["kl"], mask)
         loss = loss + cfg.kl_coef * tok * kl_loss
         stats["kl_loss"] = kl_loss.detach()
     if cfg.entropy_coef > 0:
@@ -162,16 +193,20 @@ def rl_loss(
     if sup.enabled("control_kl"):
         if ref_logits is None:
             raise ValueError("control_kl needs the reference logits of the minibatch.")
-        positions = control_kl_positions(b.targets, prepared.ref_argmax, mask, control_ids)
-        ckl = control_kl(logits, ref_logits, positions)
+        positions = control_kl_positions(b.targets, prepared.ref_argmax, mask, control_ids, sup.control_kl_positions)
+        ckl = control_kl(logits, ref_logits, positions, sup.control_kl_direction)
         loss = loss + sup.control_kl_coef * (scales.control_kl if scales is not None else 1.0) * ckl
         stats["control_kl"] = ckl.detach()
     if sup.enabled("spike_penalty"):
         where = b.illegal if sup.spike_positions == "illegal" else non_target_mask(b.targets, control_ids)
-        spike = spike_penalty(logits, control_ids, where, mask, sup.spike_threshold)
+        threshold = (
+            sup.spike_ref_factor * prepared.ref_control if sup.spike_threshold_mode == "ref_relative" else sup.spike_threshold
+        )
+        spike, active = spike_penalty(logits, control_ids, where, mask, threshold, return_active=True)
         loss = loss + sup.spike_coef * tok * spike
         stats["spike_penalty"] = spike.detach()
-    if sup.enabled("sft_mix") and sft_logits is not None and sft_batch is not None:
+        stats["spike_active_frac"] = active
+    if uses_sft_batch(cfg) and sft_logits is not None and sft_batch is not None:
         nll = sft_nll(sft_logits, sft_batch.targets, sft_batch.loss_mask)
         loss = loss + sup.sft_mix_coef * nll
         stats["sft_mix_nll"] = nll.detach()
@@ -183,6 +218,11 @@ def rl_loss(
         stats["approx_kl"] = masked_mean(prepared.old_logp - logp, on_policy)
         stats["entropy"] = masked_mean(entropy, mask)
     return loss, stats
+
+
+def uses_sft_batch(cfg: RLConfig) -> bool:
+    """Whether the updates add the NLL of ``sft_mix`` episodes (``sft_mix`` or the ``sft_only`` control)."""
+    return cfg.supervision.enabled("sft_mix") or cfg.supervision.enabled("sft_only")
 
 
 class RLTrainer:
@@ -209,14 +249,16 @@ class RLTrainer:
         self.ref_model, _ = load_pretrained(cfg.ref or cfg.init)
         self.model.to(cfg.device)
         self.ref_model.to(cfg.device).eval().requires_grad_(False)
+        self.envs = make_envs(cfg.env, 1 if cfg.rollout_workers else cfg.episodes_per_step, cfg.split, cfg.env_kwargs)
         self.chat = ChatFormat(self.tokenizer, include_system_prompt=cfg.include_system_prompt)
+        # the control tokens and their grammar come from the env's action format
+        self.chat.control = format_control_tokens(self.tokenizer, env_action_format(self.envs[0]))
         self.control = self.chat.control
         self.control_ids = torch.as_tensor(self.control.id_list, device=cfg.device)
         self.policy = Policy(self.model, self.control, temperature=cfg.temperature)
         per_episode_rng = cfg.per_episode_rng or cfg.rollout_workers > 0 or self.dist.enabled
         self.settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, per_episode_rng=per_episode_rng)
         self.eval_settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, greedy=cfg.eval_greedy)
-        self.envs = make_envs(cfg.env, 1 if cfg.rollout_workers else cfg.episodes_per_step, cfg.split, cfg.env_kwargs)
         self.train_ids = task_ids(self.envs[0], cfg.num_tasks)
         self.bank = ExpertBank(cfg.env, cfg.split, cfg.env_kwargs)
         eval_bank = ExpertBank(cfg.env, cfg.eval_split, cfg.env_kwargs)
@@ -225,16 +267,19 @@ class RLTrainer:
         self.eval_requests = fixed_requests(eval_ids, cfg.eval_episodes, seed=10_000)
         gold = [t for t in eval_bank.many(eval_ids[: cfg.probe_size]) if t.success]
         self.probe = collate([t.to_episode(self.chat, max_observation_tokens=cfg.max_observation_tokens) for t in gold], self.control)
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=cfg.lr, betas=(0.9, cfg.adam_beta2), weight_decay=cfg.weight_decay
+        self.optimizer = optimizer_for(self.model.parameters(), cfg)
+        # one stream per purpose: arms with the same seed draw the same tasks at every step
+        self.streams = RandomStreams(
+            cfg.seed, python=("tasks", "sft_mix", "interleaved_sft"), torch_=("minibatches", "permutation")
         )
-        self.rng = random.Random(cfg.seed)
-        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.generator = torch.Generator().manual_seed(cfg.seed)  # token sampling (without per_episode_rng)
         self.spikes = SpikeDetector(
-            abs_threshold=cfg.spike_abs, factor=cfg.spike_factor, z=cfg.spike_z, window=cfg.spike_window
+            ratio=cfg.spike_ratio, z=cfg.spike_z, min_jump=cfg.spike_min_jump, window=cfg.spike_window,
+            abs_floor=cfg.spike_abs,
         )
         self.collapse = CollapseDetector(cfg.collapse_frac, cfg.collapse_patience)
         self.window: deque[dict[str, float]] = deque(maxlen=cfg.supervision.interleave_window)
+        self.after_sft = False  # the previous step ran an interleaved SFT phase
         self.step = 0
         self.history: list[dict[str, float]] = []
         if ckpt is not None:
@@ -296,6 +341,8 @@ class RLTrainer:
         rewards = torch.tensor([e.reward for e in episodes], dtype=torch.float32)
         groups = torch.tensor([e.group for e in episodes])
         adv = group_advantages(rewards, groups, cfg.adv_eps)
+        if cfg.supervision.enabled("permuted_advantages"):  # control: same update, reward-unrelated advantages
+            adv = adv[torch.randperm(len(adv), generator=self.streams.torch["permutation"])]
         batch = collate(episodes, self.control, adv.tolist()).to(cfg.device)
         shape, dev = batch.targets.shape, batch.targets.device
         old_logp = torch.zeros(shape, device=dev)
@@ -304,6 +351,7 @@ class RLTrainer:
         entropy = torch.zeros(shape, device=dev)
         kl_ref = torch.zeros(shape, device=dev)
         ctrl = torch.zeros((*shape, len(self.control.id_list)), device=dev)
+        ref_ctrl = torch.zeros_like(ctrl)
         self.model.eval()
         for rows in chunks(batch.size, max(1, batch.size // cfg.minibatches)):
             sub = batch.select(rows)
@@ -321,6 +369,7 @@ class RLTrainer:
             entropy[idx, :w] = -(p_all * lp_all).sum(-1)
             kl_ref[idx, :w] = (p_all * (lp_all - ref_all)).sum(-1)
             ctrl[idx, :w] = p_all[..., self.control_ids]
+            ref_ctrl[idx, :w] = ref_all[..., self.control_ids].exp()
         self.model.train()
         mask = batch.loss_mask
         sampled = mask * (~batch.is_expert)[:, None]
@@ -348,14 +397,15 @@ class RLTrainer:
         for k, name in enumerate(self.control.names):  # on-policy max p(c) where c was sampled
             hit = (sampled > 0) & (batch.targets == self.control.id_list[k])
             stats[f"diag/onpolicy/sampled_max/{name}"] = float(ctrl[..., k][hit].max()) if bool(hit.any()) else math.nan
-        return PreparedBatch(batch, old_logp, ref_logp, ref_argmax), stats
+        return PreparedBatch(batch, old_logp, ref_logp, ref_argmax, ref_ctrl), stats
 
     def sft_mix_batch(self, own: list[Episode]) -> TokenBatch | None:
         """The ``sft_mix`` episodes of one update: fresh expert trajectories and/or own successes."""
         sup = self.cfg.supervision
         episodes: list[Episode] = []
         if sup.sft_mix_source in ("expert", "both"):
-            tasks = [self.rng.choice(self.train_ids) for _ in range(sup.sft_mix_batch)]
+            rng = self.streams.py["sft_mix"]
+            tasks = [rng.choice(self.train_ids) for _ in range(sup.sft_mix_batch)]
             episodes += [
                 t.to_episode(self.chat, max_observation_tokens=self.cfg.max_observation_tokens)
                 for t in self.bank.many(tasks) if t.success
@@ -370,10 +420,10 @@ class RLTrainer:
         own = [e for e in episodes if e.success and not e.is_expert]
         sums: dict[str, float] = {}
         maxima = {"ratio_max": 0.0, "grad_norm_max": 0.0}
-        n_updates = 0
+        n_updates = skipped = 0
         size = prepared.batch.size
         for epoch in range(cfg.epochs):
-            order = torch.randperm(size, generator=self.generator).tolist()
+            order = torch.randperm(size, generator=self.streams.torch["minibatches"]).tolist()
             for mb in range(cfg.minibatches):
                 rows = sorted(order[mb::cfg.minibatches])
                 if not rows:
@@ -385,7 +435,9 @@ class RLTrainer:
                 part = prepared.select(rows)
                 if self.dist.enabled:
                     pb = part.batch
-                    positions = control_kl_positions(pb.targets, part.ref_argmax, pb.loss_mask, self.control_ids)
+                    positions = control_kl_positions(
+                        pb.targets, part.ref_argmax, pb.loss_mask, self.control_ids, sup.control_kl_positions
+                    )
                     scales = self.dist.loss_scales(pb.loss_mask, pb.loss_mask * (~pb.is_expert)[:, None], positions)
                 logits = batch_logits(self.train_model, part.batch, cfg.temperature)
                 ref_logits = None
@@ -393,7 +445,7 @@ class RLTrainer:
                     with torch.no_grad():
                         ref_logits = batch_logits(self.ref_model, part.batch, cfg.temperature)
                 sft_batch = sft_logits = None
-                if sup.enabled("sft_mix"):
+                if uses_sft_batch(cfg):
                     sft_batch = self.sft_mix_batch(own)
                     if sft_batch is not None:
                         sft_logits = batch_logits(self.train_model, sft_batch, cfg.temperature)
@@ -412,7 +464,10 @@ class RLTrainer:
                     self.model.parameters(), cfg.grad_clip if cfg.grad_clip is not None else float("inf")
                 )
                 check_finite("gradient norm", norm, self.step)
-                self.optimizer.step()
+                if float(norm) > 0:
+                    self.optimizer.step()
+                else:  # no learning signal (e.g. every advantage 0, no auxiliary term): AdamW would
+                    skipped += 1  # still move the weights along its momentum and by weight decay
                 n_updates += 1
                 stats["loss"] = loss.detach()
                 stats["grad_norm"] = norm.detach()
@@ -426,20 +481,42 @@ class RLTrainer:
         out["train/grad_norm_control"] = sums.get("grad_norm_control", math.nan)
         out.update({f"train/{k}": v for k, v in maxima.items()})
         out["train/updates"] = float(n_updates)
+        out["train/skipped_updates"] = float(skipped)
+        out["train/approx_kl_after_update"] = self._kl_after_update(prepared)
         return out
 
+    @torch.no_grad()
+    def _kl_after_update(self, prepared: PreparedBatch) -> float:
+        """``mean(old_logp - logp)`` over the sampled tokens, ``logp`` under the policy after the
+        step's last update: how far the step moved the policy from the one that sampled the batch
+        (``train/approx_kl`` averages the same estimate over the minibatches *before* each update)."""
+        batch = prepared.batch
+        sampled = batch.loss_mask * (~batch.is_expert)[:, None]
+        if not bool((sampled > 0).any()):
+            return 0.0
+        total = num = 0.0
+        self.model.eval()
+        for rows in chunks(batch.size, max(1, batch.size // self.cfg.minibatches)):
+            part = prepared.select(rows)
+            logp, _ = token_logprobs(batch_logits(self.model, part.batch, self.cfg.temperature), part.batch.targets)
+            m = part.batch.loss_mask * (~part.batch.is_expert)[:, None]
+            num += float(((part.old_logp - logp) * m).sum())
+            total += float(m.sum())
+        self.model.train()
+        return num / max(total, 1.0)
+
     def _control_grad_norm(self, logits: torch.Tensor, part: PreparedBatch, scales: LossScales | None = None) -> float:
-        """Norm of the gradient of the policy-gradient loss restricted to control-token positions
-        (first minibatch of the step; the loss uses the same token-mean normaliser). Under
-        multi-process training the normaliser is the global token count and the gradients of
-        all ranks are summed before taking the norm."""
+        """Norm of the gradient of the trained token-mean loss terms (:func:`token_terms`'
+        ``trained``: the policy gradient with the run's clip ranges and policy shaping, plus the
+        k3-KL and entropy terms) restricted to positions whose target is a control token (first
+        minibatch of the step; the loss's token-mean normaliser). Under multi-process training the
+        normaliser is the global token count and the gradients of all ranks are summed before
+        taking the norm."""
         b = part.batch
-        logp, _ = token_logprobs(logits, b.targets)
-        adv = b.advantages[:, None].expand_as(logp)
-        pg_tok, _, _ = clipped_pg_loss(logp, part.old_logp, adv, self.cfg.clip_eps, self.cfg.clip_eps)
+        per_token = token_terms(logits, part, self.cfg)["trained"]
         ctrl = b.loss_mask * b.control_mask
         total = scales.total_tokens if scales is not None and scales.total_tokens is not None else b.loss_mask.sum()
-        loss = (pg_tok * ctrl).sum() / torch.as_tensor(total).clamp(min=1.0)
+        loss = (per_token * ctrl).sum() / torch.as_tensor(total).clamp(min=1.0)
         params = [p for p in self.model.parameters() if p.requires_grad]
         if self.dist.enabled:  # every rank must join the all-reduce, even with no control token
             grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
@@ -464,7 +541,7 @@ class RLTrainer:
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=sup.interleave_lr)
         nll = 0.0
         for _ in range(sup.interleave_steps):
-            batch = [self.rng.choice(trajectories) for _ in range(sup.interleave_batch)]
+            batch = [self.streams.py["interleaved_sft"].choice(trajectories) for _ in range(sup.interleave_batch)]
             stats = sft_step(
                 self.model, optimizer, self.chat, batch, temperature=self.cfg.temperature,
                 grad_clip=1.0, max_observation_tokens=self.cfg.max_observation_tokens, step=self.step,
@@ -480,7 +557,9 @@ class RLTrainer:
         self.step += 1
         for param in self.model.parameters():  # a corrupt checkpoint or last update: stop before sampling
             check_finite("model parameters", param, self.step, "the policy's weights hold NaN/inf.")
-        tasks = self.rng.sample(self.train_ids, min(cfg.prompts_per_step, len(self.train_ids)))
+        self.lr = scheduled_lr(cfg, self.step)
+        set_lr(self.optimizer, self.lr)
+        tasks = self.streams.py["tasks"].sample(self.train_ids, min(cfg.prompts_per_step, len(self.train_ids)))
         episodes = self.collect(tasks)
         rollout_s = time.perf_counter() - started
         sampled = [e for e in episodes if not e.is_expert]
@@ -496,16 +575,30 @@ class RLTrainer:
             record[e.task_id] = max(record.get(e.task_id, 0.0), e.reward)
         self.window.append(record)
         sup = cfg.supervision
-        if sup.enabled("interleaved_sft") and self.step % sup.interleave_every == 0:
+        eval_due = bool(cfg.eval_every and self.step % cfg.eval_every == 0 and self.dist.is_main)
+        if eval_due:  # the RL policy, before any SFT phase of this step
+            metrics.update(self._evaluate("eval"))
+        phase_due = sup.enabled("interleaved_sft") and self.step % sup.interleave_every == 0
+        if phase_due and self.step >= cfg.steps:
+            # no RL step follows: the run's final policy stays the RL policy (its final evaluation
+            # would otherwise measure a freshly fine-tuned one)
+            metrics["train/interleaved_sft_skipped"] = 1.0
+        elif phase_due:
             metrics.update(self.interleaved_sft())
-        if cfg.eval_every and self.step % cfg.eval_every == 0 and self.dist.is_main:
-            stats, _ = evaluate(self.policy, self.chat, self.eval_envs, self.eval_requests, self.eval_settings, seed=cfg.seed + 7)
-            metrics.update(stats)
+            if eval_due:
+                metrics.update(self._evaluate("eval_after_sft"))
+        # the collapse detector follows the RL steps: the step right after an SFT phase samples a
+        # freshly fine-tuned policy, whose bump would reset the detector's run of low steps
+        after_sft, self.after_sft = self.after_sft, bool(phase_due and self.step < cfg.steps)
+        metrics["train/after_sft_phase"] = float(after_sft)
         metrics.update(self.spikes.update(self.step, metrics["diag/probe/illegal_total"], metrics["diag/probe/after_open_eot"]))
-        metrics.update(self.collapse.update(self.step, metrics["train/success"]))
+        if not after_sft:
+            metrics.update(self.collapse.update(self.step, metrics["train/success"]))
+        else:
+            metrics.update(self.collapse.status())
         tokens = float(prepared.batch.loss_mask.sum())
         metrics.update({
-            "train/lr": cfg.lr,
+            "train/lr": self.lr,
             "train/rollout_s": rollout_s,
             "train/update_s": update_s,
             "train/step_s": time.perf_counter() - started,
@@ -513,6 +606,14 @@ class RLTrainer:
             "train/policy_tokens": tokens,
         })
         return metrics
+
+    def _evaluate(self, prefix: str) -> dict[str, float]:
+        """The current policy on the fixed evaluation tasks (common random numbers), under ``prefix``."""
+        stats, _ = evaluate(
+            self.policy, self.chat, self.eval_envs, self.eval_requests, self.eval_settings, seed=self.cfg.seed + 7,
+            prefix=prefix,
+        )
+        return stats
 
     # ------------------------------------------------------------------ loop, checkpoints
     def train(self, steps: int | None = None) -> dict[str, Any]:
@@ -539,7 +640,7 @@ class RLTrainer:
                 self.logger.log(self.step, metrics)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(success=f"{metrics['train/success']:.2f}", leak=f"{metrics['diag/probe/illegal_total']:.3f}")
+                    bar.set_postfix(success=f"{metrics['train/success']:.2f}", illegal=f"{metrics['diag/probe/illegal_total']:.3f}")
                 if cfg.save_every and self.step % cfg.save_every == 0 and self.dist.is_main:
                     self.save()
                 if cfg.stop_on_collapse and self.collapse.collapsed:
@@ -588,11 +689,12 @@ class RLTrainer:
             {
                 "step": self.step,
                 "optimizer": self.optimizer.state_dict(),
-                "rng": self.rng.getstate(),
+                "streams": self.streams.state_dict(),
                 "generator": self.generator.get_state(),
                 "spikes": self.spikes.state_dict(),
                 "collapse": self.collapse.state_dict(),
                 "window": list(self.window),
+                "after_sft": self.after_sft,
                 "history": self.history,
             },
             path / STATE_FILE,
@@ -606,11 +708,12 @@ class RLTrainer:
         state = torch.load(path / STATE_FILE, weights_only=False)
         self.step = int(state["step"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.rng.setstate(state["rng"])
+        self.streams.load_state_dict(state["streams"])
         self.generator.set_state(state["generator"])
         self.spikes.load_state_dict(state["spikes"])
         self.collapse.load_state_dict(state["collapse"])
         self.window = deque(state["window"], maxlen=self.cfg.supervision.interleave_window)
+        self.after_sft = bool(state.get("after_sft", False))
         self.history = list(state.get("history", []))
         logger.info("Resumed from %s at step %d", path, self.step)
 

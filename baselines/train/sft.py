@@ -1,6 +1,7 @@
 """Supervised fine-tuning on oracle trajectories: the starting policy of RL.
 
-The loss is the token-mean NLL of the assistant turns only (prompt and tool outputs are masked).
+The loss is the token-mean NLL of the assistant turns only (prompt and tool outputs are masked),
+optimised with AdamW, warm-up and a schedule (:mod:`baselines.train.optim`).
 Partial success -- the realistic start for the collapse study -- comes from the pilot's *noisy
 expert* (``expert_noise``: content values replaced at random, format intact) and/or early
 stopping (``stop_at_success``).
@@ -33,7 +34,9 @@ from baselines.train.common import (
 from baselines.train.config import SFTConfig, save_yaml
 from baselines.train.distributed import SINGLE, Distributed, NullLogger
 from baselines.train.envs import ExpertBank, ExpertNoise, make_envs, task_ids
+from baselines.train.grammar import env_action_format, format_control_tokens
 from baselines.train.logger import MetricLogger
+from baselines.train.optim import optimizer_for, scheduled_lr, set_lr
 from baselines.train.supervision import sft_nll
 
 logger = logging.getLogger(__name__)
@@ -80,10 +83,13 @@ def sft_step(
     loss.backward()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip is not None else float("inf"))
     check_finite("SFT gradient norm", norm, step)
-    optimizer.step()
+    skipped = float(norm) == 0.0  # no signal: AdamW would still move the weights by momentum / decay
+    if not skipped:
+        optimizer.step()
     if dist.enabled:
         loss = dist.all_reduce(loss.detach().reshape(1), "mean")[0]
-    return {"train/loss": float(loss.detach()), "train/grad_norm": float(norm), "train/tokens": tokens}
+    return {"train/loss": float(loss.detach()), "train/grad_norm": float(norm), "train/tokens": tokens,
+            "train/skipped_updates": float(skipped)}
 
 
 class SFTTrainer:
@@ -116,9 +122,10 @@ class SFTTrainer:
         self.model.to(config.device)
         self.train_model = self.dist.wrap(self.model)  # the model itself, or its DDP wrapper
         self.chat = ChatFormat(self.tokenizer, include_system_prompt=config.include_system_prompt)
+        self.chat.control = format_control_tokens(self.tokenizer, env_action_format(self.bank.env))
         self.policy = Policy(self.model, self.chat.control, temperature=config.temperature)
         self.noise = ExpertNoise(self.trajectories, config.expert_noise)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = optimizer_for(self.model.parameters(), config)
         self.settings = RolloutSettings(config.max_new_tokens, config.max_observation_tokens, greedy=config.eval_greedy)
         eval_env0 = make_envs(config.env, 1, config.eval_split, config.env_kwargs)[0]
         self.eval_requests = fixed_requests(task_ids(eval_env0), config.eval_episodes, seed=10_000)
@@ -147,6 +154,8 @@ class SFTTrainer:
         step = 0
         try:
             for step in range(1, cfg.steps + 1):
+                lr = scheduled_lr(cfg, step)
+                set_lr(self.optimizer, lr)
                 batch = [self.rng.choice(self.trajectories) for _ in range(cfg.batch_size)]
                 actions = [self.noise.corrupt(t.actions, self.rng) for t in batch] if cfg.expert_noise > 0 else None
                 metrics = sft_step(
@@ -154,7 +163,7 @@ class SFTTrainer:
                     grad_clip=cfg.grad_clip, max_observation_tokens=cfg.max_observation_tokens,
                     step=step, actions=actions, dist=self.dist,
                 )
-                metrics["train/lr"] = cfg.lr
+                metrics["train/lr"] = lr
                 metrics["train/elapsed_s"] = time.perf_counter() - started
                 stop = False
                 if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps) and main:

@@ -4,19 +4,23 @@ Each function is a pure tensor function (no model, no config), so it can be unit
 hand-built numbers. Shapes: ``[B, T]`` per-token tensors aligned with targets, ``V`` the
 vocabulary, ``C`` the control tokens. ``mask`` is the loss mask (1 = policy token).
 
-=====================  =======================================================================
-signal                 term (added to the loss by ``rl.py`` with its config weight)
-=====================  =======================================================================
-(base)                 token-level PPO clip: ``max(-A·ρ, -A·clip(ρ, 1-ε, 1+ε))``, token mean
-``control_clip``       the same with a tighter ε at positions whose token is a control token
-``offpolicy_expert``   expert tokens use ``-A·π/(π+γ)`` (LUFFY policy shaping) instead of ``ρ``
-``control_kl``         ``KL(π‖π_ref)`` over the full vocabulary, only where the sampled token or
-                       the reference argmax is a control token
-``spike_penalty``      ``Σ_c max(0, π(c) - τ)`` where no control token belongs
-``sft_mix``            NLL of expert (and/or own successful) episodes
-``hint``               no term: the hint is only in the sampling prompt, never in the loss
-``interleaved_sft``    no term: SFT phases between RL steps (``rl.py``)
-=====================  =======================================================================
+=======================  =====================================================================
+signal                   term (added to the loss by ``rl.py`` with its config weight)
+=======================  =====================================================================
+(base)                   token-level PPO clip: ``max(-A·ρ, -A·clip(ρ, 1-ε, 1+ε))``, token mean
+``control_clip``         the same with a tighter ε at positions whose token is a control token
+``offpolicy_expert``     expert tokens use ``-A·π/(π+γ)`` (LUFFY policy shaping) instead of ``ρ``
+``control_kl``           ``KL(π‖π_ref)`` (or ``KL(π_ref‖π)``) over the full vocabulary, only where
+                         the sampled token or the reference argmax is a control token (or: the
+                         sampled token is one or follows one); ``control_kl_direction/positions``
+``spike_penalty``        ``Σ_c max(0, π(c) - τ)`` where no control token belongs; τ a multiple of the
+                         reference's own π_ref(c) there (or a fixed number)
+``sft_mix``              NLL of expert (and/or own successful) episodes
+``hint``                 no term: the hint is only in the sampling prompt, never in the loss
+``interleaved_sft``      no term: SFT phases between RL steps (``rl.py``)
+``permuted_advantages``  control: advantages permuted within the batch (``rl.py``)
+``sft_only``             control: the ``sft_mix`` NLL with the policy-gradient term off
+=======================  =====================================================================
 """
 
 from __future__ import annotations
@@ -94,31 +98,74 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     return torch.exp(d) - d - 1.0
 
 
+CONTROL_KL_POSITIONS: tuple[str, ...] = ("target_or_ref_argmax", "target_or_follows")
+"""Where ``control_kl`` applies (see :func:`control_kl_positions`)."""
+CONTROL_KL_DIRECTIONS: tuple[str, ...] = ("policy_ref", "ref_policy")
+"""``policy_ref`` = KL(π‖π_ref) (mode-seeking, the first study's); ``ref_policy`` = KL(π_ref‖π)
+(mass-covering, the notes' / pilot's specification)."""
+
+
 def control_kl_positions(
-    targets: torch.Tensor, ref_argmax: torch.Tensor, mask: torch.Tensor, control_ids: torch.Tensor
+    targets: torch.Tensor,
+    ref_argmax: torch.Tensor,
+    mask: torch.Tensor,
+    control_ids: torch.Tensor,
+    mode: str = "target_or_ref_argmax",
 ) -> torch.Tensor:
-    """Positions where ``control_kl`` applies: in the loss mask and the sampled token or the
-    reference's argmax is a control token. ``[B, T]`` bool."""
-    return (mask > 0) & (torch.isin(targets, control_ids) | torch.isin(ref_argmax, control_ids))
+    """Positions where ``control_kl`` applies, inside the loss mask. ``[B, T]`` bool.
+
+    Args:
+        targets: ``[B, T]`` target (sampled) tokens.
+        ref_argmax: ``[B, T]`` the reference's most likely token.
+        mask: ``[B, T]`` loss mask.
+        control_ids: ``[C]`` control-token ids.
+        mode: ``"target_or_ref_argmax"``: the target or the reference's argmax is a control token
+            (the first study); ``"target_or_follows"``: the target is a control token or the
+            previous token is one (``y_t ∈ C or y_{t-1} ∈ C``, the notes' specification: it covers
+            the turn boundary right after ``<tool_call>`` where a collapsed policy ends the turn).
+
+    Raises:
+        ValueError: for an unknown mode.
+    """
+    is_ctrl = torch.isin(targets, control_ids)
+    if mode == "target_or_ref_argmax":
+        where = is_ctrl | torch.isin(ref_argmax, control_ids)
+    elif mode == "target_or_follows":
+        follows = torch.zeros_like(is_ctrl)
+        follows[:, 1:] = is_ctrl[:, :-1]
+        where = is_ctrl | follows
+    else:
+        raise ValueError(f"Unknown control_kl positions {mode!r}; expected one of {list(CONTROL_KL_POSITIONS)}.")
+    return (mask > 0) & where
 
 
-def control_kl(logits: torch.Tensor, ref_logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """Mean full-vocabulary ``KL(π‖π_ref)`` over ``positions``.
+def control_kl(
+    logits: torch.Tensor, ref_logits: torch.Tensor, positions: torch.Tensor, direction: str = "policy_ref"
+) -> torch.Tensor:
+    """Mean full-vocabulary KL between the policy and the reference over ``positions``.
 
     Args:
         logits: ``[B, T, V]`` policy logits (temperature applied).
         ref_logits: ``[B, T, V]`` reference logits (no gradient needed).
         positions: ``[B, T]`` bool from :func:`control_kl_positions`.
+        direction: ``"policy_ref"`` = KL(π‖π_ref) or ``"ref_policy"`` = KL(π_ref‖π).
 
     Returns:
         A scalar ≥ 0; exactly 0 when the two distributions agree at every selected position, and
         independent of the logits at all other positions.
+
+    Raises:
+        ValueError: for an unknown direction.
     """
+    if direction not in CONTROL_KL_DIRECTIONS:
+        raise ValueError(f"Unknown control_kl direction {direction!r}; expected one of {list(CONTROL_KL_DIRECTIONS)}.")
     if not bool(positions.any()):
         return logits.sum() * 0.0
     logp = F.log_softmax(logits[positions], dim=-1)
     ref_logp = F.log_softmax(ref_logits[positions].detach(), dim=-1)
-    return (logp.exp() * (logp - ref_logp)).sum(-1).mean()
+    if direction == "policy_ref":
+        return (logp.exp() * (logp - ref_logp)).sum(-1).mean()
+    return (ref_logp.exp() * (ref_logp - logp)).sum(-1).mean()
 
 
 def spike_penalty(
@@ -126,8 +173,10 @@ def spike_penalty(
     control_ids: torch.Tensor,
     penalised: torch.Tensor,
     mask: torch.Tensor,
-    threshold: float,
-) -> torch.Tensor:
+    threshold: float | torch.Tensor,
+    *,
+    return_active: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Hinge on control-token probability where none belongs.
 
     ``mean_t Σ_c max(0, π(c | s_t) - τ) · penalised[t, c]`` over positions in ``mask``.
@@ -138,11 +187,21 @@ def spike_penalty(
         penalised: ``[B, T, C]`` bool, True where token ``c`` does not belong (grammar-illegal,
             or simply not the target).
         mask: ``[B, T]`` loss mask.
-        threshold: τ; probabilities at or below it cost nothing.
+        threshold: τ, a number or ``[B, T, C]`` (e.g. a multiple of the reference's own
+            probability of ``c`` at that position); probabilities at or below it cost nothing.
+        return_active: Also return the share of penalised (position, token) pairs in ``mask``
+            where the hinge is active (detached).
     """
     probs = F.softmax(logits, dim=-1)[..., control_ids]
-    hinge = torch.relu(probs - threshold) * penalised.to(probs.dtype)
-    return masked_mean(hinge.sum(-1), mask)
+    over = probs - threshold
+    hinge = torch.relu(over) * penalised.to(probs.dtype)
+    value = masked_mean(hinge.sum(-1), mask)
+    if not return_active:
+        return value
+    with torch.no_grad():
+        pairs = penalised & (mask > 0)[..., None]
+        active = ((over > 0) & pairs).sum().float() / pairs.sum().clamp(min=1).float()
+    return value, active
 
 
 def non_target_mask(targets: torch.Tensor, control_ids: torch.Tensor) -> torch.Tensor:

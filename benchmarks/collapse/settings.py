@@ -13,21 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import baselines.train
+from baselines.train.terms import term_names
 
 CONFIG_DIR = Path(baselines.train.__file__).resolve().parent / "configs"
 
-ARMS: tuple[str, ...] = (
-    "none",
-    "offpolicy_expert",
-    "hint",
-    "interleaved_sft",
-    "sft_mix",
-    "control_kl",
-    "control_clip",
-    "spike_penalty",
-)
-"""The study's arms: ``none`` (vanilla GRPO) and one per supervisory signal. Combinations are
-written with ``+`` (``sft_mix+control_kl``)."""
+ARMS: tuple[str, ...] = ("none", *term_names())
+"""The study's arms: ``none`` (vanilla GRPO), one per supervisory signal, and the two controls
+(``permuted_advantages``: is an effect reward-driven? ``sft_only``: is it supervised learning on
+the ``sft_mix`` expert data?). Combinations are written with ``+`` (``sft_mix+control_kl``)."""
 
 
 def arm_supervision(arm: str) -> list[str]:

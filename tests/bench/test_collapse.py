@@ -92,6 +92,20 @@ def test_report_has_tables_and_plots(study: dict) -> None:
         assert (out / png).stat().st_size > 5_000
 
 
+def test_controls_table_counts_and_tests_against_the_reference(study: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.collapse.controls import fisher_p, records
+    from benchmarks.collapse.controls import main as controls_main
+
+    out = study["root"] / "out"
+    groups = records(out)
+    assert sorted(arm for arm, _ in groups) == sorted(ARMS) and all(len(r) == 2 for r in groups.values())
+    assert controls_main(["--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| none |" in text and "| interleaved_sft |" in text and "Mean training success per step" in text
+    assert fisher_p(0, 5, 5, 5) == pytest.approx(0.00794, abs=1e-4)  # the first study's sft_mix vs none
+    assert fisher_p(2, 5, 5, 5) == pytest.approx(0.1667, abs=1e-3)
+
+
 def test_report_without_results_names_the_command(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="benchmarks.collapse run"):
         main(["report", "--out", str(tmp_path)])

@@ -91,14 +91,29 @@ def test_episode_stats_counts_error_codes_and_format_errors() -> None:
     assert stats["x/turns"] == pytest.approx(5 / 3)
 
 
-def test_spike_detector_threshold_and_z_rules() -> None:
-    det = SpikeDetector(abs_threshold=0.02, factor=10, z=3, window=10)
-    for step, leak in enumerate([0.001, 0.0011, 0.0009, 0.001, 0.00105], start=1):
-        out = det.update(step, leak)
-        assert out["diag/spike_threshold"] == 0 and out["diag/spike_z"] == 0
+def test_spike_detector_ratio_and_z_rules() -> None:
+    det = SpikeDetector(ratio=10, z=3, window=10)
+    for step, illegal in enumerate([0.001, 0.0011, 0.0009, 0.001, 0.00105], start=1):
+        out = det.update(step, illegal)
+        assert out["diag/spike_ratio"] == 0 and out["diag/spike_z"] == 0
     out = det.update(6, 0.05)
-    assert out["diag/spike_threshold"] == 1 and out["diag/spike_z"] == 1 and out["diag/spike_first_step"] == 6
-    assert det.update(7, 0.001, after_open=0.5)["diag/spike_threshold"] == 1  # after-open rule
+    assert out["diag/spike_ratio"] == 1 and out["diag/spike_z"] == 1 and out["diag/spike_first_step"] == 6
+    assert out["diag/spike_ratio_value"] == pytest.approx(0.05 / 0.001)
+    assert det.update(7, 0.001, after_open=0.5)["diag/spike_ratio"] == 1  # after-open rule
+
+
+def test_spike_detector_sees_a_relative_jump_below_the_old_absolute_floor() -> None:
+    """The first study's floor (0.02) hid 39 of 41 step-2 jumps: 0.0004 -> 0.0136 must be a spike."""
+    det = SpikeDetector()
+    assert det.update(1, 0.0004)["diag/spike_ratio"] == 0
+    out = det.update(2, 0.0136)
+    assert out["diag/spike_ratio"] == 1 and out["diag/spike_first_step"] == 2
+    quiet = SpikeDetector()  # a healthy run's step-to-step noise (factors below 10) raises nothing
+    flags = [quiet.update(s, x) for s, x in enumerate([0.001, 0.002, 0.0008, 0.004, 0.0015, 0.003, 0.001], 1)]
+    assert all(f["diag/spike_ratio"] == 0 and f["diag/spike_z"] == 0 for f in flags)
+    restored = SpikeDetector()
+    restored.load_state_dict(det.state_dict())
+    assert restored.update(3, 0.02)["diag/spike_ratio_value"] == pytest.approx(0.02 / ((0.0004 + 0.0136) / 2))
 
 
 def test_collapse_detector_marks_start_of_sustained_drop() -> None:

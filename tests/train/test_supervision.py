@@ -42,6 +42,30 @@ def test_control_kl_is_positive_when_policy_differs() -> None:
     assert control_kl(logits, ref, pos).item() > 0
 
 
+def test_control_kl_directions_are_the_two_kls() -> None:
+    logits, ref = _logits(0), _logits(1)
+    pos = torch.ones(2, 5, dtype=torch.bool)
+    p, q = torch.log_softmax(logits, -1), torch.log_softmax(ref, -1)
+    forward = (p.exp() * (p - q)).sum(-1).mean()
+    reverse = (q.exp() * (q - p)).sum(-1).mean()
+    assert control_kl(logits, ref, pos, "policy_ref").item() == pytest.approx(forward.item(), rel=1e-6)
+    assert control_kl(logits, ref, pos, "ref_policy").item() == pytest.approx(reverse.item(), rel=1e-6)
+    assert abs(forward.item() - reverse.item()) > 1e-3
+    with pytest.raises(ValueError, match="Unknown control_kl direction 'both'"):
+        control_kl(logits, ref, pos, "both")
+
+
+def test_control_kl_positions_target_or_follows() -> None:
+    """y_t ∈ C or y_{t-1} ∈ C: the position right after <tool_call> is covered whatever the reference says."""
+    targets = torch.tensor([[0, 5, 6, 1, 7], [8, 2, 9, 9, 2]])
+    ref_argmax = torch.full((2, 5), 9)
+    pos = control_kl_positions(targets, ref_argmax, torch.ones(2, 5), CONTROL, "target_or_follows")
+    expected = torch.tensor([[1, 1, 0, 1, 1], [0, 1, 1, 0, 1]], dtype=torch.bool)
+    assert torch.equal(pos, expected)
+    with pytest.raises(ValueError, match="Unknown control_kl positions"):
+        control_kl_positions(targets, ref_argmax, torch.ones(2, 5), CONTROL, "all")
+
+
 def test_control_kl_touches_only_control_positions() -> None:
     """Positions: sampled token is a control token, or the reference argmax is one; nothing else."""
     ref = _logits(1)
@@ -101,6 +125,30 @@ def test_spike_penalty_is_zero_below_threshold_and_positive_above() -> None:
     only_elsewhere = everywhere.clone()
     only_elsewhere[0, 1, 2] = False  # token 2 belongs at position 1: no penalty there
     assert spike_penalty(logits, CONTROL, only_elsewhere, mask, threshold=0.1).item() == 0.0
+
+
+def test_spike_penalty_relative_to_the_reference_and_its_active_fraction() -> None:
+    """τ = factor × π_ref(c): the reference itself is never penalised, however large its p(c); a
+    tenfold rise of a tiny p(c) is (an absolute τ of 0.1 missed both)."""
+    ref = _logits(3)
+    ref[0, 0, 1] = 6.0  # the reference puts most mass on control token 1 at (0, 0)
+    ref[1, 2, 0] = -4.0  # and little on token 0 at (1, 2)
+    ref_probs = torch.softmax(ref, -1)[..., CONTROL]
+    everywhere = torch.ones(2, 5, 3, dtype=torch.bool)
+    mask = torch.ones(2, 5)
+    value, active = spike_penalty(ref, CONTROL, everywhere, mask, 5.0 * ref_probs, return_active=True)
+    assert value.item() == 0.0 and active.item() == 0.0
+    policy = ref.clone()
+    policy[1, 2, 0] += math.log(20.0)  # p(token 0) at (1, 2) grows about 20x (it was small)
+    assert torch.softmax(policy, -1)[1, 2, 0] < 0.1  # an absolute τ = 0.1 would not see it
+    value, active = spike_penalty(policy, CONTROL, everywhere, mask, 5.0 * ref_probs, return_active=True)
+    assert value.item() > 0 and active.item() == pytest.approx(1 / 30)
+    there = torch.zeros(2, 5)
+    there[1, 2] = 1.0
+    token0 = torch.zeros_like(everywhere)
+    token0[..., 0] = True
+    assert spike_penalty(policy, CONTROL, token0, there, 0.1).item() == 0.0  # absolute τ: blind to it
+    assert spike_penalty(policy, CONTROL, token0, there, 5.0 * ref_probs).item() > 0
 
 
 def test_non_target_mask_marks_control_tokens_that_are_not_the_target() -> None:

@@ -82,7 +82,7 @@ def test_rl_with_every_supervision_trains_and_logs_namespaced_metrics(sft_checkp
                 "train/zero_adv_group_frac", "train/entropy", "train/kl_ref", "train/turns", "train/gen_tokens",
                 "train/format_error_rate", "eval/success", "diag/probe/illegal_mean/tool_call",
                 "diag/probe/leak_max/im_end", "diag/probe/hit_mean/tool_call", "diag/probe/after_open_eot",
-                "diag/onpolicy/illegal_total", "diag/spike_threshold", "diag/spike_z", "diag/collapse"):
+                "diag/onpolicy/illegal_total", "diag/spike_ratio", "diag/spike_z", "train/skipped_updates", "train/approx_kl_after_update", "diag/collapse"):
         assert key in last, key
     assert all(math.isfinite(last[k]) for k in ("train/loss", "train/control_kl", "train/spike_penalty", "train/sft_mix_nll"))
     rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))

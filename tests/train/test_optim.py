@@ -1,0 +1,231 @@
+"""Sound optimisation (issue 18): no step without signal, warm-up and schedules, one random
+stream per purpose, typed config values, and the two control arms."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from baselines.train.config import RLConfig, SFTConfig, SupervisionConfig, load_config
+from baselines.train.optim import lr_at
+from baselines.train.rl import RLTrainer, rl_loss
+from tests.train.test_trainers import params, rl_config
+
+
+# --------------------------------------------------------------------------- defect 1
+def test_update_without_learning_signal_leaves_every_parameter_bit_identical(sft_checkpoint, tmp_path) -> None:
+    """All advantages 0 and no auxiliary term: AdamW must not coast along its momentum."""
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, eval_every=0, weight_decay=0.1))
+    for p in trainer.model.parameters():  # momentum from an earlier update
+        p.grad = torch.randn_like(p)
+    trainer.optimizer.step()
+    episodes = trainer.collect(trainer.train_ids[:2])
+    prepared, _ = trainer.prepare(episodes)
+    prepared.batch.advantages.zero_()
+    before = params(trainer.model)
+    stats = trainer.update(prepared, episodes)
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+    assert stats["train/skipped_updates"] == stats["train/updates"] == 4.0
+    assert stats["train/grad_norm"] == 0.0
+
+
+def test_update_with_signal_is_not_skipped(sft_checkpoint, tmp_path) -> None:
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, eval_every=0))
+    episodes = trainer.collect(trainer.train_ids[:2])
+    prepared, _ = trainer.prepare(episodes)
+    prepared.batch.advantages.copy_(torch.linspace(-1, 1, prepared.batch.size))
+    before = params(trainer.model)
+    stats = trainer.update(prepared, episodes)
+    assert stats["train/skipped_updates"] == 0.0
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+
+
+# --------------------------------------------------------------------------- defect 2
+def test_lr_warmup_and_schedules() -> None:
+    assert [lr_at(s, lr=1.0, warmup_steps=4, schedule="constant", total_steps=10) for s in (1, 2, 4, 5, 10)] == [
+        0.25, 0.5, 1.0, 1.0, 1.0]
+    linear = [lr_at(s, lr=1.0, warmup_steps=0, schedule="linear", total_steps=4) for s in (1, 2, 3, 4)]
+    assert linear == pytest.approx([0.8, 0.6, 0.4, 0.2])
+    cosine = [lr_at(s, lr=1.0, warmup_steps=2, schedule="cosine", total_steps=5) for s in range(1, 6)]
+    assert cosine[:2] == [0.5, 1.0] and cosine[2] == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+    assert all(a > b > 0 for a, b in zip(cosine[1:], cosine[2:], strict=False))
+    assert lr_at(3, lr=2e-3, warmup_steps=0, schedule="constant", total_steps=3) == 2e-3
+    with pytest.raises(ValueError, match="Unknown lr schedule 'step'"):
+        lr_at(1, lr=1.0, warmup_steps=0, schedule="step", total_steps=3)
+
+
+def test_sound_optimiser_defaults_and_config_validation() -> None:
+    for cfg in (RLConfig(init="x"), SFTConfig()):
+        assert (cfg.warmup_steps, cfg.lr_schedule, cfg.grad_clip) == (10, "constant", 1.0)
+        assert (cfg.adam_beta1, cfg.adam_beta2, cfg.weight_decay) == (0.9, 0.999, 0.0)
+    cfg = load_config(RLConfig, "baselines/train/configs/lookup_rl.yaml", [], init="x")
+    assert (cfg.warmup_steps, cfg.grad_clip) == (10, 1.0)
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        RLConfig(init="x", lr_schedule="exp")
+    with pytest.raises(ValueError, match="grad_clip must be > 0 or None, got 0"):
+        RLConfig(init="x", grad_clip=0)
+
+
+def test_rl_and_sft_warm_up_their_learning_rate(sft_checkpoint, tmp_path) -> None:
+    from baselines.train.sft import SFTTrainer
+
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / "rl", steps=2, eval_every=0, warmup_steps=4, lr=1e-3))
+    trainer.train()
+    assert [m["train/lr"] for m in trainer.history] == pytest.approx([2.5e-4, 5e-4])
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4)
+    sft = SFTTrainer(SFTConfig(
+        env="ToolGym/Lookup-v0", init=str(sft_checkpoint), out_dir=str(tmp_path / "sft"), include_system_prompt=False,
+        num_tasks=20, steps=2, batch_size=4, eval_every=0, eval_episodes=2, max_new_tokens=8, lr=1e-3,
+        warmup_steps=2, tensorboard=False, progress=False,
+    ))
+    sft.train()
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "sft" / "metrics.csv").open()))
+    assert [float(r["train/lr"]) for r in rows] == pytest.approx([5e-4, 1e-3])
+
+
+# --------------------------------------------------------------------------- defect 7
+def test_arms_with_the_same_seed_sample_the_same_tasks_at_every_step(sft_checkpoint, tmp_path) -> None:
+    seen: dict[str, list[list[str]]] = {}
+    for arm in ("none", "sft_mix", "interleaved_sft"):
+        sup = SupervisionConfig(use=[] if arm == "none" else [arm], sft_mix_batch=4, interleave_every=1,
+                                interleave_window=1, interleave_steps=1, interleave_batch=2)
+        trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / arm, steps=3, eval_every=0, epochs=1, supervision=sup))
+        tasks: list[list[str]] = []
+        collect = trainer.collect
+        trainer.collect = lambda t, collect=collect, tasks=tasks: (tasks.append(list(t)), collect(t))[1]
+        trainer.train()
+        seen[arm] = tasks
+    assert len(seen["none"]) == 3
+    assert seen["none"] == seen["sft_mix"] == seen["interleaved_sft"]
+
+
+# --------------------------------------------------------------------------- defect 10
+def test_config_values_are_converted_to_the_declared_type(tmp_path) -> None:
+    cfg = load_config(RLConfig, overrides=["lr=5e-4", "steps=3.0", "grad_clip=null", "supervision.sft_mix_coef=1"], init="x")
+    assert (cfg.lr, cfg.steps, cfg.grad_clip, cfg.supervision.sft_mix_coef) == (5e-4, 3, None, 1.0)
+    assert isinstance(cfg.lr, float) and isinstance(cfg.steps, int) and isinstance(cfg.supervision.sft_mix_coef, float)
+    path = tmp_path / "c.yaml"
+    path.write_text("lr: 5e-4\nkl_coef: 1e-4\nwarmup_steps: '3'\n")
+    cfg = load_config(RLConfig, path, [], init="x")
+    assert (cfg.lr, cfg.kl_coef, cfg.warmup_steps) == (5e-4, 1e-4, 3)
+    with pytest.raises(ValueError, match=r"^Config field 'lr': cannot use 'fast' \(str\); expected float\.$"):
+        load_config(RLConfig, overrides=["lr=fast"], init="x")
+    with pytest.raises(ValueError, match=r"^Config field 'steps': cannot use 2.5 \(float\); expected int\.$"):
+        load_config(RLConfig, overrides=["steps=2.5"], init="x")
+    with pytest.raises(ValueError, match="Config field 'supervision.spike_coef': cannot use 'x'"):
+        load_config(RLConfig, overrides=["supervision.spike_coef=x"], init="x")
+
+
+def test_cli_accepts_an_exponent_learning_rate(tmp_path, capsys) -> None:
+    from baselines.train.__main__ import main
+
+    assert main(["rl", "--init", str(tmp_path / "missing"), "--set", "lr=5e-4", "--set", "steps=x", "--quiet"]) == 1
+    assert "Config field 'steps': cannot use 'x' (str); expected int." in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- controls
+def test_permuted_advantages_permutes_within_the_batch(sft_checkpoint, tmp_path) -> None:
+    prepared = {}
+    for arm in ("none", "permuted_advantages"):
+        sup = SupervisionConfig(use=[] if arm == "none" else [arm])
+        trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / arm, eval_every=0, supervision=sup))
+        episodes = trainer.collect(trainer.train_ids[:2])
+        for i, e in enumerate(episodes):  # rewards with within-group variance, same in both arms
+            e.reward = float(i % 3 == 0)
+        prepared[arm], _ = trainer.prepare(episodes)
+    a, b = prepared["none"].batch.advantages, prepared["permuted_advantages"].batch.advantages
+    assert torch.equal(a.sort().values, b.sort().values) and not torch.equal(a, b)
+
+
+def test_sft_only_trains_the_expert_nll_without_the_policy_gradient(sft_checkpoint, tmp_path) -> None:
+    sup = SupervisionConfig(use=["sft_only"], sft_mix_batch=4, sft_mix_coef=0.3)
+    cfg = rl_config(sft_checkpoint, tmp_path, eval_every=0, supervision=sup)
+    trainer = RLTrainer(cfg)
+    episodes = trainer.collect(trainer.train_ids[:2])
+    prepared, _ = trainer.prepare(episodes)
+    sft_batch = trainer.sft_mix_batch([])
+    b = prepared.batch
+    logits = trainer.policy.logits(b.input_ids, b.attention_mask)
+    sft_logits = trainer.policy.logits(sft_batch.input_ids, sft_batch.attention_mask)
+    grads = []
+    for adv in (torch.zeros(b.size), torch.linspace(-2, 2, b.size)):
+        prepared.batch.advantages.copy_(adv)
+        loss, stats = rl_loss(logits, prepared, cfg, trainer.control_ids, sft_logits=sft_logits, sft_batch=sft_batch)
+        assert loss.item() == pytest.approx(0.3 * stats["sft_mix_nll"].item(), rel=1e-6)
+        grads.append(torch.autograd.grad(loss, logits, retain_graph=True)[0])
+    assert torch.equal(grads[0], grads[1])  # the advantages play no part
+    before = params(trainer.model)
+    summary = trainer.train()
+    assert summary["stopped"] is None and math.isfinite(trainer.history[-1]["train/sft_mix_nll"])
+    assert any(not torch.equal(x, y) for x, y in zip(before, trainer.model.parameters(), strict=True))
+
+
+# --------------------------------------------------------------------------- defect 8
+def test_grad_norm_control_follows_the_trained_loss(sft_checkpoint, tmp_path) -> None:
+    """Expert rows use policy shaping (their old log-probs play no part); under sft_only the
+    policy gradient is not trained, so its control-position gradient is 0."""
+    sup = SupervisionConfig(use=["offpolicy_expert"])
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / "ope", eval_every=0, supervision=sup))
+    prepared, _ = trainer.prepare(trainer.collect(trainer.train_ids[:2]))
+    b = prepared.batch
+    prepared.batch.advantages.copy_(torch.linspace(-1, 1, b.size))
+    logits = trainer.policy.logits(b.input_ids, b.attention_mask)
+    norm = trainer._control_grad_norm(logits, prepared)
+    prepared.old_logp[b.is_expert] = -50.0
+    assert norm > 0 and trainer._control_grad_norm(logits, prepared) == pytest.approx(norm, rel=1e-6)
+    sup = SupervisionConfig(use=["sft_only"], sft_mix_batch=2)
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / "sft_only", eval_every=0, supervision=sup))
+    prepared, _ = trainer.prepare(trainer.collect(trainer.train_ids[:2]))
+    prepared.batch.advantages.copy_(torch.linspace(-1, 1, prepared.batch.size))
+    logits = trainer.policy.logits(prepared.batch.input_ids, prepared.batch.attention_mask)
+    assert trainer._control_grad_norm(logits, prepared) == 0.0
+
+
+def test_kl_after_the_last_update_is_logged(sft_checkpoint, tmp_path) -> None:
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, eval_every=0))
+    episodes = trainer.collect(trainer.train_ids[:2])
+    prepared, _ = trainer.prepare(episodes)
+    prepared.batch.advantages.zero_()
+    stats = trainer.update(prepared, episodes)  # skipped: the policy did not move
+    assert stats["train/approx_kl_after_update"] == pytest.approx(0.0, abs=1e-6)
+    prepared.batch.advantages.copy_(torch.linspace(-3, 3, prepared.batch.size))
+    stats = trainer.update(prepared, episodes)
+    b = prepared.batch
+    with torch.no_grad():
+        trainer.model.eval()
+        logp = torch.log_softmax(trainer.policy.logits(b.input_ids, b.attention_mask), -1)
+        logp = logp.gather(-1, b.targets[..., None]).squeeze(-1)
+    m = b.loss_mask * (~b.is_expert)[:, None]
+    expected = float(((prepared.old_logp - logp) * m).sum() / m.sum())
+    assert stats["train/approx_kl_after_update"] == pytest.approx(expected, rel=1e-4, abs=1e-7)
+    assert expected != 0.0
+
+
+# --------------------------------------------------------------------------- defect 3
+def test_interleaved_sft_is_evaluated_before_its_phase_and_not_at_the_end(sft_checkpoint, tmp_path) -> None:
+    sup = SupervisionConfig(use=["interleaved_sft"], interleave_every=1, interleave_window=1, interleave_steps=1,
+                            interleave_batch=2)
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, steps=3, eval_every=1, epochs=1, supervision=sup))
+    order: list[str] = []
+    evaluate, phase = trainer._evaluate, trainer.interleaved_sft
+    trainer._evaluate = lambda prefix: (order.append(prefix), evaluate(prefix))[1]
+    trainer.window.append({trainer.train_ids[0]: 0.0})  # a failed task, so every phase trains
+
+    def logged_phase():
+        order.append("sft")
+        trainer.window.append({trainer.train_ids[0]: 0.0})
+        return phase()
+
+    trainer.interleaved_sft = logged_phase
+    trainer.train()
+    assert order == ["eval", "sft", "eval_after_sft"] * 2 + ["eval"]  # no phase after the last RL step
+    h = trainer.history
+    assert "eval_after_sft/success" in h[0] and "eval_after_sft/success" not in h[2]
+    assert h[2]["train/interleaved_sft_skipped"] == 1.0
+    # the collapse detector follows the RL steps: steps 2 and 3 sampled right after a phase
+    assert [m["train/after_sft_phase"] for m in h] == [0.0, 1.0, 1.0]
+    assert trainer.collapse.best == h[0]["train/success"]

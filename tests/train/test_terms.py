@@ -1,0 +1,54 @@
+"""One place per supervision term: config fields, stats and their DDP normalisation are declared
+in baselines/train/terms.py, and the CLI help, the study's arms and the DDP reduction derive from it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from baselines.train import distributed
+from baselines.train.__main__ import build_parser
+from baselines.train.config import SUPERVISIONS, SupervisionConfig
+from baselines.train.terms import BASE, TERMS, Term, stats_normalised_by
+from benchmarks.collapse.settings import ARMS
+
+
+def test_every_supervision_config_field_belongs_to_exactly_one_term() -> None:
+    declared = [f for t in TERMS for f in t.config_fields]
+    assert len(declared) == len(set(declared))
+    fields = {f.name for f in dataclasses.fields(SupervisionConfig)} - {"use"}
+    assert set(declared) == fields
+
+
+def test_names_help_arms_and_ddp_sets_derive_from_the_terms() -> None:
+    names = tuple(t.name for t in TERMS)
+    assert SUPERVISIONS == names and ARMS == ("none", *names)
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    help_text = sub.choices["rl"].format_help()
+    assert all(name in help_text for name in names)
+    assert distributed.TOKEN_STATS == stats_normalised_by("tokens")
+    assert distributed.CONTROL_KL_STATS == {"control_kl"} and distributed.MAX_STATS == {"ratio_max"}
+    with pytest.raises(ValueError, match="unknown normalisation"):
+        Term("x", "y", stats={"s": "median"})
+
+
+def test_every_statistic_rl_loss_logs_has_a_declared_normalisation(sft_checkpoint, tmp_path) -> None:
+    """A new statistic left out of the declarations would be averaged with the wrong weights under DDP."""
+    from baselines.train.common import batch_logits
+    from baselines.train.rl import RLTrainer, rl_loss
+    from tests.train.test_trainers import ALL, rl_config
+
+    sup = SupervisionConfig(use=[n for n in ALL if n != "interleaved_sft"], sft_mix_batch=2)
+    cfg = rl_config(sft_checkpoint, tmp_path, eval_every=0, kl_coef=0.1, entropy_coef=0.01, supervision=sup)
+    trainer = RLTrainer(cfg)
+    prepared, _ = trainer.prepare(trainer.collect(trainer.train_ids[:1]))
+    sft_batch = trainer.sft_mix_batch([])
+    with torch.no_grad():
+        logits = batch_logits(trainer.model, prepared.batch, cfg.temperature)
+        ref = batch_logits(trainer.ref_model, prepared.batch, cfg.temperature)
+        sft_logits = batch_logits(trainer.model, sft_batch, cfg.temperature)
+    _, stats = rl_loss(logits, prepared, cfg, trainer.control_ids, ref_logits=ref, sft_logits=sft_logits, sft_batch=sft_batch)
+    declared = {name for t in (BASE, *TERMS) for name in t.stats}
+    assert set(stats) | {"loss", "grad_norm", "grad_norm_control"} <= declared
