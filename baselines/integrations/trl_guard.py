@@ -811,7 +811,7 @@ def _make_callback_class() -> type:
             guard.history.append({"step": float(step), **metrics})
             cfg = guard.config
             fired = None
-            if cfg.on_spike and metrics.get("diag/spike_threshold", 0.0) > 0:
+            if cfg.on_spike and (metrics.get("diag/spike_ratio", 0.0) > 0 or metrics.get("diag/spike_z", 0.0) > 0):
                 fired, action = "spike", cfg.on_spike
             elif cfg.on_collapse and metrics.get("diag/collapse", 0.0) > 0:
                 fired, action = "collapse", cfg.on_collapse

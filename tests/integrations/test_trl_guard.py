@@ -477,7 +477,7 @@ def test_detector_rollback_restores_the_last_good_checkpoint_and_stops(guarded: 
     assert guard.rolled_back_to == tmp_path / "checkpoint-1"
     for k, v in model.state_dict().items():
         assert torch.equal(v, saved[k]), k
-    assert guard.history[-1]["diag/spike_threshold"] == 1.0
+    assert guard.history[-1]["diag/spike_ratio"] == 1.0
 
 
 def expected_metrics(tokenizer: Any) -> set[str]:
