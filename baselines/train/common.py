@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -159,7 +158,3 @@ def _cat_padded(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]
         out[key] = torch.cat(padded, 0)
     return out
 
-
-def no_grad_if(flag: bool) -> Any:
-    """``torch.no_grad()`` when ``flag`` else a null context."""
-    return torch.no_grad() if flag else nullcontext()

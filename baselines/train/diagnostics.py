@@ -29,15 +29,11 @@ from typing import Any
 import torch
 
 from baselines.llm.rollout import Episode
+from toolgym.core.errors import INVALID_ACTION_CODES, ErrorCode
 
-try:  # the env's invalid-action codes define the format-error rate
-    from toolgym.core.errors import INVALID_ACTION_CODES, ErrorCode
-
-    FORMAT_ERROR_CODES = frozenset(c.value for c in INVALID_ACTION_CODES)
-    ERROR_CODES: tuple[str, ...] = tuple(c.value for c in ErrorCode)
-except ImportError:  # pragma: no cover - older toolgym
-    FORMAT_ERROR_CODES = frozenset({"bad_json", "no_action", "missing_tag", "unknown_tool", "schema_violation"})
-    ERROR_CODES = tuple(sorted(FORMAT_ERROR_CODES | {"tool_error"}))
+# the env's invalid-action codes define the format-error rate
+FORMAT_ERROR_CODES = frozenset(c.value for c in INVALID_ACTION_CODES)
+ERROR_CODES: tuple[str, ...] = tuple(c.value for c in ErrorCode)
 
 
 def _f(x: torch.Tensor | float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -53,21 +53,6 @@ class ExpertBank:
     def many(self, ids: Sequence[str]) -> list[ExpertTrajectory]:
         """Trajectories for several tasks."""
         return [self.get(t) for t in ids]
-
-
-def tokenizer_corpus(env_ids: Sequence[str], *, tasks_per_env: int = 600, split: str = "train",
-                     env_kwargs: dict[str, Any] | None = None) -> Iterator[str]:
-    """Texts a BPE tokenizer for these envs should see: system prompts, task prompts, oracle
-    actions and tool outputs (one text per piece)."""
-    for env_id in env_ids:
-        bank = ExpertBank(env_id, split, env_kwargs)
-        ids = task_ids(bank.env, tasks_per_env)
-        for traj in bank.many(ids):
-            if traj.system:
-                yield traj.system
-            yield traj.user
-            yield from traj.actions
-            yield from traj.observations
 
 
 class ExpertNoise:
