@@ -41,27 +41,7 @@ NATIVE_SYSTEM_PROMPT = (
 instructions (which describe its text action format) are not used. The same text as the
 OpenAI-compatible baseline agent's, so that scores are comparable with ``toolgym run``."""
 
-_MARKER = "\x00TOOLGYM-BODY\x00"
 _PLAIN_TEXT_CODES = {ErrorCode.NO_ACTION, ErrorCode.EMPTY_ACTION}
-
-
-def unwrap_observation(fmt: ActionFormat, observation: str) -> str:
-    """Remove the action format's wrapping (e.g. ``<tool_response>`` tags) from an observation.
-
-    The env wraps a tool output or error as ``prefix + body + suffix`` and may append a notice
-    after it (the turn-limit message). The result is ``body`` followed by that notice; text
-    that is not wrapped (final messages) is returned unchanged.
-    """
-    prefix, _, suffix = fmt.wrap_observation(_MARKER).partition(_MARKER)
-    if not prefix and not suffix:
-        return observation
-    if not observation.startswith(prefix):
-        return observation
-    rest = observation[len(prefix):]
-    cut = rest.rfind(suffix) if suffix else -1
-    if cut < 0:
-        return rest
-    return rest[:cut] + rest[cut + len(suffix):]
 
 
 def final_answer_action(fmt: ActionFormat, text: str, mode: FinalAnswerMode = "text") -> str:
@@ -246,7 +226,7 @@ class EpisodeSession:
     def _step(self, kind: str, action: str) -> StepRecord:
         record = self._require_record()
         observation, reward, terminated, truncated, info = self.env.step(action)
-        content = unwrap_observation(self.format, observation) if kind == "tool" else None
+        content = self.format.unwrap_observation(observation) if kind == "tool" else None
         step = StepRecord(
             kind=kind,
             action=action,
@@ -304,7 +284,7 @@ def oracle_conversations(env_id: str, num_tasks: int, *, seed: int = 0, **env_kw
                     call = {"type": "function", "function": {"name": parsed.name, "arguments": parsed.arguments}}
                     messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
                     messages.append(
-                        {"role": "tool", "name": parsed.name, "content": unwrap_observation(fmt, observation)}
+                        {"role": "tool", "name": parsed.name, "content": fmt.unwrap_observation(observation)}
                     )
                 else:
                     messages.append({"role": "assistant", "content": action})
