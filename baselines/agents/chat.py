@@ -36,8 +36,8 @@ from toolgym.core.actions import (
     action_from_openai_tool_call,
     get_action_format,
 )
-from toolgym.core.formats import AutoFormat, TagFormat
 from toolgym.core.errors import ConfigError, ErrorCode
+from toolgym.core.formats import AutoFormat, TagFormat
 
 PROTOCOLS = ("native", "text")
 """How tools and actions are exchanged with the model (see the module docstring)."""

@@ -39,9 +39,9 @@ import torch
 
 from baselines.agents.chat import ChatAgentSlots, ChatTranscript, check_protocol, parse_tool_calls
 from baselines.llm.model import context_length, load_pretrained
-from toolgym.core.actions import get_action_format
 from baselines.llm.policy import Policy
 from baselines.llm.tokenizer import CHAT_TEMPLATE, IM_END, IM_START, ControlTokens
+from toolgym.core.actions import get_action_format
 from toolgym.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
