@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -20,8 +19,6 @@ transformers = require("transformers", "trl")
 
 from toolgym.integrations._session import oracle_conversations, replay_reward  # noqa: E402
 from toolgym.integrations.trl import TRLAdapter, prepare_tokenizer  # noqa: E402
-
-os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 
 @pytest.fixture(scope="module")
