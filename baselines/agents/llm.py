@@ -63,7 +63,7 @@ class Completion:
     Attributes:
         message: ``{"role": "assistant", "content": str | None}`` plus ``"tool_calls"`` (OpenAI
             form, ``arguments`` as a JSON string) when tools were given and the text held valid
-            ``<tool_call>`` blocks.
+            tool calls (:func:`baselines.agents.chat.parse_tool_calls`).
         text: The raw generated text (stop token removed, cut at a stop string).
         finish_reason: ``"stop"`` (stop token or stop string), ``"length"`` (token limit),
             ``"tool_calls"`` (calls parsed) or ``"context_length"`` (the prompt leaves no room in
