@@ -31,6 +31,7 @@ from toolgym.integrations._session import EpisodeSession  # noqa: E402
 from toolgym.integrations.verifiers import (  # noqa: E402
     ToolGymTasksetConfig,
     _play_reply,
+    _play_text_reply,
     episode_to_json,
     load_environment,
 )
@@ -97,6 +98,25 @@ def test_harness_keeps_typed_errors_and_step_info() -> None:
     assert episode["reward"] == pytest.approx(-0.3 + (1.0 if episode["success"] else 0.0))
     assert episode["steps"][-1]["parsed"] == {"type": "answer", "text": "D1"}
     json.dumps(episode)  # JSON-safe for traces.jsonl
+
+
+def test_text_protocol_replies_are_actions_and_observations_are_user_messages() -> None:
+    session = EpisodeSession(ENV_ID, max_turns=MAX_TURNS)
+    _, info = session.reset(seed=0)
+    messages: list[dict[str, Any]] = []
+    call = '<tool_call>{"name": "get", "arguments": {"key": "K1"}}</tool_call>'
+    _play_text_reply(session, messages, {"role": "assistant", "content": call})
+    step = session.record.steps[-1]
+    assert step.action == call and not session.done
+    assert messages == [{"role": "assistant", "content": call}, {"role": "user", "content": step.observation}]
+    assert step.observation.startswith("<tool_response>")  # the env's own wrapping, as in training
+    _play_text_reply(session, messages, {"role": "assistant", "content": "<answer>D1</answer>"})
+    assert session.done and episode_to_json(session.record)["steps"][-1]["parsed"] == {"type": "answer", "text": "D1"}
+
+
+def test_protocol_reaches_the_tasks() -> None:
+    (task,) = list(load_environment(ENV_ID, num_episodes=1, protocol="text").taskset)
+    assert task.data.protocol == "text"
 
 
 def _vf_eval(server: Any, out: Path) -> list[dict[str, Any]]:
