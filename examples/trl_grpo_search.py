@@ -27,11 +27,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 from typing import Any
-
-os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 logger = logging.getLogger("trl_grpo_search")
 
@@ -49,13 +46,10 @@ def build_tiny_chat_model(env_id: str, sft_steps: int, env_kwargs: dict[str, Any
     conversations = oracle_conversations(env_id, 300, **env_kwargs)
     renderer = train_tokenizer(["x"], vocab_size=300)
     texts = [renderer.apply_chat_template(c, tools=tools, tokenize=False) for c in conversations]
+    # EOS is <|im_end|> and generation_config stops there (train_tokenizer / build_tiny_model).
     tokenizer = train_tokenizer(texts, vocab_size=1024, model_max_length=1024)
-    tokenizer.eos_token = "<|im_end|>"  # a chat turn ends with <|im_end|>
     config = TinyLMConfig(arch="gpt2", d_model=64, n_layers=2, n_heads=4, d_ff=192, max_positions=1024)
     model = build_tiny_model(config, tokenizer, seed=0)
-    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    model.config.eos_token_id = im_end
-    model.generation_config.eos_token_id = im_end
     encoded = [tokenizer(t, add_special_tokens=False)["input_ids"][: config.max_positions] for t in texts]
 
     def log(step: int, loss: float) -> None:

@@ -23,6 +23,7 @@ LLM_OPTIONS: dict[str, Any] = {
     "temperature": float,
     "threads": int,
     "device": str,
+    "tool_format": str,
 }
 """Options of ``llm:PATH?key=value&...`` and their types (see :class:`baselines.agents.llm.LLMAgent`)."""
 

@@ -25,16 +25,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+import uuid
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from toolgym.core.actions import (
     ActionFormat,
     FinalAnswer,
+    ToolCall,
     action_from_openai_tool_call,
     get_action_format,
 )
 from toolgym.core.errors import ConfigError, ErrorCode
+from toolgym.core.formats import AutoFormat, TagFormat
 
 PROTOCOLS = ("native", "text")
 """How tools and actions are exchanged with the model (see the module docstring)."""
@@ -47,8 +50,6 @@ NATIVE_SYSTEM_PROMPT = (
     "When you know the answer, reply with the answer only, without calling a tool."
 )
 
-_TOOL_CALL_RE = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
-
 
 def check_protocol(protocol: str, system: str) -> None:
     """Raise :class:`ConfigError` unless ``protocol`` and ``system`` are known values."""
@@ -58,38 +59,66 @@ def check_protocol(protocol: str, system: str) -> None:
         raise ConfigError(f"system must be one of {list(SYSTEM_MODES)}, got {system!r}.")
 
 
-def parse_tool_calls(text: str) -> tuple[str | None, list[dict[str, Any]]]:
-    """Split model text into ``(content, tool_calls)`` the way chat servers do for Hermes models.
+def new_call_id() -> str:
+    """A fresh, unique OpenAI tool-call id (``call_`` and 24 hex digits)."""
+    return f"call_{uuid.uuid4().hex[:24]}"
 
-    Every ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` block becomes an OpenAI
-    tool call ``{"id": "call_<i>", "type": "function", "function": {"name", "arguments"}}`` with
-    ``arguments`` as a JSON string; ``content`` is the text before the first block (``None`` if
-    empty). If any block is not a JSON object with a string ``name`` and an object ``arguments``,
-    or there is no block, nothing is parsed: ``(text, [])``, so the env sees the raw text.
+
+def parse_tool_calls(
+    text: str, tool_format: str = "auto", tool_names: Collection[str] | None = None
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """Split model text into ``(content, tool_calls)`` with ToolGym's action parsers, as chat
+    servers do for tool-calling models.
+
+    ``tool_format`` names a ToolGym action format (:func:`toolgym.core.actions.get_action_format`):
+    ``"auto"`` (default) detects Hermes / Qwen2.5 ``<tool_call>{json}</tool_call>``, Qwen3-Coder
+    ``<tool_call><function=...>``, Mistral ``[TOOL_CALLS]``, OpenAI-style JSON objects and pythonic
+    ``name(arg=...)`` calls. Each call becomes an OpenAI tool call ``{"id": "call_<unique>",
+    "type": "function", "function": {"name", "arguments"}}`` with ``arguments`` as a JSON string;
+    several ``<tool_call>`` blocks give several calls. ``content`` is the text before the first
+    call marker (``None`` if empty).
+
+    Nothing is parsed (``(text, [])``, so the env sees the raw text) when the text holds no call,
+    when any call block is malformed, or, for the formats without call markers (OpenAI JSON,
+    pythonic), when the call's name is not in ``tool_names`` (plain text that merely looks like a
+    call stays text).
     """
-    blocks = _TOOL_CALL_RE.findall(text)
-    if not blocks:
+    fmt = get_action_format(tool_format)
+    name = fmt.detect(text) if isinstance(fmt, AutoFormat) else fmt.name
+    fmt = get_action_format(name)
+    parsed = fmt.parse(text)
+    if isinstance(parsed, ToolCall):
+        calls = [parsed]
+    elif getattr(parsed, "code", None) == ErrorCode.MULTIPLE_ACTIONS and isinstance(fmt, TagFormat):
+        blocks = [fmt.parse(m.group(0)) for m in _tag_blocks(fmt).finditer(text)]
+        if not blocks or not all(isinstance(b, ToolCall) for b in blocks):
+            return text, []
+        calls = [b for b in blocks if isinstance(b, ToolCall)]
+    else:
         return text, []
-    calls = []
-    for i, body in enumerate(blocks):
-        try:
-            obj = json.loads(body)
-        except json.JSONDecodeError:
-            return text, []
-        if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
-            return text, []
-        arguments = obj.get("arguments", {})
-        if not isinstance(arguments, dict):
-            return text, []
-        calls.append(
-            {
-                "id": f"call_{i}",
-                "type": "function",
-                "function": {"name": obj["name"], "arguments": json.dumps(arguments, ensure_ascii=False)},
-            }
-        )
-    head = text[: text.index("<tool_call>")].strip()
-    return (head or None), calls
+    marker = _call_marker(fmt)
+    if marker is None and tool_names is not None and any(c.name not in tool_names for c in calls):
+        return text, []
+    head = text[: text.index(marker)].strip() if marker and marker in text else ""
+    return (head or None), [
+        {
+            "id": new_call_id(),
+            "type": "function",
+            "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)},
+        }
+        for c in calls
+    ]
+
+
+def _call_marker(fmt: ActionFormat) -> str | None:
+    """The string that opens a tool call in ``fmt`` (``None`` for formats without one)."""
+    if isinstance(fmt, TagFormat):
+        return fmt.call_open
+    return getattr(fmt, "marker", None)
+
+
+def _tag_blocks(fmt: TagFormat) -> re.Pattern[str]:
+    return re.compile(re.escape(fmt.call_open) + r".*?" + re.escape(fmt.call_close), re.DOTALL)
 
 
 def unwrap_observation(observation: str, fmt: ActionFormat) -> str:
@@ -170,7 +199,7 @@ class ChatTranscript:
                 return content
             return self._format.render(FinalAnswer(content.strip()))
         call = calls[0]
-        call_id = str(call.get("id") or f"call_{len(self.messages)}")
+        call_id = str(call.get("id") or new_call_id())
         self.messages.append(
             {"role": "assistant", "content": message.get("content"), "tool_calls": [{**call, "id": call_id}]}
         )

@@ -3,8 +3,11 @@
 
 :class:`LocalChatModel` renders OpenAI-style chat messages (and tool schemas) through the model's
 chat template, tokenizes them, samples with :class:`baselines.llm.policy.Policy` (batched, KV
-cache, each row stopping at its end-of-turn token) and returns OpenAI-style reply messages, with
-Hermes ``<tool_call>`` blocks parsed into ``tool_calls`` when tools were given.
+cache), ends each reply at the first of the checkpoint's stop tokens (``generation_config``'s
+``eos_token_id`` list plus the end-of-turn token: ``<|im_end|>`` for ChatML/Qwen models,
+``<|eot_id|>`` for Llama 3, ...) and returns OpenAI-style reply messages, with tool calls parsed
+by ToolGym's own action parsers (``tool_format="auto"``: Hermes, Qwen3-Coder, Mistral, OpenAI
+JSON, pythonic) when tools were given.
 
 :class:`LLMAgent` plays envs with it: each episode is a :class:`~baselines.agents.chat.ChatTranscript`,
 re-rendered through the chat template every turn (text in, like a chat server), so the local agent
@@ -28,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,7 @@ from baselines.agents.chat import ChatAgentSlots, ChatTranscript, check_protocol
 from baselines.llm.model import context_length, load_pretrained
 from baselines.llm.policy import Policy
 from baselines.llm.tokenizer import CHAT_TEMPLATE, IM_END, IM_START, ControlTokens
+from toolgym.core.actions import get_action_format
 from toolgym.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -59,13 +63,15 @@ class Completion:
     Attributes:
         message: ``{"role": "assistant", "content": str | None}`` plus ``"tool_calls"`` (OpenAI
             form, ``arguments`` as a JSON string) when tools were given and the text held valid
-            ``<tool_call>`` blocks.
-        text: The raw generated text (end-of-turn token removed, cut at a stop string).
-        finish_reason: ``"stop"`` (end of turn or stop string), ``"length"`` (token limit),
+            tool calls (:func:`baselines.agents.chat.parse_tool_calls`).
+        text: The raw generated text (stop token removed, cut at a stop string).
+        finish_reason: ``"stop"`` (stop token or stop string), ``"length"`` (token limit),
             ``"tool_calls"`` (calls parsed) or ``"context_length"`` (the prompt leaves no room in
             the model's context; nothing was generated).
         prompt_tokens: Prompt length in tokens.
-        completion_tokens: Generated tokens (including the end-of-turn token).
+        completion_tokens: Generated tokens (including the stop token).
+        tokens: The generated token strings whose text is in ``text`` (no stop token), one per id.
+        logprobs: Their log-probabilities under the sampling distribution (greedy: temperature 1).
     """
 
     message: Message
@@ -73,6 +79,8 @@ class Completion:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    tokens: list[str] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
 
 
 def read_agent_settings(model_dir: str | Path) -> dict[str, Any]:
@@ -109,20 +117,33 @@ class LocalChatModel:
         model_dir: A Hugging Face checkpoint directory (model + tokenizer); nothing is downloaded.
         device: Torch device.
         threads: Set torch's CPU thread count (``None`` leaves it).
+        tool_format: The ToolGym action format tool calls are parsed with (``"auto"``: any
+            built-in call syntax; see :func:`baselines.agents.chat.parse_tool_calls`).
 
     Raises:
         FileNotFoundError: if ``model_dir`` is not a checkpoint directory.
-        ConfigError: if the tokenizer has no chat template and no ChatML turn markers.
+        ConfigError: if the tokenizer has no chat template and no ChatML turn markers, or
+            ``tool_format`` is unknown.
     """
 
-    def __init__(self, model_dir: str | Path, *, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        tool_format: str = "auto",
+    ) -> None:
         if threads is not None:
             torch.set_num_threads(threads)
+        get_action_format(tool_format)  # fail early on an unknown name
+        self.tool_format = tool_format
         self.model_dir = Path(model_dir)
         self.model, self.tokenizer = load_pretrained(self.model_dir)
         self.model.to(device)
         self.model.eval()
         self.control = ControlTokens.from_tokenizer(self.tokenizer)
+        self.stop_ids = stop_token_ids(self.model, self.control)
         self.context_length = context_length(self.model)
         self.chat_template: str | None = None
         if not getattr(self.tokenizer, "chat_template", None):
@@ -195,7 +216,7 @@ class LocalChatModel:
             )
             for row, gen in zip(rows, generations, strict=True):
                 tools = conversations[row][1]
-                results[row] = self._completion(gen.token_ids, gen.finished, len(prompts[row]), tools, stop)
+                results[row] = self._completion(gen.token_ids, gen.logprobs, len(prompts[row]), tools, stop)
         for row, result in enumerate(results):
             if result is None:
                 results[row] = Completion(
@@ -206,12 +227,17 @@ class LocalChatModel:
     def _completion(
         self,
         token_ids: list[int],
-        finished: bool,
+        logprobs: list[float],
         prompt_tokens: int,
         tools: Sequence[dict[str, Any]] | None,
         stop: Sequence[str],
     ) -> Completion:
-        ids = token_ids[:-1] if finished else token_ids
+        # The policy stops at the end-of-turn id; any other stop token (a Llama-3 <|eot_id|> when
+        # the end-of-turn id is <|end_of_text|>) ends the reply here.
+        end = next((i for i, t in enumerate(token_ids) if t in self.stop_ids), None)
+        finished = end is not None
+        ids = token_ids[:end] if finished else token_ids
+        used = len(ids) + 1 if finished else len(ids)
         text = self.tokenizer.decode(ids, skip_special_tokens=False)
         finish = "stop" if finished else "length"
         cuts = [text.find(s) for s in stop if s and s in text]
@@ -219,11 +245,24 @@ class LocalChatModel:
             text, finish = text[: min(cuts)], "stop"
         message: Message = {"role": "assistant", "content": text}
         if tools:
-            content, calls = parse_tool_calls(text)
+            names = {str((t.get("function") or t).get("name")) for t in tools}
+            content, calls = parse_tool_calls(text, self.tool_format, names)
             if calls:
                 message = {"role": "assistant", "content": content, "tool_calls": calls}
                 finish = "tool_calls"
-        return Completion(message, text, finish, prompt_tokens, len(token_ids))
+        pieces = [self.tokenizer.decode([i], skip_special_tokens=False) for i in ids]
+        return Completion(message, text, finish, prompt_tokens, used, pieces, list(logprobs[: len(ids)]))
+
+
+def stop_token_ids(model: Any, control: ControlTokens) -> frozenset[int]:
+    """The ids that end a reply: the model's ``generation_config.eos_token_id`` (an id or a list)
+    and the tokenizer's end-of-turn id (``<|im_end|>``, else its EOS)."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if configured is None:
+        configured = []
+    elif isinstance(configured, int):
+        configured = [configured]
+    return frozenset([int(i) for i in configured] + [control.eot_id])
 
 
 class LLMAgent(ChatAgentSlots):
@@ -238,6 +277,7 @@ class LLMAgent(ChatAgentSlots):
         seed: Default sampling seed (``reset(seed=...)`` overrides it per episode).
         device: Torch device for a directory ``model``.
         threads: torch CPU threads for a directory ``model`` (``None`` leaves torch's setting).
+        tool_format: Tool-call parser for a directory ``model`` (default ``"auto"``).
 
     ``reset`` / ``act`` play one episode; ``reset_batch(n)`` / ``act_batch`` play ``n`` episodes at
     once, generating the turns of all running episodes in one batch. A turn whose prompt no longer
@@ -256,11 +296,12 @@ class LLMAgent(ChatAgentSlots):
         seed: int | None = None,
         device: str = "cpu",
         threads: int | None = None,
+        tool_format: str = "auto",
     ) -> None:
         self.model = (
             model
             if isinstance(model, LocalChatModel)
-            else LocalChatModel(model, device=device, threads=threads)
+            else LocalChatModel(model, device=device, threads=threads, tool_format=tool_format)
         )
         settings = read_agent_settings(self.model.model_dir)
         self.protocol = protocol or str(settings.get("protocol", "native"))

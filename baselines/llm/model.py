@@ -12,6 +12,14 @@ from typing import Any
 
 ARCHS = ("gpt2", "llama")
 
+TOOL_PROMPT_CONTEXT = 32768
+"""Context length (tokens) that fits the longest first prompt with tools of every registered env.
+
+Measured with the committed Lookup tokenizer (354 tokens, mostly bytes: the worst case) and
+:data:`~baselines.llm.tokenizer.CHAT_TEMPLATE` over every test task: Lookup 656, Search 1,059,
+Calc 1,305, SQL 1,345, Multi 1,623, Code 2,106, Booking 6,639, BFCL-MultiTurn (all four) 16,563;
+the next power of two leaves room for the turns that follow."""
+
 
 @dataclass
 class TinyLMConfig:
@@ -87,6 +95,73 @@ def build_tiny_model(config: TinyLMConfig, tokenizer: Any, *, seed: int = 0) -> 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = cls(hf_config)
+    set_chat_generation_config(model, tokenizer)
+    return model
+
+
+def chat_stop_ids(tokenizer: Any) -> list[int]:
+    """The token ids that end an assistant turn for a ChatML tokenizer: ``<|im_end|>`` then
+    ``<|endoftext|>`` (as Qwen2.5's ``generation_config``), else the tokenizer's EOS; ``[]`` if it
+    has none of these."""
+    from baselines.llm.tokenizer import ENDOFTEXT, IM_END
+
+    vocab = tokenizer.get_vocab()
+    ids = [vocab[t] for t in (IM_END, ENDOFTEXT) if t in vocab]
+    if not ids and tokenizer.eos_token_id is not None:
+        ids = [int(tokenizer.eos_token_id)]
+    return list(dict.fromkeys(ids))
+
+
+def set_chat_generation_config(model: Any, tokenizer: Any) -> None:
+    """Make ``model.generation_config`` end generation at the end of a chat turn, in place.
+
+    ``eos_token_id`` becomes :func:`chat_stop_ids` (so ``generate`` and ``pipeline`` stop at
+    ``<|im_end|>``) and ``pad_token_id`` the tokenizer's pad token. Models whose generation config
+    already lists stop ids of their own (a Llama-3 checkpoint's ``<|eot_id|>``) keep them.
+    """
+    stops = chat_stop_ids(tokenizer)
+    config = model.generation_config
+    current = config.eos_token_id
+    current = [] if current is None else [current] if isinstance(current, int) else list(current)
+    if stops and (not current or set(current) <= set(stops) | {tokenizer.eos_token_id, tokenizer.pad_token_id}):
+        config.eos_token_id = stops if len(stops) > 1 else stops[0]
+    if tokenizer.pad_token_id is not None:
+        config.pad_token_id = int(tokenizer.pad_token_id)
+    # Written explicitly, not derived from the model config (which generate() may otherwise redo).
+    config._from_model_config = False
+
+
+def extend_context(model: Any, n_positions: int, *, seed: int = 0) -> Any:
+    """Let ``model`` read ``n_positions`` tokens, in place, without changing its outputs on
+    inputs that fit its current context.
+
+    A GPT-2 gets new rows in its learned position table (drawn like GPT-2's initialisation,
+    ``N(0, initializer_range)``, from ``seed``); the existing rows, and so every output on
+    sequences of at most the old length, are unchanged. A rotary-position model (Llama, Qwen2)
+    only has its ``max_position_embeddings`` raised. The new positions were never trained.
+
+    Raises:
+        ValueError: if ``n_positions`` is below the current context length.
+    """
+    import torch
+
+    old = context_length(model)
+    if n_positions < old:
+        raise ValueError(f"n_positions={n_positions} is below the model's context of {old} tokens.")
+    cfg = model.config
+    if getattr(cfg, "model_type", None) == "gpt2":
+        wpe = model.transformer.wpe
+        generator = torch.Generator().manual_seed(seed)
+        extra = torch.randn(n_positions - old, wpe.embedding_dim, generator=generator) * cfg.initializer_range
+        table = torch.nn.Embedding(n_positions, wpe.embedding_dim)
+        with torch.no_grad():
+            table.weight.copy_(torch.cat([wpe.weight.detach(), extra.to(wpe.weight.dtype)]))
+        model.transformer.wpe = table
+        cfg.n_positions = n_positions
+    elif hasattr(cfg, "max_position_embeddings"):
+        cfg.max_position_embeddings = n_positions
+    else:
+        raise ValueError(f"Cannot extend the context of a {getattr(cfg, 'model_type', type(model).__name__)} model.")
     return model
 
 
@@ -154,7 +229,12 @@ def context_length(model: Any) -> int:
 
 
 def save_pretrained(model: Any, tokenizer: Any, path: str | Path) -> Path:
-    """Write model and tokenizer to ``path`` (a standard HF checkpoint directory)."""
+    """Write model and tokenizer to ``path`` (a standard HF checkpoint directory).
+
+    The model's ``generation_config`` is first set to stop at the end of a chat turn
+    (:func:`set_chat_generation_config`), so ``generate`` and ``pipeline`` stop where our agents do.
+    """
+    set_chat_generation_config(model, tokenizer)
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
@@ -185,3 +265,31 @@ def load_pretrained(path: str | Path) -> tuple[Any, Any]:
     model = AutoModelForCausalLM.from_pretrained(str(root), local_files_only=True)
     tokenizer = load_tokenizer(root)
     return model, tokenizer
+
+
+def upgrade_checkpoint(path: str | Path, out: str | Path, *, n_positions: int = TOOL_PROMPT_CONTEXT) -> Path:
+    """Re-save one of our tiny checkpoints with today's conventions, outputs unchanged.
+
+    The tokenizer gets :func:`~baselines.llm.tokenizer.with_chat_conventions` (tags as non-special
+    added tokens, same ids; EOS ``<|im_end|>``; the Qwen2.5-style :data:`CHAT_TEMPLATE`), the model
+    :func:`extend_context` to ``n_positions`` and the chat ``generation_config``. Other files of the
+    directory (``toolgym_agent.json``, the training config) are copied as they are.
+
+    Returns:
+        ``out``.
+    """
+    import shutil
+
+    from baselines.llm.tokenizer import with_chat_conventions
+
+    src, dst = Path(path), Path(out)
+    model, tokenizer = load_pretrained(src)
+    tokenizer = with_chat_conventions(tokenizer)
+    extend_context(model, max(n_positions, context_length(model)))
+    tokenizer.model_max_length = context_length(model)
+    if src.resolve() != dst.resolve():
+        dst.mkdir(parents=True, exist_ok=True)
+        for extra in ("toolgym_agent.json", "train_config.yaml"):
+            if (src / extra).is_file():
+                shutil.copy2(src / extra, dst / extra)
+    return save_pretrained(model, tokenizer, dst)

@@ -1,8 +1,10 @@
 """Tokenizer with control tokens, the ChatML chat template, and control-token lookup.
 
-Control tokens (the tags that structure a tool-use turn and the turn markers) are single special
-tokens, so that their probabilities can be read off one softmax entry and their positions found
-by id. The conversation format is ChatML (Qwen2.5 style)::
+Control tokens (the tags that structure a tool-use turn and the turn markers) are single tokens,
+so that their probabilities can be read off one softmax entry and their positions found by id.
+As in Qwen2.5, the turn markers are *special* tokens and the tags are plain added tokens (text
+decoded with ``skip_special_tokens=True`` keeps the tags); the tokenizer's EOS is the end-of-turn
+``<|im_end|>`` and its pad token ``<|endoftext|>``. The conversation format is ChatML (Qwen2.5 style)::
 
     <|im_start|>system\\n{system}<|im_end|>\\n
     <|im_start|>user\\n{task}<|im_end|>\\n
@@ -54,40 +56,62 @@ SPECIAL_TOKENS: tuple[str, ...] = (
     "<tool_response>",
     "</tool_response>",
 )
-"""Special tokens of the tokenizer trained by :func:`train_tokenizer`, in id order (0..8)."""
+"""Reserved tokens of the tokenizer trained by :func:`train_tokenizer`, in id order (0..8): each is
+a single token. Only :data:`TURN_TOKENS` are *special* (dropped by ``skip_special_tokens=True``);
+the :data:`TAG_TOKENS` are plain added tokens, so decoded text keeps them."""
+
+TURN_TOKENS: tuple[str, ...] = SPECIAL_TOKENS[:3]
+"""``<|endoftext|>``, ``<|im_start|>``, ``<|im_end|>``: special tokens (as in Qwen2.5)."""
+
+TAG_TOKENS: tuple[str, ...] = SPECIAL_TOKENS[3:]
+"""The tool-call, answer and tool-response tags: single, non-special added tokens, so that
+``decode(..., skip_special_tokens=True)`` (``pipeline``'s default) keeps them."""
 
 CHAT_TEMPLATE = (
-    "{% if tools %}"
-    "<|im_start|>system\n"
-    "{% if messages and messages[0].role == 'system' %}{{ messages[0].content }}\n\n{% endif %}"
-    "# Tools\n\nYou may call one function per turn. Available tools:\n<tools>"
-    "{% for tool in tools %}{{ '\\n' }}{{ (tool.function if tool.function is defined else tool) | tojson }}"
-    "{% endfor %}{{ '\\n' }}</tools>\n\n"
-    "To call a tool, reply with <tool_call>{\"name\": <tool name>, \"arguments\": <arguments object>}"
-    "</tool_call>. When you know the answer, reply with <answer>your answer</answer>."
-    "<|im_end|>\n"
-    "{% elif messages and messages[0].role == 'system' %}"
-    "<|im_start|>system\n{{ messages[0].content }}<|im_end|>\n"
-    "{% endif %}"
-    "{% for message in messages %}"
-    "{% if message.role == 'system' %}"
-    "{% elif message.role == 'tool' %}"
-    "<|im_start|>user\n<tool_response>\n{{ message.content }}\n</tool_response><|im_end|>\n"
-    "{% elif message.role == 'assistant' %}"
-    "<|im_start|>assistant\n{{ message.content or '' }}"
-    "{% for call in message.tool_calls or [] %}"
-    "{% set fn = call.function if call.function is defined else call %}"
-    "<tool_call>{\"name\": {{ fn.name | tojson }}, \"arguments\": "
-    "{{ (fn.arguments if fn.arguments is string else (fn.arguments | tojson)) }}}</tool_call>"
-    "{% endfor %}"
-    "<|im_end|>\n"
-    "{% else %}"
-    "<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    "{%- if tools %}"
+    "{{- '<|im_start|>system\\n' }}"
+    "{%- if messages and messages[0].role == 'system' %}{{- messages[0].content + '\\n\\n' }}{%- endif %}"
+    "{{- '# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\\n<tools>' }}"
+    "{%- for tool in tools %}{{- '\\n' }}{{- tool | tojson }}{%- endfor %}"
+    "{{- '\\n</tools>\\n\\nFor each function call, return a json object with function name and "
+    "arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\\"name\\\": <function-name>, "
+    "\\\"arguments\\\": <args-json-object>}\\n</tool_call><|im_end|>\\n' }}"
+    "{%- elif messages and messages[0].role == 'system' %}"
+    "{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{%- if message.role == 'user' or (message.role == 'system' and not loop.first) "
+    "or (message.role == 'assistant' and not message.tool_calls) %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + (message.content or '') + '<|im_end|>\\n' }}"
+    "{%- elif message.role == 'assistant' %}"
+    "{{- '<|im_start|>' + message.role }}"
+    "{%- if message.content %}{{- '\\n' + message.content }}{%- endif %}"
+    "{%- for tool_call in message.tool_calls %}"
+    "{%- if tool_call.function is defined %}{%- set tool_call = tool_call.function %}{%- endif %}"
+    "{{- '\\n<tool_call>\\n{\\\"name\\\": \\\"' }}{{- tool_call.name }}{{- '\\\", \\\"arguments\\\": ' }}"
+    "{%- if tool_call.arguments is string %}{{- tool_call.arguments }}"
+    "{%- else %}{{- tool_call.arguments | tojson }}{%- endif %}"
+    "{{- '}\\n</tool_call>' }}"
+    "{%- endfor %}"
+    "{{- '<|im_end|>\\n' }}"
+    "{%- elif message.role == 'tool' %}"
+    "{%- if loop.index0 == 0 or messages[loop.index0 - 1].role != 'tool' %}{{- '<|im_start|>user' }}{%- endif %}"
+    "{{- '\\n<tool_response>\\n' + message.content + '\\n</tool_response>' }}"
+    "{%- if loop.last or messages[loop.index0 + 1].role != 'tool' %}{{- '<|im_end|>\\n' }}{%- endif %}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
-"""Jinja ChatML template with tool support (system / user / assistant with ``tool_calls`` / tool).
+"""Jinja ChatML template with tool support, written like Qwen2.5-Instruct's.
+
+Tools (full OpenAI schemas, one JSON object per line inside ``<tools>``), assistant tool calls
+(``<tool_call>\\n{"name": ..., "arguments": ...}\\n</tool_call>``, ``arguments`` as a JSON string or
+an object) and tool results (consecutive ``tool`` messages share one ``user`` turn of
+``<tool_response>`` blocks) are rendered as in Qwen2.5's template, so servers and trainers that
+detect Hermes-style tool templates (vLLM's ``hermes`` parser, TRL) handle it. Unlike Qwen's, it adds
+no default system prompt: a conversation without a system message and without tools renders
+exactly as :class:`ChatFormat`'s pieces (which the tiny models are trained on).
 
 Rendering ``[system, user, assistant, tool, ...]`` with ``add_generation_prompt=True`` gives the
 same text as :class:`ChatFormat`'s pieces joined with the assistant turns (when each tool
@@ -254,11 +278,12 @@ def train_tokenizer(
     scaffolding, odd token boundaries).
 
     Returns:
-        A ``transformers.PreTrainedTokenizerFast`` with the ChatML :data:`CHAT_TEMPLATE`, EOS and
-        pad ``<|endoftext|>``; ``save_pretrained`` / ``AutoTokenizer.from_pretrained`` round-trip it.
+        A ``transformers.PreTrainedTokenizerFast`` with the ChatML :data:`CHAT_TEMPLATE` and the
+        chat conventions of :func:`with_chat_conventions` (EOS ``<|im_end|>``, pad
+        ``<|endoftext|>``, tags as non-special added tokens); ``save_pretrained`` /
+        ``AutoTokenizer.from_pretrained`` round-trip it.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=split_words)
@@ -271,15 +296,54 @@ def train_tokenizer(
         show_progress=False,
     )
     core.train_from_iterator(texts, trainer=trainer)
+    return _chat_tokenizer(core, model_max_length=model_max_length, chat_template=CHAT_TEMPLATE)
+
+
+def with_chat_conventions(tokenizer: PreTrainedTokenizerBase) -> Any:
+    """A copy of one of our ChatML tokenizers with the conventions standard tools expect.
+
+    :data:`TAG_TOKENS` become non-special added tokens (same ids, still single tokens), EOS
+    becomes ``<|im_end|>``, pad ``<|endoftext|>``, and the chat template :data:`CHAT_TEMPLATE`;
+    the vocabulary, ids and encodings are unchanged. Used to re-save checkpoints written before
+    these conventions.
+
+    Raises:
+        ValueError: if the tokenizer lacks one of :data:`SPECIAL_TOKENS` as a single token.
+    """
+    from tokenizers import Tokenizer
+
+    vocab = tokenizer.get_vocab()
+    missing = [t for t in SPECIAL_TOKENS if t not in vocab]
+    if missing:
+        raise ValueError(f"with_chat_conventions needs one of our ChatML tokenizers; this one lacks {missing}.")
+    core = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    return _chat_tokenizer(
+        core,
+        model_max_length=int(tokenizer.model_max_length),
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def _chat_tokenizer(core: Any, *, model_max_length: int, chat_template: str) -> Any:
+    """Wrap a ``tokenizers.Tokenizer`` holding :data:`SPECIAL_TOKENS` with our conventions."""
+    import json
+
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    data = json.loads(core.to_str())
+    for added in data.get("added_tokens", []):
+        if added["content"] in SPECIAL_TOKENS:
+            added["special"] = added["content"] in TURN_TOKENS
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        eos_token=ENDOFTEXT,
+        tokenizer_object=Tokenizer.from_str(json.dumps(data)),
+        eos_token=IM_END,
         pad_token=ENDOFTEXT,
-        additional_special_tokens=list(SPECIAL_TOKENS[1:]),
+        additional_special_tokens=[IM_START],
         model_max_length=model_max_length,
         padding_side="left",
     )
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.chat_template = chat_template
     return tokenizer
 
 

@@ -39,12 +39,12 @@ def short_chat_template() -> str:
     make the CPU tests several times faster; the full template is used outside tests)."""
     from baselines.llm.tokenizer import CHAT_TEMPLATE
 
-    head, _, rest = CHAT_TEMPLATE.partition("{% if tools %}")
+    rest = CHAT_TEMPLATE[CHAT_TEMPLATE.index("{%- elif messages and messages[0].role == 'system' %}") :]
     tools_block = (
-        "{% if tools %}<|im_start|>system\nTools:{% for tool in tools %} "
+        "{%- if tools %}<|im_start|>system\nTools:{% for tool in tools %} "
         "{{ (tool.function if tool.function is defined else tool).name }}{% endfor %}<|im_end|>\n"
     )
-    return head + tools_block + rest.split("<|im_end|>\n", 1)[1]
+    return tools_block + rest
 
 
 @pytest.fixture(scope="session")
@@ -65,14 +65,10 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     renderer = train_tokenizer(["x"], vocab_size=300)
     renderer.chat_template = template
     texts = [renderer.apply_chat_template(c, tools=tools, tokenize=False) for c in conversations]
-    tokenizer = train_tokenizer(texts, vocab_size=400, model_max_length=256)
+    tokenizer = train_tokenizer(texts, vocab_size=400, model_max_length=256)  # EOS is <|im_end|>
     tokenizer.chat_template = template
-    tokenizer.eos_token = "<|im_end|>"  # a chat model ends its turn with <|im_end|>
     config = TinyLMConfig(arch="gpt2", d_model=48, n_layers=2, n_heads=4, d_ff=96, max_positions=256)
-    model = build_tiny_model(config, tokenizer, seed=0)
-    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    model.config.eos_token_id = im_end
-    model.generation_config.eos_token_id = im_end
+    model = build_tiny_model(config, tokenizer, seed=0)  # generation_config stops at <|im_end|>
     encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     fit_sequences(model, encoded, pad_id=tokenizer.pad_token_id, steps=SFT_STEPS, batch_size=12, lr=5e-3, seed=0)
     out = tmp_path_factory.mktemp("tiny_chat") / "model"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -21,8 +20,6 @@ transformers = require("transformers", "trl")
 from toolgym.core.formats import ANSWER_OPEN, RESPONSE_OPEN  # noqa: E402
 from toolgym.integrations._session import oracle_conversations, replay_reward  # noqa: E402
 from toolgym.integrations.trl import TRLAdapter, prepare_tokenizer  # noqa: E402
-
-os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +211,20 @@ def test_grpo_trainer_trains_on_a_toolgym_env_and_logs_its_rewards(
         assert entry["reward"] == pytest.approx(statistics.fmean(rewards), abs=1e-6)
         assert math.isfinite(entry["loss"])
         assert 0.0 <= entry["toolgym/success"] <= 1.0
+
+
+def test_trl_extra_requires_the_transformers_environment_factory_needs() -> None:
+    from pathlib import Path
+
+    import tomllib
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    requirements = [Requirement(r) for r in pyproject["project"]["optional-dependencies"]["trl"]]
+    transformers_pin = next(r for r in requirements if r.name == "transformers")
+    assert "5.1.9" not in transformers_pin.specifier and "5.2.0" in transformers_pin.specifier
+
+
+def test_trl_example_does_not_silence_upstream_warnings() -> None:
+    example = (Path(__file__).parents[2] / "examples" / "trl_grpo_search.py").read_text()
+    assert "TRL_EXPERIMENTAL_SILENCE" not in example

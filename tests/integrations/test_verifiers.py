@@ -32,6 +32,7 @@ from toolgym.integrations._session import EpisodeSession  # noqa: E402
 from toolgym.integrations.verifiers import (  # noqa: E402
     ToolGymTasksetConfig,
     _play_reply,
+    _play_text_reply,
     episode_to_json,
     load_environment,
 )
@@ -98,6 +99,25 @@ def test_harness_keeps_typed_errors_and_step_info() -> None:
     assert episode["reward"] == pytest.approx(-0.3 + (1.0 if episode["success"] else 0.0))
     assert episode["steps"][-1]["parsed"] == {"type": "answer", "text": "D1"}
     json.dumps(episode)  # JSON-safe for traces.jsonl
+
+
+def test_text_protocol_replies_are_actions_and_observations_are_user_messages() -> None:
+    session = EpisodeSession(ENV_ID, max_turns=MAX_TURNS)
+    _, info = session.reset(seed=0)
+    messages: list[dict[str, Any]] = []
+    call = '<tool_call>{"name": "get", "arguments": {"key": "K1"}}</tool_call>'
+    _play_text_reply(session, messages, {"role": "assistant", "content": call})
+    step = session.record.steps[-1]
+    assert step.action == call and not session.done
+    assert messages == [{"role": "assistant", "content": call}, {"role": "user", "content": step.observation}]
+    assert step.observation.startswith("<tool_response>")  # the env's own wrapping, as in training
+    _play_text_reply(session, messages, {"role": "assistant", "content": "<answer>D1</answer>"})
+    assert session.done and episode_to_json(session.record)["steps"][-1]["parsed"] == {"type": "answer", "text": "D1"}
+
+
+def test_protocol_reaches_the_tasks() -> None:
+    (task,) = list(load_environment(ENV_ID, num_episodes=1, protocol="text").taskset)
+    assert task.data.protocol == "text"
 
 
 def _vf_eval(server: Any, out: Path) -> list[dict[str, Any]]:
@@ -184,3 +204,49 @@ def test_vf_eval_scores_match_toolgym_run(server: Any, tmp_path: Path) -> None:
     vf_turns = sum(t["metrics"]["toolgym_turns"] for t in traces) / EPISODES
     assert success == pytest.approx(round(vf_success, 3)) == pytest.approx(round(summary.success_rate, 3))
     assert turns == pytest.approx(round(vf_turns, 2))
+
+
+def _vf_eval_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from verifiers.v1.cli.eval.main import main; main()", *args],
+        capture_output=True, text=True, env=_env(), cwd=cwd, timeout=300,
+    )
+
+
+def test_vf_eval_fails_loudly_when_every_rollout_fails(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port where nothing listens: every model call fails
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = _vf_eval_cli(
+        ["toolgym-verifiers", "--env.taskset.env-id", ENV_ID, "--env.taskset.num-episodes", "2",
+         "--model", "nothing", "--client.base-url", f"http://127.0.0.1:{port}/v1",
+         "--no-push", "--no-rich", "-o", str(tmp_path / "out")],
+        tmp_path,
+    )
+    assert result.returncode != 0
+    assert "All 2 ToolGym rollouts failed" in result.stderr + result.stdout
+
+
+@pytest.mark.slow
+def test_readme_vf_eval_command_solves_lookup_with_the_committed_model(tmp_path: Path) -> None:
+    """The README's command (text protocol, no system prompt: how the committed model was
+    trained) against ``python -m baselines.serve`` serving the committed model."""
+    from baselines.serve import serve_in_thread
+
+    model = ROOT / "benchmarks" / "results" / "leaderboard" / "models" / "lookup_sft"
+    with serve_in_thread(model, host="127.0.0.1", port=0) as handle:
+        result = _vf_eval_cli(
+            ["toolgym-verifiers", "--env.taskset.env-id", "ToolGym/Lookup-v0", "--env.taskset.num-episodes", "20",
+             "--env.taskset.max-turns", "4", "--env.taskset.protocol", "text",
+             "--env.taskset.native-system-prompt", "false", "--model", handle.model,
+             "--client.base-url", handle.base_url, "--sampling.temperature", "0", "--no-push", "--no-rich",
+             "-o", str(tmp_path / "outputs")],
+            tmp_path,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (traces_file,) = (tmp_path / "outputs").rglob("traces.jsonl")
+    traces = [t for line in traces_file.read_text().splitlines() if line.strip() for t in json.loads(line)["traces"]]
+    assert len(traces) == 20 and all(t["ok"] for t in traces)
+    assert sum(t["metrics"]["toolgym_success"] for t in traces) / 20 > 0

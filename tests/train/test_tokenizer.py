@@ -53,8 +53,8 @@ def test_chat_template_renders_tools_and_tool_calls(tokenizer) -> None:
         tools=tools,
         tokenize=False,
     )
-    assert '<tools>\n{"name": "get"' in text
-    assert CALL_OPEN + '{"name": "get", "arguments": {"key": "K1"}}' + CALL_CLOSE + '<|im_end|>' in text
+    assert '<tools>\n{"type": "function", "function": {"name": "get"' in text  # Qwen2.5 layout
+    assert CALL_OPEN + '\n{"name": "get", "arguments": {"key": "K1"}}\n' + CALL_CLOSE + "<|im_end|>" in text
 
 
 def test_tokenizer_round_trips_through_save_pretrained(tokenizer, tmp_path) -> None:

@@ -41,7 +41,8 @@ import verifiers.v1 as vf
 from pydantic import Field
 from verifiers.v1.runtimes import ProgramResult, SubprocessConfig
 
-from toolgym.core.actions import action_from_openai_tool_call
+from toolgym.core.actions import FinalAnswer, action_from_openai_tool_call
+from toolgym.core.errors import ToolGymError
 from toolgym.integrations._session import NATIVE_SYSTEM_PROMPT, EpisodeRecord, EpisodeSession
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ PLUGIN_ID = "toolgym-verifiers"
 
 __all__ = [
     "PLUGIN_ID",
+    "AllRolloutsFailedError",
     "ToolGymEnv",
     "ToolGymEnvConfig",
     "ToolGymHarness",
@@ -86,6 +88,11 @@ class ToolGymTasksetConfig(vf.TasksetConfig):
     native_system_prompt: bool = True
     """Start with the native tool-calling system prompt (as the OpenAI-compatible agent of
     ``toolgym run``); ``False``: no system message."""
+    protocol: Literal["native", "text"] = "native"
+    """``"native"``: requests carry the env's tools and tool calls are ToolGym steps;
+    ``"text"``: no tools are sent, each reply's text is the env action as is and each observation
+    is the next user message (``toolgym run --agent 'openai:...?protocol=text'``; how the tiny
+    models of ``baselines.train`` are trained)."""
 
     def make_kwargs(self) -> dict[str, Any]:
         """The ``gymnasium.make`` kwargs of every episode's env."""
@@ -107,6 +114,7 @@ class ToolGymTaskData(vf.TaskData):
     tools: list[dict[str, Any]] = Field(default_factory=list)
     """OpenAI function schemas of the tools active in this episode (exact ToolGym schemas)."""
     final_answer: Literal["text", "strict"] = "text"
+    protocol: Literal["native", "text"] = "native"
 
 
 class ToolGymTask(vf.Task[ToolGymTaskData, vf.State, vf.TaskConfig]):
@@ -166,6 +174,7 @@ class ToolGymTaskset(vf.Taskset[ToolGymTask, ToolGymTasksetConfig]):
                         reset_options=options,
                         tools=list(info.get("tools", [])),
                         final_answer=config.final_answer,
+                        protocol=config.protocol,
                     ),
                     config.task,
                 )
@@ -222,6 +231,7 @@ class ToolGymHarness(vf.Harness[ToolGymHarnessConfig]):
                 session.reset, seed=fields.get("seed"), task_id=options.get("task_id")
             )
             tools = list(info.get("tools") or fields.get("tools") or [])
+            text_protocol = fields.get("protocol") == "text"
             system, prompt = self.resolve_prompt(data)
             messages: list[dict[str, Any]] = []
             if system:
@@ -237,12 +247,13 @@ class ToolGymHarness(vf.Harness[ToolGymHarnessConfig]):
                     if session.done:
                         break
                     body: dict[str, Any] = {"model": ctx.model, "messages": messages}
-                    if tools:
+                    if tools and not text_protocol:
                         body["tools"] = tools
                     if self.config.max_tokens is not None:
                         body["max_tokens"] = self.config.max_tokens
                     response = await client.post(url, json=body, headers=headers)
-                    if response.status_code == 400 and "context_length_exceeded" in response.text:
+                    overflow = "context_length_exceeded" in response.text
+                    if response.status_code == 400 and overflow and session.record.steps:
                         # As toolgym run's agent: the conversation no longer fits, so the episode
                         # ends with an empty answer instead of failing the run.
                         await asyncio.to_thread(session.finish, "")
@@ -250,9 +261,15 @@ class ToolGymHarness(vf.Harness[ToolGymHarnessConfig]):
                     if response.status_code >= 400:
                         await asyncio.to_thread(session.finish, None)
                         trace.info["toolgym"] = episode_to_json(session.record)
-                        return ProgramResult(1, "", f"model call failed ({response.status_code}): {response.text[:500]}")
+                        what = (
+                            "the env's first prompt does not fit the model's context"
+                            if overflow and not session.record.steps
+                            else "model call failed"
+                        )
+                        return ProgramResult(1, "", f"{what} (HTTP {response.status_code}): {response.text[:500]}")
                     message = response.json()["choices"][0]["message"]
-                    await asyncio.to_thread(_play_reply, session, messages, message)
+                    play = _play_text_reply if text_protocol else _play_reply
+                    await asyncio.to_thread(play, session, messages, message)
             if not session.done:
                 await asyncio.to_thread(session.finish, None)
             trace.info["toolgym"] = episode_to_json(session.record)
@@ -276,6 +293,19 @@ def _play_reply(session: EpisodeSession, messages: list[dict[str, Any]], message
     # A call whose arguments are not a JSON object becomes ToolGym's typed bad_json error.
     output = session.send_action(action_from_openai_tool_call(call, session.format))
     messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
+
+
+def _play_text_reply(session: EpisodeSession, messages: list[dict[str, Any]], message: dict[str, Any]) -> None:
+    """Apply one model reply with the text protocol: its text is the env action as is; the
+    env's observation (with its format's wrapping) becomes the next user message."""
+    content = message.get("content") or ""
+    messages.append({"role": "assistant", "content": content})
+    if isinstance(session.format.parse(content), FinalAnswer):
+        session.finish(content)
+        return
+    session.send_action(content)
+    if not session.done:
+        messages.append({"role": "user", "content": session.record.steps[-1].observation})
 
 
 def episode_to_json(record: EpisodeRecord | None) -> dict[str, Any]:
@@ -316,12 +346,47 @@ class ToolGymEnvConfig(vf.EnvConfig):
     agent: vf.AgentConfig = vf.AgentConfig(runtime=SubprocessConfig())
 
 
+class AllRolloutsFailedError(ToolGymError):
+    """Every rollout of a verifiers run failed: there is no score to report."""
+
+
 class ToolGymEnv(vf.Env[ToolGymEnvConfig]):
-    """One agent seat playing ToolGym episodes."""
+    """One agent seat playing ToolGym episodes.
+
+    When the run ends (``vf-eval`` leaves the env's serving context) and every rollout failed
+    (each trace has errors: the server refused the prompt, the model call failed...), it raises
+    :class:`AllRolloutsFailedError` quoting the first failure, so ``vf-eval`` exits non-zero
+    instead of reporting a reward of 0 that looks like a real score.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rollouts = 0
+        self.failures: list[str] = []
 
     async def run(self, task: vf.Task, agents: vf.Agents) -> None:
-        """Play one episode with the ``agent`` seat."""
-        await agents.agent.run(task)
+        """Play one episode with the ``agent`` seat (and count it as failed if its trace has errors)."""
+        self.rollouts += 1
+        try:
+            trace = await agents.agent.run(task)
+        except Exception as exc:
+            self.failures.append(f"{type(exc).__name__}: {exc}")
+            raise
+        errors = getattr(trace, "errors", None)
+        if errors:
+            self.failures.append(str(errors[0])[:1000])
+
+    async def stop(self) -> None:
+        """End of the run: fail loudly if every rollout failed.
+
+        Raises:
+            AllRolloutsFailedError: if at least one rollout ran and all of them failed.
+        """
+        await super().stop()
+        if self.rollouts and len(self.failures) >= self.rollouts:
+            raise AllRolloutsFailedError(
+                f"All {self.rollouts} ToolGym rollouts failed; the first failure: {self.failures[0]}"
+            )
 
 
 def load_environment(env_id: str = "ToolGym/Search-v0", **kwargs: Any) -> vf.Env:
@@ -330,8 +395,8 @@ def load_environment(env_id: str = "ToolGym/Search-v0", **kwargs: Any) -> vf.Env
     Args:
         env_id: A registered ToolGym id.
         **kwargs: :class:`ToolGymTasksetConfig` fields (``split``, ``seed``, ``num_episodes``,
-            ``max_turns``, ``env_kwargs``, ``final_answer``, ``native_system_prompt``); any other
-            keyword goes to ``gymnasium.make`` through ``env_kwargs``.
+            ``max_turns``, ``env_kwargs``, ``final_answer``, ``native_system_prompt``,
+            ``protocol``); any other keyword goes to ``gymnasium.make`` through ``env_kwargs``.
 
     Raises:
         ModuleNotFoundError: if the ``toolgym_verifiers`` shim module is not importable
