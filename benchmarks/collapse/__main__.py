@@ -96,10 +96,21 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     work = args.work_dir or Path(f"runs/collapse{suffix}") / _slug(args.env)
     command = "python -m benchmarks.collapse " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    run_study(
-        specs, env_id=args.env, work_dir=work, out_dir=out, quick=args.quick, steps=args.steps, sft=args.sft,
-        jobs=args.jobs, extra=args.set, command=command, progress=lambda line: print(line, flush=True),
-    )
+    from tqdm.auto import tqdm
+
+    # One bar over the RL steps of every run still to do (with the time left), and a line per
+    # finished run above it.
+    with tqdm(total=0, desc="collapse study: RL steps", unit="step", dynamic_ncols=True) as bar:
+
+        def on_steps(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        run_study(
+            specs, env_id=args.env, work_dir=work, out_dir=out, quick=args.quick, steps=args.steps, sft=args.sft,
+            jobs=args.jobs, extra=args.set, command=command, progress=bar.write, on_steps=on_steps,
+        )
     where = f" --out {shlex.quote(str(out))}" if args.out else (" --quick" if args.quick else "")
     print(f"results in {out}; next: python -m benchmarks.collapse report{where}")
     return 0

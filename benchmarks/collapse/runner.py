@@ -27,7 +27,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
@@ -131,6 +131,8 @@ def run_study(
     extra: Sequence[str] = (),
     command: str = "",
     progress: Callable[[str], None] | None = None,
+    on_steps: Callable[[int, int], None] | None = None,
+    poll_s: float = 5.0,
 ) -> list[dict[str, Any]]:
     """Run every spec not finished yet, then (re)write ``steps.csv``, ``runs.csv`` and the manifest.
 
@@ -146,6 +148,10 @@ def run_study(
         extra: ``key=value`` overrides for every run.
         command: The command line, recorded in the manifest.
         progress: Called with a line of text after each run.
+        on_steps: Called with ``(RL steps done, RL steps in all)`` over the runs still to do, every
+            ``poll_s`` seconds while worker processes run (after each run with ``jobs=1``), so a
+            caller can show progress and an estimate of the time left.
+        poll_s: Seconds between two ``on_steps`` calls.
 
     Returns:
         The summaries of all runs (finished earlier or now).
@@ -162,16 +168,26 @@ def run_study(
     say = progress or (lambda line: None)
     say(f"{len(specs) - len(todo)} of {len(specs)} runs already done; running {len(todo)} with {jobs} job(s).")
     started = time.perf_counter()
+    run_dirs = [work_dir / "runs" / spec.name for spec in todo]
+    total_steps = len(todo) * _target_steps(preset, shared)
+    report_steps = on_steps or (lambda done, total: None)
     if todo:
+        report_steps(sum(_steps_logged(d) for d in run_dirs), total_steps)
         if jobs <= 1:
             for i, spec in enumerate(todo, 1):
                 s = _run_one(spec, env_id, init, str(work_dir / "runs" / spec.name), shared, threads)
                 say(_progress_line(i, len(todo), s, started))
+                report_steps(sum(_steps_logged(d) for d in run_dirs), total_steps)
         else:
             with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(_run_one, s, env_id, init, str(work_dir / "runs" / s.name), shared, threads) for s in todo]
-                for i, fut in enumerate(as_completed(futures), 1):
-                    say(_progress_line(i, len(todo), fut.result(), started))
+                pending = {pool.submit(_run_one, s, env_id, init, str(d), shared, threads) for s, d in zip(todo, run_dirs, strict=True)}
+                finished_runs = 0
+                while pending:
+                    finished, pending = wait(pending, timeout=poll_s, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        finished_runs += 1
+                        say(_progress_line(finished_runs, len(todo), fut.result(), started))
+                    report_steps(sum(_steps_logged(d) for d in run_dirs), total_steps)
     backfill_evaluations(work_dir, say)
     summaries = collect(work_dir, out_dir)
     write_manifest(out_dir, env_id=env_id, init=init, shared=shared, specs=specs, quick=quick, command=command, work_dir=work_dir)
@@ -236,6 +252,27 @@ def evaluate_start(env_id: str, init: str, shared: list[str], work_dir: Path, ou
         cache.write_text(json.dumps(result, indent=2), encoding="utf-8")
     (out_dir / "start_eval.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
+
+
+def _target_steps(preset: Preset, shared: Sequence[str]) -> int:
+    """RL steps of one run of the study (the last ``steps=`` override, else the preset's config)."""
+    for item in reversed(list(shared)):
+        key, _, value = item.partition("=")
+        if key.strip() == "steps":
+            return int(value)
+    from baselines.train.config import RLConfig, load_config
+
+    return int(load_config(RLConfig, preset.rl_config, list(shared)).steps)
+
+
+def _steps_logged(run_dir: Path) -> int:
+    """RL steps a run has logged so far (data rows of its ``metrics.csv``; 0 before the first)."""
+    path = Path(run_dir) / "metrics.csv"
+    try:
+        with path.open("rb") as fh:
+            return max(0, sum(1 for _ in fh) - 1)
+    except OSError:
+        return 0
 
 
 def _progress_line(i: int, n: int, s: dict[str, Any], started: float) -> str:

@@ -159,3 +159,27 @@ def test_shifted_tool_outputs_keep_the_prompt() -> None:
     oracle.reset()
     action = oracle.act(obs_p, info_p)
     assert shifted.step(action)[0] == shift_tool_output(plain.step(action)[0])
+
+
+def test_run_study_reports_rl_steps_done_and_in_all(study: dict, tmp_path) -> None:
+    from benchmarks.collapse.runner import run_study
+
+    calls: list[tuple[int, int]] = []
+    run_study(
+        [RunSpec("none", 7, 2e-3, 0.0)], env_id="ToolGym/Lookup-v0", work_dir=study["root"] / "work",
+        out_dir=tmp_path / "out", quick=True, on_steps=lambda done, total: calls.append((done, total)),
+    )
+    assert calls[0] == (0, 3)  # nothing logged yet; one run of 3 quick steps to do
+    assert calls[-1] == (3, 3)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_steps_logged_counts_metric_rows_and_target_steps_follow_overrides(tmp_path) -> None:
+    from benchmarks.collapse.runner import _steps_logged, _target_steps, preset_for
+
+    assert _steps_logged(tmp_path) == 0
+    (tmp_path / "metrics.csv").write_text("step,train/success\n1,0.5\n2,0.4\n")
+    assert _steps_logged(tmp_path) == 2
+    preset = preset_for("ToolGym/Lookup-v0")
+    assert _target_steps(preset, ["steps=3", "lr=1e-3", "steps=7"]) == 7
+    assert _target_steps(preset, []) > 0
