@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,12 +109,18 @@ class SFTTrainer:
         if self.dist.is_main:
             save_yaml(config, self.out / "config.yaml")
         self.rng = random.Random(config.seed)
+        # Setup takes tens of seconds before the first step (the oracle plays every training task,
+        # a tokenizer may be trained): say which stage it is in.
+        setup = _progress(3, "sft setup", config.progress and self.dist.is_main)
+        stage = _stage_reporter(setup)
+        stage(f"oracle trajectories of {config.env}")
         self.bank = ExpertBank(config.env, config.split, config.env_kwargs)
         self.train_ids = task_ids(self.bank.env, config.num_tasks)
         started = time.perf_counter()
         self.trajectories = [t for t in self.bank.many(self.train_ids) if t.success]
         if not self.trajectories:
             raise ValueError(f"The oracle of {config.env} solved none of the {len(self.train_ids)} training tasks.")
+        stage("loading the model" if config.init else "training a tokenizer, building the model")
         if config.init:
             self.model, self.tokenizer = load_policy_checkpoint(config.init)
         else:
@@ -127,6 +134,7 @@ class SFTTrainer:
         self.noise = ExpertNoise(self.trajectories, config.expert_noise)
         self.optimizer = optimizer_for(self.model.parameters(), config)
         self.settings = RolloutSettings(config.max_new_tokens, config.max_observation_tokens, greedy=config.eval_greedy)
+        stage("evaluation envs")
         eval_env0 = make_envs(config.env, 1, config.eval_split, config.env_kwargs)[0]
         self.eval_requests = fixed_requests(task_ids(eval_env0), config.eval_episodes, seed=10_000)
         self.eval_envs = [eval_env0] + make_envs(config.env, min(config.eval_episodes, 64) - 1, config.eval_split, config.env_kwargs)
@@ -135,6 +143,7 @@ class SFTTrainer:
             config.env, len(self.trajectories), count_parameters(self.model), len(self.tokenizer),
             time.perf_counter() - started,
         )
+        stage(None)
 
     def evaluate(self) -> dict[str, float]:
         """Success etc. on the fixed evaluation tasks (``eval/…``)."""
@@ -210,6 +219,26 @@ def _corpus(trajectories: list[ExpertTrajectory], include_system_prompt: bool) -
         conversation_text(t.system if include_system_prompt else None, t.user, t.actions, t.observations)
         for t in trajectories
     ]
+
+
+def _stage_reporter(bar: Any) -> Callable[[str | None], None]:
+    """``stage(name)`` advances a setup bar (if any) and shows ``name``; ``stage(None)`` closes it."""
+
+    begun = False
+
+    def stage(name: str | None) -> None:
+        nonlocal begun
+        if bar is None:
+            return
+        if begun:
+            bar.update(1)  # the previous stage is done
+        begun = True
+        if name is None:
+            bar.close()
+        else:
+            bar.set_postfix_str(name)
+
+    return stage
 
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:
