@@ -74,10 +74,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.concurrency import run_in_threadpool
+try:
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, StreamingResponse
+    from starlette.concurrency import run_in_threadpool
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "baselines.serve needs FastAPI and uvicorn: pip install 'toolgym[serve]' (from a clone: pip install '.[serve]')."
+    ) from exc
 from starlette.exceptions import HTTPException
 
 from baselines.agents.llm import DEFAULT_MAX_NEW_TOKENS, Completion, LocalChatModel

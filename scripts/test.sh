@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Every optional feature is tested: the extras of all of them.
-source scripts/_venv.sh "dev,train,plot,sb3,bfcl,trl,verifiers,ray,accelerate"
+source scripts/_venv.sh "dev,train,plot,sb3,bfcl,trl,verifiers,ray,accelerate,serve"
 if [ "${CI:-}" = "true" ] || [ "${TOOLGYM_SETUP_DOCKER:-}" = "1" ]; then
     PYTHON=.venv/bin/python bash scripts/setup_docker.sh
 fi
