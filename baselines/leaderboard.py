@@ -28,7 +28,9 @@ from typing import Any
 
 import gymnasium as gym
 
+import baselines.agents  # noqa: F401 - registers the baseline agents with toolgym.agents
 import toolgym
+from toolgym import agents
 from toolgym.core.errors import INVALID_ACTION_CODES, ConfigError, ErrorCode, did_you_mean
 from toolgym.evaluation import EpisodeResult, run_episode
 from toolgym.registry import NAMESPACE, env_class, env_ids
@@ -94,7 +96,8 @@ def resolve_envs(
 
 
 def check_agent_spec(spec: str) -> None:
-    """Validate an agent spec without building the agent (no torch import, no model load).
+    """Validate an agent spec without building the agent (no torch import, no model load); the
+    checks are the ones :func:`baselines.agents.register` gives :mod:`toolgym.agents`.
 
     ``random`` and ``oracle`` are always valid; ``sb3:PATH`` needs the model and its sidecar;
     ``llm:PATH[?options]`` needs a checkpoint directory and known options;
@@ -103,45 +106,14 @@ def check_agent_spec(spec: str) -> None:
     Raises:
         ConfigError: naming the spec, what was expected and the closest valid name.
     """
-    if spec in ("random", "oracle"):
-        return
-    kind, sep, rest = spec.partition(":")
-    if sep and kind == "sb3":
-        from baselines.agents.sb3 import load_sidecar
-
-        load_sidecar(rest)
-        return
-    if sep and kind == "llm":
-        from baselines.agents import parse_llm_spec
-
-        path, _ = parse_llm_spec(rest)
-        if not Path(path).is_dir():
-            raise ConfigError(f"Agent {spec!r}: no model directory at {path!r} (expected a Hugging Face checkpoint).")
-        return
-    if sep and kind == "openai":
-        from baselines.agents.openai_server import agent_from_spec
-
-        agent_from_spec(rest)
-        return
-    names = ["random", "oracle", "sb3", "llm", "openai"]
-    hint = did_you_mean(kind if sep else spec, names)
-    raise ConfigError(
-        f"Unknown agent {spec!r}; expected random, oracle, sb3:PATH, llm:PATH or openai:MODEL@BASE_URL.{hint}"
-    )
+    agents.check_agent_spec(spec)
 
 
 def skip_reason(agent: str, env_id: str) -> str | None:
     """Why ``agent`` does not play ``env_id`` (``None`` if it does): ``sb3:`` models play only
     the env they were trained on (read from their sidecar), and ``oracle`` needs an env that
     declares an ``oracle_cls``."""
-    if agent.startswith("sb3:"):
-        from baselines.agents.sb3 import load_sidecar
-
-        trained_on = str(load_sidecar(agent.removeprefix("sb3:"))["env_id"])
-        return None if trained_on == env_id else f"trained on {trained_on}"
-    if agent == "oracle" and not getattr(env_class(env_id), "oracle_cls", None):
-        return "the env declares no oracle_cls"
-    return None
+    return agents.skip_reason(agent, env_id)
 
 
 def agent_applies(agent: str, env_id: str) -> bool:

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import toolgym  # noqa: F401 - registers the environments
+from toolgym.agents import check_agent_spec, leaderboard_runner, make_agent, skip_reason
 from toolgym.core.errors import ConfigError, ToolGymError, did_you_mean
 from toolgym.core.tasks import data_fingerprint
 from toolgym.evaluation import evaluate, summarize
@@ -255,9 +256,6 @@ def run(
     max_turns: Annotated[int | None, typer.Option(help="Override the env's turn limit (≥ 1).")] = None,
 ) -> None:
     """Run an agent and print success rate (95% Wilson interval), mean turns and format-error rate."""
-    from baselines.agents import make_agent
-    from baselines.leaderboard import check_agent_spec
-
     _check_counts(episodes=(episodes, 0), seed=(seed, 0), max_turns=(max_turns, 1))
     check_agent_spec(agent)
     env_id = _resolve(env_id)
@@ -334,14 +332,6 @@ def leaderboard(
     from pathlib import Path
     from shlex import quote
 
-    from baselines.leaderboard import (
-        check_agent_spec,
-        resolve_envs,
-        run_leaderboard,
-        skip_reason,
-        write_outputs,
-    )
-
     if episodes < 1:
         raise ConfigError(
             f"--episodes must be ≥ 1, got {episodes} (unlike `toolgym run --episodes 0`, which plays "
@@ -353,6 +343,7 @@ def leaderboard(
         raise ConfigError("--agents is empty; expected e.g. random,oracle.")
     for agent in agent_list:
         check_agent_spec(agent)
+    board = leaderboard_runner()
     reasons: set[str] = set()
 
     def skip(env_id: str, reason: str) -> None:
@@ -362,7 +353,7 @@ def leaderboard(
         console.print(f"skipping {env_id}: {'same as above' if said else reason}", markup=False, highlight=False,
                       soft_wrap=True)
 
-    env_list = resolve_envs([_resolve(e.strip()) for e in envs.split(",")] if envs != "all" else "all", on_skip=skip)
+    env_list = board.resolve_envs([_resolve(e.strip()) for e in envs.split(",")] if envs != "all" else "all", on_skip=skip)
     for env_id in env_list:  # the split exists everywhere (ConfigError with a did-you-mean if not)
         gym.make(env_id, split=split).close()
     pairs = []
@@ -376,7 +367,7 @@ def leaderboard(
     if not pairs:
         raise ConfigError(f"No agent in {agent_list} applies to any env in {env_list}.")
     with _one_sandbox_notice(env_list), _progress("leaderboard jobs", len(pairs) * seeds) as advance:
-        rows = run_leaderboard(
+        rows = board.run_leaderboard(
             env_list, agent_list, episodes=episodes, seeds=seeds, split=split, workers=workers,
             batch_size=batch_size, on_job_done=lambda job: advance(f"done {job.agent} on {job.env_id}"),
         )
@@ -384,7 +375,7 @@ def leaderboard(
         f"toolgym leaderboard --envs {quote(envs)} --agents {quote(agents)} --episodes {episodes} "
         f"--seeds {seeds} --split {split} --batch-size {batch_size} --out {quote(out)}"
     )
-    paths = write_outputs(rows, Path(out), command, agent_list)
+    paths = board.write_outputs(rows, Path(out), command, agent_list)
     typer.echo(Path(paths["md"]).read_text())
     console.print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False, highlight=False, soft_wrap=True)
     if "png" not in paths:

@@ -99,3 +99,63 @@ def make_agent(name: str, env: Any, *, seed: int | None = None) -> Policy:
 
         return agent_from_spec(name.removeprefix("openai:"), seed=seed)
     raise ConfigError(f"Unknown agent {name!r}; expected one of {list(AGENT_NAMES)}.")
+
+
+def _check_sb3(spec: str) -> None:
+    from baselines.agents.sb3 import load_sidecar
+
+    load_sidecar(spec.removeprefix("sb3:"))
+
+
+def _skip_sb3(spec: str, env_id: str) -> str | None:
+    from baselines.agents.sb3 import load_sidecar
+
+    trained_on = str(load_sidecar(spec.removeprefix("sb3:"))["env_id"])
+    return None if trained_on == env_id else f"trained on {trained_on}"
+
+
+def _skip_oracle(spec: str, env_id: str) -> str | None:
+    from toolgym.registry import env_class
+
+    return None if getattr(env_class(env_id), "oracle_cls", None) else "the env declares no oracle_cls"
+
+
+def _check_llm(spec: str) -> None:
+    from pathlib import Path
+
+    path, _ = parse_llm_spec(spec.removeprefix("llm:"))
+    if not Path(path).is_dir():
+        raise ConfigError(f"Agent {spec!r}: no model directory at {path!r} (expected a Hugging Face checkpoint).")
+
+
+def _check_openai(spec: str) -> None:
+    from baselines.agents.openai_server import agent_from_spec
+
+    agent_from_spec(spec.removeprefix("openai:"))
+
+
+def _build(spec: str, env: Any, seed: int | None) -> Policy:
+    return make_agent(spec, env, seed=seed)
+
+
+def _leaderboard() -> Any:
+    import baselines.leaderboard
+
+    return baselines.leaderboard
+
+
+def register() -> None:
+    """Register the baseline agents (and the leaderboard runner) with :mod:`toolgym.agents`; the
+    ``toolgym.agents`` entry point ``baselines`` names this function. Nothing heavy is imported:
+    checks and builders import their agent's module (and torch) only when called."""
+    from toolgym.agents import register_agent, register_leaderboard
+
+    register_agent("random", _build, help="random")
+    register_agent("oracle", _build, skip=_skip_oracle, help="oracle")
+    register_agent("sb3", _build, check=_check_sb3, skip=_skip_sb3, takes_argument=True, help="sb3:PATH")
+    register_agent("llm", _build, check=_check_llm, takes_argument=True, help="llm:PATH")
+    register_agent("openai", _build, check=_check_openai, takes_argument=True, help="openai:MODEL@BASE_URL")
+    register_leaderboard(_leaderboard)
+
+
+register()  # importing the baselines is enough to use their agents, also without the entry point
