@@ -33,10 +33,10 @@ from baselines.train.common import (
     new_tiny_policy,
 )
 from baselines.train.config import SFTConfig, save_yaml
-from baselines.train.distributed import SINGLE, Distributed, NullLogger
 from baselines.train.envs import ExpertBank, ExpertNoise, make_envs, task_ids
 from baselines.train.grammar import env_action_format, format_control_tokens
 from baselines.train.logger import MetricLogger
+from baselines.train.multiprocess import SINGLE, Distributed, NullLogger
 from baselines.train.optim import optimizer_for, scheduled_lr, set_lr
 from baselines.train.supervision import sft_nll
 

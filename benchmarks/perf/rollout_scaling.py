@@ -128,7 +128,7 @@ class OnRay:
 
     def __init__(self, env_id: str, env_kwargs: dict[str, Any], model: Any, tokenizer: Any, settings: Any,
                  actors: int, envs: int) -> None:
-        from baselines.distributed.ray_rollout import RayRolloutPool, WorkerSpec
+        from baselines.ray_rollout import RayRolloutPool, WorkerSpec
 
         spec = WorkerSpec(env_id, "train", env_kwargs, num_envs=envs, model_config=model.config, tokenizer=tokenizer,
                           include_system_prompt=False, settings=settings, threads=1)

@@ -32,7 +32,7 @@ def assert_same_episodes(got: list, expected: list) -> None:
 
 
 def make_pool(ray_cluster, checkpoint: Path, num_workers: int = 2, chunk_size: int = 2):
-    from baselines.distributed.ray_rollout import RayRolloutPool, WorkerSpec
+    from baselines.ray_rollout import RayRolloutPool, WorkerSpec
 
     model, tokenizer = load_pretrained(checkpoint)
     spec = WorkerSpec(ENV_ID, "train", {}, num_envs=2, model_config=model.config, tokenizer=tokenizer,

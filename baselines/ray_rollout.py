@@ -17,7 +17,8 @@ Fault tolerance: an actor that dies (killed, OOM, lost node) loses only the chun
 the pool re-queues that chunk, replaces the actor with a fresh one, and carries on. Errors raised
 by the env or the policy code itself are not retried (they would fail again) and are re-raised.
 
-Nothing here is imported by ToolGym or the trainers unless Ray rollouts are asked for.
+Nothing here is imported by ToolGym or the trainers unless Ray rollouts are asked for, and importing
+this module does not import Ray; install it with ``pip install 'toolgym[ray]'``.
 """
 
 from __future__ import annotations
