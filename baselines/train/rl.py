@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from baselines.llm.model import context_length, load_pretrained, save_pretrained
-from baselines.llm.policy import Policy, token_logprobs
+from baselines.llm.policy import CausalLMPolicy, token_logprobs
 from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, collect_episodes
 from baselines.llm.tokenizer import ChatFormat
 from baselines.train.batch import TokenBatch, collate, group_advantages
@@ -255,7 +255,7 @@ class RLTrainer:
         self.chat.control = format_control_tokens(self.tokenizer, env_action_format(self.envs[0]))
         self.control = self.chat.control
         self.control_ids = torch.as_tensor(self.control.id_list, device=cfg.device)
-        self.policy = Policy(self.model, self.control, temperature=cfg.temperature)
+        self.policy = CausalLMPolicy(self.model, self.control, temperature=cfg.temperature)
         per_episode_rng = cfg.per_episode_rng or cfg.rollout_workers > 0 or self.dist.enabled
         self.settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, per_episode_rng=per_episode_rng)
         self.eval_settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, greedy=cfg.eval_greedy)
