@@ -2,7 +2,7 @@
 
 Measures, on the same tiny model in the same run:
 
-* sampling tokens/s of the batched KV-cache loop (:meth:`baselines.llm.policy.Policy.generate`)
+* sampling tokens/s of the batched KV-cache loop (:meth:`baselines.llm.policy.CausalLMPolicy.generate`)
   against a naive loop (one sequence at a time, full forward per token, no cache);
 * multi-turn rollout tokens/s against ``ToolGym/Lookup-v0`` (policy tokens, envs included);
 * RL update time per 1k policy tokens (forward, clipped PG loss, backward, AdamW step).
@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from baselines.llm.model import TinyLMConfig, build_tiny_model, count_parameters, load_pretrained  # noqa: E402
-from baselines.llm.policy import Policy  # noqa: E402
+from baselines.llm.policy import CausalLMPolicy  # noqa: E402
 from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, collect_episodes  # noqa: E402
 from baselines.llm.tokenizer import ChatFormat, conversation_text, train_tokenizer  # noqa: E402
 from baselines.train.batch import collate, group_advantages  # noqa: E402
@@ -68,7 +68,7 @@ def setup(model_path: str | None):
 def bench_sampling(model, chat, trajectories, batch: int, new_tokens: int, naive_rows: int) -> dict[str, float]:
     # the prompts of real episodes up to their second assistant turn (so prefixes vary in length)
     prompts = [t.to_episode(chat).input_ids[:-8] for t in trajectories[:batch]]
-    policy = Policy(model, chat.control)
+    policy = CausalLMPolicy(model, chat.control)
     eot = chat.control.eot_id
     with torch.no_grad():  # suppress end-of-turn so every row generates exactly new_tokens
         bias = torch.zeros(model.config.vocab_size)
@@ -93,7 +93,7 @@ def bench_sampling(model, chat, trajectories, batch: int, new_tokens: int, naive
 
 
 def bench_rollout(model, chat, episodes: int) -> dict[str, float]:
-    policy = Policy(model, chat.control)
+    policy = CausalLMPolicy(model, chat.control)
     envs = make_envs(ENV, episodes, "dev")
     ids = task_ids(envs[0])
     requests = [EpisodeRequest(ids[i % len(ids)], i) for i in range(episodes)]

@@ -17,9 +17,9 @@ from toolgym.core.actions import (
     register_action_format,
     snippet,
 )
+from toolgym.core.answers import normalize_answer
 from toolgym.core.errors import ActionError, ErrorCode
 from toolgym.core.formats import ANSWER_CLOSE, ANSWER_OPEN, CALL_CLOSE, CALL_OPEN, TagFormat
-from toolgym.core.rewards import normalize_answer
 
 hermes = get_action_format("hermes")
 

@@ -30,6 +30,6 @@ def test_unknown_keyword_names_it_with_a_suggestion_and_no_internal_kwargs() -> 
         gym.make("ToolGym/Lookup-v0", max_turn=3)
     message = str(info.value)
     assert "unknown keyword argument 'max_turn'" in message and "Did you mean 'max_turns'?" in message
-    assert "pinned_data_hash" not in message and "max_output_chars" in message
+    assert "pinned_data" not in message and "max_output_chars" in message
     with pytest.raises(ConfigError, match="Did you mean 'sandbox'"):
         gym.make("ToolGym/Code-v0", sandbx="process")

@@ -59,7 +59,7 @@ BUILTIN_ENVS: tuple[EnvEntry, ...] = (
     EnvEntry(f"{NAMESPACE}/BFCL-MultiTurn-LongContext-v0", _BFCL, {"category": "long_context"}),
 )
 
-PINNED_DATA_HASHES: dict[str, str] = {
+PINNED_DATA_FINGERPRINTS: dict[str, str] = {
     f"{NAMESPACE}/Search-v0": "aa1c41b24d2ae902",
     f"{NAMESPACE}/Lookup-v0": "c1bb493090bf6b8c",
     f"{NAMESPACE}/Calc-v0": "08109957ffc816e2",
@@ -71,8 +71,8 @@ PINNED_DATA_HASHES: dict[str, str] = {
     **{f"{NAMESPACE}/BFCL-MultiTurn{v}-v0": "7204bc7a2de615a3" for v in ("", "-MissFunc", "-MissParam", "-LongContext")},
 }
 """The :func:`toolgym.core.tasks.data_fingerprint` each env version was released with. It goes
-into the env spec's kwargs (``pinned_data_hash``), so every spec records its data version, and an
-env whose data changed without a ``-vN`` bump warns when it is made."""
+into the env spec's kwargs (``pinned_data_fingerprint``), so every spec records its data version, and
+an env whose data changed without a ``-vN`` bump warns when it is made."""
 
 _plugin_ids: dict[str, str] = {}  # env id -> plugin (entry point) name
 _plugin_errors: dict[str, str] = {}  # plugin name -> error message
@@ -85,8 +85,8 @@ def register_builtins() -> None:
     for entry in BUILTIN_ENVS:
         if entry.id not in gym.registry:
             kwargs = dict(entry.kwargs)
-            if entry.id in PINNED_DATA_HASHES:
-                kwargs["pinned_data_hash"] = PINNED_DATA_HASHES[entry.id]
+            if entry.id in PINNED_DATA_FINGERPRINTS:
+                kwargs["pinned_data_fingerprint"] = PINNED_DATA_FINGERPRINTS[entry.id]
             gym.register(
                 id=entry.id,
                 entry_point=entry.entry_point,

@@ -2,7 +2,7 @@
 :mod:`baselines.serve`.
 
 :class:`LocalChatModel` renders OpenAI-style chat messages (and tool schemas) through the model's
-chat template, tokenizes them, samples with :class:`baselines.llm.policy.Policy` (batched, KV
+chat template, tokenizes them, samples with :class:`baselines.llm.policy.CausalLMPolicy` (batched, KV
 cache), ends each reply at the first of the checkpoint's stop tokens (``generation_config``'s
 ``eos_token_id`` list plus the end-of-turn token: ``<|im_end|>`` for ChatML/Qwen models,
 ``<|eot_id|>`` for Llama 3, ...) and returns OpenAI-style reply messages, with tool calls parsed
@@ -39,7 +39,7 @@ import torch
 
 from baselines.agents.chat import ChatAgentSlots, ChatTranscript, check_protocol, parse_tool_calls
 from baselines.llm.model import context_length, load_pretrained
-from baselines.llm.policy import Policy
+from baselines.llm.policy import CausalLMPolicy
 from baselines.llm.tokenizer import CHAT_TEMPLATE, IM_END, IM_START, ControlTokens
 from toolgym.core.actions import get_action_format
 from toolgym.core.errors import ConfigError
@@ -203,7 +203,7 @@ class LocalChatModel:
         if temperature < 0:
             raise ValueError(f"temperature must be ≥ 0, got {temperature!r}.")
         prompts = [self.encode(self.render(messages, tools)) for messages, tools in conversations]
-        policy = Policy(self.model, self.control, temperature=temperature if temperature > 0 else 1.0)
+        policy = CausalLMPolicy(self.model, self.control, temperature=temperature if temperature > 0 else 1.0)
         by_limit: dict[int, list[int]] = {}
         for row, prompt in enumerate(prompts):
             limit = min(max_tokens, self.context_length - len(prompt))

@@ -44,8 +44,12 @@ def _cache_of(output: Any) -> Any:
     return cache if cache is not None else output.past_key_values
 
 
-class Policy:
-    """Wraps a causal LM and its tokenizer's control tokens.
+class CausalLMPolicy:
+    """The causal LM being sampled and trained (the RL policy), with its tokenizer's control tokens.
+
+    Not an agent (:class:`toolgym.core.policy.Policy`): it samples token ids and scores log-probs.
+    The ``llm`` agent (:class:`baselines.agents.llm.LLMAgent`) samples with it through
+    :class:`baselines.agents.llm.LocalChatModel`.
 
     Args:
         model: A ``transformers`` causal LM.

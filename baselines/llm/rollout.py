@@ -17,7 +17,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from baselines.llm.policy import Policy
+from baselines.llm.policy import CausalLMPolicy
 from baselines.llm.tokenizer import ChatFormat, ControlTokens
 
 INFO_KEYS = ("turn", "error", "success", "stop_reason")
@@ -151,7 +151,7 @@ def with_hint(user: str, hint: str) -> str:
 
 
 def collect_episodes(
-    policy: Policy,
+    policy: CausalLMPolicy,
     chat: ChatFormat,
     envs: Sequence[gym.Env] | gym.vector.VectorEnv,
     requests: Sequence[EpisodeRequest],
@@ -181,7 +181,7 @@ def collect_episodes(
 
 
 def _run_wave(
-    policy: Policy,
+    policy: CausalLMPolicy,
     chat: ChatFormat,
     envs: list[gym.Env],
     requests: Sequence[EpisodeRequest],

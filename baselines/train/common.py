@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from baselines.llm.model import TinyLMConfig, build_tiny_model, context_length, load_pretrained
-from baselines.llm.policy import Policy
+from baselines.llm.policy import CausalLMPolicy
 from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, collect_episodes
 from baselines.llm.tokenizer import ChatFormat, train_tokenizer
 from baselines.train.batch import TokenBatch
@@ -61,7 +61,7 @@ def fixed_requests(task_ids: Sequence[str], n: int, *, seed: int = 0) -> list[Ep
 
 
 def evaluate(
-    policy: Policy,
+    policy: CausalLMPolicy,
     chat: ChatFormat,
     envs: Sequence[Any],
     requests: Sequence[EpisodeRequest],

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from baselines.llm.model import context_length, load_pretrained, save_pretrained
-from baselines.llm.policy import Policy, token_logprobs
+from baselines.llm.policy import CausalLMPolicy, token_logprobs
 from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, collect_episodes
 from baselines.llm.tokenizer import ChatFormat
 from baselines.train.batch import TokenBatch, collate, group_advantages
@@ -56,10 +56,10 @@ from baselines.train.diagnostics import (
     episode_stats,
     group_stats,
 )
-from baselines.train.distributed import Distributed, LossScales, NullLogger
 from baselines.train.envs import ExpertBank, make_envs, task_ids
 from baselines.train.grammar import env_action_format, format_control_tokens
 from baselines.train.logger import MetricLogger
+from baselines.train.multiprocess import Distributed, LossScales, NullLogger
 from baselines.train.optim import RandomStreams, optimizer_for, scheduled_lr, set_lr
 from baselines.train.sft import sft_step
 from baselines.train.supervision import (
@@ -162,7 +162,7 @@ def rl_loss(
         ref_logits: Reference logits of the same minibatch (needed by ``control_kl``).
         sft_logits, sft_batch: Logits and batch of the ``sft_mix`` episodes.
         scales: Under multi-process training, this rank's shares of the global token means
-            (:class:`~baselines.train.distributed.LossScales`); None (one process) = 1.
+            (:class:`~baselines.train.multiprocess.LossScales`); None (one process) = 1.
 
     Returns:
         ``(loss, stats)``, ``stats`` holding each term (detached) and the ratio statistics.
@@ -255,7 +255,7 @@ class RLTrainer:
         self.chat.control = format_control_tokens(self.tokenizer, env_action_format(self.envs[0]))
         self.control = self.chat.control
         self.control_ids = torch.as_tensor(self.control.id_list, device=cfg.device)
-        self.policy = Policy(self.model, self.control, temperature=cfg.temperature)
+        self.policy = CausalLMPolicy(self.model, self.control, temperature=cfg.temperature)
         per_episode_rng = cfg.per_episode_rng or cfg.rollout_workers > 0 or self.dist.enabled
         self.settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, per_episode_rng=per_episode_rng)
         self.eval_settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, greedy=cfg.eval_greedy)
@@ -287,7 +287,7 @@ class RLTrainer:
         self.train_model = self.dist.wrap(self.model)  # the model itself, or its DDP wrapper
         self.rollout_pool = None
         if cfg.rollout_workers and self.dist.is_main:
-            from baselines.distributed.ray_rollout import pool_from_trainer
+            from baselines.ray_rollout import pool_from_trainer
 
             self.rollout_pool = pool_from_trainer(cfg, self.model, self.tokenizer, self.settings)
         self.logger = (
@@ -429,7 +429,7 @@ class RLTrainer:
                 if not rows:
                     continue
                 scales = None
-                if self.dist.enabled:  # this rank's rows; global token means (see distributed.py)
+                if self.dist.enabled:  # this rank's rows; global token means (see multiprocess.py)
                     self.dist.check_shardable(len(rows), "An RL minibatch")
                     rows = self.dist.shard(rows)
                 part = prepared.select(rows)

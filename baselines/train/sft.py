@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from baselines.llm.model import count_parameters, save_pretrained
-from baselines.llm.policy import Policy
+from baselines.llm.policy import CausalLMPolicy
 from baselines.llm.rollout import ExpertTrajectory, RolloutSettings
 from baselines.llm.tokenizer import ChatFormat, conversation_text
 from baselines.train.batch import collate
@@ -33,10 +33,10 @@ from baselines.train.common import (
     new_tiny_policy,
 )
 from baselines.train.config import SFTConfig, save_yaml
-from baselines.train.distributed import SINGLE, Distributed, NullLogger
 from baselines.train.envs import ExpertBank, ExpertNoise, make_envs, task_ids
 from baselines.train.grammar import env_action_format, format_control_tokens
 from baselines.train.logger import MetricLogger
+from baselines.train.multiprocess import SINGLE, Distributed, NullLogger
 from baselines.train.optim import optimizer_for, scheduled_lr, set_lr
 from baselines.train.supervision import sft_nll
 
@@ -130,7 +130,7 @@ class SFTTrainer:
         self.train_model = self.dist.wrap(self.model)  # the model itself, or its DDP wrapper
         self.chat = ChatFormat(self.tokenizer, include_system_prompt=config.include_system_prompt)
         self.chat.control = format_control_tokens(self.tokenizer, env_action_format(self.bank.env))
-        self.policy = Policy(self.model, self.chat.control, temperature=config.temperature)
+        self.policy = CausalLMPolicy(self.model, self.chat.control, temperature=config.temperature)
         self.noise = ExpertNoise(self.trajectories, config.expert_noise)
         self.optimizer = optimizer_for(self.model.parameters(), config)
         self.settings = RolloutSettings(config.max_new_tokens, config.max_observation_tokens, greedy=config.eval_greedy)

@@ -4,7 +4,7 @@ how each is normalised across processes.
 This module is the one list the rest derives from: ``config.SUPERVISIONS`` (what
 ``--supervision`` accepts and its help), the collapse study's arms
 (``benchmarks.collapse.settings.ARMS``) and the DDP reduction of ``rl_loss`` statistics
-(``distributed.TOKEN_STATS`` …). Adding a term means adding its :class:`Term` here (a test checks
+(``multiprocess.TOKEN_STATS`` …). Adding a term means adding its :class:`Term` here (a test checks
 that every ``SupervisionConfig`` field and every statistic ``rl_loss`` logs is declared by
 exactly one term) and its loss in ``rl.py`` / ``supervision.py``.
 

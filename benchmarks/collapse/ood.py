@@ -97,7 +97,7 @@ def evaluate_checkpoint(
     difference is the presentation alone.
     """
     import toolgym  # noqa: F401  (registers the envs)
-    from baselines.llm.policy import Policy
+    from baselines.llm.policy import CausalLMPolicy
     from baselines.llm.rollout import RolloutSettings
     from baselines.llm.tokenizer import ChatFormat
     from baselines.train.common import evaluate, fixed_requests, load_policy_checkpoint
@@ -106,7 +106,7 @@ def evaluate_checkpoint(
     model, tokenizer = load_policy_checkpoint(model_dir)
     model.eval()
     chat = ChatFormat(tokenizer, include_system_prompt=include_system_prompt)
-    policy = Policy(model, chat.control)
+    policy = CausalLMPolicy(model, chat.control)
     settings = RolloutSettings(max_new_tokens, max_observation_tokens)
     n_envs = min(episodes, 64)
     envs = make_envs(env_id, n_envs, split, env_kwargs)

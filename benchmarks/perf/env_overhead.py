@@ -94,8 +94,8 @@ ENV_ID = "ToolGymBench/TrivialSearch-v0"
 
 
 def _toolgym_env_class() -> type:
+    from toolgym.core.answers import exact_match
     from toolgym.core.env import ToolEnv
-    from toolgym.core.rewards import exact_match
     from toolgym.core.tasks import Task, TaskSet
     from toolgym.core.tools import Tool
 

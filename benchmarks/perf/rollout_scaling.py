@@ -102,13 +102,13 @@ class InProcess:
                  envs: int) -> None:
         import torch
 
-        from baselines.llm.policy import Policy
+        from baselines.llm.policy import CausalLMPolicy
         from baselines.llm.tokenizer import ChatFormat
         from baselines.train.envs import make_envs
 
         torch.set_num_threads(1)
         self.chat = ChatFormat(tokenizer, include_system_prompt=False)
-        self.policy = Policy(model, self.chat.control)
+        self.policy = CausalLMPolicy(model, self.chat.control)
         self.envs = make_envs(env_id, envs, "train", env_kwargs)
         self.settings = settings
         self.collect(requests(envs, 10_000))  # warm-up
@@ -128,7 +128,7 @@ class OnRay:
 
     def __init__(self, env_id: str, env_kwargs: dict[str, Any], model: Any, tokenizer: Any, settings: Any,
                  actors: int, envs: int) -> None:
-        from baselines.distributed.ray_rollout import RayRolloutPool, WorkerSpec
+        from baselines.ray_rollout import RayRolloutPool, WorkerSpec
 
         spec = WorkerSpec(env_id, "train", env_kwargs, num_envs=envs, model_config=model.config, tokenizer=tokenizer,
                           include_system_prompt=False, settings=settings, threads=1)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from baselines.llm.model import load_pretrained
-from baselines.llm.policy import Policy
+from baselines.llm.policy import CausalLMPolicy
 from baselines.llm.rollout import EpisodeRequest, RolloutSettings, collect_episodes
 from baselines.train.envs import make_envs
 
@@ -32,7 +32,7 @@ def assert_same_episodes(got: list, expected: list) -> None:
 
 
 def make_pool(ray_cluster, checkpoint: Path, num_workers: int = 2, chunk_size: int = 2):
-    from baselines.distributed.ray_rollout import RayRolloutPool, WorkerSpec
+    from baselines.ray_rollout import RayRolloutPool, WorkerSpec
 
     model, tokenizer = load_pretrained(checkpoint)
     spec = WorkerSpec(ENV_ID, "train", {}, num_envs=2, model_config=model.config, tokenizer=tokenizer,
@@ -46,13 +46,13 @@ def make_pool(ray_cluster, checkpoint: Path, num_workers: int = 2, chunk_size: i
 def single_process_episodes(sft_checkpoint, chat) -> list:
     """The reference: one process, 3 envs (a batching different from the actors')."""
     model, _ = load_pretrained(sft_checkpoint)
-    return collect_episodes(Policy(model, chat.control), chat, make_envs(ENV_ID, 3, "train"), REQUESTS, SETTINGS,
+    return collect_episodes(CausalLMPolicy(model, chat.control), chat, make_envs(ENV_ID, 3, "train"), REQUESTS, SETTINGS,
                             context_length=256)
 
 
 def test_per_episode_rng_makes_episodes_independent_of_batching(sft_checkpoint, chat, single_process_episodes) -> None:
     model, _ = load_pretrained(sft_checkpoint)
-    alone = [collect_episodes(Policy(model, chat.control), chat, make_envs(ENV_ID, 1, "train"), [r], SETTINGS,
+    alone = [collect_episodes(CausalLMPolicy(model, chat.control), chat, make_envs(ENV_ID, 1, "train"), [r], SETTINGS,
                               context_length=256)[0] for r in REQUESTS[:3]]
     assert_same_episodes(alone, single_process_episodes[:3])
 

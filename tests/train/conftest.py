@@ -13,7 +13,7 @@ import torch
 
 import toolgym  # noqa: F401  (registers ToolGym/Lookup-v0)
 from baselines.llm.model import TinyLMConfig, build_tiny_model, save_pretrained
-from baselines.llm.policy import Policy
+from baselines.llm.policy import CausalLMPolicy
 from baselines.llm.tokenizer import ChatFormat, conversation_text, train_tokenizer
 from baselines.train.envs import ExpertBank, task_ids
 
@@ -58,9 +58,9 @@ def model(tokenizer):
 
 
 @pytest.fixture()
-def policy(model, chat) -> Policy:
+def policy(model, chat) -> CausalLMPolicy:
     """The tiny model as a policy (T=1)."""
-    return Policy(model, chat.control)
+    return CausalLMPolicy(model, chat.control)
 
 
 @pytest.fixture(scope="session")

@@ -35,10 +35,10 @@ def test_expert_episode_masks_prompt_and_tool_outputs(chat, bank) -> None:
 
 def test_rollout_keeps_sampled_ids_token_in_token_out(sft_checkpoint, chat) -> None:
     from baselines.llm.model import load_pretrained
-    from baselines.llm.policy import Policy
+    from baselines.llm.policy import CausalLMPolicy
 
     model, _ = load_pretrained(sft_checkpoint)
-    episodes = _rollouts(Policy(model, chat.control), chat)
+    episodes = _rollouts(CausalLMPolicy(model, chat.control), chat)
     for ep in episodes:
         assert len(ep.input_ids) == len(ep.loss_mask) == len(ep.sample_logprobs)
         assert ep.num_turns == len(ep.turn_infos) == len(ep.turn_rewards)

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 import torch
 
-from baselines.train import distributed
+from baselines.train import multiprocess
 from baselines.train.__main__ import build_parser
 from baselines.train.config import SUPERVISIONS, SupervisionConfig
 from baselines.train.terms import BASE, TERMS, Term, stats_normalised_by
@@ -28,8 +28,8 @@ def test_names_help_arms_and_ddp_sets_derive_from_the_terms() -> None:
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     help_text = sub.choices["rl"].format_help()
     assert all(name in help_text for name in names)
-    assert distributed.TOKEN_STATS == stats_normalised_by("tokens")
-    assert distributed.CONTROL_KL_STATS == {"control_kl"} and distributed.MAX_STATS == {"ratio_max"}
+    assert multiprocess.TOKEN_STATS == stats_normalised_by("tokens")
+    assert multiprocess.CONTROL_KL_STATS == {"control_kl"} and multiprocess.MAX_STATS == {"ratio_max"}
     with pytest.raises(ValueError, match="unknown normalisation"):
         Term("x", "y", stats={"s": "median"})
 

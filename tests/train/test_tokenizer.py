@@ -7,7 +7,7 @@ from tokenizers import Regex, Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from baselines.llm.model import load_pretrained, save_pretrained
-from baselines.llm.policy import Policy
+from baselines.llm.policy import CausalLMPolicy
 from baselines.llm.rollout import EpisodeRequest, RolloutSettings, collect_episodes
 from baselines.llm.tokenizer import CONTROL_TOKEN_STRINGS, ChatFormat, ControlTokens, load_tokenizer
 from baselines.train.envs import make_envs
@@ -92,6 +92,6 @@ def test_qwen_style_checkpoint_control_tokens_and_rollout(tmp_path) -> None:
     assert control.ids["tool_call"] == loaded.convert_tokens_to_ids(CALL_OPEN)
     chat = ChatFormat(loaded, include_system_prompt=False)
     envs = make_envs("ToolGym/Lookup-v0", 2, "train")
-    episodes = collect_episodes(Policy(model, control), chat, envs, [EpisodeRequest("lookup-train-00000", 0)] * 2,
+    episodes = collect_episodes(CausalLMPolicy(model, control), chat, envs, [EpisodeRequest("lookup-train-00000", 0)] * 2,
                                 RolloutSettings(max_new_tokens=8), generator=torch.Generator().manual_seed(0))
     assert all(e.num_turns >= 1 and e.num_generated >= 1 for e in episodes)

@@ -120,9 +120,12 @@ class ToolEnv(gym.Env[str, str]):
         render_mode: ``"ansi"`` (``render()`` returns the transcript) or ``None``.
         record_timing: Add ``info["timing"]`` to every step (off by default, because timings
             differ between otherwise identical runs).
-        pinned_data_hash: The :func:`~toolgym.core.tasks.data_fingerprint` this env version was
-            released with (set by the registry). A mismatch warns: the data changed without a
-            version bump, so results are not comparable with published ones.
+        pinned_data_fingerprint: The :func:`~toolgym.core.tasks.data_fingerprint` this env
+            version was released with (set by the registry). A mismatch warns: the data changed
+            without a version bump, so results are not comparable with published ones.
+        pinned_data_hash: Deprecated old name of ``pinned_data_fingerprint``, still accepted (with
+            a ``DeprecationWarning``); when given, it wins over the registry's
+            ``pinned_data_fingerprint``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
@@ -149,6 +152,7 @@ class ToolEnv(gym.Env[str, str]):
         tasks: TaskSet | Sequence[Task] | None = None,
         render_mode: str | None = None,
         record_timing: bool = False,
+        pinned_data_fingerprint: str | None = None,
         pinned_data_hash: str | None = None,
         **unknown: Any,
     ) -> None:
@@ -180,13 +184,21 @@ class ToolEnv(gym.Env[str, str]):
         self.task_set = pool.filter(task_ids=task_ids, difficulty=difficulty) if (
             task_ids is not None or difficulty is not None
         ) else pool
-        self.pinned_data_hash = pinned_data_hash
-        if pinned_data_hash is not None and tasks is None:
+        if pinned_data_hash is not None:
+            warnings.warn(
+                "pinned_data_hash is the old name of pinned_data_fingerprint; pass that instead.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            pinned_data_fingerprint = pinned_data_hash
+        self.pinned_data_fingerprint = pinned_data_fingerprint
+        if pinned_data_fingerprint is not None and tasks is None:
             actual = data_fingerprint(self.data_name)
-            if actual != pinned_data_hash:
+            if actual != pinned_data_fingerprint:
                 warnings.warn(
-                    f"{type(self).__name__}: the task data in envs_data/{self.data_name} (hash {actual}) "
-                    f"differs from the data this env version was released with ({pinned_data_hash}). "
+                    f"{type(self).__name__}: the task data in envs_data/{self.data_name} (fingerprint "
+                    f"{actual}) differs from the data this env version was released with "
+                    f"({pinned_data_fingerprint}). "
                     "Results will not be comparable: restore the data or register a new -vN.",
                     stacklevel=2,
                 )
@@ -369,6 +381,11 @@ class ToolEnv(gym.Env[str, str]):
         """The current episode's task (``None`` before the first reset)."""
         return self._task
 
+    @property
+    def pinned_data_hash(self) -> str | None:
+        """Old name of :attr:`pinned_data_fingerprint` (read by ``toolgym info``), kept for callers."""
+        return self.pinned_data_fingerprint
+
     def make_oracle(self) -> Policy:
         """A fresh instance of this env's scripted oracle (solves tasks through the tools only).
 
@@ -532,12 +549,12 @@ class ToolEnv(gym.Env[str, str]):
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-_INTERNAL_KWARGS = frozenset({"pinned_data_hash", "self"})
+_INTERNAL_KWARGS = frozenset({"pinned_data_fingerprint", "pinned_data_hash", "self"})
 
 
 def _reject_unknown_kwargs(cls: type, unknown: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigError` naming the unknown ``gym.make`` keywords of ``cls``, with a
-    did-you-mean and the accepted keywords (internal ones such as ``pinned_data_hash`` left out)."""
+    did-you-mean and the accepted keywords (internal ones such as ``pinned_data_fingerprint`` left out)."""
     import inspect
 
     accepted: set[str] = set()

@@ -3,6 +3,17 @@
 A :class:`Task` is data: an id, the prompt shown to the agent, the ground truth the env's
 checker compares against, and metadata (difficulty, hops, ...). A :class:`TaskSet` is one split
 of an env's tasks, loaded from ``envs_data/<env>/tasks/<split>.jsonl``.
+
+Three hashes identify data; each has one name:
+
+* **task-set hash** (:meth:`TaskSet.content_hash`; ``info["data_hash"]`` at reset, the
+  ``data_hash`` column of leaderboard CSVs): the tasks of one split as loaded, so results say which
+  tasks they were measured on;
+* **data fingerprint** (:func:`data_fingerprint`; pinned per env version as the spec kwarg
+  ``pinned_data_fingerprint``, old name ``pinned_data_hash``): every data file of
+  ``envs_data/<env>`` (tasks, corpora, databases), so data changed without a ``-vN`` bump warns;
+* **file SHA-256s** (``envs_data/<env>/MANIFEST.json``, written by the generators): each generated
+  file's full digest, so a re-run of ``generate.py`` is checked byte for byte.
 """
 
 from __future__ import annotations

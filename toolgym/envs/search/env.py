@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from toolgym.core.answers import exact_match
 from toolgym.core.env import ToolEnv
 from toolgym.core.errors import ToolError
-from toolgym.core.rewards import exact_match
 from toolgym.core.tasks import Task, data_root
 from toolgym.core.tools import Tool
 from toolgym.envs.search.index import SNIPPET_CHARS, Corpus, load_corpus, snippet

@@ -6,9 +6,9 @@ import re
 from collections import Counter
 from typing import Any
 
+from toolgym.core.answers import normalize_answer
 from toolgym.core.env import ToolEnv
 from toolgym.core.errors import ConfigError, ToolError
-from toolgym.core.rewards import normalize_answer
 from toolgym.core.tasks import Task, data_root
 from toolgym.core.tools import Tool
 from toolgym.envs.calc.grading import ABS_TOL, REL_TOL, number_matches

@@ -17,7 +17,8 @@ Fault tolerance: an actor that dies (killed, OOM, lost node) loses only the chun
 the pool re-queues that chunk, replaces the actor with a fresh one, and carries on. Errors raised
 by the env or the policy code itself are not retried (they would fail again) and are re-raised.
 
-Nothing here is imported by ToolGym or the trainers unless Ray rollouts are asked for.
+Nothing here is imported by ToolGym or the trainers unless Ray rollouts are asked for, and importing
+this module does not import Ray; install it with ``pip install 'toolgym[ray]'``.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class RolloutWorker:
         from transformers import AutoModelForCausalLM
 
         import toolgym  # noqa: F401  (registers the ToolGym envs in this process)
-        from baselines.llm.policy import Policy
+        from baselines.llm.policy import CausalLMPolicy
         from baselines.llm.tokenizer import ChatFormat
         from baselines.train.envs import make_envs
 
@@ -102,7 +103,7 @@ class RolloutWorker:
         self.envs = make_envs(spec.env_id, spec.num_envs, spec.split, spec.env_kwargs)
         self.model = AutoModelForCausalLM.from_config(spec.model_config).to(spec.device).eval()
         self.chat = ChatFormat(spec.tokenizer, include_system_prompt=spec.include_system_prompt)
-        self.policy = Policy(self.model, self.chat.control, temperature=spec.temperature)
+        self.policy = CausalLMPolicy(self.model, self.chat.control, temperature=spec.temperature)
         self.version = -1
 
     def load_weights(self, state_dict: dict[str, torch.Tensor], version: int) -> None:

@@ -247,7 +247,7 @@ class Distributed:
     ) -> list[Episode]:
         """Episodes of ``requests`` in request order, the same on every rank.
 
-        With a Ray ``pool`` (:class:`baselines.distributed.ray_rollout.RayRolloutPool`, held by
+        With a Ray ``pool`` (:class:`baselines.ray_rollout.RayRolloutPool`, held by
         rank 0), rank 0 sends ``model``'s weights and collects every episode from the actors, then
         broadcasts them. Without one, each rank runs ``rollout`` on its shard and the shards are
         all-gathered. Requests must be sampled with ``per_episode_rng`` for this to equal one
