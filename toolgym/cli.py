@@ -149,7 +149,7 @@ def info(
         "id": env_id,
         "class": f"{type(base).__module__}:{type(base).__name__}",
         "data_fingerprint": fingerprint,
-        "pinned_data_hash": base.pinned_data_hash,
+        "pinned_data_fingerprint": base.pinned_data_fingerprint,
         "action_format": base.format.name,
         "max_turns": base.max_turns,
         "grader_version": base.grader_version,
@@ -166,7 +166,7 @@ def info(
         f"action format: {report['action_format']}   max_turns: {report['max_turns']}   "
         f"grader version: {report['grader_version']}   oracle: {report['oracle'] or '-'}"
     )
-    pinned = report["pinned_data_hash"]
+    pinned = report["pinned_data_fingerprint"]
     status = "" if pinned is None else (" (matches the pinned version)" if pinned == fingerprint else
                                         f" [red](pinned {pinned}: data changed!)[/red]")
     console.print(f"data fingerprint: {fingerprint or '-'}{status}")
