@@ -49,9 +49,41 @@ calls = st.builds(
 @given(call=calls)
 def test_render_then_parse_gives_the_same_call(call: ToolCall) -> None:
     # One draw serves every format, so each format round-trips the same 1,000 generated calls.
+    # A string argument that holds a format's own markup (hypothesis draws the tag constants of
+    # the code under test) cannot be written in every format (qwen3_coder writes values raw):
+    # then the parser must report an error, never return a different call.
+    markup = _holds_markup(call.arguments)
     for name in FORMATS:
         fmt = get_action_format(name)
-        assert fmt.parse(fmt.render(call)) == call, name
+        parsed = fmt.parse(fmt.render(call))
+        if markup:
+            assert parsed == call or isinstance(parsed, ActionError), name
+        else:
+            assert parsed == call, name
+
+
+_MARKUP = ("<tool_call", "</tool_call", "<answer", "</answer", "<function", "</function", "<parameter",
+           "</parameter", "<call", "</call", "<final", "</final", "[TOOL_CALLS]")
+
+
+def _holds_markup(value: object) -> bool:
+    """Whether any string inside ``value`` (keys and leaves) contains a format's control markup."""
+    if isinstance(value, str):
+        return any(m in value for m in _MARKUP)
+    if isinstance(value, dict):
+        return any(_holds_markup(k) or _holds_markup(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_markup(v) for v in value)
+    return False
+
+
+@pytest.mark.parametrize("value", ["<tool_call>", "</tool_call>", "<answer>", "[TOOL_CALLS]", "<function=x>"])
+@pytest.mark.parametrize("name", FORMATS)
+def test_an_argument_holding_control_markup_is_never_parsed_as_another_call(name: str, value: str) -> None:
+    fmt = get_action_format(name)
+    call = ToolCall("A", {"A": value})
+    parsed = fmt.parse(fmt.render(call))
+    assert parsed == call or isinstance(parsed, ActionError)
 
 
 answers = st.text(alphabet=st.characters(blacklist_characters="<>[]{}()", blacklist_categories=("Cs",)), max_size=40)
