@@ -60,7 +60,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import TrainerCallback
     from trl import GRPOConfig
 
     from baselines.integrations.trl_guard import CollapseGuard, GuardedGRPOTrainer
@@ -68,13 +68,9 @@ def main() -> None:
 
     torch.manual_seed(0)
     env_kwargs: dict[str, Any] = {"max_turns": 4, "max_output_chars": 300}
-    if args.model:
-        model = AutoModelForCausalLM.from_pretrained(args.model, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(args.model, local_files_only=True, padding_side="left")
-    else:
-        from trl_grpo_search import build_tiny_chat_model
+    from trl_grpo_search import load_chat_model
 
-        model, tokenizer = build_tiny_chat_model(args.env, args.sft_steps, env_kwargs)
+    model, tokenizer = load_chat_model(args.model, args.env, args.sft_steps, env_kwargs)
     prepare_tokenizer(tokenizer)
 
     logged: list[dict[str, Any]] = []

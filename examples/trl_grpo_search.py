@@ -33,6 +33,17 @@ from typing import Any
 logger = logging.getLogger("trl_grpo_search")
 
 
+def load_chat_model(path: str | None, env_id: str, sft_steps: int, env_kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """The local checkpoint at ``path`` (tokenizer left-padded, for generation), or without one a
+    tiny model built from scratch by :func:`build_tiny_chat_model`."""
+    if path:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+        return model, AutoTokenizer.from_pretrained(path, local_files_only=True, padding_side="left")
+    return build_tiny_chat_model(env_id, sft_steps, env_kwargs)
+
+
 def build_tiny_chat_model(env_id: str, sft_steps: int, env_kwargs: dict[str, Any]) -> tuple[Any, Any]:
     """A from-scratch tiny GPT-2 + tokenizer with the ChatML template, warm-started on oracle
     episodes rendered by that template (native tool calls)."""
@@ -75,18 +86,13 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
     from toolgym.integrations.trl import TRLAdapter, prepare_tokenizer
 
     torch.manual_seed(0)
     env_kwargs: dict[str, Any] = {"max_turns": 4, "max_output_chars": 300}
-    if args.model:
-        model = AutoModelForCausalLM.from_pretrained(args.model, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(args.model, local_files_only=True, padding_side="left")
-    else:
-        model, tokenizer = build_tiny_chat_model(args.env, args.sft_steps, env_kwargs)
+    model, tokenizer = load_chat_model(args.model, args.env, args.sft_steps, env_kwargs)
     prepare_tokenizer(tokenizer)
 
     # ---- the ToolGym-specific part: one adapter per env id --------------------------------
