@@ -8,6 +8,7 @@ reason instead; Docker has no gaps.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import textwrap
@@ -373,6 +374,7 @@ def test_no_file_survives_into_the_next_episode(backend: Backend) -> None:
         "workdir.txt",
         f"/tmp/leak-{token}",
         f"/dev/shm/leak-{token}",
+        f"/dev/leak-{token}",  # bwrap's /dev is a tmpfs of the sandbox user's (now read-only)
         f"/run/toolgym/leak-{token}",
         f"/var/tmp/leak-{token}",
     ]
@@ -428,11 +430,11 @@ def test_no_file_survives_into_the_next_episode(backend: Backend) -> None:
 
 
 WRITABLE = """
-import os
+import json, os, stat
 allowed = (os.getcwd(), "/tmp", "/dev/shm")
-found = []
+found = {}
 for root, dirs, files in os.walk("/"):
-    if root in ("/proc", "/sys", "/dev") or root.startswith(("/proc/", "/sys/")):
+    if root in ("/proc", "/sys") or root.startswith(("/proc/", "/sys/")):
         dirs[:] = []
         continue
     if root == "/dev":
@@ -447,18 +449,25 @@ for root, dirs, files in os.walk("/"):
         continue
     os.unlink(probe)
     if not any(root == a or root.startswith(a.rstrip("/") + "/") for a in allowed):
-        found.append(root)
-print(found)
+        found[root] = bool(os.stat(root).st_mode & stat.S_IWOTH)
+print(json.dumps(found))
 """
 
 
 def test_code_can_write_only_to_its_work_dir_and_private_scratch(backend: Backend) -> None:
     # Every directory of the sandbox's filesystem is tried. Writable must be only the work dir,
     # /tmp and /dev/shm (private tmpfs mounts wiped between episodes); not /run/toolgym (the
-    # socket mount of the Docker backend) nor anything that is host disk.
-    result = run(backend, WRITABLE, timeout=30)
+    # socket mount of the Docker backend) nor anything that is host disk. Where the sandbox
+    # sees the host's filesystem (unshare, none) this walks the host's whole disk, which takes
+    # tens of seconds with a cold page cache, hence the long timeout.
+    result = run(backend, WRITABLE, timeout=240)
     assert result.error is None and result.exit_code == 0, result
-    require_contained(backend, "scratch_leak", result.stdout == "[]\n", result.stdout)
+    found: dict[str, bool] = json.loads(result.stdout)
+    if found and all(found.values()) and gap(backend, "scratch_leak") is not None:
+        # The documented gap exactly: world-writable host dirs (/var/tmp, /run/lock, ...).
+        pytest.xfail(f"{backend.isolation}: {gap(backend, 'scratch_leak')}: {sorted(found)}")
+    # Anything else writable (a dir only the host user may write) is write_outside.
+    require_contained(backend, "write_outside", not found, result.stdout)
 
 
 # -- recovery -----------------------------------------------------------------------------------

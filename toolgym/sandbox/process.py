@@ -233,7 +233,9 @@ class ProcessBackend(PooledBackend):
                 "--proc", "/proc", "--dev", "/dev",
                 "--perms", "1777", *size, "--tmpfs", "/tmp",
                 "--perms", "1777", *size, "--tmpfs", "/dev/shm",
-                "--remount-ro", "/",
+                # /dev is bwrap's own tmpfs, owned by the sandbox user and never wiped: a file
+                # written there would survive into later episodes on this worker.
+                "--remount-ro", "/dev", "--remount-ro", "/",
                 "--clearenv", *(a for k, v in WORKER_ENV.items() for a in ("--setenv", k, v)),
                 "--chdir", "/tmp",
                 python, "-I", "/opt/toolgym/worker.py", "--root", "/tmp/toolgym", *worker_args,
