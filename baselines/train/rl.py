@@ -12,11 +12,15 @@ One RL step:
    token probabilities);
 4. ``epochs × minibatches`` updates of :func:`rl_loss` (stale ratios, as in PPO); an update whose
    gradient is exactly zero (no learning signal) is skipped, not stepped (``train/skipped_updates``);
-5. evaluate (every ``eval_every`` steps) the RL policy; then, every ``interleave_every`` steps
-   (``interleaved_sft``, never at the last step), an SFT phase on the expert trajectories of the
-   tasks that failed in the window, evaluated again as ``eval_after_sft/…``;
-6. log every metric, update the spike and collapse detectors (the collapse detector skips the
-   step right after an SFT phase: it follows the RL policy), checkpoint.
+5. the callbacks (:mod:`baselines.train.callbacks`), in order: evaluation of the RL policy (every
+   ``eval_every`` steps); the supervision terms' own callbacks (``interleaved_sft``: an SFT phase
+   on the expert trajectories of the tasks that failed in the window, never at the last step,
+   evaluated again as ``eval_after_sft/…``); the spike and collapse detectors (the collapse
+   detector skips the step right after an SFT phase: it follows the RL policy); user callbacks;
+   then, once the step is logged, checkpoints and ``stop_on_collapse``.
+
+Each supervision term is one unit of :mod:`baselines.train.terms` (its config fields, statistics,
+loss and hooks); this module calls the enabled terms' hooks and knows no term by name.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import logging
 import math
 import shutil
 import time
-from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,14 @@ from baselines.llm.policy import CausalLMPolicy, token_logprobs
 from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, collect_episodes
 from baselines.llm.tokenizer import ChatFormat
 from baselines.train.batch import TokenBatch, collate, group_advantages
+from baselines.train.callbacks import (
+    Callback,
+    Checkpoint,
+    CollapseWatch,
+    Evaluation,
+    SpikeWarning,
+    check_names,
+)
 from baselines.train.common import (
     TrainingDivergedError,
     batch_logits,
@@ -62,18 +74,8 @@ from baselines.train.logger import MetricLogger
 from baselines.train.multiprocess import Distributed, LossScales, NullLogger
 from baselines.train.optim import RandomStreams, optimizer_for, scheduled_lr, set_lr
 from baselines.train.sft import sft_step
-from baselines.train.supervision import (
-    clip_ranges,
-    clipped_pg_loss,
-    control_kl,
-    control_kl_positions,
-    k3_kl,
-    masked_mean,
-    non_target_mask,
-    policy_shaping_loss,
-    sft_nll,
-    spike_penalty,
-)
+from baselines.train.supervision import clip_ranges, clipped_pg_loss, control_kl_positions, k3_kl, masked_mean
+from baselines.train.terms import enabled_terms
 
 logger = logging.getLogger(__name__)
 
@@ -110,34 +112,66 @@ class PreparedBatch:
         )
 
 
+@dataclass
+class LossContext:
+    """What a supervision term's :meth:`~baselines.train.terms.Term.loss` sees of one minibatch.
+
+    Attributes:
+        logits: ``[B, T-1, V]`` policy logits (temperature applied).
+        prepared: The minibatch with old / reference quantities.
+        cfg: The RL config.
+        control_ids: ``[C]`` control-token ids.
+        ref_logits: Reference logits of the minibatch (when a term ``needs_ref_logits``).
+        sft_logits, sft_batch: Logits and batch of the update's SFT episodes (``needs_sft_batch``).
+        scales: This rank's shares of the global token means under multi-process training.
+    """
+
+    logits: torch.Tensor
+    prepared: PreparedBatch
+    cfg: RLConfig
+    control_ids: torch.Tensor
+    ref_logits: torch.Tensor | None = None
+    sft_logits: torch.Tensor | None = None
+    sft_batch: TokenBatch | None = None
+    scales: LossScales | None = None
+
+    @property
+    def token_scale(self) -> float | torch.Tensor:
+        """The factor of a token-mean term: this rank's token share (1 in one process)."""
+        return self.scales.tokens if self.scales is not None else 1.0
+
+
 def token_terms(logits: torch.Tensor, prepared: PreparedBatch, cfg: RLConfig) -> dict[str, torch.Tensor]:
     """The per-token pieces of the token-mean part of :func:`rl_loss` (``[B, T]`` each): ``logp``,
-    ``entropy``, ``ratio``, ``clipped``, ``pg`` (PPO-clip with ``clip_eps_high`` and the
-    ``control_clip`` ε; LUFFY policy shaping on expert rows with ``offpolicy_expert``), ``kl``
-    (k3 to the reference) and ``trained``: the per-token sum that the loss trains,
-    ``pg`` (0 under ``sft_only``) ``+ kl_coef·kl - entropy_coef·entropy``."""
-    sup = cfg.supervision
+    ``entropy``, ``ratio``, ``clipped``, ``pg`` (PPO-clip with ``clip_eps_high``, then each enabled
+    term's :meth:`~baselines.train.terms.Term.clip_ranges` and
+    :meth:`~baselines.train.terms.Term.shape_pg`), ``kl`` (k3 to the reference) and ``trained``:
+    the per-token sum that the loss trains, ``pg`` (0 when a term does not train it)
+    ``+ kl_coef·kl - entropy_coef·entropy``."""
+    terms = enabled_terms(cfg.supervision)
     b = prepared.batch
     logp, entropy = token_logprobs(logits, b.targets)
     adv = b.advantages[:, None].expand_as(logp)
-    # token-level PPO-clip on GRPO advantages (tighter ε on control tokens with control_clip)
     eps_high = cfg.clip_eps_high if cfg.clip_eps_high is not None else cfg.clip_eps
-    eps_lo, eps_hi = clip_ranges(
-        b.control_mask, cfg.clip_eps, eps_high, sup.control_clip_eps if sup.enabled("control_clip") else None
-    )
+    eps_lo, eps_hi = clip_ranges(b.control_mask, cfg.clip_eps, eps_high, None)
+    for term in terms:
+        eps_lo, eps_hi = term.clip_ranges(eps_lo, eps_hi, b.control_mask, cfg.supervision)
     pg_tok, ratio, clipped = clipped_pg_loss(logp, prepared.old_logp, adv, eps_lo, eps_hi)
-    if sup.enabled("offpolicy_expert"):
-        # expert tokens were not sampled from π: LUFFY policy shaping π/(π+γ) replaces the ratio
-        shaped = policy_shaping_loss(logp, adv, sup.expert_gamma, cfg.clip_eps if sup.expert_clip else None)
-        pg_tok = torch.where(b.is_expert[:, None], shaped, pg_tok)
+    for term in terms:
+        pg_tok = term.shape_pg(pg_tok, logp, adv, b.is_expert, cfg)
     kl_tok = k3_kl(logp, prepared.ref_logp)
-    trained = pg_tok * 0.0 if sup.enabled("sft_only") else pg_tok
+    trained = pg_tok if trains_pg(cfg) else pg_tok * 0.0
     if cfg.kl_coef > 0:
         trained = trained + cfg.kl_coef * kl_tok
     if cfg.entropy_coef > 0:
         trained = trained - cfg.entropy_coef * entropy
     return {"logp": logp, "entropy": entropy, "ratio": ratio, "clipped": clipped, "pg": pg_tok, "kl": kl_tok,
             "trained": trained}
+
+
+def trains_pg(cfg: RLConfig) -> bool:
+    """Whether the policy-gradient term is trained (no enabled term switches it off)."""
+    return all(t.trains_pg for t in enabled_terms(cfg.supervision))
 
 
 def rl_loss(
@@ -151,8 +185,9 @@ def rl_loss(
     sft_batch: TokenBatch | None = None,
     scales: LossScales | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The RL objective for one minibatch: the base clipped policy gradient, then each enabled
-    supervisory term with its weight.
+    """The RL objective for one minibatch: the base clipped policy gradient (with the k3-KL and
+    entropy regularisers), then each enabled supervision term's
+    :meth:`~baselines.train.terms.Term.loss`.
 
     Args:
         logits: ``[B, T-1, V]`` policy logits (temperature applied) for ``prepared.batch``.
@@ -167,16 +202,16 @@ def rl_loss(
     Returns:
         ``(loss, stats)``, ``stats`` holding each term (detached) and the ratio statistics.
     """
-    sup = cfg.supervision
+    ctx = LossContext(logits, prepared, cfg, control_ids, ref_logits, sft_logits, sft_batch, scales)
     b = prepared.batch
     mask = b.loss_mask
-    tok = scales.tokens if scales is not None else 1.0
+    tok = ctx.token_scale
     terms = token_terms(logits, prepared, cfg)
     logp, entropy, ratio, clipped = terms["logp"], terms["entropy"], terms["ratio"], terms["clipped"]
     on_policy = mask * (~b.is_expert)[:, None]
     pg_loss = masked_mean(terms["pg"], mask)
-    # sft_only (a control): the policy-gradient term is computed and logged but not trained
-    loss = tok * pg_loss if not sup.enabled("sft_only") else logits.sum() * 0.0
+    # a term may switch the policy gradient off (sft_only): it is still computed and logged
+    loss = tok * pg_loss if trains_pg(cfg) else logits.sum() * 0.0
     stats: dict[str, torch.Tensor] = {"pg_loss": pg_loss.detach()}
 
     # -- regularisers of the base algorithm
@@ -189,27 +224,12 @@ def rl_loss(
         loss = loss - cfg.entropy_coef * tok * ent
         stats["entropy_bonus"] = ent.detach()
 
-    # -- supervisory signals
-    if sup.enabled("control_kl"):
-        if ref_logits is None:
-            raise ValueError("control_kl needs the reference logits of the minibatch.")
-        positions = control_kl_positions(b.targets, prepared.ref_argmax, mask, control_ids, sup.control_kl_positions)
-        ckl = control_kl(logits, ref_logits, positions, sup.control_kl_direction)
-        loss = loss + sup.control_kl_coef * (scales.control_kl if scales is not None else 1.0) * ckl
-        stats["control_kl"] = ckl.detach()
-    if sup.enabled("spike_penalty"):
-        where = b.illegal if sup.spike_positions == "illegal" else non_target_mask(b.targets, control_ids)
-        threshold = (
-            sup.spike_ref_factor * prepared.ref_control if sup.spike_threshold_mode == "ref_relative" else sup.spike_threshold
-        )
-        spike, active = spike_penalty(logits, control_ids, where, mask, threshold, return_active=True)
-        loss = loss + sup.spike_coef * tok * spike
-        stats["spike_penalty"] = spike.detach()
-        stats["spike_active_frac"] = active
-    if uses_sft_batch(cfg) and sft_logits is not None and sft_batch is not None:
-        nll = sft_nll(sft_logits, sft_batch.targets, sft_batch.loss_mask)
-        loss = loss + sup.sft_mix_coef * nll
-        stats["sft_mix_nll"] = nll.detach()
+    # -- supervisory signals (baselines.train.terms)
+    for term in enabled_terms(cfg.supervision):
+        added, term_stats = term.loss(ctx)
+        if added is not None:
+            loss = loss + added
+        stats.update(term_stats)
 
     with torch.no_grad():
         sampled = on_policy > 0
@@ -221,8 +241,8 @@ def rl_loss(
 
 
 def uses_sft_batch(cfg: RLConfig) -> bool:
-    """Whether the updates add the NLL of ``sft_mix`` episodes (``sft_mix`` or the ``sft_only`` control)."""
-    return cfg.supervision.enabled("sft_mix") or cfg.supervision.enabled("sft_only")
+    """Whether the updates need an SFT batch (a term ``needs_sft_batch``: ``sft_mix``, ``sft_only``)."""
+    return any(t.needs_sft_batch for t in enabled_terms(cfg.supervision))
 
 
 class RLTrainer:
@@ -232,9 +252,14 @@ class RLTrainer:
         config: The run's config.
         resume: A checkpoint directory written by this trainer (``out_dir/checkpoints/step_N``)
             or ``"auto"`` (the latest one in ``out_dir``, if any): continues exactly where it was.
+        callbacks: Extra :class:`~baselines.train.callbacks.Callback` objects; they run after the
+            built-in ones (evaluation, the terms' callbacks, the detectors) and before the
+            checkpoint, and their state is saved in checkpoints.
     """
 
-    def __init__(self, config: RLConfig, *, resume: str | None = None) -> None:
+    def __init__(
+        self, config: RLConfig, *, resume: str | None = None, callbacks: Sequence[Callback] = ()
+    ) -> None:
         if not config.init:
             raise ValueError("RLConfig.init must name the SFT checkpoint to start from (e.g. runs/sft/model).")
         self.cfg = cfg = config
@@ -278,8 +303,17 @@ class RLTrainer:
             abs_floor=cfg.spike_abs,
         )
         self.collapse = CollapseDetector(cfg.collapse_frac, cfg.collapse_patience)
-        self.window: deque[dict[str, float]] = deque(maxlen=cfg.supervision.interleave_window)
-        self.after_sft = False  # the previous step ran an interleaved SFT phase
+        self.evaluation = Evaluation(cfg.eval_every)
+        self.callbacks: list[Callback] = [
+            self.evaluation,
+            *(cb for term in enabled_terms(cfg.supervision) for cb in term.callbacks(self)),
+            SpikeWarning(self.spikes),
+            CollapseWatch(self.collapse, stop=cfg.stop_on_collapse),
+            *callbacks,
+            Checkpoint(cfg.save_every),
+        ]
+        check_names(self.callbacks)
+        self.last_episodes: list[Episode] = []  # the current step's rollouts (for callbacks)
         self.step = 0
         self.history: list[dict[str, float]] = []
         if ckpt is not None:
@@ -300,13 +334,14 @@ class RLTrainer:
         """Sampling requests for the step's tasks, and the group of each; the expert slot (if
         ``offpolicy_expert``) is filled separately, so each group has ``group_size`` episodes."""
         sup = self.cfg.supervision
-        n_sampled = self.cfg.group_size - int(sup.enabled("offpolicy_expert"))
+        terms = enabled_terms(sup)
+        n_sampled = self.cfg.group_size - sum(t.expert_in_group for t in terms)
         requests, groups = [], []
         for g, task in enumerate(tasks):
-            hint = self.bank.get(task).hint(sup.hint_style) if sup.enabled("hint") else None
             for k in range(n_sampled):
                 seed = self.cfg.seed * 1_000_003 + self.step * 10_007 + g * 101 + k
-                requests.append(EpisodeRequest(task, seed, hint if k < sup.hint_per_group else None))
+                hints = [h for t in terms if (h := t.hint(self.bank.get(task), k, sup)) is not None]
+                requests.append(EpisodeRequest(task, seed, hints[0] if hints else None))
                 groups.append(g)
         return requests, groups
 
@@ -319,7 +354,7 @@ class RLTrainer:
             episodes = self._rollout(requests)
         for ep, g in zip(episodes, groups, strict=True):
             ep.group = g
-        if self.cfg.supervision.enabled("offpolicy_expert"):
+        if any(t.expert_in_group for t in enabled_terms(self.cfg.supervision)):
             for g, task in enumerate(tasks):
                 expert = self.bank.get(task).to_episode(self.chat, max_observation_tokens=self.cfg.max_observation_tokens)
                 expert.group = g
@@ -341,8 +376,8 @@ class RLTrainer:
         rewards = torch.tensor([e.reward for e in episodes], dtype=torch.float32)
         groups = torch.tensor([e.group for e in episodes])
         adv = group_advantages(rewards, groups, cfg.adv_eps)
-        if cfg.supervision.enabled("permuted_advantages"):  # control: same update, reward-unrelated advantages
-            adv = adv[torch.randperm(len(adv), generator=self.streams.torch["permutation"])]
+        for term in enabled_terms(cfg.supervision):  # e.g. permuted_advantages (a control)
+            adv = term.advantages(adv, self)
         batch = collate(episodes, self.control, adv.tolist()).to(cfg.device)
         shape, dev = batch.targets.shape, batch.targets.device
         old_logp = torch.zeros(shape, device=dev)
@@ -441,7 +476,7 @@ class RLTrainer:
                     scales = self.dist.loss_scales(pb.loss_mask, pb.loss_mask * (~pb.is_expert)[:, None], positions)
                 logits = batch_logits(self.train_model, part.batch, cfg.temperature)
                 ref_logits = None
-                if sup.enabled("control_kl"):
+                if any(t.needs_ref_logits for t in enabled_terms(sup)):
                     with torch.no_grad():
                         ref_logits = batch_logits(self.ref_model, part.batch, cfg.temperature)
                 sft_batch = sft_logits = None
@@ -527,11 +562,12 @@ class RLTrainer:
         grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
         return float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None)))
 
-    def interleaved_sft(self) -> dict[str, float]:
-        """SFT phase on expert trajectories of tasks with reward 0 throughout the window."""
+    def interleaved_sft(self, window: Iterable[dict[str, float]]) -> dict[str, float]:
+        """SFT phase on expert trajectories of the tasks with reward 0 throughout ``window`` (one
+        ``{task: best reward}`` record per RL step; see :class:`~baselines.train.callbacks.InterleavedSFT`)."""
         sup = self.cfg.supervision
         best: dict[str, float] = {}
-        for record in self.window:
+        for record in window:
             for task, r in record.items():
                 best[task] = max(best.get(task, 0.0), r)
         failed = sorted(t for t, r in best.items() if r <= 0)
@@ -570,32 +606,9 @@ class RLTrainer:
         update_started = time.perf_counter()
         metrics.update(self.update(prepared, episodes))
         update_s = time.perf_counter() - update_started
-        record: dict[str, float] = {}
-        for e in sampled:
-            record[e.task_id] = max(record.get(e.task_id, 0.0), e.reward)
-        self.window.append(record)
-        sup = cfg.supervision
-        eval_due = bool(cfg.eval_every and self.step % cfg.eval_every == 0 and self.dist.is_main)
-        if eval_due:  # the RL policy, before any SFT phase of this step
-            metrics.update(self._evaluate("eval"))
-        phase_due = sup.enabled("interleaved_sft") and self.step % sup.interleave_every == 0
-        if phase_due and self.step >= cfg.steps:
-            # no RL step follows: the run's final policy stays the RL policy (its final evaluation
-            # would otherwise measure a freshly fine-tuned one)
-            metrics["train/interleaved_sft_skipped"] = 1.0
-        elif phase_due:
-            metrics.update(self.interleaved_sft())
-            if eval_due:
-                metrics.update(self._evaluate("eval_after_sft"))
-        # the collapse detector follows the RL steps: the step right after an SFT phase samples a
-        # freshly fine-tuned policy, whose bump would reset the detector's run of low steps
-        after_sft, self.after_sft = self.after_sft, bool(phase_due and self.step < cfg.steps)
-        metrics["train/after_sft_phase"] = float(after_sft)
-        metrics.update(self.spikes.update(self.step, metrics["diag/probe/illegal_total"], metrics["diag/probe/after_open_eot"]))
-        if not after_sft:
-            metrics.update(self.collapse.update(self.step, metrics["train/success"]))
-        else:
-            metrics.update(self.collapse.status())
+        self.last_episodes = episodes
+        for callback in self.callbacks:  # evaluation, the terms' callbacks, detectors (callbacks.py)
+            metrics.update(callback.on_step(self, metrics))
         tokens = float(prepared.batch.loss_mask.sum())
         metrics.update({
             "train/lr": self.lr,
@@ -628,6 +641,8 @@ class RLTrainer:
             bar = tqdm(total=target, initial=self.step, desc=f"rl (success sampled at T={cfg.temperature:g})", dynamic_ncols=True)
         started = time.perf_counter()
         stopped = None
+        for callback in self.callbacks:
+            callback.on_train_start(self)
         try:
             while self.step < target:
                 try:
@@ -641,14 +656,15 @@ class RLTrainer:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(success=f"{metrics['train/success']:.2f}", illegal=f"{metrics['diag/probe/illegal_total']:.3f}")
-                if cfg.save_every and self.step % cfg.save_every == 0 and self.dist.is_main:
-                    self.save()
-                if cfg.stop_on_collapse and self.collapse.collapsed:
-                    stopped = f"collapse detected at step {self.collapse.collapse_step}"
+                reasons = [r for cb in self.callbacks if (r := cb.on_step_end(self, metrics)) is not None]
+                if reasons:
+                    stopped = "; ".join(reasons)
                     break
         finally:
             if bar is not None:
                 bar.close()
+        for callback in self.callbacks:
+            callback.on_train_end(self)
         if self.dist.is_main:
             self.save()
             save_pretrained(self.model, self.tokenizer, self.out / "model")
@@ -681,7 +697,7 @@ class RLTrainer:
             self.rollout_pool = None
 
     def save(self) -> Path:
-        """Write ``out_dir/checkpoints/step_N`` (model, tokenizer, optimizer, RNG and detector
+        """Write ``out_dir/checkpoints/step_N`` (model, tokenizer, optimizer, RNG and callback
         states) and drop checkpoints beyond ``keep_checkpoints``."""
         path = self.out / "checkpoints" / f"step_{self.step:06d}"
         save_pretrained(self.model, self.tokenizer, path)
@@ -691,10 +707,7 @@ class RLTrainer:
                 "optimizer": self.optimizer.state_dict(),
                 "streams": self.streams.state_dict(),
                 "generator": self.generator.get_state(),
-                "spikes": self.spikes.state_dict(),
-                "collapse": self.collapse.state_dict(),
-                "window": list(self.window),
-                "after_sft": self.after_sft,
+                "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
                 "history": self.history,
             },
             path / STATE_FILE,
@@ -710,10 +723,13 @@ class RLTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.streams.load_state_dict(state["streams"])
         self.generator.set_state(state["generator"])
-        self.spikes.load_state_dict(state["spikes"])
-        self.collapse.load_state_dict(state["collapse"])
-        self.window = deque(state["window"], maxlen=self.cfg.supervision.interleave_window)
-        self.after_sft = bool(state.get("after_sft", False))
+        saved = state.get("callbacks")
+        if saved is None:  # written before the callbacks (state under fixed keys)
+            saved = {"spikes": state["spikes"], "collapse": state["collapse"],
+                     "interleaved_sft": {"window": state["window"], "after_sft": state.get("after_sft", False)}}
+        for callback in self.callbacks:
+            if callback.name in saved:
+                callback.load_state_dict(saved[callback.name])
         self.history = list(state.get("history", []))
         logger.info("Resumed from %s at step %d", path, self.step)
 

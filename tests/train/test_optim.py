@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from baselines.train.callbacks import InterleavedSFT
 from baselines.train.config import RLConfig, SFTConfig, SupervisionConfig, load_config
 from baselines.train.optim import lr_at
 from baselines.train.rl import RLTrainer, rl_loss
@@ -213,12 +214,13 @@ def test_interleaved_sft_is_evaluated_before_its_phase_and_not_at_the_end(sft_ch
     order: list[str] = []
     evaluate, phase = trainer._evaluate, trainer.interleaved_sft
     trainer._evaluate = lambda prefix: (order.append(prefix), evaluate(prefix))[1]
-    trainer.window.append({trainer.train_ids[0]: 0.0})  # a failed task, so every phase trains
+    (sft_callback,) = [cb for cb in trainer.callbacks if isinstance(cb, InterleavedSFT)]
+    sft_callback.window.append({trainer.train_ids[0]: 0.0})  # a failed task, so every phase trains
 
-    def logged_phase():
+    def logged_phase(window):
         order.append("sft")
-        trainer.window.append({trainer.train_ids[0]: 0.0})
-        return phase()
+        window.append({trainer.train_ids[0]: 0.0})
+        return phase(window)
 
     trainer.interleaved_sft = logged_phase
     trainer.train()

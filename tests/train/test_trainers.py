@@ -174,9 +174,8 @@ def test_non_finite_values_stop_training_with_a_clear_message(sft_checkpoint, tm
 def test_interleaved_sft_trains_on_failed_tasks_only(sft_checkpoint, tmp_path) -> None:
     trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, supervision=SupervisionConfig(use=["interleaved_sft"], interleave_steps=2, interleave_batch=4)))
     a, b = trainer.train_ids[:2]
-    trainer.window.extend([{a: 0.0, b: 1.0}, {a: 0.0}])
     before = params(trainer.model)
-    stats = trainer.interleaved_sft()
+    stats = trainer.interleaved_sft([{a: 0.0, b: 1.0}, {a: 0.0}])
     assert stats["train/interleaved_sft_tasks"] == 1
     assert any(not torch.equal(x, y) for x, y in zip(before, trainer.model.parameters(), strict=True))
 
