@@ -17,6 +17,7 @@ from toolgym.core.tasks import Task, TaskSet
 from toolgym.core.tools import Tool
 from toolgym.envs.bfcl import data, runtime
 from toolgym.envs.bfcl.schema import parameters_schema
+from toolgym.envs.turn_end import NO_CALL_RULE, check_turn_end, conversation_over, ends_turn_without_call
 
 MAX_STEPS_PER_TURN = 50
 """More calls than this in one user turn force-quit the task. BFCL's ``MAXIMUM_STEP_LIMIT`` is 20
@@ -25,7 +26,6 @@ the longest ground-truth turn needs 34 calls, so the limit here is 50 calls."""
 
 END_TURN = "end_turn"
 """The tool that ends a user turn in the default ``turn_end="tool"`` mode."""
-TURN_END_MODES = ("tool", "no_call")
 
 INSTRUCTIONS = {
     "tool": (
@@ -39,8 +39,8 @@ INSTRUCTIONS = {
         "This is a conversation with a user who makes one request per turn. Serve each request with "
         "as many tool calls as it needs (one per message). When the request is done, or cannot be "
         f"done with the tools you have, end your turn with {ANSWER_OPEN}your reply to the user{ANSWER_CLOSE}; "
-        "the user's next request follows. Any message without a tool call ends your turn. The "
-        "conversation ends after the user's last request."
+        f"the user's next request follows. {NO_CALL_RULE} The conversation ends after the user's "
+        "last request."
     ),
 }
 
@@ -180,8 +180,7 @@ class BFCLMultiTurnEnv(ToolEnv):
                 f"category={category!r} is not a BFCL multi-turn category; expected one of "
                 f"{data.CATEGORIES} or 'all'."
             )
-        if turn_end not in TURN_END_MODES:
-            raise ConfigError(f"turn_end={turn_end!r} is not understood; expected one of {TURN_END_MODES}.")
+        check_turn_end(turn_end)
         if not isinstance(max_steps_per_turn, int) or max_steps_per_turn < 1:
             raise ConfigError(f"max_steps_per_turn must be a positive integer, got {max_steps_per_turn!r}.")
         data.require_package()
@@ -268,7 +267,7 @@ class BFCLMultiTurnEnv(ToolEnv):
         if self._task is None or self._done or self._setup_error is not None:
             return super().step(action)
         parsed = self._parse(action)
-        if self.turn_end == "no_call" and not isinstance(parsed, ToolCall):
+        if ends_turn_without_call(self.turn_end, parsed):
             return self._end_user_turn(action, parsed, final=False)
         if isinstance(parsed, FinalAnswer):
             return self._end_user_turn(action, parsed, final=True)
@@ -343,7 +342,7 @@ class BFCLMultiTurnEnv(ToolEnv):
             terminated, stop_reason = True, "answer"
             success = self._grade(task, "")
             outcome = "all requests served" if success else "not all requests were served correctly"
-            parts.append(f"The conversation is over ({outcome}).")
+            parts.append(conversation_over(outcome))
         else:
             message = turns[self._user_turn]
             added = task.metadata["missed_function"].get(self._user_turn, [])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from toolgym.core.env import ToolEnv
 from toolgym.core.errors import ToolError
 from toolgym.core.tasks import Task, data_root
 from toolgym.core.tools import Tool
@@ -22,6 +21,7 @@ from toolgym.envs.booking.domain import (
     parse_time,
 )
 from toolgym.envs.booking.templates import CITIES
+from toolgym.envs.turn_end import SingleRequestEnv
 
 DEFAULT_NOW = "2024-05-01T00:00"
 """The clock of a task whose metadata has no ``now``."""
@@ -63,7 +63,7 @@ def _strict(properties: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class BookingEnv(ToolEnv):
+class BookingEnv(SingleRequestEnv):
     """Airline customer service with a stateful database and a domain policy (tau-bench style).
 
     ## Description
@@ -111,12 +111,16 @@ class BookingEnv(ToolEnv):
     ## Episode End
     Terminates on a final answer (or on too many invalid actions if the policy says so);
     truncates after ``max_turns`` steps (default 20).
+    With ``turn_end="no_call"``, also on any action without a parseable tool call or final
+    answer (unanswered: reward 0; see :class:`~toolgym.envs.turn_end.SingleRequestEnv`).
 
     ## Arguments
-    Those of :class:`~toolgym.core.env.ToolEnv`; ``difficulty`` is ``"easy"`` (a lookup or a
-    permitted change with the ids given), ``"medium"`` (a trap with one check, finding a
-    reservation from its description, booking a named flight) or ``"hard"`` (a trap that needs
-    arithmetic, choosing the cheapest flight, cancel-and-rebook). Default ``max_turns=20``.
+    Those of :class:`~toolgym.core.env.ToolEnv`, plus ``turn_end`` (``"tool"``, default, or
+    ``"no_call"``: see :class:`~toolgym.envs.turn_end.SingleRequestEnv`); ``difficulty`` is
+    ``"easy"`` (a lookup or a permitted change with the ids given), ``"medium"`` (a trap with one
+    check, finding a reservation from its description, booking a named flight) or ``"hard"`` (a trap
+    that needs arithmetic, choosing the cheapest flight, cancel-and-rebook). Default
+    ``max_turns=20``.
 
     ## Version History
     * v0: initial release.

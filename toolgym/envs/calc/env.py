@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolgym.core.env import ToolEnv
 from toolgym.core.tasks import Task
 from toolgym.core.tools import Tool
 from toolgym.envs.calc.calculator import calculator_tool
 from toolgym.envs.calc.grading import REL_TOL, number_matches
+from toolgym.envs.turn_end import SingleRequestEnv
 
 
-class CalcEnv(ToolEnv):
+class CalcEnv(SingleRequestEnv):
     """Arithmetic word problems with an exact, safe calculator.
 
     ## Description
@@ -44,11 +44,15 @@ class CalcEnv(ToolEnv):
     ## Episode End
     Terminates on a final answer (or on too many invalid actions if the policy says so);
     truncates after ``max_turns`` (default 12) steps.
+    With ``turn_end="no_call"``, also on any action without a parseable tool call or final
+    answer (unanswered: reward 0; see :class:`~toolgym.envs.turn_end.SingleRequestEnv`).
 
     ## Arguments
-    Those of :class:`~toolgym.core.env.ToolEnv`; ``difficulty`` is ``"easy"`` (2 steps, small
-    integers), ``"medium"`` (3–4 steps with products, multiples and exact divisions) or
-    ``"hard"`` (4–6 steps with cents, percentages and parentheses). Default ``max_turns=12``.
+    Those of :class:`~toolgym.core.env.ToolEnv`, plus ``turn_end`` (``"tool"``, default, or
+    ``"no_call"``: see :class:`~toolgym.envs.turn_end.SingleRequestEnv`); ``difficulty`` is
+    ``"easy"`` (2 steps, small integers), ``"medium"`` (3–4 steps with products, multiples and exact
+    divisions) or ``"hard"`` (4–6 steps with cents, percentages and parentheses). Default
+    ``max_turns=12``.
 
     ## Version History
     * v0: initial release.

@@ -8,11 +8,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from toolgym.core.env import ToolEnv
 from toolgym.core.errors import ConfigError, ErrorCode, ToolError
 from toolgym.core.tasks import Task
 from toolgym.core.tools import Tool
 from toolgym.envs.code.harness import Verdict, harness_source, score
+from toolgym.envs.turn_end import SingleRequestEnv
 from toolgym.sandbox import factory
 from toolgym.sandbox.base import Backend, ExecResult
 from toolgym.sandbox.factory import BACKEND_KINDS
@@ -59,7 +59,7 @@ def compile_problem(code: str) -> str | None:
     return None
 
 
-class CodeEnv(ToolEnv):
+class CodeEnv(SingleRequestEnv):
     """Programming tasks graded by hidden unit tests, with code run in a sandbox.
 
     ## Description
@@ -104,10 +104,14 @@ class CodeEnv(ToolEnv):
     invalid actions if the policy says so; truncates after ``max_turns`` (default 10) steps.
     ``submit`` never ends the episode: ToolEnv episodes end with a final answer, so the graded
     artifact is the answer itself, and ``submit`` is how the agent tests it first.
+    With ``turn_end="no_call"``, also on any action without a parseable tool call or final
+    answer (unanswered: reward 0; see :class:`~toolgym.envs.turn_end.SingleRequestEnv`).
 
     ## Arguments
     Those of :class:`~toolgym.core.env.ToolEnv`, plus:
 
+    * ``turn_end``: ``"tool"`` (default) or ``"no_call"`` (see
+      :class:`~toolgym.envs.turn_end.SingleRequestEnv`).
     * ``sandbox``: ``"auto"`` (Docker when the daemon answers and the image exists, else the
       process backend with a logged warning), ``"docker"`` (raises
       :class:`~toolgym.sandbox.SandboxUnavailable` at construction if Docker cannot be used),

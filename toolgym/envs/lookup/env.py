@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from toolgym.core.env import InvalidActionPolicy, ToolEnv
+from toolgym.core.env import InvalidActionPolicy
 from toolgym.core.tasks import Task
 from toolgym.core.tools import Tool
+from toolgym.envs.turn_end import SingleRequestEnv
 
 UNKNOWN_KEY_OUTPUT = "none"
 """What ``get`` returns for a key that is not in the table (an output, not an error)."""
 
 
-class LookupEnv(ToolEnv):
+class LookupEnv(SingleRequestEnv):
     """Pointer chasing through a hidden key-value table.
 
     ## Description
@@ -41,10 +42,16 @@ class LookupEnv(ToolEnv):
     ## Episode End
     Terminates on a final answer and, by default, on the first invalid action (``invalid_action=
     "terminate"``, as in the pilot and BFCL); truncates after ``max_turns`` (default 5) steps.
+    With ``turn_end="no_call"``, also on any action without a parseable tool call or final
+    answer (unanswered: reward 0; see :class:`~toolgym.envs.turn_end.SingleRequestEnv`); under
+    the default ``invalid_action="terminate"`` that changes nothing, so pass
+    ``invalid_action="continue"`` too for exactly the reference rule (a failing but parseable
+    call, such as an unknown tool, then lets the episode go on).
 
     ## Arguments
-    Those of :class:`~toolgym.core.env.ToolEnv`; ``difficulty`` is ``"easy"`` (1 hop),
-    ``"medium"`` (2) or ``"hard"`` (3). Defaults differ from the base class:
+    Those of :class:`~toolgym.core.env.ToolEnv`, plus ``turn_end`` (``"tool"``, default, or
+    ``"no_call"``: see :class:`~toolgym.envs.turn_end.SingleRequestEnv`); ``difficulty`` is
+    ``"easy"`` (1 hop), ``"medium"`` (2) or ``"hard"`` (3). Defaults differ from the base class:
     ``max_turns=5`` and ``invalid_action="terminate"``.
 
     ## Version History

@@ -41,11 +41,15 @@ class MultiEnv(SearchEnv):
     ## Episode End
     Terminates on a final answer (or on too many invalid actions if the policy says so);
     truncates after ``max_turns`` (default 20) steps.
+    With ``turn_end="no_call"``, also on any action without a parseable tool call or final
+    answer (unanswered: reward 0; see :class:`~toolgym.envs.turn_end.SingleRequestEnv`).
 
     ## Arguments
-    Those of :class:`~toolgym.core.env.ToolEnv`; ``difficulty`` is ``"easy"`` (two facts of two
-    entities), ``"medium"`` (a direct and a 2-hop fact of one entity) or ``"hard"`` (2-hop facts
-    of two entities, three entities, or a 4-hop chain). Default ``max_turns=20``.
+    Those of :class:`~toolgym.core.env.ToolEnv`, plus ``turn_end`` (``"tool"``, default, or
+    ``"no_call"``: see :class:`~toolgym.envs.turn_end.SingleRequestEnv`); ``difficulty`` is
+    ``"easy"`` (two facts of two entities), ``"medium"`` (a direct and a 2-hop fact of one entity)
+    or ``"hard"`` (2-hop facts of two entities, three entities, or a 4-hop chain). Default
+    ``max_turns=20``.
 
     ## Version History
     * v0: initial release.

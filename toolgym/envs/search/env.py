@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from toolgym.core.answers import exact_match
-from toolgym.core.env import ToolEnv
 from toolgym.core.errors import ToolError
 from toolgym.core.tasks import Task, data_root
 from toolgym.core.tools import Tool
 from toolgym.envs.search.index import SNIPPET_CHARS, Corpus, load_corpus, snippet
+from toolgym.envs.turn_end import SingleRequestEnv
 
 __all__ = ["MAX_K", "SNIPPET_CHARS", "Corpus", "SearchEnv", "load_corpus", "snippet"]
 
 MAX_K = 20
 
 
-class SearchEnv(ToolEnv):
+class SearchEnv(SingleRequestEnv):
     """Multi-hop question answering over a fictional knowledge base.
 
     ## Description
@@ -44,10 +44,13 @@ class SearchEnv(ToolEnv):
     ## Episode End
     Terminates on a final answer (or on too many invalid actions if the policy says so);
     truncates after ``max_turns`` steps.
+    With ``turn_end="no_call"``, also on any action without a parseable tool call or final
+    answer (unanswered: reward 0; see :class:`~toolgym.envs.turn_end.SingleRequestEnv`).
 
     ## Arguments
-    Those of :class:`~toolgym.core.env.ToolEnv`; ``difficulty`` is ``"easy"`` (1 hop),
-    ``"medium"`` (2) or ``"hard"`` (3).
+    Those of :class:`~toolgym.core.env.ToolEnv`, plus ``turn_end`` (``"tool"``, default, or
+    ``"no_call"``: see :class:`~toolgym.envs.turn_end.SingleRequestEnv`); ``difficulty`` is
+    ``"easy"`` (1 hop), ``"medium"`` (2) or ``"hard"`` (3).
 
     ## Version History
     * v0: initial release.

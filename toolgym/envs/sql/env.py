@@ -7,12 +7,12 @@ from collections import Counter
 from typing import Any
 
 from toolgym.core.answers import normalize_answer
-from toolgym.core.env import ToolEnv
 from toolgym.core.errors import ConfigError, ToolError
 from toolgym.core.tasks import Task, data_root
 from toolgym.core.tools import Tool
 from toolgym.envs.calc.grading import ABS_TOL, REL_TOL, number_matches
 from toolgym.envs.sql.database import ReadOnlyDatabase
+from toolgym.envs.turn_end import SingleRequestEnv
 
 _DB_NAME_RE = re.compile(r"^[a-z]+_[a-z]+_[0-9]+$")
 _LIST_SPLIT_RE = re.compile(r"[,;\n]")
@@ -52,7 +52,7 @@ def grade(kind: str, answer: str, gold: Any, decimals: int | None = None) -> boo
     raise ConfigError(f"Unknown SQL-v0 answer kind {kind!r}; expected 'number', 'text' or 'list'.")
 
 
-class SQLEnv(ToolEnv):
+class SQLEnv(SingleRequestEnv):
     """Answer questions about a relational database by exploring it and querying it with SQL.
 
     ## Description
@@ -90,10 +90,13 @@ class SQLEnv(ToolEnv):
     ## Episode End
     Terminates on a final answer (or on too many invalid actions if the policy says so);
     truncates after ``max_turns`` steps.
+    With ``turn_end="no_call"``, also on any action without a parseable tool call or final
+    answer (unanswered: reward 0; see :class:`~toolgym.envs.turn_end.SingleRequestEnv`).
 
     ## Arguments
-    Those of :class:`~toolgym.core.env.ToolEnv`, plus ``max_rows`` (50: rows a query shows),
-    ``query_timeout_s`` (1.0: wall-clock limit of one query) and ``max_vm_steps`` (20,000,000:
+    Those of :class:`~toolgym.core.env.ToolEnv`, plus ``turn_end`` (``"tool"``, default, or
+    ``"no_call"``: see :class:`~toolgym.envs.turn_end.SingleRequestEnv`), ``max_rows`` (50: rows
+    a query shows), ``query_timeout_s`` (1.0: wall-clock limit of one query) and ``max_vm_steps`` (20,000,000:
     SQLite instruction limit of one query). ``difficulty`` is ``"easy"``, ``"medium"`` or
     ``"hard"``.
 
