@@ -12,9 +12,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+pytest.importorskip("yaml")  # the trainer configs load YAML (the train extra)
+
 from baselines.agents.sb3 import TrainConfig
 from baselines.agents.sb3 import cli as sb3_cli
-from baselines.cli import MISSING_HELP, config_panel_title, config_rows, run_app
+from baselines.cli import MISSING_HELP, config_command, config_panel_title, config_rows, run_app
 from baselines.llm.model import TinyLMConfig
 from baselines.train.__main__ import app as train_app
 from baselines.train.__main__ import main as train_main
@@ -78,6 +80,18 @@ def test_train_keeps_its_flags_and_exit_codes(capsys: pytest.CaptureFixture[str]
     assert "Unknown config key 'lrr' for RLConfig. Did you mean 'lr'?" in capsys.readouterr().err
 
 
+def test_config_fields_are_listed_without_rich_markup_too() -> None:
+    app = typer.Typer(rich_markup_mode=None)
+
+    @app.command(cls=config_command(TinyLMConfig))
+    def only() -> None:
+        """A command configured by TinyLMConfig."""
+
+    text = help_of(app)
+    assert config_panel_title(TinyLMConfig) in text
+    assert "d_model (int, default 128)" in text and _help(TinyLMConfig, "d_model") in text
+
+
 def test_run_app_returns_the_exit_code_a_command_raises() -> None:
     app = typer.Typer()
 
@@ -104,8 +118,8 @@ def test_sb3_train_options_take_help_and_defaults_from_train_config() -> None:
 
 
 def test_serve_help_names_its_flags() -> None:
-    pytest.importorskip("fastapi")
-    pytest.importorskip("uvicorn")
+    for module in ("torch", "transformers", "fastapi", "uvicorn"):  # the serve and train extras
+        pytest.importorskip(module)
     from baselines.serve import cli as serve_cli
     from baselines.serve import main as serve_main
 
