@@ -62,17 +62,17 @@ queue); the HTTP side (keep-alive, chunked bodies) is uvicorn's.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 try:
     from fastapi import FastAPI, Request
@@ -83,9 +83,11 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         "baselines.serve needs FastAPI and uvicorn: pip install 'toolgym[serve]' (from a clone: pip install '.[serve]')."
     ) from exc
+import typer
 from starlette.exceptions import HTTPException
 
 from baselines.agents.llm import DEFAULT_MAX_NEW_TOKENS, Completion, LocalChatModel
+from baselines.cli import CONTEXT_SETTINGS, run_app
 
 logger = logging.getLogger(__name__)
 
@@ -684,37 +686,45 @@ def serve_in_thread(
     return ServerHandle(server, thread, sock, local)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m baselines.serve --model DIR [--host H] [--port P] [--tool-format F]``."""
-    parser = argparse.ArgumentParser(prog="python -m baselines.serve", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="Hugging Face checkpoint directory to serve.")
-    parser.add_argument("--host", default="127.0.0.1", help="Interface to bind (default 127.0.0.1).")
-    parser.add_argument("--port", type=int, default=8000, help="Port (0 picks a free one; default 8000).")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads.")
-    parser.add_argument(
-        "--tool-format",
-        default="auto",
-        help="ToolGym action format tool calls are parsed with (default auto).",
-    )
-    args = parser.parse_args(argv)
+cli = typer.Typer(add_completion=False, rich_markup_mode="rich", context_settings=CONTEXT_SETTINGS)
+
+
+@cli.command(help=__doc__.splitlines()[0].replace("(FastAPI + uvicorn).", "(FastAPI + uvicorn); serves until Ctrl-C."))
+def serve(
+    model: Annotated[str, typer.Option("--model", help="Hugging Face checkpoint directory to serve.")],
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 8000,
+    threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
+    tool_format: Annotated[str, typer.Option(
+        "--tool-format", help="ToolGym action format tool calls are parsed with.")] = "auto",
+) -> None:
+    """Load the model, print the base URL and serve; exit code 1 for a model that cannot be loaded or
+    an address that cannot be bound."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        local = LocalChatModel(args.model, threads=args.threads, tool_format=args.tool_format)
+        local = LocalChatModel(model, threads=threads, tool_format=tool_format)
     except (FileNotFoundError, ValueError) as exc:
-        parser.exit(1, f"error: {exc}\n")
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
     try:
-        server, sock, local = make_server(local, args.host, args.port)
+        server, sock, local = make_server(local, host, port)
     except OSError as exc:
-        parser.exit(1, f"error: cannot bind {args.host}:{args.port}: {exc}\n")
-    host, port = sock.getsockname()[:2]
-    print(f"Serving {local.name!r} at http://{host}:{port}/v1", flush=True)
+        print(f"error: cannot bind {host}:{port}: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    bound_host, bound_port = sock.getsockname()[:2]
+    print(f"Serving {local.name!r} at http://{bound_host}:{bound_port}/v1", flush=True)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m baselines.serve --model DIR [--host H] [--port P] [--threads N] [--tool-format F]``;
+    returns the exit code."""
+    return run_app(cli, argv, "python -m baselines.serve")
 
 
 if __name__ == "__main__":

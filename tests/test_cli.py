@@ -188,3 +188,18 @@ def test_one_sandbox_notice_for_all_workers(monkeypatch: pytest.MonkeyPatch) -> 
     assert buffer.getvalue().count("Docker sandbox unavailable") == 1
     with _one_sandbox_notice(["ToolGym/Lookup-v0"]):  # no env that runs code: nothing to say
         assert "TOOLGYM_SANDBOX" not in os.environ
+
+
+@pytest.mark.parametrize(("command", "flag"), [("run", "--agent"), ("leaderboard", "--agents")])
+def test_agent_help_lists_the_registered_specs(monkeypatch: pytest.MonkeyPatch, command: str, flag: str) -> None:
+    import toolgym.agents as agents
+    agents.load_agent_plugins()
+    monkeypatch.setattr(agents, "_kinds", dict(agents._kinds))
+    agents.register_agent("fake", lambda spec, env, seed: None, takes_argument=True, help="fake:RECIPE")  # type: ignore[arg-type,return-value]
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "2000", "TERMINAL_WIDTH": "2000"})
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if f"{flag} " in line)
+    specs = [kind.help for kind in agents.agent_kinds()]
+    assert specs[-1] == "fake:RECIPE" and {"random", "oracle"} <= set(specs)
+    assert agents.agent_specs_text() == ", ".join(specs[:-1]) + " or fake:RECIPE"
+    assert agents.agent_specs_text() in line, line

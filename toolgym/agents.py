@@ -102,8 +102,12 @@ def agent_kinds() -> list[AgentKind]:
     return list(_kinds.values())
 
 
-def _expected() -> str:
-    helps = [k.help for k in _kinds.values()]
+def agent_specs_text() -> str:
+    """The registered specs (plugins loaded) as a phrase, ``"random, oracle or sb3:PATH"``: what
+    ``toolgym run --help`` lists and an unknown-agent error expects."""
+    helps = [k.help for k in agent_kinds()]
+    if not helps:
+        return f"none registered (no {ENTRY_POINT_GROUP!r} entry point is installed; `pip install -e .` in a clone)"
     return helps[0] if len(helps) == 1 else ", ".join(helps[:-1]) + " or " + helps[-1]
 
 
@@ -120,7 +124,7 @@ def agent_kind(spec: str) -> AgentKind:
                           "point is installed); reinstall toolgym with `pip install -e .`.")
     if kind is None:
         hint = did_you_mean(name if sep else spec, list(_kinds))
-        raise ConfigError(f"Unknown agent {spec!r}; expected {_expected()}.{hint}")
+        raise ConfigError(f"Unknown agent {spec!r}; expected {agent_specs_text()}.{hint}")
     return kind
 
 

@@ -16,9 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperCommand
 
 import toolgym  # noqa: F401 - registers the environments
-from toolgym.agents import check_agent_spec, leaderboard_runner, make_agent, skip_reason
+from toolgym.agents import agent_specs_text, check_agent_spec, leaderboard_runner, make_agent, skip_reason
 from toolgym.core.errors import ConfigError, ToolGymError, did_you_mean
 from toolgym.core.tasks import data_fingerprint
 from toolgym.evaluation import evaluate, summarize
@@ -98,6 +99,27 @@ def _progress(description: str, total: int) -> Iterator[Callable[..., None]]:
             progress.update(bar, advance=1, **({"description": text} if text else {}))
 
         yield advance
+
+
+AGENT_SPECS = "{agent_specs}"
+"""Placeholder in an option's help, replaced by :func:`toolgym.agents.agent_specs_text` when help is shown."""
+
+
+class _AgentSpecsCommand(TyperCommand):
+    """A command whose options' help names the registered agent specs where it says
+    :data:`AGENT_SPECS`, filled in when help is shown: `import toolgym.cli` loads no agent
+    plugin, and a plugin's agents appear in `--help` as soon as it is installed."""
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        """Fill the agent specs into the options' help, then typer's help."""
+        specs = escape(agent_specs_text())
+        for param in self.params:
+            template = getattr(param, "help_template", None)
+            if template is None and AGENT_SPECS in (getattr(param, "help", None) or ""):
+                template = param.help_template = param.help  # type: ignore[attr-defined]
+            if template is not None:
+                param.help = template.replace(AGENT_SPECS, specs)  # type: ignore[attr-defined]
+        super().format_help(ctx, formatter)
 
 
 @app.command("list")
@@ -242,12 +264,12 @@ def play(
         env.close()
 
 
-@app.command()
+@app.command(cls=_AgentSpecsCommand)
 @_user_errors
 def run(
     env_id: Annotated[str, typer.Argument(help="Environment id.")],
     agent: Annotated[str, typer.Option(
-        help="Agent: random, oracle, sb3:PATH, llm:PATH (local HF model dir) or openai:MODEL@BASE_URL.")] = "oracle",
+        help=f"Agent spec: {AGENT_SPECS}.")] = "oracle",
     episodes: Annotated[
         int, typer.Option(help="Episodes to play (≥ 0); 0 plays every task of the split once.")
     ] = 0,
@@ -310,12 +332,12 @@ def _one_sandbox_notice(env_list: list[str]) -> Iterator[None]:
     yield
 
 
-@app.command()
+@app.command(cls=_AgentSpecsCommand)
 @_user_errors
 def leaderboard(
     envs: Annotated[str, typer.Option(help="'all' or a comma-separated list of env ids.")] = "all",
     agents: Annotated[str, typer.Option(
-        help="Comma-separated agents: random, oracle, sb3:PATH, llm:PATH, openai:MODEL@BASE_URL.")] = "random,oracle",
+        help=f"Comma-separated agent specs, each {AGENT_SPECS}.")] = "random,oracle",
     episodes: Annotated[int, typer.Option(help="Episodes per env, agent and seed (≥ 1).")] = 20,
     seeds: Annotated[int, typer.Option(help="Number of seeds (≥ 1).")] = 1,
     split: Annotated[str, typer.Option(help="Task split.")] = "test",

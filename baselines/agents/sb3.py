@@ -19,7 +19,7 @@ never picks an empty candidate slot). torch and SB3 are imported here only, neve
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import logging
 import platform
@@ -29,13 +29,16 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import gymnasium as gym
 import numpy as np
+import typer
 
 import toolgym
+from baselines.cli import CONTEXT_SETTINGS, field_default, field_help, run_app
 from toolgym.core.errors import ConfigError
 from toolgym.evaluation import EpisodeResult, evaluate, summarize
 from toolgym.wrappers.discrete import ActionAdapter, DiscreteActionWrapper, candidate_generator_for
@@ -395,31 +398,90 @@ def _by_difficulty(results: Sequence[EpisodeResult], env_id: str, split: str) ->
 # ---------------------------------------------------------------------------------------- CLI
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m baselines.agents.sb3", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="Train and save a model (PATH + PATH.json sidecar).")
-    t.add_argument("--env", required=True, help="Env id, e.g. ToolGym/Search-v0.")
-    t.add_argument("--algo", default="ppo", choices=ALGOS)
-    t.add_argument("--timesteps", type=int, default=100_000)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", required=True, help="Model path (.zip).")
-    t.add_argument("--n-envs", type=int, default=8)
-    t.add_argument("--split", default="train")
-    t.add_argument("--difficulty", default=None, help="Comma list of levels to train on, e.g. easy,medium.")
-    t.add_argument("--env-kwargs", default="{}", help="JSON object of extra gym.make kwargs.")
-    t.add_argument("--wrapper-kwargs", default="{}", help="JSON object of DiscreteActionWrapper kwargs.")
-    t.add_argument("--hyperparams", default="{}", help="JSON object overriding the algorithm's defaults.")
-    t.add_argument("--verbose", type=int, default=0)
-    e = sub.add_parser("eval", help="Evaluate a saved model against the random baselines.")
-    e.add_argument("path", help="Model path (.zip).")
-    e.add_argument("--episodes", type=int, default=None, help="Default: every task of the split once.")
-    e.add_argument("--split", default="test")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--difficulty", default=None, help="Comma list of levels (default: all).")
-    e.add_argument("--baselines", default="random,random_slots", help="Comma list ('' for none).")
-    e.add_argument("--json", default=None, help="Also write the report to this JSON file.")
-    return parser
+PROG = "python -m baselines.agents.sb3"
+
+cli = typer.Typer(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+                  context_settings=CONTEXT_SETTINGS)
+
+Algo = Enum("Algo", {a: a for a in ALGOS}, type=str)  # type: ignore[misc]
+"""The ``--algo`` choices (:data:`ALGOS`)."""
+
+
+_DEFAULT = {f.name: field_default(TrainConfig, f.name) for f in dataclasses.fields(TrainConfig)}
+"""The defaults of the ``train`` options: those of :class:`TrainConfig`."""
+
+
+def _train_option(name: str, flag: str, suffix: str = "", **kwargs: Any) -> Any:
+    """The ``typer.Option`` of :class:`TrainConfig` field ``name``: its help text from the field
+    (plus ``suffix``, how the command line spells the value)."""
+    return typer.Option(flag, help=field_help(TrainConfig, name) + suffix, **kwargs)
+
+
+@cli.command("train", help="Train and save a model (PATH + PATH.json sidecar).")
+def train_command(
+    ctx: typer.Context,
+    env: Annotated[str, _train_option("env_id", "--env")],
+    out: Annotated[str, _train_option("out", "--out")],
+    algo: Annotated[Algo, _train_option("algo", "--algo")] = Algo[_DEFAULT["algo"]],
+    timesteps: Annotated[int, _train_option("timesteps", "--timesteps")] = _DEFAULT["timesteps"],
+    seed: Annotated[int, _train_option("seed", "--seed")] = _DEFAULT["seed"],
+    n_envs: Annotated[int, _train_option("n_envs", "--n-envs")] = _DEFAULT["n_envs"],
+    split: Annotated[str, _train_option("split", "--split")] = _DEFAULT["split"],
+    difficulty: Annotated[str | None, _train_option(
+        "difficulty", "--difficulty", " Comma list, e.g. easy,medium.", metavar="LEVELS")] = None,
+    env_kwargs: Annotated[str, _train_option("env_kwargs", "--env-kwargs", " A JSON object.", metavar="JSON")] = "{}",
+    wrapper_kwargs: Annotated[str, _train_option("wrapper_kwargs", "--wrapper-kwargs", " A JSON object.", metavar="JSON")] = "{}",
+    hyperparams: Annotated[str, _train_option("hyperparams", "--hyperparams", " A JSON object.", metavar="JSON")] = "{}",
+    torch_threads: Annotated[int, _train_option("torch_threads", "--torch-threads")] = _DEFAULT["torch_threads"],
+    verbose: Annotated[int, typer.Option("--verbose", help="SB3's verbosity (0, 1 or 2).")] = 0,
+) -> None:
+    """Build a :class:`TrainConfig` from the options, train and save; 1 for a bad option."""
+    try:
+        config = TrainConfig(
+            env_id=env, out=out, algo=algo.value, timesteps=timesteps, seed=seed, n_envs=n_envs, split=split,
+            difficulty=difficulty.split(",") if difficulty else None,
+            env_kwargs=_json_arg(env_kwargs, "env-kwargs"),
+            wrapper_kwargs=_json_arg(wrapper_kwargs, "wrapper-kwargs"),
+            hyperparams=_json_arg(hyperparams, "hyperparams"),
+            torch_threads=torch_threads,
+        )
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    path = train(config, verbose=verbose)
+    meta = load_sidecar(path)
+    meta["command"] = ctx.obj["command"]
+    sidecar_path(path).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    print(f"saved {path} ({meta['train_wall_s']} s for {config.timesteps} timesteps)")
+
+
+@cli.command("eval", help="Evaluate a saved model against the random baselines.")
+def eval_command(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="Model path (.zip).")],
+    episodes: Annotated[int | None, typer.Option(help="Episodes (default: every task of the split once).")] = None,
+    split: Annotated[str, typer.Option(help="Task split.")] = "test",
+    seed: Annotated[int, typer.Option(help="Seed of the episodes and of the random baselines.")] = 0,
+    difficulty: Annotated[str | None, typer.Option(
+        metavar="LEVELS", help="Comma list of levels (default: all).")] = None,
+    baselines: Annotated[str, typer.Option(help="Comma list of baselines ('' for none).")] = "random,random_slots",
+    json_path: Annotated[str | None, typer.Option("--json", help="Also write the report to this JSON file.")] = None,
+) -> None:
+    """Evaluate the model at ``path`` and print one line per agent."""
+    report = evaluate_model(
+        path, episodes=episodes, split=split, seed=seed,
+        difficulty=difficulty.split(",") if difficulty else None,
+        baselines=[b for b in baselines.split(",") if b],
+    )
+    report["command"] = ctx.obj["command"]
+    print(f"{report['env_id']} split={report['split']} difficulty={report['difficulty']} episodes={report['episodes']}")
+    for name, s in report["agents"].items():
+        levels = ", ".join(f"{k} {v:.3f}" for k, v in s["by_difficulty"].items())
+        low, high = s["ci95_wilson"]
+        print(f"  {name:16s} success {s['success']:.3f} [{low:.3f}, {high:.3f}]  turns {s['mean_turns']:.2f}  ({levels})")
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
 
 def _json_arg(text: str, name: str) -> dict[str, Any]:
@@ -433,39 +495,10 @@ def _json_arg(text: str, name: str) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m baselines.agents.sb3``."""
-    args = _parser().parse_args(argv)
-    command = "python -m baselines.agents.sb3 " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    if args.command == "train":
-        config = TrainConfig(
-            env_id=args.env, out=args.out, algo=args.algo, timesteps=args.timesteps, seed=args.seed,
-            n_envs=args.n_envs, split=args.split,
-            difficulty=args.difficulty.split(",") if args.difficulty else None,
-            env_kwargs=_json_arg(args.env_kwargs, "env-kwargs"),
-            wrapper_kwargs=_json_arg(args.wrapper_kwargs, "wrapper-kwargs"),
-            hyperparams=_json_arg(args.hyperparams, "hyperparams"),
-        )
-        path = train(config, verbose=args.verbose)
-        meta = load_sidecar(path)
-        meta["command"] = command
-        sidecar_path(path).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        print(f"saved {path} ({meta['train_wall_s']} s for {config.timesteps} timesteps)")
-        return 0
-    report = evaluate_model(
-        args.path, episodes=args.episodes, split=args.split, seed=args.seed,
-        difficulty=args.difficulty.split(",") if args.difficulty else None,
-        baselines=[b for b in args.baselines.split(",") if b],
-    )
-    report["command"] = command
-    print(f"{report['env_id']} split={report['split']} difficulty={report['difficulty']} episodes={report['episodes']}")
-    for name, s in report["agents"].items():
-        levels = ", ".join(f"{k} {v:.3f}" for k, v in s["by_difficulty"].items())
-        low, high = s["ci95_wilson"]
-        print(f"  {name:16s} success {s['success']:.3f} [{low:.3f}, {high:.3f}]  turns {s['mean_turns']:.2f}  ({levels})")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return 0
+    """Entry point of ``python -m baselines.agents.sb3``; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = f"{PROG} " + " ".join(shlex.quote(a) for a in args)
+    return run_app(cli, args, PROG, obj={"command": command})
 
 
 if __name__ == "__main__":

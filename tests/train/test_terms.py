@@ -7,9 +7,10 @@ import dataclasses
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from baselines.train import multiprocess
-from baselines.train.__main__ import build_parser
+from baselines.train.__main__ import app
 from baselines.train.config import SUPERVISIONS, SupervisionConfig
 from baselines.train.terms import BASE, TERMS, Term, stats_normalised_by
 from benchmarks.collapse.settings import ARMS
@@ -25,8 +26,7 @@ def test_every_supervision_config_field_belongs_to_exactly_one_term() -> None:
 def test_names_help_arms_and_ddp_sets_derive_from_the_terms() -> None:
     names = tuple(t.name for t in TERMS)
     assert SUPERVISIONS == names and ARMS == ("none", *names)
-    sub = next(a for a in build_parser()._actions if a.dest == "command")
-    help_text = sub.choices["rl"].format_help()
+    help_text = CliRunner().invoke(app, ["rl", "--help"], env={"COLUMNS": "2000"}).output
     assert all(name in help_text for name in names)
     assert multiprocess.TOKEN_STATS == stats_normalised_by("tokens")
     assert multiprocess.CONTROL_KL_STATS == {"control_kl"} and multiprocess.MAX_STATS == {"ratio_max"}

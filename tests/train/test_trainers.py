@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from baselines.train.__main__ import build_parser
+from baselines.train import __main__ as train_cli
 from baselines.train.common import TrainingDivergedError
 from baselines.train.config import RLConfig, SFTConfig, SupervisionConfig, load_config
 from baselines.train.rl import RLTrainer, rl_loss
@@ -194,11 +194,28 @@ def test_config_validation_quotes_the_bad_value(tmp_path) -> None:
     assert cfg.supervision.control_clip_eps == 0.1
 
 
-def test_cli_parses_combined_supervision() -> None:
-    args = build_parser().parse_args(["rl", "--env", "ToolGym/Search-v0", "--init", "m", "--supervision", "sft_mix,control_kl"])
+def test_cli_parses_combined_supervision_and_named_flags_beat_set(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import baselines.train.rl as rl_module
+
+    seen: list[RLConfig] = []
+
+    class Recorder:
+        def __init__(self, config: RLConfig, resume: str | None = None) -> None:
+            seen.append(config)
+
+        def train(self) -> dict:
+            return {"steps": 0}
+
+    monkeypatch.setattr(rl_module, "RLTrainer", Recorder)
+    argv = ["rl", "--env", "ToolGym/Search-v0", "--init", "m", "--supervision", "sft_mix,control_kl",
+            "--set", "steps=5", "--steps", "7", "--set", "supervision.sft_mix_coef=0.1", "--quiet"]
+    assert train_cli.main(argv) == 0
+    (config,) = seen
+    assert config.supervision.use == ["sft_mix", "control_kl"] and config.supervision.sft_mix_coef == 0.1
+    assert (config.env, config.init, config.steps, config.progress) == ("ToolGym/Search-v0", "m", 7, False)
+    assert '"steps": 0' in capsys.readouterr().out
     from baselines.train.config import parse_supervision
 
-    assert args.command == "rl" and parse_supervision(args.supervision) == ["sft_mix", "control_kl"]
     assert parse_supervision("none") == []
 
 
