@@ -5,7 +5,7 @@ hand-built numbers. Shapes: ``[B, T]`` per-token tensors aligned with targets, `
 vocabulary, ``C`` the control tokens. ``mask`` is the loss mask (1 = policy token).
 
 =======================  =====================================================================
-signal                   term (added to the loss by ``rl.py`` with its config weight)
+signal                   term (the maths; each term's unit in ``terms.py`` adds it with its weight)
 =======================  =====================================================================
 (base)                   token-level PPO clip: ``max(-A·ρ, -A·clip(ρ, 1-ε, 1+ε))``, token mean
 ``control_clip``         the same with a tighter ε at positions whose token is a control token
@@ -17,8 +17,8 @@ signal                   term (added to the loss by ``rl.py`` with its config we
                          reference's own π_ref(c) there (or a fixed number)
 ``sft_mix``              NLL of expert (and/or own successful) episodes
 ``hint``                 no term: the hint is only in the sampling prompt, never in the loss
-``interleaved_sft``      no term: SFT phases between RL steps (``rl.py``)
-``permuted_advantages``  control: advantages permuted within the batch (``rl.py``)
+``interleaved_sft``      no term: SFT phases between RL steps (a callback, ``callbacks.py``)
+``permuted_advantages``  control: advantages permuted within the batch (``terms.py``)
 ``sft_only``             control: the ``sft_mix`` NLL with the policy-gradient term off
 =======================  =====================================================================
 """
