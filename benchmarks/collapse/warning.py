@@ -1,0 +1,267 @@
+"""Early warning, scored: does a logged signal rise (or fall) *before* a run collapses?
+
+For every candidate signal and every alarm threshold, over all runs of a results directory
+(``steps.csv`` from ``python -m benchmarks.collapse run``):
+
+* **collapse** of a run (fixed before looking at any signal): training success falls below
+  ``frac`` × its running best and stays there for ``patience`` consecutive steps, after the best
+  had risen at least ``min_gain`` above the run's first step (``min_gain=0.15`` is the second
+  study's "collapse after learning"; ``0`` counts any collapse). The **drop step** is the first
+  step of that low stretch.
+* **score** of a signal at step t: ``direction × log((s_t + ε) / (b_t + ε))``, with ``b_t`` the
+  median of the previous ``window`` steps (no score during the first ``window`` steps), so a score
+  of log 2 means "twice its recent level" whatever the signal's scale. ``direction`` is +1 for a
+  signal expected to rise before a collapse, -1 for one expected to fall, 0 for either
+  (absolute value). The directions are declared in :data:`SIGNALS`, before any run is scored.
+* an **alarm** at threshold θ is a step whose score is ≥ θ; its **onset** a step where the
+  previous step had no alarm.
+* **recall**: the share of collapsing runs with an alarm at least ``min_lead`` steps before the
+  drop step (at or after the first scored step); the **lead time** is drop step − first alarm.
+* **false alarms per 100 steps**: alarm onsets on non-collapsing runs per 100 scored steps.
+* the **ROC curve** sweeps θ; the summary row of a signal is its best recall with at most
+  ``max_false_alarms`` (1) false alarms per 100 steps.
+
+Usage::
+
+    python -m benchmarks.collapse.warning --out benchmarks/results/train/issue18_grid_30 [--min-gain 0]
+
+writes ``warning.md`` (the table), ``warning.json`` and ``warning_roc.png`` in the results
+directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.collapse.report import load
+
+SIGNALS: dict[str, tuple[str, int]] = {
+    "illegal control mass (probe)": ("diag/probe/illegal_total", +1),
+    "illegal control mass (on-policy)": ("diag/onpolicy/illegal_total", +1),
+    "p(end-of-turn right after <tool_call>) (probe)": ("diag/probe/after_open_eot", +1),
+    "p(end-of-turn right after <tool_call>) (on-policy)": ("diag/onpolicy/after_open_eot", +1),
+    "max importance ratio": ("train/ratio_max", +1),
+    "approx. KL of the update": ("train/approx_kl", +1),
+    "sampler/trainer log-prob gap": ("train/logp_mismatch", +1),
+    "gradient norm at control positions": ("train/grad_norm_control", +1),
+    "gradient norm": ("train/grad_norm", +1),
+    "content-token probability (probe)": ("diag/probe/content_p", -1),
+    "entropy": ("train/entropy", 0),
+    "reward spread within groups": ("train/group_reward_std", -1),
+}
+"""Candidate signal -> (metric column, expected direction before a collapse: +1 up, -1 down, 0 either)."""
+
+EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The fixed definitions of the scoring (see the module docstring)."""
+
+    frac: float = 0.5
+    patience: int = 10
+    min_gain: float = 0.15
+    window: int = 5
+    min_lead: int = 2
+    max_false_alarms: float = 1.0
+
+
+def drop_step(success: Sequence[float], steps: Sequence[int], p: Protocol) -> int | None:
+    """The first step of the run's collapse (``None`` if it does not collapse under ``p``)."""
+    if not success:
+        return None
+    start, best, low_since, low_run = success[0], -math.inf, None, 0
+    for step, value in zip(steps, success, strict=True):
+        if low_run and value >= p.frac * best:
+            low_since, low_run = None, 0
+        if value < p.frac * best and best >= start + p.min_gain:
+            if low_run == 0:
+                low_since = step
+            low_run += 1
+            if low_run >= p.patience:
+                return low_since
+        best = max(best, value)
+    return None
+
+
+def scores(values: Sequence[float], direction: int, window: int) -> list[float]:
+    """Per-step score (NaN where there is no baseline yet or the value is missing)."""
+    out: list[float] = []
+    for t, value in enumerate(values):
+        history = [v for v in values[max(0, t - window) : t] if not math.isnan(v)]
+        if t < window or len(history) < window or math.isnan(value):
+            out.append(math.nan)
+            continue
+        base = statistics.median(history)
+        z = math.log((abs(value) + EPS) / (abs(base) + EPS))
+        out.append(abs(z) if direction == 0 else direction * z)
+    return out
+
+
+@dataclass
+class RunSignal:
+    """One run's scores of one signal and its drop step."""
+
+    steps: list[int]
+    scores: list[float]
+    drop: int | None
+
+
+def evaluate_threshold(runs: Sequence[RunSignal], theta: float, p: Protocol) -> dict[str, float]:
+    """Recall, mean lead time and false alarms per 100 steps at threshold ``theta``."""
+    hits, leads, collapsing, onsets, scored = 0, [], 0, 0, 0
+    for run in runs:
+        if run.drop is not None:
+            collapsing += 1
+            alarms = [s for s, z in zip(run.steps, run.scores, strict=True) if not math.isnan(z) and z >= theta and s < run.drop]
+            if alarms and run.drop - alarms[0] >= p.min_lead:
+                hits += 1
+                leads.append(run.drop - alarms[0])
+        else:
+            prev = False
+            for z in run.scores:
+                if math.isnan(z):
+                    prev = False
+                    continue
+                scored += 1
+                alarm = z >= theta
+                onsets += int(alarm and not prev)
+                prev = alarm
+    return {
+        "theta": theta,
+        "recall": hits / collapsing if collapsing else math.nan,
+        "lead_mean": statistics.mean(leads) if leads else math.nan,
+        "false_alarms_per_100": 100.0 * onsets / scored if scored else math.nan,
+        "collapsing_runs": float(collapsing),
+        "scored_steps_without_collapse": float(scored),
+    }
+
+
+def roc(runs: Sequence[RunSignal], p: Protocol) -> list[dict[str, float]]:
+    """The curve over every distinct score as threshold (plus +inf: no alarm at all)."""
+    thetas = sorted({z for r in runs for z in r.scores if not math.isnan(z)}, reverse=True)
+    return [evaluate_threshold(runs, t, p) for t in [math.inf, *thetas]]
+
+
+def best_point(curve: Sequence[dict[str, float]], p: Protocol) -> dict[str, float]:
+    """The point with the highest recall within ``max_false_alarms`` (ties: fewer false alarms)."""
+    ok = [c for c in curve if not math.isnan(c["recall"]) and (math.isnan(c["false_alarms_per_100"]) or c["false_alarms_per_100"] <= p.max_false_alarms)]
+    if not ok:
+        return curve[0]
+    return max(ok, key=lambda c: (c["recall"], -_nan0(c["false_alarms_per_100"]), -c["theta"]))
+
+
+def _nan0(x: float) -> float:
+    return 0.0 if math.isnan(x) else x
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def score_signals(steps_by_run: dict[str, list[dict[str, Any]]], p: Protocol) -> dict[str, Any]:
+    """Every signal of :data:`SIGNALS` present in the runs, scored: ``{"runs": …, "signals": {name: …}}``."""
+    drops = {}
+    for run, rows in steps_by_run.items():
+        drops[run] = drop_step([_num(r["train/success"]) for r in rows], [int(r["step"]) for r in rows], p)
+    out: dict[str, Any] = {"protocol": p.__dict__, "drops": drops, "signals": {}}
+    for name, (column, direction) in SIGNALS.items():
+        if not any(column in rows[0] for rows in steps_by_run.values() if rows):
+            continue
+        runs = [
+            RunSignal([int(r["step"]) for r in rows], scores([_num(r.get(column)) for r in rows], direction, p.window), drops[run])
+            for run, rows in steps_by_run.items()
+        ]
+        curve = roc(runs, p)
+        out["signals"][name] = {"column": column, "direction": direction, "best": best_point(curve, p), "roc": curve}
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The summary table, best signal first."""
+    p = Protocol(**result["protocol"])
+    drops = result["drops"]
+    n_collapse = sum(d is not None for d in drops.values())
+    lines = [
+        f"Runs: {len(drops)}, collapsing under the protocol: {n_collapse} "
+        f"(frac {p.frac}, patience {p.patience}, min gain {p.min_gain}); baseline window {p.window} steps, "
+        f"a hit needs a lead of ≥ {p.min_lead} steps; best threshold with ≤ {p.max_false_alarms:g} false alarms per 100 steps.",
+        "",
+        "| signal | column | direction | threshold (log ratio) | recall | mean lead (steps) | false alarms / 100 steps |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ranked = sorted(result["signals"].items(), key=lambda kv: (-_nan0(kv[1]["best"]["recall"]), _nan0(kv[1]["best"]["false_alarms_per_100"])))
+    for name, sig in ranked:
+        b = sig["best"]
+        arrow = {1: "up", -1: "down", 0: "either"}[sig["direction"]]
+        lines.append(
+            f"| {name} | `{sig['column']}` | {arrow} | {b['theta']:.2f} | {_fmt(b['recall'])} | {_fmt(b['lead_mean'], 1)} | "
+            f"{_fmt(b['false_alarms_per_100'], 2)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    return "–" if math.isnan(x) else f"{x:.{digits}f}"
+
+
+def plot_roc(result: dict[str, Any], path: Path) -> None:
+    """ROC curves (false alarms per 100 steps vs recall), one line per signal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for name, sig in result["signals"].items():
+        pts = [(c["false_alarms_per_100"], c["recall"]) for c in sig["roc"] if not math.isnan(c["recall"])]
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            ax.step(xs, ys, where="post", label=name)
+    ax.axvline(Protocol(**result["protocol"]).max_false_alarms, color="grey", ls=":", lw=1)
+    ax.set_xlabel("false alarms per 100 steps (runs without collapse)")
+    ax.set_ylabel(f"recall (collapsing runs warned ≥ {result['protocol']['min_lead']} steps ahead)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Early warning of collapse: ROC per signal")
+    ax.legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: score every signal of a results directory."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.collapse.warning", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="Results directory with steps.csv / runs.csv.")
+    defaults = Protocol()
+    for name in ("frac", "min_gain", "max_false_alarms"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    for name in ("patience", "window", "min_lead"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    args = parser.parse_args(argv)
+    p = Protocol(args.frac, args.patience, args.min_gain, args.window, args.min_lead, args.max_false_alarms)
+    try:
+        steps, _, _ = load(args.out)
+    except FileNotFoundError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    result = score_signals(steps, p)
+    (args.out / "warning.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+    table = markdown(result)
+    (args.out / "warning.md").write_text(table, encoding="utf-8")
+    plot_roc(result, args.out / "warning_roc.png")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""Scoring of early-warning signals (benchmarks/collapse/warning.py) on hand-built runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from benchmarks.collapse import warning
+from benchmarks.collapse.warning import Protocol, RunSignal, drop_step, evaluate_threshold, scores
+
+P = Protocol(frac=0.5, patience=3, min_gain=0.15, window=3, min_lead=2, max_false_alarms=1.0)
+
+
+def test_drop_step_is_collapse_after_learning_only() -> None:
+    steps = list(range(1, 11))
+    learned_then_broke = [0.3, 0.5, 0.7, 0.8, 0.8, 0.2, 0.1, 0.1, 0.1, 0.1]
+    assert drop_step(learned_then_broke, steps, P) == 6
+    never_learned = [0.3, 0.35, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]  # best only +0.05 over the start
+    assert drop_step(never_learned, steps, P) is None
+    assert drop_step(never_learned, steps, Protocol(patience=3, min_gain=0.0)) == 4
+    recovered = [0.3, 0.8, 0.2, 0.2, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]  # 2 low steps < patience 3
+    assert drop_step(recovered, steps, P) is None
+
+
+def test_scores_are_log_ratios_to_the_recent_median_in_the_declared_direction() -> None:
+    values = [1.0, 1.0, 1.0, 2.0, 0.5, math.nan, 1.0]
+    up = scores(values, +1, 3)
+    assert all(math.isnan(x) for x in up[:3])
+    assert up[3] == pytest.approx(math.log(2.0), rel=1e-5)
+    assert up[4] == pytest.approx(math.log(0.5), rel=1e-5)  # median of (1, 1, 2) is 1
+    assert math.isnan(up[5])  # missing value
+    assert math.isnan(up[6])  # a missing value in the window: no baseline
+    down = scores(values, -1, 3)
+    assert down[4] == pytest.approx(math.log(2.0), rel=1e-5)
+    either = scores(values, 0, 3)
+    assert either[3] == pytest.approx(either[4], rel=1e-5) == pytest.approx(math.log(2.0), rel=1e-5)
+
+
+def test_recall_lead_and_false_alarms_count_exactly() -> None:
+    steps = list(range(1, 11))
+    nan3 = [math.nan] * 3
+    warned = RunSignal(steps, nan3 + [0, 0, 1.0, 0, 0, 0, 0], drop=9)  # alarm at step 6: lead 3
+    late = RunSignal(steps, nan3 + [0, 0, 0, 0, 1.0, 0, 0], drop=9)  # alarm at step 8: lead 1 < 2
+    quiet = RunSignal(steps, nan3 + [1.0, 1.0, 0, 1.0, 0, 0, 0], drop=None)  # 2 onsets in 7 scored steps
+    out = evaluate_threshold([warned, late, quiet], 0.5, P)
+    assert out["recall"] == 0.5 and out["lead_mean"] == 3
+    assert out["false_alarms_per_100"] == pytest.approx(100 * 2 / 7)
+    none = evaluate_threshold([warned, late, quiet], math.inf, P)
+    assert none["recall"] == 0.0 and none["false_alarms_per_100"] == 0.0
+
+
+def _write_results(out: Path, runs: dict[str, tuple[list[float], list[float]]]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "steps.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["run", "step", "train/success", "diag/probe/illegal_total"])
+        for run, (succ, sig) in runs.items():
+            for i, (s, x) in enumerate(zip(succ, sig, strict=True), 1):
+                w.writerow([run, i, s, x])
+    with open(out / "runs.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["run"])
+        for run in runs:
+            w.writerow([run])
+
+
+def test_cli_finds_a_signal_that_rises_before_the_drop(tmp_path: Path) -> None:
+    learn = [0.3, 0.5, 0.7, 0.8, 0.8, 0.8, 0.8, 0.8]
+    runs = {
+        # the probe's illegal mass jumps 10x two steps before the drop, in both collapsing runs
+        "a": (learn + [0.1] * 12, [0.01] * 6 + [0.1] * 14),
+        "b": (learn + [0.1] * 12, [0.02] * 6 + [0.2] * 14),
+        # a healthy run with a flat signal
+        "c": ([0.5] * 20, [0.01] * 20),
+    }
+    _write_results(tmp_path, runs)
+    assert warning.main(["--out", str(tmp_path), "--patience", "5", "--window", "3"]) == 0
+    result = json.loads((tmp_path / "warning.json").read_text())
+    assert result["drops"] == {"a": 9, "b": 9, "c": None}
+    best = result["signals"]["illegal control mass (probe)"]["best"]
+    assert best["recall"] == 1.0 and best["lead_mean"] == 2.0 and best["false_alarms_per_100"] == 0.0
+    assert "illegal control mass (probe)" in (tmp_path / "warning.md").read_text()
+    assert (tmp_path / "warning_roc.png").stat().st_size > 0
+
+
+def test_cli_names_the_missing_results(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        warning.main(["--out", str(tmp_path)])
+    assert exc.value.code == 2 and "benchmarks.collapse run" in capsys.readouterr().err
