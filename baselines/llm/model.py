@@ -30,7 +30,10 @@ class TinyLMConfig:
     n_layers: int = field(default=4, metadata={"help": "Number of transformer blocks."})
     n_heads: int = field(default=4, metadata={"help": "Attention heads (must divide d_model)."})
     d_ff: int = field(default=512, metadata={"help": "MLP inner size."})
-    max_positions: int = field(default=1024, metadata={"help": "Context length in tokens."})
+    max_positions: int = field(
+        default=TOOL_PROMPT_CONTEXT,
+        metadata={"help": "Context length in tokens (default: fits every env's first prompt with tools)."},
+    )
     dropout: float = field(default=0.0, metadata={"help": "Dropout (0 keeps RL log-probs exact)."})
 
     def __post_init__(self) -> None:
