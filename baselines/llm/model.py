@@ -15,10 +15,15 @@ ARCHS = ("gpt2", "llama")
 TOOL_PROMPT_CONTEXT = 32768
 """Context length (tokens) that fits the longest first prompt with tools of every registered env.
 
-Measured with the committed Lookup tokenizer (354 tokens, mostly bytes: the worst case) and
-:data:`~baselines.llm.tokenizer.CHAT_TEMPLATE` over every test task: Lookup 656, Search 1,059,
-Calc 1,305, SQL 1,345, Multi 1,623, Code 2,106, Booking 6,639, BFCL-MultiTurn (all four) 16,563;
-the next power of two leaves room for the turns that follow."""
+Measured by ``scripts/measure_prompt_context.py`` over every task of every split, with tools passed
+as ``tools=`` through :data:`~baselines.llm.tokenizer.CHAT_TEMPLATE` (the longer protocol: the
+text protocol's prompts, in any action format, are 180 to 1,370 bytes shorter), longest prompt in
+UTF-8 bytes / tokens of the committed Lookup tokenizer (354 tokens, mostly bytes: the worst case
+of ours) / tokens of the Search config's tokenizer: Lookup 987 / 656 / 470, Search 1,475 / 1,059 /
+697, SQL 1,803 / 1,347 / 914, Calc 1,717 / 1,316 / 856, Multi 2,175 / 1,627 / 1,090, Code 2,625 /
+2,106 / 1,426, Booking 8,329 / 6,645 / 4,495, BFCL-MultiTurn (all four) up to 21,369 / 16,963 /
+10,996. Bytes bound the tokens of any byte-level BPE, so the next power of two above 21,369 fits
+whatever tokenizer a trainer learns, with room for the turns that follow."""
 
 
 @dataclass
@@ -30,7 +35,10 @@ class TinyLMConfig:
     n_layers: int = field(default=4, metadata={"help": "Number of transformer blocks."})
     n_heads: int = field(default=4, metadata={"help": "Attention heads (must divide d_model)."})
     d_ff: int = field(default=512, metadata={"help": "MLP inner size."})
-    max_positions: int = field(default=1024, metadata={"help": "Context length in tokens."})
+    max_positions: int = field(
+        default=TOOL_PROMPT_CONTEXT,
+        metadata={"help": "Context length in tokens (default: fits every env's first prompt with tools)."},
+    )
     dropout: float = field(default=0.0, metadata={"help": "Dropout (0 keeps RL log-probs exact)."})
 
     def __post_init__(self) -> None:

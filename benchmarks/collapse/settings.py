@@ -67,11 +67,21 @@ SHORT_RUN_SUPERVISION: tuple[str, ...] = (
     "supervision.interleave_steps=10",
 )
 
+STUDY_CONTEXT: dict[str, tuple[str, ...]] = {
+    "ToolGym/Lookup-v0": ("model.max_positions=256",),
+    "ToolGym/Search-v0": ("model.max_positions=640",),
+}
+"""The context the study's SFT models were built with. The shipped SFT configs now build
+32,768-token models (so that saved checkpoints read any env's prompt with tools); the study keeps
+the contexts its results were run with: the position table's size changes the initialisation of
+every other weight, and a rollout that outgrows the context ends (``stop_reason="context_length"``)."""
+
 PRESETS: dict[str, Preset] = {
     "ToolGym/Lookup-v0": Preset(
         sft_config=CONFIG_DIR / "lookup_sft.yaml",
         rl_config=CONFIG_DIR / "lookup_rl.yaml",
         rl_overrides=SHORT_RUN_SUPERVISION + ("eval_every=10", "eval_episodes=64", "save_every=10"),
+        sft_overrides=STUDY_CONTEXT["ToolGym/Lookup-v0"],
         lr=2e-3,
         steps=30,
     ),
@@ -79,6 +89,7 @@ PRESETS: dict[str, Preset] = {
         sft_config=CONFIG_DIR / "search_sft.yaml",
         rl_config=CONFIG_DIR / "search_rl.yaml",
         rl_overrides=SHORT_RUN_SUPERVISION + ("eval_every=10", "eval_episodes=64", "save_every=10", "split=train", "eval_split=train"),
+        sft_overrides=STUDY_CONTEXT["ToolGym/Search-v0"],
         lr=2e-3,
         steps=30,
     ),
