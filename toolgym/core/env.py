@@ -348,19 +348,40 @@ class ToolEnv(gym.Env[str, str]):
             stop_reason = ErrorCode.TOO_MANY_INVALID.value
         elif truncated:
             stop_reason = ErrorCode.TOO_MANY_TURNS.value
+        return self._finish_step(
+            action, observation, terminated, truncated,
+            parsed=None if isinstance(parsed, ActionError) else parsed, error=error, tool_output=tool_output,
+            success=success, stop_reason=stop_reason, reward=reward, penalty=penalty,
+            timing=(started, parsed_at, tool_seconds),
+        )  # fmt: skip
+
+    def _finish_step(
+        self,
+        action: Any,
+        observation: str,
+        terminated: bool,
+        truncated: bool,
+        *,
+        parsed: ToolCall | FinalAnswer | None,
+        error: ActionError | None,
+        tool_output: str | None,
+        success: bool,
+        stop_reason: str | None,
+        reward: float,
+        penalty: float,
+        timing: tuple[float, float, float],
+    ) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """The common end of a step: fit the observation, extend the transcript, build ``info``
+        (with ``timing`` = (step start, parse end, tool seconds) if ``record_timing``)."""
         observation = self._fit(observation)
         if self.render_mode is not None:
             self._transcript += [("agent", action if isinstance(action, str) else repr(action)), ("env", observation)]
         info = self._step_info(
-            parsed=None if isinstance(parsed, ActionError) else parsed,
-            error=error,
-            tool_output=tool_output,
-            success=success,
-            stop_reason=stop_reason,
-            reward=reward,
-            penalty=penalty,
-        )
+            parsed=parsed, error=error, tool_output=tool_output, success=success, stop_reason=stop_reason,
+            reward=reward, penalty=penalty,
+        )  # fmt: skip
         if self.record_timing:
+            started, parsed_at, tool_seconds = timing
             info["timing"] = {
                 "parse_s": parsed_at - started,
                 "tool_s": tool_seconds,

@@ -129,19 +129,8 @@ class SingleRequestEnv(ToolEnv):
         else:
             body = self._final_message(error, error, False)
         self._done = True
-        observation = self._fit(body)
-        if self.render_mode is not None:
-            self._transcript += [("agent", action if isinstance(action, str) else repr(action)), ("env", observation)]
-        info = self._step_info(
-            parsed=None,
-            error=error,
-            tool_output=None,
-            success=False,
-            stop_reason=stop_reason,
-            reward=penalty,
-            penalty=penalty,
-        )
-        if self.record_timing:
-            elapsed = time.perf_counter() - started
-            info["timing"] = {"parse_s": elapsed, "tool_s": 0.0, "step_s": elapsed, "output_chars": 0}
-        return observation, penalty, True, False, info
+        now = time.perf_counter()
+        return self._finish_step(
+            action, body, True, False, parsed=None, error=error, tool_output=None, success=False,
+            stop_reason=stop_reason, reward=penalty, penalty=penalty, timing=(started, now, 0.0),
+        )  # fmt: skip
