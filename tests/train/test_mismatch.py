@@ -245,6 +245,20 @@ def test_two_step_run_with_bf16_sampler_and_both_fixes(sft_checkpoint, tmp_path)
     assert "eval/success" in trainer.history[-1]
 
 
+def test_resume_with_a_bf16_sampler_reproduces_the_next_steps_exactly(sft_checkpoint, tmp_path) -> None:
+    """The sampler holds no state of its own: rebuilt from the checkpoint and refreshed before each
+    rollout, it samples what the uninterrupted run sampled."""
+    cfg = dict(sampler_dtype="bfloat16", eval_every=0, supervision=SupervisionConfig(use=["tis", "mis"]))
+    straight = RLTrainer(rl_config(sft_checkpoint, tmp_path / "a", steps=3, **cfg))
+    straight.train()
+    RLTrainer(rl_config(sft_checkpoint, tmp_path / "b", steps=2, save_every=2, **cfg)).train()
+    resumed = RLTrainer(rl_config(sft_checkpoint, tmp_path / "b", steps=3, save_every=2, **cfg), resume="auto")
+    resumed.train()
+    for key in ("train/loss", "train/logp_mismatch", "train/sampler_ratio_max", "train/tis_weight_mean",
+                "train/policy_tokens", "train/success"):
+        assert resumed.history[2][key] == straight.history[2][key], key
+
+
 # ---------------------------------------------------------------- Ray rollout actors
 
 
