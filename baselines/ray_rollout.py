@@ -64,6 +64,8 @@ class WorkerSpec:
         settings: Rollout limits; ``per_episode_rng`` is forced on.
         threads: torch CPU threads per actor.
         device: Torch device of the actor's policy (``"cuda"`` for an actor with a GPU).
+        dtype: The actor's policy dtype (``RLConfig.sampler_dtype``: ``"float32"``, ``"bfloat16"``,
+            ``"float16"``); the weights it is sent are cast to it.
     """
 
     env_id: str
@@ -77,6 +79,7 @@ class WorkerSpec:
     settings: RolloutSettings = field(default_factory=RolloutSettings)
     threads: int = 1
     device: str = "cpu"
+    dtype: str = "float32"
 
 
 class RolloutWorker:
@@ -101,13 +104,13 @@ class RolloutWorker:
         self.spec = spec
         self.settings = replace(spec.settings, per_episode_rng=True)
         self.envs = make_envs(spec.env_id, spec.num_envs, spec.split, spec.env_kwargs)
-        self.model = AutoModelForCausalLM.from_config(spec.model_config).to(spec.device).eval()
+        self.model = AutoModelForCausalLM.from_config(spec.model_config).to(spec.device, getattr(torch, spec.dtype)).eval()
         self.chat = ChatFormat(spec.tokenizer, include_system_prompt=spec.include_system_prompt)
         self.policy = CausalLMPolicy(self.model, self.chat.control, temperature=spec.temperature)
         self.version = -1
 
     def load_weights(self, state_dict: dict[str, torch.Tensor], version: int) -> None:
-        """Load the learner's weights (``version`` identifies them)."""
+        """Load the learner's weights (``version`` identifies them; cast to the actor's dtype)."""
         self.model.load_state_dict(state_dict)
         self.version = int(version)
 
@@ -330,7 +333,8 @@ def pool_from_trainer(
 ) -> RayRolloutPool:
     """A :class:`RayRolloutPool` for an :class:`~baselines.train.config.RLConfig`:
     ``config.rollout_workers`` actors with ``ceil(episodes_per_step / rollout_workers)`` envs each
-    (or ``config.envs_per_worker``), joined to ``config.ray_address``."""
+    (or ``config.envs_per_worker``), joined to ``config.ray_address``; the actors sample in
+    ``config.sampler_dtype`` (the trainer sends its sampler copy's weights)."""
     import os
 
     workers = int(config.rollout_workers)
@@ -350,5 +354,6 @@ def pool_from_trainer(
         temperature=config.temperature,
         settings=replace(settings, per_episode_rng=True),
         threads=config.threads or 1,
+        dtype=config.sampler_dtype,
     )
     return RayRolloutPool(spec, workers, address=config.ray_address, **kwargs)

@@ -24,6 +24,9 @@ declarations of :mod:`baselines.train.terms`. The last two are controls: ``permu
 permutes the advantages within the batch (is an effect reward-driven?), ``sft_only`` trains the
 ``sft_mix`` NLL with the policy-gradient term off (is it just supervised learning on expert data?)."""
 
+SAMPLER_DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
+"""Values of ``RLConfig.sampler_dtype`` (torch dtype names)."""
+
 T = TypeVar("T")
 
 
@@ -109,6 +112,22 @@ class SupervisionConfig:
         default="illegal",
         metadata={"help": "spike_penalty: 'illegal' (grammar-illegal positions) or 'non_target'."},
     )
+    # tis / mis (the sampler–trainer mismatch fixes; see RLConfig.sampler_dtype)
+    tis_cap: float = field(
+        default=2.0,
+        metadata={"help": "tis: truncated importance sampling; each sampled token's policy-gradient term is "
+                          "multiplied by min(π_train/π_sampler, C) with this C (Yao et al. 2025)."},
+    )
+    mis_cap: float = field(
+        default=2.0,
+        metadata={"help": "mis: masked importance sampling; sampled tokens whose ratio π_train/π_sampler is "
+                          "outside [1/C, C] (this C) get zero policy-gradient weight."},
+    )
+    mis_reweight: bool = field(
+        default=False,
+        metadata={"help": "mis: also multiply the kept tokens by their ratio π_train/π_sampler "
+                          "(token-level MIS, Liu et al. 2025); false = keep them with weight 1."},
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.use, str):
@@ -133,6 +152,8 @@ class SupervisionConfig:
                f"spike_threshold_mode must be 'ref_relative' or 'absolute', got {self.spike_threshold_mode!r}.")
         _check(self.spike_ref_factor >= 1, f"spike_ref_factor must be ≥ 1, got {self.spike_ref_factor!r}.")
         _check(self.spike_positions in ("illegal", "non_target"), f"spike_positions must be 'illegal' or 'non_target', got {self.spike_positions!r}.")
+        _check(self.tis_cap >= 1, f"tis_cap must be ≥ 1, got {self.tis_cap!r}.")
+        _check(self.mis_cap > 1, f"mis_cap must be > 1 (the band [1/C, C]), got {self.mis_cap!r}.")
         for name in ("sft_mix_coef", "control_kl_coef", "spike_coef", "interleave_lr"):
             _check(getattr(self, name) >= 0, f"{name} must be ≥ 0, got {getattr(self, name)!r}.")
 
@@ -285,6 +306,13 @@ class RLConfig(CommonConfig):
         metadata={"help": "Seed each episode's sampling from its request seed (episodes independent of batching, "
                           "workers and ranks); always on with rollout_workers > 0 or under accelerate launch."},
     )
+    sampler_dtype: str = field(
+        default="float32",
+        metadata={"help": "Sample rollouts with a copy of the policy cast to this dtype ('float32', 'bfloat16', "
+                          "'float16'), refreshed from the float32 weights before every step's rollouts; the loss "
+                          "and old log-probs stay float32 (the vLLM-samples / FSDP-trains mismatch; see "
+                          "supervision tis / mis). 'float32' = no copy."},
+    )
     rollout_workers: int = field(
         default=0, metadata={"help": "Ray rollout actors (0 = roll out in the trainer's process); needs toolgym[ray]."}
     )
@@ -298,6 +326,8 @@ class RLConfig(CommonConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.control_grad_norm_every >= 0, f"control_grad_norm_every must be ≥ 0, got {self.control_grad_norm_every!r}.")
+        _check(self.sampler_dtype in SAMPLER_DTYPES,
+               f"sampler_dtype must be one of {list(SAMPLER_DTYPES)}, got {self.sampler_dtype!r}.")
         _check(self.rollout_workers >= 0, f"rollout_workers must be ≥ 0, got {self.rollout_workers!r}.")
         _check(self.envs_per_worker is None or self.envs_per_worker >= 1, f"envs_per_worker must be ≥ 1 or None, got {self.envs_per_worker!r}.")
         if isinstance(self.supervision, dict):

@@ -4,7 +4,9 @@ One RL step:
 
 0. set the step's learning rate (warm-up, schedule: :mod:`baselines.train.optim`);
 1. pick ``prompts_per_step`` tasks (from the run's own task stream); roll out ``group_size`` episodes of each (some may be the
-   expert's trajectory, or sampled with a hint, if those signals are on);
+   expert's trajectory, or sampled with a hint, if those signals are on). With ``sampler_dtype``
+   other than float32 the rollouts are sampled by a copy of the policy in that dtype, refreshed
+   from the float32 weights first (the sampler–trainer mismatch of vLLM sampling / FSDP training);
 2. advantages ``A = (r - mean_group) / (std_group + eps)`` per episode, broadcast to its tokens
    (``permuted_advantages``, a control: permuted within the batch);
 3. recompute the behaviour log-probs on the training sequences (without hints), reference
@@ -25,6 +27,7 @@ loss and hooks); this module calls the enabled terms' hooks and knows no term by
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import shutil
@@ -158,7 +161,7 @@ def token_terms(logits: torch.Tensor, prepared: PreparedBatch, cfg: RLConfig) ->
         eps_lo, eps_hi = term.clip_ranges(eps_lo, eps_hi, b.control_mask, cfg.supervision)
     pg_tok, ratio, clipped = clipped_pg_loss(logp, prepared.old_logp, adv, eps_lo, eps_hi)
     for term in terms:
-        pg_tok = term.shape_pg(pg_tok, logp, adv, b.is_expert, cfg)
+        pg_tok = term.shape_pg(pg_tok, logp, adv, prepared, cfg)
     kl_tok = k3_kl(logp, prepared.ref_logp)
     trained = pg_tok if trains_pg(cfg) else pg_tok * 0.0
     if cfg.kl_coef > 0:
@@ -280,7 +283,13 @@ class RLTrainer:
         self.chat.control = format_control_tokens(self.tokenizer, env_action_format(self.envs[0]))
         self.control = self.chat.control
         self.control_ids = torch.as_tensor(self.control.id_list, device=cfg.device)
-        self.policy = CausalLMPolicy(self.model, self.control, temperature=cfg.temperature)
+        self.policy = CausalLMPolicy(self.model, self.control, temperature=cfg.temperature)  # evaluation
+        # the rollouts' sampler: the policy itself, or a copy in cfg.sampler_dtype (sync_sampler)
+        self.sampler_model = sampler_copy(self.model, cfg.sampler_dtype)
+        self.sampler = (
+            self.policy if self.sampler_model is self.model
+            else CausalLMPolicy(self.sampler_model, self.control, temperature=cfg.temperature)
+        )
         per_episode_rng = cfg.per_episode_rng or cfg.rollout_workers > 0 or self.dist.enabled
         self.settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, per_episode_rng=per_episode_rng)
         self.eval_settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, greedy=cfg.eval_greedy)
@@ -349,7 +358,7 @@ class RLTrainer:
         """Roll out the step's episodes (plus one expert episode per group with ``offpolicy_expert``)."""
         requests, groups = self.make_requests(tasks)
         if self.dist.enabled or self.rollout_pool is not None:
-            episodes = self.dist.collect(requests, self._rollout, pool=self.rollout_pool, model=self.model)
+            episodes = self.dist.collect(requests, self._rollout, pool=self.rollout_pool, model=self.sampler_model)
         else:
             episodes = self._rollout(requests)
         for ep, g in zip(episodes, groups, strict=True):
@@ -363,11 +372,22 @@ class RLTrainer:
         return episodes
 
     def _rollout(self, requests: list[EpisodeRequest]) -> list[Episode]:
-        """Episodes of ``requests`` from this process's envs."""
+        """Episodes of ``requests`` from this process's envs, sampled by :attr:`sampler`."""
         return collect_episodes(
-            self.policy, self.chat, self.envs, requests, self.settings,
+            self.sampler, self.chat, self.envs, requests, self.settings,
             generator=self.generator, context_length=context_length(self.model),
         )
+
+    @torch.no_grad()
+    def sync_sampler(self) -> None:
+        """Copy the float32 policy's weights into the low-precision sampler (cast to its dtype); a
+        no-op when the sampler is the policy itself (``sampler_dtype="float32"``)."""
+        if self.sampler_model is self.model:
+            return
+        pairs = [*zip(self.sampler_model.parameters(), self.model.parameters(), strict=True),
+                 *zip(self.sampler_model.buffers(), self.model.buffers(), strict=True)]
+        for dst, src in pairs:
+            dst.copy_(src)
 
     @torch.no_grad()
     def prepare(self, episodes: list[Episode]) -> tuple[PreparedBatch, dict[str, float]]:
@@ -410,6 +430,7 @@ class RLTrainer:
         sampled = mask * (~batch.is_expert)[:, None]
         plain = sampled * (~batch.is_hinted)[:, None]
         is_ctrl = batch.control_mask
+        sampler_ratio = torch.exp(old_logp - batch.sample_logprobs)
         stats = {
             "train/entropy": float(masked_mean(entropy, mask)),
             "train/entropy_control": float(masked_mean(entropy, mask * is_ctrl)),
@@ -418,8 +439,12 @@ class RLTrainer:
             "train/kl_ref_control": float(masked_mean(kl_ref, mask * is_ctrl)),
             "train/min_logp": float(old_logp[sampled > 0].min()) if bool((sampled > 0).any()) else math.nan,
             "train/low_prob_frac": float(masked_mean((old_logp < math.log(1e-3)).float(), sampled)),
-            # sampler vs trainer log-probs of the same tokens: ~0 when token-in/token-out holds
+            # sampler vs trainer log-probs of the same tokens: ~0 when token-in/token-out holds and
+            # the sampler is the float32 policy; the precision gap with a low-precision sampler
             "train/logp_mismatch": float(masked_mean((batch.sample_logprobs - old_logp).abs(), plain)),
+            # the largest / smallest trainer/sampler ratio π_train/π_sampler (tis / mis act on it)
+            "train/sampler_ratio_max": float(sampler_ratio[plain > 0].max()) if bool((plain > 0).any()) else math.nan,
+            "train/sampler_ratio_min": float(sampler_ratio[plain > 0].min()) if bool((plain > 0).any()) else math.nan,
             "train/adv_abs_mean": float(adv.abs().mean()),
         }
         stats.update(group_stats(rewards, groups))
@@ -596,6 +621,7 @@ class RLTrainer:
         self.lr = scheduled_lr(cfg, self.step)
         set_lr(self.optimizer, self.lr)
         tasks = self.streams.py["tasks"].sample(self.train_ids, min(cfg.prompts_per_step, len(self.train_ids)))
+        self.sync_sampler()
         episodes = self.collect(tasks)
         rollout_s = time.perf_counter() - started
         sampled = [e for e in episodes if not e.is_expert]
@@ -732,6 +758,15 @@ class RLTrainer:
                 callback.load_state_dict(saved[callback.name])
         self.history = list(state.get("history", []))
         logger.info("Resumed from %s at step %d", path, self.step)
+
+
+def sampler_copy(model: Any, dtype: str) -> Any:
+    """The model that samples rollouts for ``RLConfig.sampler_dtype``: ``model`` itself for
+    ``"float32"`` (no copy), else a frozen copy cast to ``dtype`` (``"bfloat16"``, ``"float16"``),
+    refreshed by :meth:`RLTrainer.sync_sampler`."""
+    if dtype == "float32":
+        return model
+    return copy.deepcopy(model).to(dtype=getattr(torch, dtype)).eval().requires_grad_(False)
 
 
 def _find_checkpoint(out: Path, resume: str | None) -> Path | None:

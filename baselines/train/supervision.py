@@ -16,6 +16,10 @@ signal                   term (the maths; each term's unit in ``terms.py`` adds 
 ``spike_penalty``        ``Σ_c max(0, π(c) - τ)`` where no control token belongs; τ a multiple of the
                          reference's own π_ref(c) there (or a fixed number)
 ``sft_mix``              NLL of expert (and/or own successful) episodes
+``tis``                  the policy-gradient term of each sampled token times the detached
+                         ``min(π_train/π_sampler, C)`` (truncated importance sampling)
+``mis``                  the same term zeroed where ``π_train/π_sampler ∉ [1/C, C]`` (masked
+                         importance sampling; optionally times the ratio where kept)
 ``hint``                 no term: the hint is only in the sampling prompt, never in the loss
 ``interleaved_sft``      no term: SFT phases between RL steps (a callback, ``callbacks.py``)
 ``permuted_advantages``  control: advantages permuted within the batch (``terms.py``)
@@ -213,3 +217,29 @@ def sft_nll(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> 
     """Token-mean negative log-likelihood of ``targets`` over ``mask``."""
     logp = F.log_softmax(logits, dim=-1).gather(-1, targets[..., None]).squeeze(-1)
     return masked_mean(-logp, mask)
+
+
+def sampler_ratio(old_logp: torch.Tensor, sample_logp: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+    """The trainer/sampler ratio ``π_train(y) / π_sampler(y) = exp(old_logp - sample_logp)`` of each
+    token in ``where`` and 1 elsewhere; detached (a weight, never differentiated).
+
+    Args:
+        old_logp: ``[B, T]`` the trainer's (float32) log-probs of the targets before the step's updates.
+        sample_logp: ``[B, T]`` the sampler's log-probs of the same tokens.
+        where: ``[B, T]`` bool, the tokens the sampler produced (not expert, prompt or tool tokens).
+    """
+    ratio = torch.exp((old_logp - sample_logp).detach())
+    return torch.where(where, ratio, torch.ones_like(ratio))
+
+
+def tis_weight(ratio: torch.Tensor, cap: float) -> torch.Tensor:
+    """Truncated importance weight ``min(ratio, cap)`` (Yao et al. 2025); 1 stays 1 for ``cap ≥ 1``."""
+    return ratio.clamp(max=cap)
+
+
+def mis_weight(ratio: torch.Tensor, cap: float, reweight: bool = False) -> torch.Tensor:
+    """Masked importance weight: 0 where ``ratio ∉ [1/cap, cap]``, else 1 (or ``ratio`` with
+    ``reweight``); 1 stays 1 for ``cap > 1``."""
+    keep = (ratio >= 1.0 / cap) & (ratio <= cap)
+    kept = ratio if reweight else torch.ones_like(ratio)
+    return torch.where(keep, kept, torch.zeros_like(ratio))

@@ -16,7 +16,8 @@ order of :data:`TERMS`):
 
 * :meth:`Term.advantages` -- change the batch's advantages (``permuted_advantages``);
 * :meth:`Term.clip_ranges` -- change the per-token PPO clip ranges (``control_clip``);
-* :meth:`Term.shape_pg` -- change the per-token policy-gradient term (``offpolicy_expert``);
+* :meth:`Term.shape_pg` -- change the per-token policy-gradient term (``offpolicy_expert``,
+  ``tis``, ``mis``);
 * :attr:`Term.trains_pg` -- ``False`` switches the policy-gradient term off (``sft_only``);
 * :meth:`Term.loss` -- an added loss and its statistics (``control_kl``, ``spike_penalty``,
   ``sft_mix``, ``sft_only``); :attr:`Term.needs_ref_logits` / :attr:`Term.needs_sft_batch` ask
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
     from baselines.train.callbacks import Callback
     from baselines.train.config import RLConfig, SupervisionConfig
-    from baselines.train.rl import LossContext, RLTrainer
+    from baselines.train.rl import LossContext, PreparedBatch, RLTrainer
 
 NORMALISATIONS: tuple[str, ...] = ("tokens", "on_policy", "control_kl", "max", "plain")
 
@@ -94,9 +95,11 @@ class Term:
         return low, high
 
     def shape_pg(
-        self, pg: torch.Tensor, logp: torch.Tensor, adv: torch.Tensor, is_expert: torch.Tensor, cfg: RLConfig
+        self, pg: torch.Tensor, logp: torch.Tensor, adv: torch.Tensor, prepared: PreparedBatch, cfg: RLConfig
     ) -> torch.Tensor:
-        """The per-token policy-gradient term ``[B, T]`` after this term."""
+        """The per-token policy-gradient term ``[B, T]`` after this term (``logp``: the current
+        log-probs, ``adv``: the advantages broadcast to tokens, ``prepared``: the minibatch with its
+        old / sampler log-probs and row flags)."""
         return pg
 
     def loss(self, ctx: LossContext) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
@@ -128,7 +131,7 @@ class OffpolicyExpert(Term):
     expert_in_group = True
 
     def shape_pg(
-        self, pg: torch.Tensor, logp: torch.Tensor, adv: torch.Tensor, is_expert: torch.Tensor, cfg: RLConfig
+        self, pg: torch.Tensor, logp: torch.Tensor, adv: torch.Tensor, prepared: PreparedBatch, cfg: RLConfig
     ) -> torch.Tensor:
         """Expert rows: ``-A·π/(π+γ)`` instead of the clipped ratio."""
         import torch
@@ -137,7 +140,7 @@ class OffpolicyExpert(Term):
 
         sup = cfg.supervision
         shaped = policy_shaping_loss(logp, adv, sup.expert_gamma, cfg.clip_eps if sup.expert_clip else None)
-        return torch.where(is_expert[:, None], shaped, pg)
+        return torch.where(prepared.batch.is_expert[:, None], shaped, pg)
 
 
 class Hint(Term):
@@ -225,6 +228,72 @@ class SpikePenalty(Term):
         return sup.spike_coef * ctx.token_scale * spike, {"spike_penalty": spike.detach(), "spike_active_frac": active}
 
 
+def sampled_by_sampler(prepared: PreparedBatch) -> torch.Tensor:
+    """``[B, T]`` bool: the tokens the sampler produced from the training prompt (in the loss mask,
+    not an expert row, not a hinted row: a hinted row's sampler saw another prompt, so its gap to the
+    trainer is the hint's, not the sampler's). ``train/logp_mismatch`` averages over the same tokens."""
+    b = prepared.batch
+    return (b.loss_mask > 0) & (~b.is_expert)[:, None] & (~b.is_hinted)[:, None]
+
+
+def _sampler_ratio(prepared: PreparedBatch) -> torch.Tensor:
+    """:func:`~baselines.train.supervision.sampler_ratio` of a minibatch (1 off the sampled tokens)."""
+    from baselines.train.supervision import sampler_ratio
+
+    return sampler_ratio(prepared.old_logp, prepared.batch.sample_logprobs, sampled_by_sampler(prepared))
+
+
+class TruncatedIS(Term):
+    """Truncated importance sampling on the sampler/trainer ratio (Yao et al. 2025): each sampled
+    token's policy-gradient term is multiplied by the detached ``min(π_train/π_sampler, C)``, with
+    ``π_train`` the float32 policy before the step's updates (``old_logp``) and ``π_sampler`` the
+    policy that sampled the token (``sample_logprobs``; see ``RLConfig.sampler_dtype``). Expert,
+    hinted and non-sampled tokens keep weight 1."""
+
+    def shape_pg(
+        self, pg: torch.Tensor, logp: torch.Tensor, adv: torch.Tensor, prepared: PreparedBatch, cfg: RLConfig
+    ) -> torch.Tensor:
+        """``pg · min(ratio, tis_cap)``."""
+        from baselines.train.supervision import tis_weight
+
+        return pg * tis_weight(_sampler_ratio(prepared), cfg.supervision.tis_cap)
+
+    def loss(self, ctx: LossContext) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """No added loss; the weight's mean and the share of capped tokens over the sampled tokens."""
+        from baselines.train.supervision import masked_mean, tis_weight
+
+        b = ctx.prepared.batch
+        on_policy = b.loss_mask * (~b.is_expert)[:, None]
+        ratio = _sampler_ratio(ctx.prepared)
+        cap = ctx.cfg.supervision.tis_cap
+        return None, {"tis_weight_mean": masked_mean(tis_weight(ratio, cap), on_policy),
+                      "tis_capped_frac": masked_mean((ratio > cap).float(), on_policy)}
+
+
+class MaskedIS(Term):
+    """Masked importance sampling on the sampler/trainer ratio: sampled tokens whose
+    ``π_train/π_sampler`` is outside ``[1/C, C]`` get zero policy-gradient weight (the others weight
+    1, or their ratio with ``mis_reweight``). Expert, hinted and non-sampled tokens keep weight 1."""
+
+    def shape_pg(
+        self, pg: torch.Tensor, logp: torch.Tensor, adv: torch.Tensor, prepared: PreparedBatch, cfg: RLConfig
+    ) -> torch.Tensor:
+        """``pg · 1[ratio ∈ [1/mis_cap, mis_cap]]`` (× ratio with ``mis_reweight``)."""
+        from baselines.train.supervision import mis_weight
+
+        sup = cfg.supervision
+        return pg * mis_weight(_sampler_ratio(prepared), sup.mis_cap, sup.mis_reweight)
+
+    def loss(self, ctx: LossContext) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """No added loss; the share of masked tokens over the sampled tokens."""
+        from baselines.train.supervision import masked_mean, mis_weight
+
+        b = ctx.prepared.batch
+        on_policy = b.loss_mask * (~b.is_expert)[:, None]
+        masked = mis_weight(_sampler_ratio(ctx.prepared), ctx.cfg.supervision.mis_cap) == 0
+        return None, {"mis_masked_frac": masked_mean(masked.float(), on_policy)}
+
+
 class PermutedAdvantages(Term):
     """Control: the batch's advantages permuted within the batch (is an effect reward-driven?)."""
 
@@ -261,6 +330,10 @@ TERMS: tuple[Term, ...] = (
     SpikePenalty("spike_penalty", "hinge on control-token probability where the grammar makes it illegal",
                  ("spike_coef", "spike_threshold_mode", "spike_ref_factor", "spike_threshold", "spike_positions"),
                  {"spike_penalty": "tokens", "spike_active_frac": "tokens"}),
+    TruncatedIS("tis", "truncated importance sampling: sampled tokens' policy gradient × min(π_train/π_sampler, C)",
+                ("tis_cap",), {"tis_weight_mean": "on_policy", "tis_capped_frac": "on_policy"}),
+    MaskedIS("mis", "masked importance sampling: sampled tokens with π_train/π_sampler outside [1/C, C] get no "
+             "policy gradient", ("mis_cap", "mis_reweight"), {"mis_masked_frac": "on_policy"}),
     PermutedAdvantages("permuted_advantages",
                        "control: advantages permuted within the batch (is an effect reward-driven?)", control=True),
     SFTOnly("sft_only", "control: the sft_mix NLL with the policy-gradient term off (is it just SFT on expert data?)",

@@ -86,6 +86,32 @@ def test_rl_under_accelerate_matches_one_process(sft_checkpoint, tmp_path) -> No
     assert len(list((multi / "checkpoints").glob("step_*"))) == 1  # written once, by rank 0
 
 
+def test_rl_with_a_bfloat16_sampler_under_accelerate_matches_one_process(sft_checkpoint, tmp_path) -> None:
+    """Each rank samples its shard with its own bfloat16 copy (refreshed from the DDP weights): the
+    same tokens and sampler/trainer gap as one process, and the tis / mis statistics reduced with
+    their declared normalisation. (kl_coef 0: with the k3-KL on, a step whose advantages are all 0
+    is skipped in one process but gets a rounding-sized gradient under DDP, so runs part there.)"""
+    require("accelerate")
+    from baselines.train.config import RLConfig
+    from baselines.train.rl import RLTrainer
+
+    config = dict(
+        env="ToolGym/Lookup-v0", init=str(sft_checkpoint), include_system_prompt=False, steps=2,
+        prompts_per_step=2, group_size=3, epochs=2, minibatches=2, lr=1e-3, max_new_tokens=24,
+        max_observation_tokens=32, eval_every=0, probe_size=4, save_every=0, tensorboard=False, progress=False,
+        num_tasks=40, threads=1, per_episode_rng=True, sampler_dtype="bfloat16",
+        supervision={"use": ["sft_mix", "tis", "mis"], "sft_mix_batch": 2},
+    )
+    single = tmp_path / "single"
+    RLTrainer(RLConfig(**config, out_dir=str(single))).train()
+    multi = tmp_path / "ddp"
+    launch(tmp_path, "rl", config, multi)
+    assert_close_runs(single, multi, ["train/loss", "train/sft_mix_nll", "train/grad_norm", "train/policy_tokens",
+                                      "train/logp_mismatch", "train/sampler_ratio_max", "train/tis_weight_mean",
+                                      "train/tis_capped_frac", "train/mis_masked_frac"])
+    assert all(float(r["train/logp_mismatch"]) > 1e-4 for r in metrics(multi))
+
+
 def test_sft_under_accelerate_matches_one_process(sft_checkpoint, tmp_path) -> None:
     require("accelerate")
     from baselines.train.config import SFTConfig

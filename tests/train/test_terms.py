@@ -40,8 +40,9 @@ def test_every_statistic_rl_loss_logs_has_a_declared_normalisation(sft_checkpoin
     from baselines.train.rl import RLTrainer, rl_loss
     from tests.train.test_trainers import ALL, rl_config
 
-    sup = SupervisionConfig(use=[n for n in ALL if n != "interleaved_sft"], sft_mix_batch=2)
-    cfg = rl_config(sft_checkpoint, tmp_path, eval_every=0, kl_coef=0.1, entropy_coef=0.01, supervision=sup)
+    sup = SupervisionConfig(use=[*(n for n in ALL if n != "interleaved_sft"), "tis", "mis"], sft_mix_batch=2)
+    cfg = rl_config(sft_checkpoint, tmp_path, eval_every=0, kl_coef=0.1, entropy_coef=0.01, supervision=sup,
+                    sampler_dtype="bfloat16")
     trainer = RLTrainer(cfg)
     prepared, _ = trainer.prepare(trainer.collect(trainer.train_ids[:1]))
     sft_batch = trainer.sft_mix_batch([])
