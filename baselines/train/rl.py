@@ -611,8 +611,12 @@ class RLTrainer:
         self.dist.broadcast_parameters(self.model)  # replicated phase: keep ranks bit-identical
         return {"train/interleaved_sft_tasks": float(len(trajectories)), "train/interleaved_sft_nll": nll}
 
-    def train_step(self) -> dict[str, float]:
-        """One full RL step (rollouts, updates, diagnostics); returns its metrics."""
+    def begin_step(self) -> tuple[list[Episode], PreparedBatch, dict[str, float]]:
+        """The first half of an RL step: advance the step counter, set its learning rate, sample
+        its tasks and roll them out, and prepare the batch (advantages, old / reference log-probs,
+        diagnostics, the probe). Returns ``(episodes, prepared batch, metrics so far)``; the
+        update (:meth:`update`) and the callbacks are the second half (:meth:`train_step` does
+        both; :mod:`benchmarks.collapse.counterfactual` branches in between)."""
         cfg = self.cfg
         started = time.perf_counter()
         self.step += 1
@@ -629,6 +633,13 @@ class RLTrainer:
         prepared, diag = self.prepare(episodes)
         metrics.update(diag)
         metrics.update(probe_stats(self.model, self.probe, self.chat, temperature=cfg.temperature))
+        metrics["train/rollout_s"] = rollout_s
+        return episodes, prepared, metrics
+
+    def train_step(self) -> dict[str, float]:
+        """One full RL step (rollouts, updates, diagnostics, callbacks); returns its metrics."""
+        started = time.perf_counter()
+        episodes, prepared, metrics = self.begin_step()
         update_started = time.perf_counter()
         metrics.update(self.update(prepared, episodes))
         update_s = time.perf_counter() - update_started
@@ -638,7 +649,6 @@ class RLTrainer:
         tokens = float(prepared.batch.loss_mask.sum())
         metrics.update({
             "train/lr": self.lr,
-            "train/rollout_s": rollout_s,
             "train/update_s": update_s,
             "train/step_s": time.perf_counter() - started,
             "train/update_s_per_1k_tokens": 1000 * update_s / max(tokens, 1.0),
