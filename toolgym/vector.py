@@ -5,7 +5,7 @@
 outputs, but with the per-step info dicts merged in one pass per key instead of one call per env
 and key. ToolGym envs return about a dozen info keys per step, and Gymnasium's ``_add_info``
 spent 43% of a vector step on them in a profile of 8 envs stepping a trivial tool; merging them
-once per batch halves that cost (``benchmarks/perf/step_breakdown.py`` measures both).
+once per batch halves that cost (``python -m benchmarks.perf.step_breakdown`` measures both).
 
 The vector-level options of :class:`~gymnasium.vector.SyncVectorEnv` (``autoreset_mode``,
 ``copy``, ``observation_mode``) are passed as keywords to ``make_vec``, next to the env's own

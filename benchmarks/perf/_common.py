@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -20,10 +21,39 @@ PEER_PYTHON_ENV = "TOOLGYM_PEER_PYTHON"
 """Environment variable naming the peer venv's interpreter (see README.md here)."""
 
 
+def script_module(path: str | os.PathLike[str]) -> str:
+    """The dotted module name of a script in this repository (``benchmarks/perf/x.py`` gives
+    ``benchmarks.perf.x``), the name to run it by with ``python -m`` from the repository root.
+
+    Raises:
+        ValueError: if ``path`` is not a ``.py`` file inside the repository.
+    """
+    resolved = Path(path).resolve()
+    if resolved.suffix != ".py" or not resolved.is_relative_to(ROOT):
+        raise ValueError(f"{path} is not a .py file inside {ROOT}; expected a script of this repository.")
+    parts = resolved.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__main__" else parts)
+
+
+def script_parser(path: str | os.PathLike[str], description: str | None) -> argparse.ArgumentParser:
+    """The command-line parser of the script at ``path``: its usage line shows how to run it
+    (``python -m benchmarks.perf.<script>``) and its help shows ``description`` as written."""
+    return argparse.ArgumentParser(prog=f"python -m {script_module(path)}", description=description,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def command_line() -> str:
-    """The command that reproduces this run."""
-    script = os.path.relpath(sys.argv[0], ROOT) if os.path.isabs(sys.argv[0]) else sys.argv[0]
-    return shlex.join(["python", script, *sys.argv[1:]])
+    """The command that reproduces this run, from the repository root:
+    ``python -m benchmarks.perf.<script> ARGS``."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None:  # run with -m
+        module = spec.name.removesuffix(".__main__")
+    else:  # run by path, with the repository on PYTHONPATH
+        try:
+            module = script_module(sys.argv[0])
+        except ValueError:
+            return shlex.join(["python", *sys.argv])
+    return shlex.join(["python", "-m", module, *sys.argv[1:]])
 
 
 def load() -> tuple[float, float, float]:
@@ -87,15 +117,16 @@ def peer_python(explicit: str | None = None) -> str | None:
     return None
 
 
-def run_worker(python: str, script: Path, args: Sequence[str], timeout: float = 600) -> dict[str, Any]:
-    """Run ``python script --worker ...`` and return the JSON object it prints on its last line."""
+def run_worker(python: str, module: str, args: Sequence[str], timeout: float = 600) -> dict[str, Any]:
+    """Run ``python -m module --worker ...`` (from the repository root, which is also put on
+    ``PYTHONPATH``) and return the JSON object it prints on its last line."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [python, str(script), *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+        [python, "-m", module, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"worker {python} {script.name} {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"worker {python} -m {module} {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

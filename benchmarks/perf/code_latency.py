@@ -26,9 +26,9 @@ best case. Ratios are p50 of a peer / p50 of ToolGym. If a peer cannot be import
 in the peer venv's interpreter (``--peer-python`` or ``$TOOLGYM_PEER_PYTHON``) as a subprocess per
 round, timing its own calls (and is then not measured back to back).
 
-    python benchmarks/perf/code_latency.py --quick
-    TOOLGYM_PEER_PYTHON=/path/to/peer-venv/bin/python python benchmarks/perf/code_latency.py --write
-    /path/to/peer-venv/bin/python benchmarks/perf/code_latency.py --write   # all in one process
+    python -m benchmarks.perf.code_latency --quick
+    TOOLGYM_PEER_PYTHON=/path/to/peer-venv/bin/python python -m benchmarks.perf.code_latency --write
+    /path/to/peer-venv/bin/python -m benchmarks.perf.code_latency --write   # all in one process
 """
 
 from __future__ import annotations
@@ -46,11 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.perf._common import (  # noqa: E402
+from benchmarks.perf._common import (
     header_lines,
     load,
     machine,
@@ -58,6 +54,8 @@ from benchmarks.perf._common import (  # noqa: E402
     peer_python,
     percentile,
     run_worker,
+    script_module,
+    script_parser,
     write_results,
 )
 
@@ -249,7 +247,7 @@ def available(system: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark, print the table and ratios; optionally write results."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__file__, __doc__)
     parser.add_argument("--quick", action="store_true", help="4 rounds (docker run: 1).")
     parser.add_argument("--rounds", type=int, default=30, help="Rounds of all snippets per system.")
     parser.add_argument("--docker-run-rounds", type=int, default=3, help="Rounds for docker run --rm.")
@@ -303,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
                         lat[s][name].append((time.perf_counter() - start) * 1e3)
                         check(s, name, output)
                     else:
-                        got = run_worker(external, Path(__file__).resolve(),  # type: ignore[arg-type]
+                        got = run_worker(external, script_module(__file__),  # type: ignore[arg-type]
                                          ["--worker", s, "1", name])
                         lat[s][name] += got["latencies"][name]
                         check.calls += len(got["latencies"][name])

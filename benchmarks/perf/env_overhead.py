@@ -28,8 +28,8 @@ batching).
 The libraries are measured interleaved (rotating order) in blocks; a library that cannot be
 imported here runs in the peer venv's interpreter (``--peer-python`` or ``$TOOLGYM_PEER_PYTHON``) as a subprocess per block, timing only its own loop.
 
-    python benchmarks/perf/env_overhead.py --quick
-    /path/to/peer-venv/bin/python benchmarks/perf/env_overhead.py --write   # all three in one process
+    python -m benchmarks.perf.env_overhead --quick
+    /path/to/peer-venv/bin/python -m benchmarks.perf.env_overhead --write   # all three in one process
 """
 
 from __future__ import annotations
@@ -37,17 +37,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.perf._common import (  # noqa: E402
+from benchmarks.perf._common import (
     header_lines,
     load,
     machine,
@@ -55,6 +49,8 @@ from benchmarks.perf._common import (  # noqa: E402
     median,
     peer_python,
     run_worker,
+    script_module,
+    script_parser,
     write_results,
 )
 
@@ -486,7 +482,7 @@ def worker(lib: str, mode: str, n: int, blocks: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark, print the tables and ratios, optionally write results."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__file__, __doc__)
     parser.add_argument("--quick", action="store_true", help="Small blocks, 3 repeats (about a minute).")
     parser.add_argument("--repeats", type=int, default=7, help="Timed blocks per library and mode.")
     parser.add_argument("--episodes", type=int, default=400, help="Episodes per single-process block.")
@@ -518,7 +514,7 @@ def main(argv: list[str] | None = None) -> None:
             where[lib] = "unavailable"
     print(f"libraries: {where}", flush=True)
     active = [lib for lib in libs if where[lib] != "unavailable"]
-    script = Path(__file__).resolve()
+    module = script_module(__file__)
     results: dict[str, dict[str, dict[str, list[float]]]] = {lib: {} for lib in active}
     for mode, n in (("single", args.episodes), ("vector", args.vector_steps)):
         runners: dict[str, Callable[[int], int]] = {}
@@ -533,7 +529,7 @@ def main(argv: list[str] | None = None) -> None:
                 if lib in runners:
                     block = time_block(runners[lib], n)
                 else:
-                    block = run_worker(external, script, ["--worker", lib, mode, str(n), "1"])[0]  # type: ignore[arg-type]
+                    block = run_worker(external, module, ["--worker", lib, mode, str(n), "1"])[0]  # type: ignore[arg-type]
                 results[lib][mode]["wall"].append(block["steps"] / block["seconds"])
                 results[lib][mode]["cpu"].append(block["steps"] / block["cpu_seconds"])
             print(f"{mode} repeat {r + 1}/{args.repeats} (steps per CPU-second): "

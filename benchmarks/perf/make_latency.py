@@ -14,23 +14,24 @@ validators accept and reject the same sample arguments (checked and reported).
 ``docker`` command-line checks at construction, which the Docker SDK work of issue 25 item 4
 removes) and its ``sandbox="docker"`` time is shown on its own row when Docker is available.
 
-    python benchmarks/perf/make_latency.py --quick
-    python benchmarks/perf/make_latency.py --write
+    python -m benchmarks.perf.make_latency --quick
+    python -m benchmarks.perf.make_latency --write
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.perf._common import header_lines, load, machine, md_table, percentile, write_results  # noqa: E402
+from benchmarks.perf._common import (
+    header_lines,
+    load,
+    machine,
+    md_table,
+    percentile,
+    script_parser,
+    write_results,
+)
 
 TARGET_MS = 1.0
 TARGET_CODE_MS = 5.0
@@ -78,7 +79,7 @@ def time_makes(env_id: str, repeats: int, *, docker: bool = False) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark, print the table; optionally write results."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__file__, __doc__)
     parser.add_argument("--quick", action="store_true", help="5 makes per env and variant.")
     parser.add_argument("--repeats", type=int, default=40, help="Makes per env and variant.")
     parser.add_argument("--write", action="store_true", help="Write benchmarks/results/perf/make_latency.*")

@@ -40,13 +40,12 @@ reports the loss ``RLTrainer.update`` logs on its first call.
 this interpreter, the whole script is re-run with the peer venv's interpreter (``--peer-python``,
 ``$TOOLGYM_PEER_PYTHON``), which then needs those extras.
 
-    python benchmarks/perf/rl_update.py --quick     # 3 rounds per workload
-    python benchmarks/perf/rl_update.py --write     # 15 rounds, writes benchmarks/results/perf/rl_update.*
+    python -m benchmarks.perf.rl_update --quick     # 3 rounds per workload
+    python -m benchmarks.perf.rl_update --write     # 15 rounds, writes benchmarks/results/perf/rl_update.*
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import gc
 import importlib.util
@@ -62,11 +61,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.perf._common import (  # noqa: E402
+from benchmarks.perf._common import (
+    ROOT,
     header_lines,
     load,
     machine,
@@ -74,6 +70,8 @@ from benchmarks.perf._common import (  # noqa: E402
     median,
     peer_python,
     percentile,
+    script_module,
+    script_parser,
     write_results,
 )
 
@@ -327,12 +325,12 @@ def _rerun_in_peer(argv: list[str], explicit: str | None) -> None:
     print(f"trl is not importable here; running this script with {python}", flush=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    raise SystemExit(subprocess.call([python, str(Path(__file__).resolve()), *argv], env=env, cwd=ROOT))
+    raise SystemExit(subprocess.call([python, "-m", script_module(__file__), *argv], env=env, cwd=ROOT))
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark, print the tables and the TRL/ToolGym ratio; optionally write results."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__file__, __doc__)
     parser.add_argument("--quick", action="store_true", help="3 rounds per workload, print only.")
     parser.add_argument("--rounds", type=int, default=15, help="Interleaved rounds (one update per system each).")
     parser.add_argument("--episodes", type=int, default=64, help="Episodes in the batch (a multiple of 8).")

@@ -15,26 +15,30 @@ episodes is fixed, so with more actors each does less. ``in-process`` is the sam
 driver with ``collect_episodes`` (no Ray), the baseline for Ray's overhead. Scaling efficiency is
 ``rate(N) / (N × rate(1))``.
 
-    python benchmarks/perf/rollout_scaling.py --quick      # fewer episodes, prints only
-    python benchmarks/perf/rollout_scaling.py --write      # writes benchmarks/results/perf/rollout_scaling.{json,md}
-    python benchmarks/perf/rollout_scaling.py --address auto --actors 1 2 4 8 16   # on a Ray cluster
+    python -m benchmarks.perf.rollout_scaling --quick      # fewer episodes, prints only
+    python -m benchmarks.perf.rollout_scaling --write      # writes benchmarks/results/perf/rollout_scaling.{json,md}
+    python -m benchmarks.perf.rollout_scaling --address auto --actors 1 2 4 8 16   # on a Ray cluster
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from benchmarks.perf._common import (
+    ROOT,
+    header_lines,
+    load,
+    machine,
+    md_table,
+    script_parser,
+    write_results,
+)
 
 SLOW_ENV = "ToolGymBench/SlowLookup-v0"
 SLOW_ENV_REF = f"benchmarks.perf.rollout_scaling:{SLOW_ENV}"
@@ -154,7 +158,7 @@ def timed(runner: Any, episodes: int) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; prints a markdown report and optionally writes it under results/perf."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__file__, __doc__.splitlines()[0])
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--episodes", type=int, default=96, help="Episodes per timed measurement.")
     parser.add_argument("--envs-per-actor", type=int, default=8)
@@ -172,8 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     from baselines.llm.rollout import RolloutSettings
-    from benchmarks.perf._common import header_lines, load, machine, md_table, write_results
-
     info = machine()
     init: dict[str, Any] = {"runtime_env": {"env_vars": {"PYTHONPATH": str(ROOT)}}, "include_dashboard": False,
                             "log_to_driver": False}

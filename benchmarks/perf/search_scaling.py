@@ -39,8 +39,8 @@ document per query term), and the row says so.
 If ``rank_bm25`` is not importable here, its measurements run in the peer venv's interpreter
 (``--peer-python``, ``$TOOLGYM_PEER_PYTHON``) as a subprocess.
 
-    python benchmarks/perf/search_scaling.py --quick            # 10k and 100k, fewer queries
-    python benchmarks/perf/search_scaling.py --write            # 10k, 100k, 1M
+    python -m benchmarks.perf.search_scaling --quick            # 10k and 100k, fewer queries
+    python -m benchmarks.perf.search_scaling --write            # 10k, 100k, 1M
 """
 
 from __future__ import annotations
@@ -51,16 +51,11 @@ import importlib.util
 import json
 import random
 import re
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.perf._common import (  # noqa: E402
+from benchmarks.perf._common import (
     header_lines,
     load,
     machine,
@@ -68,6 +63,8 @@ from benchmarks.perf._common import (  # noqa: E402
     peer_python,
     percentile,
     run_worker,
+    script_module,
+    script_parser,
     write_results,
 )
 
@@ -317,7 +314,7 @@ def _stats(latencies: list[float]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print the tables; optionally write results."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__file__, __doc__)
     parser.add_argument("--quick", action="store_true", help="10k and 100k docs, 100 queries, short step timing.")
     parser.add_argument("--sizes", default="10000,100000,1000000", help="Comma-separated corpus sizes.")
     parser.add_argument("--queries", type=int, default=300, help="Queries timed per size.")
@@ -367,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
                 if local_rank:
                     rank = bench_rank_bm25(path, queries, args.budget)
                 else:
-                    rank = run_worker(external, Path(__file__).resolve(),  # type: ignore[arg-type]
+                    rank = run_worker(external, script_module(__file__),  # type: ignore[arg-type]
                                       ["--worker", str(path), str(qpath), str(args.budget)],
                                       timeout=args.budget * 4 + 600)
                     rank["latencies_ms"] = rank["latencies_ms"][: args.queries]

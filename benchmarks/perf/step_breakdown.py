@@ -8,10 +8,12 @@ step (parsing + grading), and one env-step of 8 envs stepped together (same-step
 ``gym.make_vec``'s default vector env and by Gymnasium's ``SyncVectorEnv``. ``--profile`` adds a
 cProfile of 2,000 episodes.
 
-To compare two checkouts (for example before and after a change), run the script once with each:
+To compare two checkouts (for example before and after a change), run the script once with each,
+from this repository's root. ``--toolgym-root`` changes only where ``toolgym`` is imported from:
+the workload (``benchmarks.perf.env_overhead``) is always this checkout's.
 
-    python benchmarks/perf/step_breakdown.py
-    python benchmarks/perf/step_breakdown.py --toolgym-root /tmp/toolgym-before   # another checkout
+    python -m benchmarks.perf.step_breakdown
+    python -m benchmarks.perf.step_breakdown --toolgym-root /tmp/toolgym-before   # another checkout
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> None:
     """Print the breakdown (and optionally a profile)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.perf.step_breakdown", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--toolgym-root", help="Import toolgym from this checkout instead of this one.")
     parser.add_argument("--profile", action="store_true", help="Also print a cProfile of 2,000 episodes.")
     parser.add_argument("--quick", action="store_true", help="Fewer repeats.")
     args = parser.parse_args(argv)
+    # toolgym from this checkout (not an installed copy) unless --toolgym-root names another one;
+    # benchmarks.perf (the workload) is already this checkout's package when run with -m.
     here = Path(__file__).resolve().parents[2]
     sys.path.insert(0, str(here))
     if args.toolgym_root:

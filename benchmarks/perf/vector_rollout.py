@@ -32,13 +32,12 @@ median of the repeats is reported. The peers must import in this interpreter: if
 a peer interpreter is configured (``--peer-python`` or ``$TOOLGYM_PEER_PYTHON``), the script
 re-runs itself there (with this checkout on ``PYTHONPATH``); otherwise ToolGym runs alone.
 
-    python benchmarks/perf/vector_rollout.py --quick
-    TOOLGYM_PEER_PYTHON=/path/to/peer-venv/bin/python python benchmarks/perf/vector_rollout.py --write
+    python -m benchmarks.perf.vector_rollout --quick
+    TOOLGYM_PEER_PYTHON=/path/to/peer-venv/bin/python python -m benchmarks.perf.vector_rollout --write
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import math
 import os
@@ -52,19 +51,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.perf._common import (  # noqa: E402
+from benchmarks.perf._common import (
+    ROOT,
     header_lines,
     load,
     machine,
     md_table,
     peer_python,
+    script_module,
+    script_parser,
     write_results,
 )
-from benchmarks.perf.code_latency import _python_first_on_path  # noqa: E402
+from benchmarks.perf.code_latency import _python_first_on_path
 
 CALLS = 3
 """Code-tool calls per episode (then a final answer)."""
@@ -319,13 +317,13 @@ def _rerun_in_peer(argv: list[str], explicit: str | None) -> bool:
         return False
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     print(f"peers not importable here: re-running with {python}", flush=True)
-    os.execve(python, [python, str(Path(__file__).resolve()), *argv], env)
+    os.execve(python, [python, "-m", script_module(__file__), *argv], env)
     return True  # pragma: no cover - execve does not return
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark, print the table; optionally write results."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__file__, __doc__)
     parser.add_argument("--quick", action="store_true", help="Sizes 1 and 8, 1 repeat, 8 episodes per size.")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="Comma-separated numbers of envs.")
     parser.add_argument("--episodes", type=int, default=64, help="Episodes timed per system, size and repeat.")

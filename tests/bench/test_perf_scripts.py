@@ -1,22 +1,25 @@
 """The performance scripts run end to end in their quick modes (ToolGym side only: the peers live
 in a separate venv). Only that they run and report sane numbers is checked here; speed targets are
-judged from the committed results, never in tests."""
+judged from the committed results, never in tests. Every script starts as a module from the
+repository root (``python -m benchmarks.perf.<script>``), the spelling its recorded command uses."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
+import subprocess
 import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from benchmarks.perf import env_overhead, make_latency, step_breakdown
+from benchmarks.perf._common import ROOT, command_line, run_worker, script_module
 
-from benchmarks.perf import env_overhead, make_latency, step_breakdown  # noqa: E402
+SCRIPTS = sorted(p.stem for p in (ROOT / "benchmarks" / "perf").glob("[!_]*.py"))
 
 
 @pytest.fixture(autouse=True)
@@ -70,3 +73,34 @@ def test_make_latency_compares_cached_and_uncached_makes_with_the_same_tools() -
     got = make_latency.time_makes("ToolGym/Lookup-v0", repeats=3)
     assert got["same_tools"] is True
     assert got["cached_p50_ms"] > 0 and got["uncached_p50_ms"] > 0
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_script_starts_as_a_module_from_the_repository_root(script: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", f"benchmarks.perf.{script}", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"usage: python -m benchmarks.perf.{script} ")
+
+
+def test_command_line_records_the_module_spelling(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = str(ROOT / "benchmarks" / "perf" / "make_latency.py")
+    monkeypatch.setattr(sys, "argv", [path, "--repeats", "3", "--write"])
+    main = types.ModuleType("__main__")
+    main.__spec__ = importlib.util.find_spec("benchmarks.perf.make_latency")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert command_line() == "python -m benchmarks.perf.make_latency --repeats 3 --write"
+    main.__spec__ = None  # run by path: the same command
+    assert command_line() == "python -m benchmarks.perf.make_latency --repeats 3 --write"
+
+
+def test_script_module_names_a_script_of_this_repository() -> None:
+    assert script_module(env_overhead.__file__) == "benchmarks.perf.env_overhead"
+    with pytest.raises(ValueError, match="not a .py file inside"):
+        script_module(Path("/tmp/elsewhere.py"))
+
+
+def test_run_worker_runs_the_script_as_a_module() -> None:
+    module = script_module(env_overhead.__file__)
+    blocks = run_worker(sys.executable, module, ["--worker", "toolgym", "single", "5", "1"])
+    assert blocks[0]["steps"] > 0 and blocks[0]["seconds"] > 0

@@ -15,21 +15,15 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks.perf.search_scaling import generate_corpus, make_queries
 from toolgym.envs.search.env import SearchEnv
 from toolgym.envs.search.index import Corpus, load_corpus, snippet
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.perf.search_scaling import generate_corpus, make_queries  # noqa: E402
 
 
 def reference_search(corpus: Corpus, query: str, k: int) -> tuple[list[tuple[int, float]], bool]:
