@@ -222,7 +222,7 @@ def plot_roc(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(10, 5))
     for name, sig in result["signals"].items():
         pts = [(c["false_alarms_per_100"], c["recall"]) for c in sig["roc"] if not math.isnan(c["recall"])]
         if pts:
@@ -233,7 +233,7 @@ def plot_roc(result: dict[str, Any], path: Path) -> None:
     ax.set_ylabel(f"recall (collapsing runs warned ≥ {result['protocol']['min_lead']} steps ahead)")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Early warning of collapse: ROC per signal")
-    ax.legend(fontsize=6, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
