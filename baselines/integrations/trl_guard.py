@@ -32,7 +32,9 @@ How each term sits in TRL's loop:
 * ``control_kl``: full-vocabulary ``KL(π‖π_ref)`` at control positions of the completions. The
   reference is TRL's ``ref_model`` when ``beta > 0``, else a frozen copy of the initial policy.
 * ``spike_penalty``: hinge on control-token probability where the turn grammar makes it illegal
-  (or where it is not the target), on the completions' policy tokens.
+  (or where it is not the target), on the completions' policy tokens; above ``spike_ref_factor`` ×
+  the reference's probability of the same token at the same position (as ToolGym's trainer), or
+  above a fixed ``spike_threshold`` with ``spike_threshold_mode="absolute"``.
 * ``control_clip``: TRL's PPO clip with a tighter ε at control-token positions. TRL's clip range is
   a scalar, so the guard adds the difference between ToolGym's clipped surrogate with the control
   ε and with TRL's ε (zero except at control positions), normalised like TRL's ``loss_type``
@@ -169,7 +171,8 @@ class _ToolGym:
 
     @staticmethod
     def spike_penalty(
-        logits: torch.Tensor, batch: TokenBatch, control_ids: torch.Tensor, positions: str, threshold: float
+        logits: torch.Tensor, batch: TokenBatch, control_ids: torch.Tensor, positions: str,
+        threshold: float | torch.Tensor,
     ) -> torch.Tensor:
         from baselines.train.supervision import non_target_mask, spike_penalty
 
@@ -377,6 +380,10 @@ class GuardConfig:
     control_kl_coef: float = 0.1
     control_clip_eps: float = 0.05
     spike_coef: float = 1.0
+    spike_threshold_mode: str = "ref_relative"
+    """``"ref_relative"`` (as ToolGym's trainer: τ = ``spike_ref_factor`` × the reference's p(c) at
+    the same position) or ``"absolute"`` (τ = ``spike_threshold``)."""
+    spike_ref_factor: float = 5.0
     spike_threshold: float = 0.05
     spike_positions: str = "illegal"
     expert_gamma: float = 0.1
@@ -397,6 +404,12 @@ class GuardConfig:
         unknown = [s for s in self.supervision if s not in TRL_SUPERVISIONS]
         if unknown:
             raise ConfigError(f"Unknown or unsupported supervision {unknown} in TRL; expected any of {list(TRL_SUPERVISIONS)}.")
+        if self.spike_threshold_mode not in ("ref_relative", "absolute"):
+            raise ConfigError(
+                f"spike_threshold_mode must be 'ref_relative' or 'absolute', got {self.spike_threshold_mode!r}."
+            )
+        if self.spike_ref_factor < 1:
+            raise ConfigError(f"spike_ref_factor must be ≥ 1, got {self.spike_ref_factor!r}.")
         if self.spike_positions not in ("illegal", "non_target"):
             raise ConfigError(f"spike_positions must be 'illegal' or 'non_target', got {self.spike_positions!r}.")
         for name in ("on_spike", "on_collapse"):
@@ -662,14 +675,20 @@ class CollapseGuard:
                 logits = _ToolGym.logits(model, full, self.temperature, skip)
             if need_diag:
                 stats.update(self.onpolicy_metrics(logits, batch))
-            if cfg.enabled("control_kl"):
+            ref_logits = None
+            spike_ref = cfg.enabled("spike_penalty") and cfg.spike_threshold_mode == "ref_relative"
+            if cfg.enabled("control_kl") or spike_ref:
                 with torch.no_grad():
                     ref_logits = _ToolGym.logits(self.ref_model, full, self.temperature, skip)
+            if cfg.enabled("control_kl"):
                 term = _ToolGym.control_kl(logits, ref_logits, batch, ids)
                 terms.append(cfg.control_kl_coef * term)
                 stats["guard/control_kl"] = float(term.detach())
             if cfg.enabled("spike_penalty"):
-                term = _ToolGym.spike_penalty(logits, batch, ids, cfg.spike_positions, cfg.spike_threshold)
+                threshold = (
+                    cfg.spike_ref_factor * torch.softmax(ref_logits, -1)[..., ids] if spike_ref else cfg.spike_threshold
+                )
+                term = _ToolGym.spike_penalty(logits, batch, ids, cfg.spike_positions, threshold)
                 terms.append(cfg.spike_coef * term)
                 stats["guard/spike_penalty"] = float(term.detach())
             if cfg.enabled("control_clip"):

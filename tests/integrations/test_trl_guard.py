@@ -186,6 +186,10 @@ def test_guard_config_rejects_bad_values(adapter: TRLAdapter) -> None:
         GuardConfig(on_spike="halt")
     with pytest.raises(Exception, match="spike_positions"):
         CollapseGuard(adapter, spike_positions="everywhere")
+    with pytest.raises(Exception, match="spike_threshold_mode must be 'ref_relative' or 'absolute', got 'auto'"):
+        GuardConfig(spike_threshold_mode="auto")
+    with pytest.raises(Exception, match="spike_ref_factor must be ≥ 1"):
+        GuardConfig(spike_ref_factor=0.5)
 
 
 def test_terms_need_the_guarded_trainer_and_a_compatible_loss(tiny_checkpoint: Path, adapter: TRLAdapter, tmp_path: Path) -> None:
@@ -303,11 +307,26 @@ def test_control_kl_spike_penalty_and_control_clip_equal_toolgym_value_and_gradi
 
     _assert_term_equal(_term_in_trl(guarded, "control_kl", inputs), _term_in_toolgym(model, ckl))
 
+    # spike_penalty: the threshold relative to the reference's own probability (ToolGym's default)
+    assert cfg.spike_threshold_mode == "ref_relative"
+    ref_control = torch.softmax(ref_logits, -1)[..., ids]
+
     def spike() -> torch.Tensor:
         logits = batch_logits(model, batch, TEMPERATURE)
-        return cfg.spike_coef * S.spike_penalty(logits, ids, batch.illegal, batch.loss_mask, cfg.spike_threshold)
+        threshold = cfg.spike_ref_factor * ref_control
+        return cfg.spike_coef * S.spike_penalty(logits, ids, batch.illegal, batch.loss_mask, threshold)
 
     _assert_term_equal(_term_in_trl(guarded, "spike_penalty", inputs), _term_in_toolgym(model, spike))
+    cfg.spike_threshold_mode = "absolute"  # and the fixed threshold
+    try:
+
+        def spike_absolute() -> torch.Tensor:
+            logits = batch_logits(model, batch, TEMPERATURE)
+            return cfg.spike_coef * S.spike_penalty(logits, ids, batch.illegal, batch.loss_mask, cfg.spike_threshold)
+
+        _assert_term_equal(_term_in_trl(guarded, "spike_penalty", inputs), _term_in_toolgym(model, spike_absolute))
+    finally:
+        cfg.spike_threshold_mode = "ref_relative"
 
     # control_clip: ToolGym's clipped surrogate with the tight ε at control positions minus TRL's
     # (the 'dapo' default: token sum over the batch's policy tokens)
