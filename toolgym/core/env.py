@@ -348,45 +348,39 @@ class ToolEnv(gym.Env[str, str]):
             stop_reason = ErrorCode.TOO_MANY_INVALID.value
         elif truncated:
             stop_reason = ErrorCode.TOO_MANY_TURNS.value
-        return self._finish_step(
-            action, observation, terminated, truncated,
+        info = self._step_info(
             parsed=None if isinstance(parsed, ActionError) else parsed, error=error, tool_output=tool_output,
             success=success, stop_reason=stop_reason, reward=reward, penalty=penalty,
-            timing=(started, parsed_at, tool_seconds),
+        )  # fmt: skip
+        return self._finish_step(
+            action, observation, reward, terminated, truncated, info,
+            timing=(started, parsed_at, tool_seconds), output_chars=len(tool_output or ""),
         )  # fmt: skip
 
     def _finish_step(
         self,
         action: Any,
         observation: str,
+        reward: float,
         terminated: bool,
         truncated: bool,
+        info: dict[str, Any],
         *,
-        parsed: ToolCall | FinalAnswer | None,
-        error: ActionError | None,
-        tool_output: str | None,
-        success: bool,
-        stop_reason: str | None,
-        reward: float,
-        penalty: float,
         timing: tuple[float, float, float],
+        output_chars: int,
     ) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        """The common end of a step: fit the observation, extend the transcript, build ``info``
-        (with ``timing`` = (step start, parse end, tool seconds) if ``record_timing``)."""
+        """The common end of a step: fit the observation, extend the transcript and add
+        ``info["timing"]`` (``timing`` = step start, parse end, tool seconds) if ``record_timing``."""
         observation = self._fit(observation)
         if self.render_mode is not None:
             self._transcript += [("agent", action if isinstance(action, str) else repr(action)), ("env", observation)]
-        info = self._step_info(
-            parsed=parsed, error=error, tool_output=tool_output, success=success, stop_reason=stop_reason,
-            reward=reward, penalty=penalty,
-        )  # fmt: skip
         if self.record_timing:
             started, parsed_at, tool_seconds = timing
             info["timing"] = {
                 "parse_s": parsed_at - started,
                 "tool_s": tool_seconds,
                 "step_s": time.perf_counter() - started,
-                "output_chars": len(tool_output or ""),
+                "output_chars": output_chars,
             }
         return observation, reward, terminated, truncated, info
 

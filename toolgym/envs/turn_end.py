@@ -130,7 +130,8 @@ class SingleRequestEnv(ToolEnv):
             body = self._final_message(error, error, False)
         self._done = True
         now = time.perf_counter()
-        return self._finish_step(
-            action, body, True, False, parsed=None, error=error, tool_output=None, success=False,
-            stop_reason=stop_reason, reward=penalty, penalty=penalty, timing=(started, now, 0.0),
+        info = self._step_info(
+            parsed=None, error=error, tool_output=None, success=False, stop_reason=stop_reason,
+            reward=penalty, penalty=penalty,
         )  # fmt: skip
+        return self._finish_step(action, body, penalty, True, False, info, timing=(started, now, 0.0), output_chars=0)
