@@ -345,11 +345,13 @@ class RLTrainer:
         sup = self.cfg.supervision
         terms = enabled_terms(sup)
         n_sampled = self.cfg.group_size - sum(t.expert_in_group for t in terms)
+        hinting = [t for t in terms if t.gives_hints]  # only they need the task's expert trajectory
         requests, groups = [], []
         for g, task in enumerate(tasks):
+            expert = self.bank.get(task) if hinting else None
             for k in range(n_sampled):
                 seed = self.cfg.seed * 1_000_003 + self.step * 10_007 + g * 101 + k
-                hints = [h for t in terms if (h := t.hint(self.bank.get(task), k, sup)) is not None]
+                hints = [h for t in hinting if (h := t.hint(expert, k, sup)) is not None]
                 requests.append(EpisodeRequest(task, seed, hints[0] if hints else None))
                 groups.append(g)
         return requests, groups

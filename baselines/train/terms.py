@@ -22,7 +22,8 @@ order of :data:`TERMS`):
 * :meth:`Term.loss` -- an added loss and its statistics (``control_kl``, ``spike_penalty``,
   ``sft_mix``, ``sft_only``); :attr:`Term.needs_ref_logits` / :attr:`Term.needs_sft_batch` ask
   the trainer for the reference's logits / an SFT batch;
-* :meth:`Term.hint` and :attr:`Term.expert_in_group` -- rollouts (``hint``, ``offpolicy_expert``);
+* :meth:`Term.hint` (with :attr:`Term.gives_hints`) and :attr:`Term.expert_in_group` -- rollouts
+  (``hint``, ``offpolicy_expert``);
 * :meth:`Term.callbacks` -- trainer callbacks (``interleaved_sft``'s SFT phases).
 
 Normalisations of a statistic (how ``Distributed.reduce_stats`` combines ranks):
@@ -78,6 +79,8 @@ class Term:
     """Whether :meth:`loss` needs an SFT batch (expert / own successful episodes) per update."""
     expert_in_group = False
     """Whether one slot of each rollout group is the expert's trajectory instead of a sample."""
+    gives_hints = False
+    """Whether :meth:`hint` may return a hint (the trainer then looks up the task's expert trajectory)."""
 
     def __post_init__(self) -> None:
         bad = {k: v for k, v in self.stats.items() if v not in NORMALISATIONS}
@@ -145,6 +148,8 @@ class OffpolicyExpert(Term):
 
 class Hint(Term):
     """Some rollouts of each group sampled with a hint in the prompt (never in the loss)."""
+
+    gives_hints = True
 
     def hint(self, trajectory: Any, index: int, sup: SupervisionConfig) -> str | None:
         """The task's hint for the first ``hint_per_group`` episodes of a group."""

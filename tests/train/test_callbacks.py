@@ -130,3 +130,18 @@ def test_a_new_term_is_one_class(sft_checkpoint, tmp_path, monkeypatch) -> None:
     loss_base, _ = rl.rl_loss(logits, p_tilt, base.cfg, base.control_ids)
     loss_tilt, stats = rl.rl_loss(logits, p_tilt, tilted.cfg, tilted.control_ids)
     assert float(loss_tilt - loss_base) == pytest.approx(0.5 * float(stats["tilt"]), rel=1e-5)
+
+
+def test_only_a_hint_giving_term_makes_the_trainer_run_the_oracle(sft_checkpoint, tmp_path) -> None:
+    """Looking up a task's expert trajectory runs the oracle: without ``hint`` no request needs it."""
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / "plain", supervision=SupervisionConfig(use=["control_clip"])))
+
+    def no_oracle(task: str) -> Any:
+        raise AssertionError(f"the oracle ran for {task}")
+
+    trainer.bank.get = no_oracle
+    requests, _ = trainer.make_requests(trainer.train_ids[:2])
+    assert len(requests) == 2 * trainer.cfg.group_size and all(r.hint is None for r in requests)
+    hinted = RLTrainer(rl_config(sft_checkpoint, tmp_path / "hint", supervision=SupervisionConfig(use=["hint"], hint_per_group=2)))
+    requests, _ = hinted.make_requests(hinted.train_ids[:1])
+    assert [r.hint is not None for r in requests] == [True, True] + [False] * (hinted.cfg.group_size - 2)
