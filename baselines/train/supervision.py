@@ -47,8 +47,16 @@ def clip_ranges(
     low = torch.full(control_mask.shape, eps_low, dtype=torch.float32, device=control_mask.device)
     high = torch.full(control_mask.shape, eps_high, dtype=torch.float32, device=control_mask.device)
     if control_eps is not None:
-        low = torch.where(control_mask, torch.full_like(low, min(control_eps, eps_low)), low)
-        high = torch.where(control_mask, torch.full_like(high, min(control_eps, eps_high)), high)
+        low, high = tighten_at_control(low, high, control_mask, control_eps)
+    return low, high
+
+
+def tighten_at_control(
+    low: torch.Tensor, high: torch.Tensor, control_mask: torch.Tensor, control_eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token clip ranges with ``control_eps`` where it is tighter, at control positions only."""
+    low = torch.where(control_mask, torch.clamp(low, max=control_eps), low)
+    high = torch.where(control_mask, torch.clamp(high, max=control_eps), high)
     return low, high
 
 

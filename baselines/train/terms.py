@@ -208,12 +208,9 @@ class ControlClip(Term):
         self, low: torch.Tensor, high: torch.Tensor, control_mask: torch.Tensor, sup: SupervisionConfig
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``control_clip_eps`` (if tighter) where the token is a control token."""
-        import torch
+        from baselines.train.supervision import tighten_at_control
 
-        eps = sup.control_clip_eps
-        low = torch.where(control_mask, torch.clamp(low, max=eps), low)
-        high = torch.where(control_mask, torch.clamp(high, max=eps), high)
-        return low, high
+        return tighten_at_control(low, high, control_mask, sup.control_clip_eps)
 
 
 class SpikePenalty(Term):

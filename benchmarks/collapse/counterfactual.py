@@ -88,6 +88,7 @@ def branch(
     """
     import torch
 
+    from baselines.train.common import probe_stats
     from baselines.train.config import RLConfig, load_config
     from baselines.train.rl import RLTrainer
 
@@ -135,8 +136,6 @@ def branch(
             moved = math.sqrt(
                 sum(float((p.detach() - model_state[k]).double().pow(2).sum()) for k, p in trainer.model.state_dict().items())
             )
-            from baselines.train.common import probe_stats
-
             after = probe_stats(trainer.model, trainer.probe, trainer.chat, temperature=cfg.temperature)
             after.update(trainer._evaluate("eval"))
             out[name] = {
