@@ -105,10 +105,14 @@ def main() -> None:
         last = logged[-1] if logged else {}
         logger.info(
             "%d steps on %d process(es): probe illegal_total %.4f, on-policy illegal_total %.4f, control_kl %s, "
-            "spike detector %s; metrics in %s", trainer.state.global_step, trainer.accelerator.num_processes,
+            "spike flag %s; metrics in %s", trainer.state.global_step, trainer.accelerator.num_processes,
             last.get("diag/probe/illegal_total", float("nan")), last.get("diag/onpolicy/illegal_total", float("nan")),
-            last.get("guard/control_kl"), last.get("diag/spike_threshold"), out / "guard_metrics.json",
+            last.get("guard/control_kl"), last.get("diag/spike_ratio"), out / "guard_metrics.json",
         )
+    # every rank leaves together and the process group is torn down before the interpreter exits
+    # (a rank that exits while another still writes can abort in the collective backend's teardown)
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()
 
 
 def trainer_processes() -> int:
