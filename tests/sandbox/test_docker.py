@@ -162,3 +162,92 @@ def test_code_v0_runs_on_a_stale_image_with_the_current_worker_mounted() -> None
         assert info["error"] is None and "42" in obs, obs
     finally:
         subprocess.run(["docker", "rmi", "-f", stale], capture_output=True, check=False)
+
+
+# --- the Engine API client (toolgym.sandbox.engine) ------------------------------------------
+
+
+def test_socket_transport_needs_no_docker_cli(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Checking, starting, inspecting and removing containers go through the SDK: a machine
+    without the ``docker`` command (PATH holds no docker) still runs sandboxes."""
+    from toolgym.sandbox.image import docker_cli
+
+    with monkeypatch.context() as patch:
+        patch.setenv("PATH", str(tmp_path))
+        assert docker_cli() is None
+        with DockerBackend(image=IMAGE, pool_size=1) as backend:
+            with backend.acquire() as sandbox:
+                name = sandbox._conn.name
+                assert sandbox.run("print(6 * 7)").stdout == "42\n"
+    assert name not in _container_names()  # removed on close, without the CLI
+
+
+def test_stdio_transport_without_cli_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from toolgym.sandbox import SandboxUnavailable
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SandboxUnavailable, match="docker command-line client is not installed"):
+        DockerBackend(image=IMAGE, pool_size=1, transport="stdio", prestart=False)
+
+
+def test_docker_host_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from toolgym.sandbox import SandboxUnavailable, engine
+    from toolgym.sandbox.image import daemon_reachable
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    engine.reset()
+    try:
+        ok, detail = daemon_reachable()
+        assert not ok, detail
+        with pytest.raises(SandboxUnavailable, match="Docker is not available"):
+            DockerBackend(image=IMAGE, pool_size=1)
+    finally:
+        monkeypatch.delenv("DOCKER_HOST")
+        engine.reset()
+    assert daemon_reachable()[0]
+
+
+def test_one_client_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolgym.sandbox import engine
+
+    first = engine.api()
+    assert engine.api() is first
+    real_pid = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: real_pid + 1)  # as a forked child sees it
+    child = engine.api()
+    assert child is not first
+    monkeypatch.setattr(os, "getpid", lambda: real_pid)
+    engine.reset()  # forget the "child's" client; the next call makes a fresh one here
+
+
+def test_daemon_refusals_are_typed_errors_quoting_the_daemon() -> None:
+    from toolgym.sandbox import SandboxError, SandboxUnavailable, engine
+
+    with pytest.raises(SandboxError, match="could not inspect container x: .*[Nn]o such container") as info:
+        engine.call("inspect container x", "inspect_container", "toolgym-no-such-container")
+    assert not isinstance(info.value, SandboxUnavailable)
+    assert engine.is_not_found(info.value.__cause__)
+
+
+def test_run_options_reach_the_container_and_extra_args_need_stdio() -> None:
+    from toolgym.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="extra_args .* only with transport='stdio'"):
+        DockerBackend(image=IMAGE, pool_size=1, extra_args=["--cpuset-cpus", "0"])
+    with pytest.raises(ConfigError, match="run_options apply only with transport='socket'"):
+        DockerBackend(image=IMAGE, pool_size=1, transport="stdio", run_options={"cpuset_cpus": "0"})
+    with DockerBackend(
+        image=IMAGE, pool_size=1, run_options={"cpuset_cpus": "0", "pids_limit": 64}
+    ) as backend:
+        with backend.acquire() as sandbox:
+            host = inspect(sandbox._conn.name)["HostConfig"]
+    assert host["CpusetCpus"] == "0" and host["PidsLimit"] == 64
+    assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] is True  # the rest unchanged
+
+
+def _container_names() -> list[str]:
+    return subprocess.run(
+        ["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=True
+    ).stdout.split()

@@ -7,7 +7,7 @@ calls, each a ``fork`` inside the container (about a millisecond) instead of a c
 stdin/stdout of ``docker run -i`` (``transport="stdio"``: three more hops through the docker
 client, dockerd and the shim, but no bind mount, so it also works with a remote daemon).
 Either way the connection is the container's lifeline: when the host process goes away the
-worker sees EOF, exits, and the container is removed (``--rm``).
+worker sees EOF, exits, and the container is removed (auto-remove, ``--rm``).
 
 Each container runs with:
 
@@ -25,7 +25,11 @@ Containers are labelled ``toolgym.sandbox=1`` (and ``toolgym.sandbox.owner=HOST:
 removed on :meth:`close`, at interpreter exit, or by :func:`sweep_containers` for leftovers of
 crashed processes.
 
-The docker CLI is used through :mod:`subprocess`: no Python SDK is needed.
+The backend talks to the daemon through the Docker SDK for Python (:mod:`toolgym.sandbox.engine`:
+one Engine API client per process, ``DOCKER_HOST`` honoured): checking the daemon and the image,
+creating, starting, inspecting and removing containers. The flags above are the ``docker run``
+spelling of the same settings. Only ``transport="stdio"`` runs the ``docker`` CLI
+(``docker run -i``, whose attached stdin/stdout carry the frames).
 """
 
 from __future__ import annotations
@@ -35,13 +39,15 @@ import logging
 import os
 import shutil
 import socket
-import subprocess
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from toolgym.core.errors import ConfigError
-from toolgym.sandbox.base import Limits
+from toolgym.sandbox import engine
+from toolgym.sandbox.base import Limits, SandboxError, SandboxUnavailable
 from toolgym.sandbox.image import DEFAULT_IMAGE, LABEL, WORKER_IN_IMAGE, docker_cli, require_docker
 from toolgym.sandbox.pool import PooledBackend, WorkerConnection, pid_alive
 
@@ -87,6 +93,7 @@ class DockerBackend(PooledBackend):
         transport: str = "socket",
         runtime: str | None = None,
         extra_args: Sequence[str] = (),
+        run_options: Mapping[str, Any] | None = None,
         max_uses: int | None = None,
         start_timeout: float = 60.0,
         acquire_timeout: float | None = 60.0,
@@ -108,7 +115,12 @@ class DockerBackend(PooledBackend):
             transport: ``"socket"`` (a unix socket in a bind-mounted private dir: fastest) or
                 ``"stdio"`` (``docker run -i``; works with remote daemons).
             runtime: OCI runtime (e.g. ``"runsc"`` for gVisor), ``None`` for the default.
-            extra_args: more ``docker run`` arguments, inserted before the image name.
+            extra_args: more ``docker run`` arguments, inserted before the image name; only
+                with ``transport="stdio"`` (the one transport that runs the CLI).
+            run_options: more container settings for ``transport="socket"``: keyword
+                arguments of docker-py's ``APIClient.create_host_config`` (e.g.
+                ``{"cpuset_cpus": "0"}``); they override the defaults above, so they can also
+                weaken the isolation.
             max_uses: replace a container after this many episodes (``None``: never).
             start_timeout: seconds to wait for a container's worker to say hello.
             acquire_timeout: seconds ``acquire``/``run`` wait for a free container.
@@ -125,6 +137,14 @@ class DockerBackend(PooledBackend):
             raise ConfigError(f"DockerBackend cpus must be > 0, got {cpus!r}")
         if transport not in ("socket", "stdio"):
             raise ConfigError(f"DockerBackend transport must be 'socket' or 'stdio', got {transport!r}")
+        if extra_args and transport != "stdio":
+            raise ConfigError(
+                "DockerBackend extra_args are docker CLI arguments and apply only with "
+                "transport='stdio'; with transport='socket' pass run_options= (keyword arguments "
+                "of docker-py's APIClient.create_host_config)"
+            )
+        if run_options and transport != "socket":
+            raise ConfigError("DockerBackend run_options apply only with transport='socket'; use extra_args")
         self.daemon_version = require_docker(image, baked_worker=not mount_worker)
         super().__init__(
             pool_size=pool_size,
@@ -135,11 +155,17 @@ class DockerBackend(PooledBackend):
         self.image = image
         self.start_timeout = start_timeout
         self._docker = docker_cli() or "docker"
+        if transport == "stdio" and docker_cli() is None:
+            raise SandboxUnavailable(
+                "DockerBackend(transport='stdio') runs `docker run -i`, but the docker command-line "
+                "client is not installed; use transport='socket' (the default) or install it"
+            )
         self._counter = itertools.count()
         self.transport = transport
         # Private dir (0700) for the worker copy and the per-container socket dirs.
         self._staging = self._make_staging("docker")
         mounts: list[str] = []
+        self._binds: dict[str, dict[str, str]] = {}
         if mount_worker:
             # A world-readable copy: the checkout may not be readable by uid 65534, and edits
             # to the source during a run do not affect running containers.
@@ -147,6 +173,25 @@ class DockerBackend(PooledBackend):
             shutil.copyfile(WORKER_SOURCE, worker_copy)
             os.chmod(worker_copy, 0o644)
             mounts = ["-v", f"{worker_copy}:{WORKER_IN_IMAGE}:ro"]
+            self._binds[worker_copy] = {"bind": WORKER_IN_IMAGE, "mode": "ro"}
+        # The same settings as _run_args, as Engine API host config (socket transport).
+        self._host_config: dict[str, Any] = {
+            "network_mode": "none",
+            "read_only": True,
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={tmpfs_mb}m,mode=1777"},
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "mem_limit": f"{memory_mb}m",
+            "memswap_limit": f"{memory_mb}m",
+            "pids_limit": pids_limit,
+            "nano_cpus": int(round(cpus * 1e9)),
+            "ulimits": [{"Name": "core", "Soft": 0, "Hard": 0}],
+            "log_config": {"Type": "none", "Config": {}},
+            "auto_remove": True,
+            **({"runtime": runtime} if runtime else {}),
+            **dict(run_options or {}),
+        }
+        self._labels = {f"{LABEL}": "1", f"{LABEL}.owner": owner_label()}
         self._run_args = [
             "--network", "none",
             "--read-only",
@@ -180,13 +225,14 @@ class DockerBackend(PooledBackend):
         return {}
 
     def container_argv(self, name: str, socket_dir: str | None = None) -> list[str]:
-        """The full ``docker run`` command line of a pool container called ``name``.
+        """The ``docker run`` command line of a pool container called ``name``.
 
-        With ``socket_dir`` the container is detached and the worker connects to the host's
-        socket ``SOCKET_DIR/host.sock``; the directory is bind-mounted **read-only** at
-        ``/run/toolgym`` (connecting to a socket needs no write access to its directory), so
-        the code can neither write there nor reach the host disk through it, and the host
-        removes the socket once the worker is connected.
+        The stdio transport runs it. For the socket transport (``socket_dir``) it is the CLI
+        spelling of what :meth:`_launch` asks the Engine API for: the container is detached and
+        the worker connects to the host's socket ``SOCKET_DIR/host.sock``; the directory is
+        bind-mounted **read-only** at ``/run/toolgym`` (connecting to a socket needs no write
+        access to its directory), so the code can neither write there nor reach the host disk
+        through it, and the host removes the socket once the worker is connected.
         """
         if socket_dir is None:
             return [
@@ -207,35 +253,71 @@ class DockerBackend(PooledBackend):
             socket_dir = os.path.join(self._staging, name)
             os.mkdir(socket_dir, 0o755)
             os.chmod(socket_dir, 0o755)  # whatever the umask: uid 65534 must traverse it
-        conn = WorkerConnection(
-            self.container_argv(name, socket_dir),
+        if socket_dir is None:
+            conn = WorkerConnection(
+                self.container_argv(name),
+                name=name,
+                start_timeout=self.start_timeout,
+                on_kill=self._remove_container,
+            )
+            # The container is not a child of the docker client: ask the daemon for its PID.
+            try:
+                pid = engine.call(f"inspect container {name}", "inspect_container", name)["State"]["Pid"]
+            except (SandboxError, SandboxUnavailable):
+                pid = 0
+            conn.worker_pid = int(pid) or None
+            return conn
+        return WorkerConnection(
+            [],
             name=name,
             start_timeout=self.start_timeout,
             on_kill=self._remove_container,
-            listen_path=None if socket_dir is None else os.path.join(socket_dir, "host.sock"),
+            listen_path=os.path.join(socket_dir, "host.sock"),
+            launch=lambda: self._launch(name, socket_dir),
         )
-        if conn.worker_pid is None:  # stdio: the container is not a child of the docker client
-            proc = subprocess.run(  # noqa: S603 - fixed docker subcommand
-                [self._docker, "inspect", "--format", "{{.State.Pid}}", name],
-                capture_output=True, text=True, timeout=60, check=False,
-            )  # fmt: skip
-            pid = proc.stdout.strip()
-            conn.worker_pid = int(pid) if proc.returncode == 0 and pid.isdigit() and pid != "0" else None
-        return conn
+
+    def _launch(self, name: str, socket_dir: str) -> None:
+        """Create and start container ``name`` through the Engine API (socket transport)."""
+        api = engine.api()
+        host_config = api.create_host_config(
+            binds={**self._binds, socket_dir: {"bind": "/run/toolgym", "mode": "ro"}}, **self._host_config
+        )
+        container = engine.call(
+            f"create container {name} from {self.image}",
+            "create_container",
+            self.image,
+            command=[*self._worker_args, "--connect", "/run/toolgym/host.sock"],
+            name=name,
+            user="65534:65534",
+            working_dir="/tmp",
+            labels=self._labels,
+            host_config=host_config,
+        )
+        try:
+            engine.call(f"start container {name}", "start", container["Id"])
+        except (SandboxError, SandboxUnavailable):
+            self._remove(name)
+            raise
+
+    @staticmethod
+    def _remove(name: str) -> None:
+        """Remove container ``name`` (killing it first); one already gone is no error."""
+        try:
+            engine.call(f"remove container {name}", "remove_container", name, force=True)
+        except (SandboxError, SandboxUnavailable) as exc:
+            cause = exc.__cause__
+            if cause is None or not engine.is_not_found(cause):
+                # 409 "removal already in progress" (auto-remove racing us) is fine too.
+                logger.debug("removing sandbox container %s: %s", name, exc)
 
     def _remove_container(self, conn: WorkerConnection) -> None:
-        subprocess.run(  # noqa: S603 - fixed docker subcommand
-            [self._docker, "rm", "-f", conn.name], capture_output=True, timeout=60, check=False
-        )
+        self._remove(conn.name)
 
     def _kill_workers(self, conns: list[WorkerConnection]) -> None:
-        """Remove all containers with one ``docker rm -f`` (much faster than one by one)."""
-        subprocess.run(  # noqa: S603 - fixed docker subcommand
-            [self._docker, "rm", "-f", *(c.name for c in conns)],
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
+        """Remove all containers at once (concurrent requests: much faster than one by one)."""
+        if conns:
+            with ThreadPoolExecutor(max_workers=min(16, len(conns))) as pool:
+                list(pool.map(self._remove, [c.name for c in conns]))
         for conn in conns:
             conn.disable_kill_hook()
 
@@ -247,24 +329,22 @@ def sweep_containers(*, all_owners: bool = False) -> list[str]:
     longer alive on this host are removed, so running backends are not disturbed; with
     ``all_owners=True`` every sandbox container goes.
     """
-    cli = docker_cli()
-    if cli is None:
-        return []
-    proc = subprocess.run(  # noqa: S603
-        [cli, "ps", "-a", "--filter", f"label={LABEL}=1", "--format",
-         f'{{{{.Names}}}}\t{{{{.Label "{LABEL}.owner"}}}}'],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
+    try:
+        listed = engine.call(
+            "list sandbox containers", "containers", all=True, filters={"label": f"{LABEL}=1"}
+        )
+    except (SandboxError, SandboxUnavailable):  # no daemon (or no SDK): nothing to sweep
         return []
     host = socket.gethostname()
     doomed = []
-    for line in proc.stdout.splitlines():
-        name, _, owner = line.partition("\t")
+    for info in listed:
+        name = (info.get("Names") or ["/" + info.get("Id", "")])[0].lstrip("/")
+        owner = (info.get("Labels") or {}).get(f"{LABEL}.owner", "")
         owner_host, _, pid = owner.rpartition(":")
         if not all_owners and owner_host == host and pid.isdigit() and pid_alive(int(pid)):
             continue
         doomed.append(name)
     if doomed:
-        subprocess.run([cli, "rm", "-f", *doomed], capture_output=True, timeout=120, check=False)  # noqa: S603
+        with ThreadPoolExecutor(max_workers=min(16, len(doomed))) as pool:
+            list(pool.map(DockerBackend._remove, doomed))
     return doomed

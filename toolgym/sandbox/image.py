@@ -1,4 +1,5 @@
-"""Building and checking the sandbox image (``toolgym-sandbox:latest``) with the docker CLI.
+"""Building (with the docker CLI) and checking (through the Engine API) the sandbox image
+(``toolgym-sandbox:latest``).
 
 Two ways to build:
 
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from toolgym.sandbox import engine
 from toolgym.sandbox.base import SandboxError, SandboxUnavailable
 
 logger = logging.getLogger(__name__)
@@ -73,62 +75,57 @@ def recipe_hash() -> str:
     return digest.hexdigest()[:16]
 
 
+def _inspect_image(name: str) -> dict | None:
+    """The daemon's ``image inspect`` of ``name``, or ``None`` if it is missing or Docker is not
+    reachable."""
+    try:
+        return engine.call(f"inspect image {name}", "inspect_image", name)
+    except (SandboxError, SandboxUnavailable):  # a 404 is a missing image
+        return None
+
+
 def image_recipe(name: str = DEFAULT_IMAGE) -> str | None:
     """The :data:`RECIPE_LABEL` of image ``name`` (``""`` if unlabelled, ``None`` if missing)."""
-    try:
-        proc = _docker(
-            "image",
-            "inspect",
-            "--format",
-            f'{{{{ index .Config.Labels "{RECIPE_LABEL}" }}}}',
-            name,
-            timeout=30,
-        )
-    except (SandboxUnavailable, subprocess.TimeoutExpired):
+    info = _inspect_image(name)
+    if info is None:
         return None
-    if proc.returncode != 0:
-        return None
-    label = proc.stdout.decode().strip()
-    return "" if label == "<no value>" else label
+    return ((info.get("Config") or {}).get("Labels") or {}).get(RECIPE_LABEL, "")
 
 
 def docker_cli() -> str | None:
-    """Path of the ``docker`` client, or ``None``."""
+    """Path of the ``docker`` client, or ``None`` (only building images and the ``stdio``
+    transport use it; everything else talks to the daemon through :mod:`toolgym.sandbox.engine`)."""
     return shutil.which("docker")
 
 
-def _docker(
-    *args: str, timeout: float = 60.0, input: bytes | None = None
-) -> subprocess.CompletedProcess[bytes]:
+def _require_cli() -> str:
+    """The ``docker`` client's path, for the steps that still need it (building images).
+
+    Raises:
+        SandboxUnavailable: it is not installed.
+    """
     cli = docker_cli()
     if cli is None:
         raise SandboxUnavailable(
-            "the docker client is not installed (apt-get install docker.io, or see docs/sandbox.md)"
+            "building the sandbox image needs the docker command-line client "
+            "(apt-get install docker.io, or see docs/sandbox.md)"
         )
-    return subprocess.run(  # noqa: S603 - fixed docker subcommands
-        [cli, *args], capture_output=True, timeout=timeout, input=input, check=False
-    )
+    return cli
 
 
 def daemon_reachable(timeout: float = 10.0) -> tuple[bool, str]:
     """Whether the Docker daemon answers; ``(ok, server version or the error)``."""
-    if docker_cli() is None:
-        return False, "docker client not installed"
     try:
-        proc = _docker("version", "--format", "{{.Server.Version}}", timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return False, f"docker daemon did not answer within {timeout} s"
-    if proc.returncode != 0:
-        return False, proc.stderr.decode(errors="replace").strip() or "docker version failed"
-    return True, proc.stdout.decode().strip()
+        engine.api(timeout)
+        engine.call("answer a ping", "ping")  # < 1 ms: the daemon is still there
+    except (SandboxError, SandboxUnavailable) as exc:
+        return False, str(exc)
+    return True, engine.server_version()
 
 
 def image_present(name: str = DEFAULT_IMAGE) -> bool:
     """Whether the image ``name`` exists locally."""
-    try:
-        return _docker("image", "inspect", "--format", "{{.Id}}", name, timeout=30).returncode == 0
-    except (SandboxUnavailable, subprocess.TimeoutExpired):
-        return False
+    return _inspect_image(name) is not None
 
 
 def require_docker(image: str = DEFAULT_IMAGE, *, baked_worker: bool = False) -> str:
@@ -333,18 +330,15 @@ def build_image(
         _build_dockerfile(name, steps, on_output)
     else:
         _build_debootstrap(name, mirror or apt_mirror(), suite, steps, on_output)
-    size = None
-    proc = _docker("image", "inspect", "--format", "{{.Size}}", name)
-    if proc.returncode == 0:
-        size = round(int(proc.stdout.decode().strip()) / 1e6, 1)
+    info = _inspect_image(name)
+    size = None if info is None else round(int(info.get("Size", 0)) / 1e6, 1)
     report = BuildReport(name, method, round(time.monotonic() - start, 1), size, steps)
     logger.info("built %s with %s in %.1f s", name, method, report.seconds)
     return report
 
 
 def _build_dockerfile(name: str, steps: list[str], on_output: OutputCallback | None) -> None:
-    cli = docker_cli()
-    assert cli is not None
+    cli = _require_cli()
     with tempfile.TemporaryDirectory(prefix="toolgym-build-") as ctx:
         shutil.copy(SANDBOX_DIR / "Dockerfile", ctx)
         shutil.copy(SANDBOX_DIR / "worker.py", ctx)
@@ -369,8 +363,7 @@ def _build_debootstrap(
         )
     if os.geteuid() != 0:
         raise SandboxUnavailable("the debootstrap build needs root (run it with sudo)")
-    cli = docker_cli()
-    assert cli is not None
+    cli = _require_cli()
     with tempfile.TemporaryDirectory(prefix="toolgym-rootfs-") as tmp:
         rootfs = os.path.join(tmp, "rootfs")
         _run_step(

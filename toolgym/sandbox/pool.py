@@ -165,7 +165,8 @@ class WorkerConnection:
     Two transports: the worker's stdin/stdout (``argv`` is the worker, or a launcher such as
     bwrap or ``docker run -i`` that passes stdio through), or, with ``listen_path``, a unix
     socket the host listens on and the worker connects to (``argv`` then only starts it, e.g.
-    ``docker run -d``; the connection is the worker's lifeline). The host accepts exactly one
+    ``docker run -d``, or ``launch``, a function that starts it, e.g. through the Docker Engine
+    API; the connection is the worker's lifeline). The host accepts exactly one
     connection, then closes the listener and removes the socket file, so nothing started later
     (the agent's code) can connect. Not thread-safe by itself: the pool hands a connection to
     one user at a time.
@@ -186,12 +187,21 @@ class WorkerConnection:
         popen_kwargs: dict[str, Any] | None = None,
         on_kill: Callable[[WorkerConnection], None] | None = None,
         listen_path: str | None = None,
+        launch: Callable[[], None] | None = None,
     ) -> None:
-        """Start the worker with ``argv`` and wait for its hello frame.
+        """Start the worker with ``argv`` (or ``launch``) and wait for its hello frame.
+
+        Args:
+            argv: the command that runs the worker or starts it (empty with ``launch``).
+            launch: instead of a command, a function that starts the worker and returns once
+                it is started (raising :class:`SandboxError` if it cannot); needs
+                ``listen_path``, since there is no process whose pipes could carry the frames.
 
         Raises:
             SandboxError: if the worker does not start or speaks another protocol version.
         """
+        if launch is not None and (listen_path is None or argv):
+            raise ValueError("launch= needs listen_path= and an empty argv")
         self.name = name
         self.argv = list(argv)
         self.uses = 0
@@ -211,15 +221,19 @@ class WorkerConnection:
             listener.bind(listen_path)
             os.chmod(listen_path, 0o666)  # the sandbox user may differ from the host user
             listener.listen(1)
+        self._proc: subprocess.Popen[bytes] | None = None
         try:
-            self._proc = subprocess.Popen(  # noqa: S603 - argv built by the backend, not the agent
-                self.argv,
-                stdin=subprocess.PIPE if listen_path is None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE if listen_path is None else subprocess.DEVNULL,
-                stderr=self._stderr,
-                start_new_session=True,
-                **(popen_kwargs or {}),
-            )
+            if launch is not None:
+                launch()
+            else:
+                self._proc = subprocess.Popen(  # noqa: S603 - argv built by the backend, not the agent
+                    self.argv,
+                    stdin=subprocess.PIPE if listen_path is None else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE if listen_path is None else subprocess.DEVNULL,
+                    stderr=self._stderr,
+                    start_new_session=True,
+                    **(popen_kwargs or {}),
+                )
         except BaseException:
             if listener is not None:
                 listener.close()
@@ -227,7 +241,9 @@ class WorkerConnection:
             raise
         try:
             if listener is None:
-                assert self._proc.stdin is not None and self._proc.stdout is not None
+                assert (
+                    self._proc is not None and self._proc.stdin is not None and self._proc.stdout is not None
+                )
                 self._in_fd = self._proc.stdin.fileno()
                 self._out_fd = self._proc.stdout.fileno()
             else:
@@ -241,7 +257,7 @@ class WorkerConnection:
             self._poller = select.poll()
             self._poller.register(self._out_fd, select.POLLIN)
             self.hello = self._read_message(deadline)
-            if self.worker_pid is None:
+            if self.worker_pid is None and self._proc is not None:
                 self.worker_pid = find_worker_pid(self._proc.pid)
         except SandboxError as exc:
             self.kill()
@@ -271,7 +287,7 @@ class WorkerConnection:
             else:
                 sock.setblocking(True)
                 return sock
-            code = self._proc.poll()
+            code = None if self._proc is None else self._proc.poll()
             if code not in (None, 0):
                 raise WorkerDied(f"launcher exited with status {code}: {self.stderr_tail()}")
             if time.monotonic() > deadline:
@@ -307,6 +323,7 @@ class WorkerConnection:
         if self._dead:
             return False
         if self._sock is None:
+            assert self._proc is not None  # no socket: the worker is this process's child
             return self._proc.poll() is None
         # Between requests nothing may be readable: readiness means EOF (the worker is gone).
         if self._poller.poll(0):
@@ -314,9 +331,10 @@ class WorkerConnection:
         return not self._dead
 
     @property
-    def pid(self) -> int:
-        """PID of the process the host started (the worker, bwrap, or the docker client)."""
-        return self._proc.pid
+    def pid(self) -> int | None:
+        """PID of the process the host started (the worker, bwrap, or the docker client);
+        ``None`` when the worker was started by a ``launch`` function."""
+        return None if self._proc is None else self._proc.pid
 
     def stderr_tail(self, limit: int = 2000) -> str:
         """The last ``limit`` characters the worker (or its launcher) wrote to stderr."""
@@ -328,7 +346,7 @@ class WorkerConnection:
             return ""
 
     def _death_message(self) -> str:
-        code = self._proc.poll()
+        code = None if self._proc is None else self._proc.poll()
         tail = self.stderr_tail()
         if self._sock is not None:
             message = "closed its connection (exited, or its container was removed)"
@@ -353,7 +371,8 @@ class WorkerConnection:
                 self._dead = True
                 # Give the process a moment to exit so the status and stderr are complete.
                 try:
-                    self._proc.wait(timeout=1.0)
+                    if self._proc is not None:
+                        self._proc.wait(timeout=1.0)
                 except subprocess.TimeoutExpired:
                     pass
                 raise WorkerDied(f"sandbox worker {self.name} {self._death_message()}")
@@ -412,25 +431,29 @@ class WorkerConnection:
                 logger.debug("sandbox worker %s: on_kill hook failed", self.name, exc_info=True)
         if self._sock is not None:
             self._sock.close()  # the worker sees EOF and exits
-        if self._proc.poll() is None:
+        if self._proc is not None:
+            self._stop_process(self._proc)
+        self._stderr.close()
+        if self._status_fd is not None:
+            os.close(self._status_fd)
+            self._status_fd = None
+
+    def _stop_process(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
             try:
-                os.killpg(self._proc.pid, 9)
+                os.killpg(proc.pid, 9)
             except OSError:
-                self._proc.kill()
+                proc.kill()
         try:
-            self._proc.wait(timeout=5.0)
+            proc.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
             logger.warning("sandbox worker %s did not exit after SIGKILL", self.name)
-        for stream in (self._proc.stdin, self._proc.stdout):
+        for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 try:
                     stream.close()
                 except OSError:
                     pass
-        self._stderr.close()
-        if self._status_fd is not None:
-            os.close(self._status_fd)
-            self._status_fd = None
 
     def disable_kill_hook(self) -> None:
         """Forget the ``on_kill`` hook (used after the backend removed the worker in bulk)."""
