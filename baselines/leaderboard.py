@@ -586,6 +586,55 @@ def regenerate(out_dir: Path) -> dict[str, Path]:
     return paths
 
 
+def replace_cells(out_dir: Path, rerun_csv: Path) -> list[tuple[str, str]]:
+    """Replace the cells of ``out_dir``'s leaderboard by those of a rerun, then :func:`regenerate`.
+
+    Every (env, agent) cell present in ``rerun_csv`` (a ``leaderboard.csv`` written by another
+    ``toolgym leaderboard`` run, e.g. after a model was re-saved) replaces all rows of that cell
+    in ``out_dir/leaderboard.csv``; other cells are kept as they are, in their order, with the
+    rerun's cells at the place of the rows they replace. Rows are copied as text (no rounding).
+
+    Returns:
+        The (env, agent) cells replaced.
+
+    Raises:
+        ConfigError: a file is missing, the CSV columns differ, or a rerun cell is not in the
+            leaderboard (a rerun only replaces cells; adding envs or agents is a new run).
+    """
+    base_csv = out_dir / "leaderboard.csv"
+    for needed in (base_csv, rerun_csv):
+        if not needed.is_file():
+            raise ConfigError(f"Cannot replace cells: {needed} is missing.")
+
+    def rows_of(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            return list(reader.fieldnames or []), list(reader)
+
+    columns, base = rows_of(base_csv)
+    rerun_columns, rerun = rows_of(rerun_csv)
+    if columns != rerun_columns:
+        raise ConfigError(f"Cannot replace cells: {rerun_csv} has columns {rerun_columns}, expected {columns}.")
+    cells = list(dict.fromkeys((r["env"], r["agent"]) for r in rerun))
+    missing = sorted(set(cells) - {(r["env"], r["agent"]) for r in base})
+    if missing:
+        raise ConfigError(f"Cannot replace cells: {missing} are not in {base_csv} (a rerun only replaces cells).")
+    new_rows = {cell: [r for r in rerun if (r["env"], r["agent"]) == cell] for cell in cells}
+    merged: list[dict[str, str]] = []
+    for row in base:
+        cell = (row["env"], row["agent"])
+        if cell in new_rows:
+            merged.extend(new_rows.pop(cell))  # the whole rerun cell, once, where the cell began
+        elif cell not in cells:
+            merged.append(row)
+    with base_csv.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(merged)
+    regenerate(out_dir)
+    return cells
+
+
 def write_outputs(
     rows: Sequence[dict[str, Any]], out_dir: Path, command: str | None = None, agents: Sequence[str] | None = None
 ) -> dict[str, Path]:

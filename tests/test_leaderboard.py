@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gymnasium as gym
+import pytest
 from toolgym_example_plugin.weather import WeatherEnv
 from typer.testing import CliRunner
 
@@ -207,3 +208,27 @@ def test_figure_groups_envs_and_states_split_and_episodes(tmp_path: Path) -> Non
     # Two cells each, plus the macro average row.
     assert drawn.count("0.00") == 3 and drawn.count("1.00") == 3 and drawn.count("[0.00, 0.56]") == 2
     assert {"generated", "plugin", "macro average", "Lookup", "Weather"} <= set(drawn)
+
+
+def test_replace_cells_swaps_only_the_rerun_cells(tmp_path: Path) -> None:
+    from baselines.leaderboard import replace_cells
+    from toolgym.core.errors import ConfigError
+
+    base = run_leaderboard([EXAMPLE_ID, "ToolGym/Lookup-v0"], ["random", "oracle"], episodes=2, seeds=1, workers=1)
+    write_outputs(base, tmp_path / "board", command="toolgym leaderboard --envs x --agents random,oracle")
+    rerun = run_leaderboard(["ToolGym/Lookup-v0"], ["random"], episodes=3, seeds=1, workers=1)
+    write_outputs(rerun, tmp_path / "rerun", command="toolgym leaderboard --rerun")
+    replaced = replace_cells(tmp_path / "board", tmp_path / "rerun" / "leaderboard.csv")
+    assert replaced == [("ToolGym/Lookup-v0", "random")]
+    merged = read_csv(tmp_path / "board" / "leaderboard.csv")
+    cell = [r for r in merged if (r["env"], r["agent"]) == ("ToolGym/Lookup-v0", "random")]
+    assert [r["task_id"] for r in cell] == [r["task_id"] for r in rerun]  # 3 episodes now, not 2
+    kept = [r for r in merged if (r["env"], r["agent"]) != ("ToolGym/Lookup-v0", "random")]
+    assert [(r["env"], r["agent"], r["task_id"]) for r in kept] == [
+        (r["env"], r["agent"], r["task_id"]) for r in base if (r["env"], r["agent"]) != ("ToolGym/Lookup-v0", "random")
+    ]
+    assert "| ToolGym/Lookup-v0 | random | 3 |" in (tmp_path / "board" / "LEADERBOARD.md").read_text()
+    unknown = run_leaderboard(["ToolGym/Calc-v0"], ["random"], episodes=1, seeds=1, workers=1)
+    write_outputs(unknown, tmp_path / "unknown", command="toolgym leaderboard --other")
+    with pytest.raises(ConfigError, match=r"not in .* \(a rerun only replaces cells\)"):
+        replace_cells(tmp_path / "board", tmp_path / "unknown" / "leaderboard.csv")
