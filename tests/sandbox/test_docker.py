@@ -33,6 +33,13 @@ def test_containers_are_locked_down(docker_backend: Backend) -> None:
     assert host["NanoCpus"] == 10**9
     assert info["Config"]["User"] == "65534:65534"
     assert info["Config"]["Labels"]["toolgym.sandbox"] == "1"
+    # The rest of the documented `docker run` flags, as the Engine API client sets them.
+    assert host["Privileged"] is False and host["AutoRemove"] is True
+    assert host["LogConfig"]["Type"] == "none"
+    assert host["Ulimits"] == [{"Name": "core", "Hard": 0, "Soft": 0}]
+    assert host["Tmpfs"] == {"/tmp": "rw,nosuid,nodev,size=64m,mode=1777"}
+    assert host["Binds"] and all(bind.endswith(":ro") for bind in host["Binds"])
+    assert info["Config"]["WorkingDir"] == "/tmp"
 
 
 def test_code_runs_unprivileged_without_capabilities(docker_backend: Backend) -> None:
@@ -251,3 +258,23 @@ def _container_names() -> list[str]:
     return subprocess.run(
         ["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=True
     ).stdout.split()
+
+
+def test_daemon_gone_while_starting_a_container_is_a_sandbox_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mid-run, a vanished daemon is a worker that could not start (the pool's SandboxError),
+    not a configuration error."""
+    from toolgym.sandbox import SandboxError, SandboxUnavailable, engine
+
+    backend = DockerBackend(image=IMAGE, pool_size=1, prestart=False)
+    try:
+
+        def gone(what: str, *args: object, **kwargs: object) -> None:
+            raise SandboxUnavailable(f"Docker could not {what}: connection refused")
+
+        monkeypatch.setattr(engine, "call", gone)
+        with pytest.raises(SandboxError, match="could not create container .*connection refused") as info:
+            backend._start_worker()
+        assert not isinstance(info.value, SandboxUnavailable)
+    finally:
+        monkeypatch.undo()
+        backend.close()

@@ -277,7 +277,18 @@ class DockerBackend(PooledBackend):
         )
 
     def _launch(self, name: str, socket_dir: str) -> None:
-        """Create and start container ``name`` through the Engine API (socket transport)."""
+        """Create and start container ``name`` through the Engine API (socket transport).
+
+        Raises:
+            SandboxError: the daemon refused, or went away (the pool treats both as a worker
+                that could not start).
+        """
+        try:
+            self._create_and_start(name, socket_dir)
+        except SandboxUnavailable as exc:
+            raise SandboxError(str(exc)) from exc
+
+    def _create_and_start(self, name: str, socket_dir: str) -> None:
         api = engine.api()
         host_config = api.create_host_config(
             binds={**self._binds, socket_dir: {"bind": "/run/toolgym", "mode": "ro"}}, **self._host_config
