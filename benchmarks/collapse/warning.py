@@ -13,11 +13,20 @@ For every candidate signal and every alarm threshold, over all runs of a results
   of log 2 means "twice its recent level" whatever the signal's scale. ``direction`` is +1 for a
   signal expected to rise before a collapse, -1 for one expected to fall, 0 for either
   (absolute value). The directions are declared in :data:`SIGNALS`, before any run is scored.
-* an **alarm** at threshold θ is a step whose score is ≥ θ; its **onset** a step where the
-  previous step had no alarm.
-* **recall**: the share of collapsing runs with an alarm at least ``min_lead`` steps before the
-  drop step (at or after the first scored step); the **lead time** is drop step − first alarm.
-* **false alarms per 100 steps**: alarm onsets on non-collapsing runs per 100 scored steps.
+* an **alarm** at threshold θ is a step whose score is ≥ θ.
+* **recall**: the share of collapsing runs with an alarm in the **warning window**, from
+  ``horizon`` steps before the drop step to ``min_lead`` steps before it; the **lead time** is
+  drop step − the first alarm in that window. An alarm further ahead is not a warning of this
+  drop (it is a false alarm, below).
+* **false alarms per 100 steps**: alarm *steps* outside every warning window, per 100 scored
+  steps outside them: every alarm step of a run without collapse, and those of a collapsing run
+  before its window (its steps from the window on are not counted either way). Counting steps,
+  not onsets, is what makes an alarm that is always on cost an alarm per step.
+
+Version 2 of the scoring (issue 19, search entry 2). Version 1 counted a hit for an alarm at any
+lead ≥ ``min_lead`` and false alarms as alarm *onsets* on non-collapsing runs only; on runs of
+150 steps an alarm that fires at the first scored step and never stops then scored recall 1 at
+0.7 false alarms per 100 steps, i.e. the measure rewarded a signal that says nothing.
 * the **ROC curve** sweeps θ; the summary row of a signal is its best recall with at most
   ``max_false_alarms`` (1) false alarms per 100 steps.
 
@@ -71,6 +80,7 @@ class Protocol:
     window: int = 5
     min_lead: int = 2
     max_false_alarms: float = 1.0
+    horizon: int = 10
 
 
 def drop_step(success: Sequence[float], steps: Sequence[int], p: Protocol) -> int | None:
@@ -116,29 +126,29 @@ class RunSignal:
 
 def evaluate_threshold(runs: Sequence[RunSignal], theta: float, p: Protocol) -> dict[str, float]:
     """Recall, mean lead time and false alarms per 100 steps at threshold ``theta``."""
-    hits, leads, collapsing, onsets, scored = 0, [], 0, 0, 0
+    hits, leads, collapsing, false_alarms, scored = 0, [], 0, 0, 0
     for run in runs:
+        window_start = math.inf if run.drop is None else run.drop - p.horizon
+        warned = None
+        for step, z in zip(run.steps, run.scores, strict=True):
+            if math.isnan(z):
+                continue
+            alarm = z >= theta
+            if step < window_start:
+                scored += 1
+                false_alarms += int(alarm)
+            elif alarm and warned is None and run.drop is not None and step <= run.drop - p.min_lead:
+                warned = step
         if run.drop is not None:
             collapsing += 1
-            alarms = [s for s, z in zip(run.steps, run.scores, strict=True) if not math.isnan(z) and z >= theta and s < run.drop]
-            if alarms and run.drop - alarms[0] >= p.min_lead:
+            if warned is not None:
                 hits += 1
-                leads.append(run.drop - alarms[0])
-        else:
-            prev = False
-            for z in run.scores:
-                if math.isnan(z):
-                    prev = False
-                    continue
-                scored += 1
-                alarm = z >= theta
-                onsets += int(alarm and not prev)
-                prev = alarm
+                leads.append(run.drop - warned)
     return {
         "theta": theta,
         "recall": hits / collapsing if collapsing else math.nan,
         "lead_mean": statistics.mean(leads) if leads else math.nan,
-        "false_alarms_per_100": 100.0 * onsets / scored if scored else math.nan,
+        "false_alarms_per_100": 100.0 * false_alarms / scored if scored else math.nan,
         "collapsing_runs": float(collapsing),
         "scored_steps_without_collapse": float(scored),
     }
@@ -195,7 +205,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Runs: {len(drops)}, collapsing under the protocol: {n_collapse} "
         f"(frac {p.frac}, patience {p.patience}, min gain {p.min_gain}); baseline window {p.window} steps, "
-        f"a hit needs a lead of ≥ {p.min_lead} steps; best threshold with ≤ {p.max_false_alarms:g} false alarms per 100 steps.",
+        f"a hit needs an alarm {p.min_lead}–{p.horizon} steps before the drop; false alarms are alarm steps "
+        "outside those windows (scoring version 2); best threshold with ≤ {p.max_false_alarms:g} false alarms per 100 steps.",
         "",
         "| signal | column | direction | threshold (log ratio) | recall | mean lead (steps) | false alarms / 100 steps |",
         "|---|---|---|---|---|---|---|",
@@ -230,7 +241,9 @@ def plot_roc(result: dict[str, Any], path: Path) -> None:
             ax.step(xs, ys, where="post", label=name)
     ax.axvline(Protocol(**result["protocol"]).max_false_alarms, color="grey", ls=":", lw=1)
     ax.set_xlabel("false alarms per 100 steps (runs without collapse)")
-    ax.set_ylabel(f"recall (collapsing runs warned ≥ {result['protocol']['min_lead']} steps ahead)")
+    ax.set_ylabel(
+        f"recall (collapsing runs warned {result['protocol']['min_lead']}–{result['protocol'].get('horizon', '?')} steps ahead)"
+    )
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Early warning of collapse: ROC per signal")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -246,10 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     defaults = Protocol()
     for name in ("frac", "min_gain", "max_false_alarms"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
-    for name in ("patience", "window", "min_lead"):
+    for name in ("patience", "window", "min_lead", "horizon"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     args = parser.parse_args(argv)
-    p = Protocol(args.frac, args.patience, args.min_gain, args.window, args.min_lead, args.max_false_alarms)
+    p = Protocol(args.frac, args.patience, args.min_gain, args.window, args.min_lead, args.max_false_alarms, args.horizon)
     try:
         steps, _, _ = load(args.out)
     except FileNotFoundError as exc:

@@ -12,7 +12,7 @@ import pytest
 from benchmarks.collapse import warning
 from benchmarks.collapse.warning import Protocol, RunSignal, drop_step, evaluate_threshold, scores
 
-P = Protocol(frac=0.5, patience=3, min_gain=0.15, window=3, min_lead=2, max_false_alarms=1.0)
+P = Protocol(frac=0.5, patience=3, min_gain=0.15, window=3, min_lead=2, max_false_alarms=1.0, horizon=4)
 
 
 def test_drop_step_is_collapse_after_learning_only() -> None:
@@ -45,12 +45,29 @@ def test_recall_lead_and_false_alarms_count_exactly() -> None:
     nan3 = [math.nan] * 3
     warned = RunSignal(steps, nan3 + [0, 0, 1.0, 0, 0, 0, 0], drop=9)  # alarm at step 6: lead 3
     late = RunSignal(steps, nan3 + [0, 0, 0, 0, 1.0, 0, 0], drop=9)  # alarm at step 8: lead 1 < 2
-    quiet = RunSignal(steps, nan3 + [1.0, 1.0, 0, 1.0, 0, 0, 0], drop=None)  # 2 onsets in 7 scored steps
+    quiet = RunSignal(steps, nan3 + [1.0, 1.0, 0, 1.0, 0, 0, 0], drop=None)  # 3 alarm steps in 7 scored
     out = evaluate_threshold([warned, late, quiet], 0.5, P)
     assert out["recall"] == 0.5 and out["lead_mean"] == 3
-    assert out["false_alarms_per_100"] == pytest.approx(100 * 2 / 7)
+    # scored outside the windows (steps 5-8 of the collapsing runs): quiet's 7 + step 4 of each
+    assert out["false_alarms_per_100"] == pytest.approx(100 * 3 / 9)
     none = evaluate_threshold([warned, late, quiet], math.inf, P)
     assert none["recall"] == 0.0 and none["false_alarms_per_100"] == 0.0
+
+
+def test_an_alarm_that_is_always_on_is_not_a_warning() -> None:
+    """Version 1 of the scoring gave this recall 1 at one false alarm per run; now an alarm far
+    ahead of the drop is a false alarm, every alarm step counts, and no threshold that fires
+    all the time can stay within one false alarm per 100 steps."""
+    steps = list(range(1, 41))
+    always = [math.nan] * 3 + [5.0] * 37
+    collapsing = RunSignal(steps, always, drop=35)  # window: steps 31-33
+    healthy = RunSignal(steps, always, drop=None)
+    out = evaluate_threshold([collapsing, healthy], 1.0, P)
+    assert out["recall"] == 1.0  # it does fire inside the window...
+    # ...but every one of its 27 + 37 alarm steps outside the windows is a false alarm
+    assert out["false_alarms_per_100"] == pytest.approx(100.0)
+    far = RunSignal(steps, [math.nan] * 3 + [0.0] * 5 + [5.0] + [0.0] * 31, drop=35)  # alarm at 9: lead 26
+    assert evaluate_threshold([far], 1.0, P)["recall"] == 0.0
 
 
 def _write_results(out: Path, runs: dict[str, tuple[list[float], list[float]]]) -> None:
