@@ -240,7 +240,7 @@ def plot_roc(result: dict[str, Any], path: Path) -> None:
             xs, ys = zip(*pts, strict=True)
             ax.step(xs, ys, where="post", label=name)
     ax.axvline(Protocol(**result["protocol"]).max_false_alarms, color="grey", ls=":", lw=1)
-    ax.set_xlabel("false alarms per 100 steps (runs without collapse)")
+    ax.set_xlabel("false alarms per 100 steps (alarm steps outside the warning windows)")
     ax.set_ylabel(
         f"recall (collapsing runs warned {result['protocol']['min_lead']}–{result['protocol'].get('horizon', '?')} steps ahead)"
     )
