@@ -231,7 +231,7 @@ def available(system: str) -> str:
     if system in ("toolgym_docker", "docker_run"):
         from toolgym.sandbox.image import DEFAULT_IMAGE, daemon_reachable, image_present
 
-        if not daemon_reachable():
+        if not daemon_reachable()[0]:
             return "unavailable: Docker daemon not reachable"
         if not image_present(DEFAULT_IMAGE):
             return f"unavailable: image {DEFAULT_IMAGE} missing (run `toolgym sandbox build`)"

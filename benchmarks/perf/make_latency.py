@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         from toolgym.sandbox.image import DEFAULT_IMAGE, daemon_reachable, image_present
 
-        if daemon_reachable() and image_present(DEFAULT_IMAGE):
+        if daemon_reachable()[0] and image_present(DEFAULT_IMAGE):
             docker_row = time_makes("ToolGym/Code-v0", max(3, args.repeats // 4), docker=True)
     except Exception as exc:  # noqa: BLE001
         docker_row = {"error": f"{type(exc).__name__}: {str(exc)[:120]}"}

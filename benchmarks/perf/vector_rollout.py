@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     for system in wanted:
         if system in PEER_MODULES and importlib.util.find_spec(PEER_MODULES[system]) is None:
             missing[system] = f"{PEER_MODULES[system]} not importable (no peer interpreter configured)"
-        elif system in ("toolgym", "toolgym_seq") and not (daemon_reachable() and image_present(DEFAULT_IMAGE)):
+        elif system in ("toolgym", "toolgym_seq") and not (daemon_reachable()[0] and image_present(DEFAULT_IMAGE)):
             missing[system] = f"Docker daemon or image {DEFAULT_IMAGE} missing"
     active = [s for s in wanted if s not in missing]
     info = machine()

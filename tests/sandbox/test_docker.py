@@ -238,19 +238,26 @@ def test_daemon_refusals_are_typed_errors_quoting_the_daemon() -> None:
     assert engine.is_not_found(info.value.__cause__)
 
 
-def test_run_options_reach_the_container_and_extra_args_need_stdio() -> None:
+def test_run_options_reach_the_container_and_extra_args_need_stdio(tmp_path) -> None:
     from toolgym.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="extra_args .* only with transport='stdio'"):
         DockerBackend(image=IMAGE, pool_size=1, extra_args=["--cpuset-cpus", "0"])
     with pytest.raises(ConfigError, match="run_options apply only with transport='socket'"):
         DockerBackend(image=IMAGE, pool_size=1, transport="stdio", run_options={"cpuset_cpus": "0"})
-    with DockerBackend(
-        image=IMAGE, pool_size=1, run_options={"cpuset_cpus": "0", "pids_limit": 64}
-    ) as backend:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "x.txt").write_text("shared")
+    data.chmod(0o755)
+    (data / "x.txt").chmod(0o644)
+    options = {"cpuset_cpus": "0", "pids_limit": 64, "binds": {str(data): {"bind": "/data", "mode": "ro"}}}
+    with DockerBackend(image=IMAGE, pool_size=1, run_options=options) as backend:
         with backend.acquire() as sandbox:
             host = inspect(sandbox._conn.name)["HostConfig"]
+            assert sandbox.run("print(open('/data/x.txt').read())").stdout == "shared\n"
+            assert "Read-only file system" in sandbox.run("open('/data/y', 'w')").stderr
     assert host["CpusetCpus"] == "0" and host["PidsLimit"] == 64
+    assert len(host["Binds"]) == 3  # the worker, the socket dir and the extra one
     assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] is True  # the rest unchanged
 
 

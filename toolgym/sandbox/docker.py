@@ -191,6 +191,13 @@ class DockerBackend(PooledBackend):
             **({"runtime": runtime} if runtime else {}),
             **dict(run_options or {}),
         }
+        extra_binds = self._host_config.pop("binds", None) or {}
+        if not isinstance(extra_binds, Mapping):
+            raise ConfigError(
+                "DockerBackend run_options['binds'] must be a dict {host_path: {'bind': path, 'mode': 'ro'}}, "
+                f"got {type(extra_binds).__name__}"
+            )
+        self._binds.update(extra_binds)
         self._labels = {f"{LABEL}": "1", f"{LABEL}.owner": owner_label()}
         self._run_args = [
             "--network", "none",

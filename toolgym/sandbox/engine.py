@@ -31,11 +31,13 @@ _client_pid: int | None = None
 _server_version: str = "unknown"
 
 
-def api(timeout: float = 60.0) -> docker.APIClient:
-    """This process's Engine API client (made on first use; a new one after ``fork``).
+REQUEST_TIMEOUT_S = 60
+"""How long any request of the client may take (creating, starting, removing containers)."""
 
-    Args:
-        timeout: seconds each request may take (set when the client is made).
+
+def api() -> docker.APIClient:
+    """This process's Engine API client (made on first use; a new one after ``fork``); its
+    requests time out after :data:`REQUEST_TIMEOUT_S` seconds.
 
     Raises:
         SandboxUnavailable: the SDK is not installed or the daemon cannot be reached (the
@@ -55,7 +57,7 @@ def api(timeout: float = 60.0) -> docker.APIClient:
                 "the Docker SDK for Python is not installed (pip install 'docker>=7')"
             ) from exc
         try:
-            client = docker.from_env(timeout=int(max(1, timeout))).api
+            client = docker.from_env(timeout=REQUEST_TIMEOUT_S).api
             # Asked once per client: the daemon takes ~10 ms to assemble it (a ping takes < 1).
             version = str(client.version().get("Version", "unknown"))
         except (docker.errors.DockerException, OSError) as exc:
@@ -84,6 +86,22 @@ def reset() -> None:
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
         _client, _client_pid = None, None
+
+
+def ping(timeout: float) -> None:
+    """Ask the daemon whether it is there, waiting at most ``timeout`` seconds (< 1 ms locally).
+
+    Raises:
+        SandboxUnavailable: no answer, or not the daemon's "OK".
+    """
+    client = api()
+    try:
+        # APIClient is a requests.Session: a plain GET lets this one request have its own timeout.
+        response = client.get(f"{client.base_url}/_ping", timeout=timeout)
+    except OSError as exc:  # requests' errors are OSErrors
+        raise SandboxUnavailable(f"the Docker daemon did not answer a ping: {describe(exc)}") from exc
+    if response.status_code != 200:
+        raise SandboxUnavailable(f"the Docker daemon answered a ping with HTTP {response.status_code}: {response.text[:200]}")
 
 
 def describe(exc: BaseException) -> str:

@@ -114,10 +114,10 @@ def _require_cli() -> str:
 
 
 def daemon_reachable(timeout: float = 10.0) -> tuple[bool, str]:
-    """Whether the Docker daemon answers; ``(ok, server version or the error)``."""
+    """Whether the Docker daemon answers within ``timeout`` seconds; ``(ok, server version or
+    the error)``."""
     try:
-        engine.api(timeout)
-        engine.call("answer a ping", "ping")  # < 1 ms: the daemon is still there
+        engine.ping(timeout)  # < 1 ms: the daemon is (still) there
     except (SandboxError, SandboxUnavailable) as exc:
         return False, str(exc)
     return True, engine.server_version()
