@@ -206,7 +206,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Runs: {len(drops)}, collapsing under the protocol: {n_collapse} "
         f"(frac {p.frac}, patience {p.patience}, min gain {p.min_gain}); baseline window {p.window} steps, "
         f"a hit needs an alarm {p.min_lead}–{p.horizon} steps before the drop; false alarms are alarm steps "
-        "outside those windows (scoring version 2); best threshold with ≤ {p.max_false_alarms:g} false alarms per 100 steps.",
+        f"outside those windows (scoring version 2); best threshold with ≤ {p.max_false_alarms:g} false alarms per 100 steps.",
         "",
         "| signal | column | direction | threshold (log ratio) | recall | mean lead (steps) | false alarms / 100 steps |",
         "|---|---|---|---|---|---|---|",
