@@ -115,9 +115,7 @@ def docker_side_by_side(repeats: int) -> dict[str, Any]:
 
     def start_cli() -> WorkerConnection:
         name = f"toolgym-bench-cli-{os.getpid()}-{next(counter)}"
-        socket_dir = os.path.join(backend._staging, name)
-        os.mkdir(socket_dir, 0o755)
-        os.chmod(socket_dir, 0o755)
+        socket_dir = backend.make_socket_dir(name)
         return WorkerConnection(backend.container_argv(name, socket_dir), name=name, start_timeout=60,
                                 on_kill=backend._remove_container, listen_path=os.path.join(socket_dir, "host.sock"))
 

@@ -154,8 +154,9 @@ class DockerBackend(PooledBackend):
         )
         self.image = image
         self.start_timeout = start_timeout
-        self._docker = docker_cli() or "docker"
-        if transport == "stdio" and docker_cli() is None:
+        cli = docker_cli()
+        self._docker = cli or "docker"
+        if transport == "stdio" and cli is None:
             raise SandboxUnavailable(
                 "DockerBackend(transport='stdio') runs `docker run -i`, but the docker command-line "
                 "client is not installed; use transport='socket' (the default) or install it"
@@ -254,13 +255,7 @@ class DockerBackend(PooledBackend):
 
     def _start_worker(self) -> WorkerConnection:
         name = f"toolgym-sbx-{os.getpid()}-{next(self._counter)}-{uuid.uuid4().hex[:6]}"
-        socket_dir = None
-        if self.transport == "socket":
-            # Owned by the host user, read-only in the container: the worker only connects.
-            socket_dir = os.path.join(self._staging, name)
-            os.mkdir(socket_dir, 0o755)
-            os.chmod(socket_dir, 0o755)  # whatever the umask: uid 65534 must traverse it
-        if socket_dir is None:
+        if self.transport == "stdio":
             conn = WorkerConnection(
                 self.container_argv(name),
                 name=name,
@@ -274,6 +269,7 @@ class DockerBackend(PooledBackend):
                 pid = 0
             conn.worker_pid = int(pid) or None
             return conn
+        socket_dir = self.make_socket_dir(name)
         return WorkerConnection(
             [],
             name=name,
@@ -282,6 +278,14 @@ class DockerBackend(PooledBackend):
             listen_path=os.path.join(socket_dir, "host.sock"),
             launch=lambda: self._launch(name, socket_dir),
         )
+
+    def make_socket_dir(self, name: str) -> str:
+        """Create the private directory container ``name``'s worker connects through (socket
+        transport): owned by the host user, traversable by the sandbox user, mounted read-only."""
+        socket_dir = os.path.join(self._staging, name)
+        os.mkdir(socket_dir, 0o755)
+        os.chmod(socket_dir, 0o755)  # whatever the umask: uid 65534 must traverse it
+        return socket_dir
 
     def _launch(self, name: str, socket_dir: str) -> None:
         """Create and start container ``name`` through the Engine API (socket transport).
@@ -333,9 +337,7 @@ class DockerBackend(PooledBackend):
 
     def _kill_workers(self, conns: list[WorkerConnection]) -> None:
         """Remove all containers at once (concurrent requests: much faster than one by one)."""
-        if conns:
-            with ThreadPoolExecutor(max_workers=min(16, len(conns))) as pool:
-                list(pool.map(self._remove, [c.name for c in conns]))
+        _remove_all([c.name for c in conns])
         for conn in conns:
             conn.disable_kill_hook()
 
@@ -362,7 +364,12 @@ def sweep_containers(*, all_owners: bool = False) -> list[str]:
         if not all_owners and owner_host == host and pid.isdigit() and pid_alive(int(pid)):
             continue
         doomed.append(name)
-    if doomed:
-        with ThreadPoolExecutor(max_workers=min(16, len(doomed))) as pool:
-            list(pool.map(DockerBackend._remove, doomed))
+    _remove_all(doomed)
     return doomed
+
+
+def _remove_all(names: Sequence[str]) -> None:
+    """Remove the containers ``names`` with concurrent requests (much faster than one by one)."""
+    if names:
+        with ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:
+            list(pool.map(DockerBackend._remove, names))
