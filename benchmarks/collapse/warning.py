@@ -5,8 +5,10 @@ For every candidate signal and every alarm threshold, over all runs of a results
 
 * **collapse** of a run (fixed before looking at any signal): training success falls below
   ``frac`` × its running best and stays there for ``patience`` consecutive steps, after the best
-  had risen at least ``min_gain`` above the run's first step (``min_gain=0.15`` is the second
-  study's "collapse after learning"; ``0`` counts any collapse). The **drop step** is the first
+  had risen at least ``min_gain`` above the run's start (``min_gain=0.15`` is the second study's
+  "collapse after learning"; ``0`` counts any collapse). Start and best are means over
+  ``smooth`` (5) consecutive steps, so one lucky step of 64 sampled episodes is not "learning"
+  (version 3; ``--smooth 1`` is version 2's single-step rule). The **drop step** is the first
   step of that low stretch.
 * **score** of a signal at step t: ``direction × log((s_t + ε) / (b_t + ε))``, with ``b_t`` the
   median of the previous ``window`` steps (no score during the first ``window`` steps), so a score
@@ -22,13 +24,15 @@ For every candidate signal and every alarm threshold, over all runs of a results
   steps outside them: every alarm step of a run without collapse, and those of a collapsing run
   before its window (its steps from the window on are not counted either way). Counting steps,
   not onsets, is what makes an alarm that is always on cost an alarm per step.
+* the **ROC curve** sweeps θ; the summary row of a signal is its best recall with at most
+  ``max_false_alarms`` (1) false alarms per 100 steps.
 
 Version 2 of the scoring (issue 19, search entry 2). Version 1 counted a hit for an alarm at any
 lead ≥ ``min_lead`` and false alarms as alarm *onsets* on non-collapsing runs only; on runs of
 150 steps an alarm that fires at the first scored step and never stops then scored recall 1 at
 0.7 false alarms per 100 steps, i.e. the measure rewarded a signal that says nothing.
-* the **ROC curve** sweeps θ; the summary row of a signal is its best recall with at most
-  ``max_false_alarms`` (1) false alarms per 100 steps.
+Version 3 (search entry 4): the start and the best are ``smooth``-step means; version 2 used
+single steps, and entry 2's four "collapses after learning" were peaks of that noise.
 
 Usage::
 
@@ -81,14 +85,22 @@ class Protocol:
     min_lead: int = 2
     max_false_alarms: float = 1.0
     horizon: int = 10
+    smooth: int = 5
 
 
 def drop_step(success: Sequence[float], steps: Sequence[int], p: Protocol) -> int | None:
-    """The first step of the run's collapse (``None`` if it does not collapse under ``p``)."""
+    """The first step of the run's collapse (``None`` if it does not collapse under ``p``).
+
+    The run has *learned* once the mean of its last ``p.smooth`` steps is ``p.min_gain`` above
+    the mean of its first ``p.smooth`` steps; the drop is measured against that smoothed best, on
+    the raw per-step success (so a drop is dated to the step, not smeared by the mean).
+    """
     if not success:
         return None
-    start, best, low_since, low_run = success[0], -math.inf, None, 0
-    for step, value in zip(steps, success, strict=True):
+    k = max(1, p.smooth)
+    start = statistics.fmean(success[:k])
+    best, low_since, low_run = -math.inf, None, 0
+    for i, (step, value) in enumerate(zip(steps, success, strict=True)):
         if low_run and value >= p.frac * best:
             low_since, low_run = None, 0
         if value < p.frac * best and best >= start + p.min_gain:
@@ -97,7 +109,8 @@ def drop_step(success: Sequence[float], steps: Sequence[int], p: Protocol) -> in
             low_run += 1
             if low_run >= p.patience:
                 return low_since
-        best = max(best, value)
+        if i + 1 >= k:
+            best = max(best, statistics.fmean(success[i + 1 - k : i + 1]))
     return None
 
 
@@ -206,7 +219,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Runs: {len(drops)}, collapsing under the protocol: {n_collapse} "
         f"(frac {p.frac}, patience {p.patience}, min gain {p.min_gain}); baseline window {p.window} steps, "
         f"a hit needs an alarm {p.min_lead}–{p.horizon} steps before the drop; false alarms are alarm steps "
-        f"outside those windows (scoring version 2); best threshold with ≤ {p.max_false_alarms:g} false alarms per 100 steps.",
+        f"outside those windows (scoring version 3); best threshold with ≤ {p.max_false_alarms:g} false alarms per 100 steps.",
         "",
         "| signal | column | direction | threshold (log ratio) | recall | mean lead (steps) | false alarms / 100 steps |",
         "|---|---|---|---|---|---|---|",
@@ -245,8 +258,11 @@ def plot_roc(result: dict[str, Any], path: Path) -> None:
         f"recall (collapsing runs warned {result['protocol']['min_lead']}–{result['protocol'].get('horizon', '?')} steps ahead)"
     )
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title("Early warning of collapse: ROC per signal")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if ax.get_legend_handles_labels()[0]:
+        ax.set_title("Early warning of collapse: ROC per signal")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.set_title("Early warning of collapse: no run collapses under the protocol, nothing to score")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -259,10 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     defaults = Protocol()
     for name in ("frac", "min_gain", "max_false_alarms"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
-    for name in ("patience", "window", "min_lead", "horizon"):
+    for name in ("patience", "window", "min_lead", "horizon", "smooth"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     args = parser.parse_args(argv)
-    p = Protocol(args.frac, args.patience, args.min_gain, args.window, args.min_lead, args.max_false_alarms, args.horizon)
+    p = Protocol(args.frac, args.patience, args.min_gain, args.window, args.min_lead, args.max_false_alarms, args.horizon, args.smooth)
     try:
         steps, _, _ = load(args.out)
     except FileNotFoundError as exc:

@@ -12,7 +12,7 @@ import pytest
 from benchmarks.collapse import warning
 from benchmarks.collapse.warning import Protocol, RunSignal, drop_step, evaluate_threshold, scores
 
-P = Protocol(frac=0.5, patience=3, min_gain=0.15, window=3, min_lead=2, max_false_alarms=1.0, horizon=4)
+P = Protocol(frac=0.5, patience=3, min_gain=0.15, window=3, min_lead=2, max_false_alarms=1.0, horizon=4, smooth=1)
 
 
 def test_drop_step_is_collapse_after_learning_only() -> None:
@@ -21,9 +21,21 @@ def test_drop_step_is_collapse_after_learning_only() -> None:
     assert drop_step(learned_then_broke, steps, P) == 6
     never_learned = [0.3, 0.35, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]  # best only +0.05 over the start
     assert drop_step(never_learned, steps, P) is None
-    assert drop_step(never_learned, steps, Protocol(patience=3, min_gain=0.0)) == 4
+    assert drop_step(never_learned, steps, Protocol(patience=3, min_gain=0.0, smooth=1)) == 4
     recovered = [0.3, 0.8, 0.2, 0.2, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]  # 2 low steps < patience 3
     assert drop_step(recovered, steps, P) is None
+
+
+def test_learning_is_judged_on_smoothed_success_so_one_lucky_step_is_not_learning() -> None:
+    # a flat run at 0.5 with one noisy step at 0.8, then a break: version 2's single-step rule
+    # calls it collapse after learning, the 3-step mean (best 0.6, +0.1 over the start) does not
+    flat_then_broke = [0.5, 0.5, 0.5, 0.8, 0.5, 0.5, 0.1, 0.1, 0.1, 0.1, 0.1]
+    steps = list(range(1, len(flat_then_broke) + 1))
+    assert drop_step(flat_then_broke, steps, P) == 7
+    assert drop_step(flat_then_broke, steps, Protocol(frac=0.5, patience=3, min_gain=0.15, smooth=3)) is None
+    # a real rise survives the smoothing; the drop is still dated to the raw step it happened at
+    rose_then_broke = [0.3, 0.3, 0.3, 0.6, 0.7, 0.8, 0.8, 0.8, 0.1, 0.1, 0.1]
+    assert drop_step(rose_then_broke, steps, Protocol(frac=0.5, patience=3, min_gain=0.15, smooth=3)) == 9
 
 
 def test_scores_are_log_ratios_to_the_recent_median_in_the_declared_direction() -> None:
