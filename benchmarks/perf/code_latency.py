@@ -77,6 +77,7 @@ EXPECTED: dict[str, str] = {
 """What each snippet's output must contain."""
 LABELS = {
     "toolgym_docker": "ToolGym Code-v0 step, Docker warm pool",
+    "toolgym_docker_after": "ToolGym Code-v0 step, Docker warm pool, next child forked after the cleanup (before #25)",
     "toolgym_process": "ToolGym Code-v0 step, process backend",
     "gem": "GEM PythonCodeTool (subprocess python -c)",
     "skyrl": "SkyRL-Gym PythonCodeExecutorToolGroup (subprocess python -c)",
@@ -96,25 +97,39 @@ def _python_first_on_path() -> None:
         os.environ["PATH"] = str(shim) + os.pathsep + os.environ["PATH"]
 
 
-def toolgym_caller(kind: str) -> tuple[Callable[[str], str], Callable[[], None]]:
-    """``call(code) -> observation`` through a Code-v0 env step, and its close function."""
+def toolgym_caller(kind: str, standby: str = "auto") -> tuple[Callable[[str], str], Callable[[], None]]:
+    """``call(code) -> observation`` through a Code-v0 env step, and its close function;
+    ``standby="after-cleanup"`` runs Docker's worker with the next call's child forked only
+    after the cleanup (the design before issue 25), for a side-by-side comparison."""
     import gymnasium as gym
 
     import toolgym  # noqa: F401 - registers the envs
 
-    env = gym.make("ToolGym/Code-v0", sandbox=kind, max_turns=1000)
+    sandbox: Any = kind
+    if standby != "auto":
+        from toolgym.sandbox.docker import DockerBackend
+
+        sandbox = DockerBackend(pool_size=1, prestart=False)
+        sandbox._worker_args = [*sandbox._worker_args, "--standby", standby]
+    env = gym.make("ToolGym/Code-v0", sandbox=sandbox, max_turns=1000)
     env.reset(seed=0)
 
     def call(code: str) -> str:
         action = '<tool_call>{"name": "run_python", "arguments": ' + json.dumps({"code": code}) + "}</tool_call>"
         obs, _, terminated, truncated, info = env.step(action)
-        if info.get("error") not in (None,):
+        # the env's last turn still runs the call and reports the turn limit beside its result
+        if info.get("error") not in (None, "too_many_turns"):
             raise RuntimeError(f"Code-v0 step failed: {info['error']}: {obs[:300]}")
         if terminated or truncated:
             env.reset()
         return obs
 
-    return call, env.close
+    def close() -> None:
+        env.close()
+        if sandbox is not kind:
+            sandbox.close()
+
+    return call, close
 
 
 def gem_caller() -> tuple[Callable[[str], str], Callable[[], None]]:
@@ -151,6 +166,7 @@ def docker_run_caller() -> tuple[Callable[[str], str], Callable[[], None]]:
 
 CALLERS: dict[str, Callable[[], tuple[Callable[[str], str], Callable[[], None]]]] = {
     "toolgym_docker": lambda: toolgym_caller("docker"),
+    "toolgym_docker_after": lambda: toolgym_caller("docker", "after-cleanup"),
     "toolgym_process": lambda: toolgym_caller("process"),
     "gem": gem_caller,
     "skyrl": skyrl_caller,
@@ -209,6 +225,94 @@ def gap_sweep(call: Callable[[str], str], calls: int) -> dict[str, float]:
     return out
 
 
+TOOLGYM = ("toolgym_docker", "toolgym_docker_after", "toolgym_process")
+B2B_TARGET = 1.2
+"""Issue 25: ToolGym's back-to-back p50 within 20% of its interleaved (spaced) p50."""
+PEER_TARGET = 10.0
+"""Issue 25: ToolGym ≥ 10× faster than each peer, interleaved and back to back, in every repeat."""
+
+
+def measure_once(
+    callers: dict[str, tuple[Callable[[str], str], Callable[[], None]]],
+    active: list[str],
+    args: argparse.Namespace,
+    check: OutputCheck,
+    external: str | None,
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, list[float]]]]:
+    """One repeat: every snippet interleaved across systems, then back to back per system."""
+    lat: dict[str, dict[str, list[float]]] = {s: {n: [] for n in SNIPPETS} for s in active}
+    # Interleaved per call: between two calls of one system the others run (tens of ms), as
+    # an agent's generation separates two tool calls of an episode.
+    turn = 0
+    for r in range(args.rounds):
+        for name, code in SNIPPETS.items():
+            order = active[turn % len(active):] + active[: turn % len(active)]
+            turn += 1
+            for s in order:
+                if s == "docker_run" and r >= args.docker_run_rounds:
+                    continue
+                if s in callers:
+                    start = time.perf_counter()
+                    output = callers[s][0](code)
+                    lat[s][name].append((time.perf_counter() - start) * 1e3)
+                    check(s, name, output)
+                else:
+                    got = run_worker(external, script_module(__file__),  # type: ignore[arg-type]
+                                     ["--worker", s, "1", name])
+                    lat[s][name] += got["latencies"][name]
+                    check.calls += len(got["latencies"][name])
+                    check.bad += [f"{s}/{b}" for b in got["bad"]]
+        if (r + 1) % max(1, args.rounds // 5) == 0:
+            print(f"round {r + 1}/{args.rounds}; load {load()[0]}", flush=True)
+    # Back to back: the same snippets in a tight loop, nothing in between (a worst case for a
+    # pool whose worker tidies up after replying), for every system measured in this process,
+    # so that back-to-back latencies are compared with back-to-back latencies.
+    burst = {s: time_calls(callers[s][0], max(2, args.rounds // 3),
+                           check=lambda name, output, s=s: check(s, name, output))
+             for s in (*TOOLGYM, "gem", "skyrl") if s in callers}
+    return lat, burst
+
+
+def repeat_table(reps: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The per-repeat ratios (markdown table lines) and the targets' verdicts (lines)."""
+
+    def p50(values: dict[str, list[float]]) -> float:
+        return percentile([x for v in values.values() for x in v], 0.5)
+
+    tools = [t for t in TOOLGYM if t in reps[0]["burst"]]
+    peers = [p for p in ("gem", "skyrl") if p in reps[0]["lat"]]
+    header = ["repeat", *(f"{t}: b2b ÷ interleaved" for t in tools)]
+    header += [f"{p} ÷ {t} ({mode})" for t in ("toolgym_docker", "toolgym_process") if t in tools
+               for p in peers for mode in ("interleaved", "b2b")]
+    rows, worst_b2b, worst_peer = [], dict.fromkeys(tools, 0.0), {}
+    for i, r in enumerate(reps, 1):
+        row: list[Any] = [i]
+        for t in tools:
+            ratio = p50(r["burst"][t]) / p50(r["lat"][t])
+            worst_b2b[t] = max(worst_b2b[t], ratio)
+            row.append(f"{ratio:.2f}")
+        for t in ("toolgym_docker", "toolgym_process"):
+            if t not in tools:
+                continue
+            for p in peers:
+                for mode, key in (("interleaved", "lat"), ("b2b", "burst")):
+                    if p not in r[key]:
+                        row.append("n/a")
+                        continue
+                    ratio = p50(r[key][p]) / p50(r[key][t])
+                    worst_peer[(p, t, mode)] = min(worst_peer.get((p, t, mode), float("inf")), ratio)
+                    row.append(f"{ratio:.1f}×")
+        rows.append(row)
+    targets = [f"Target, back to back within {B2B_TARGET - 1:.0%} of interleaved (worst repeat): "
+               + "; ".join(f"{LABELS[t]}: {worst_b2b[t]:.2f} ({'met' if worst_b2b[t] <= B2B_TARGET else 'NOT met'})"
+                           for t in tools)]
+    if worst_peer:
+        targets.append(f"Target, ≥ {PEER_TARGET:g}× each peer in every repeat (worst repeat): " + "; ".join(
+            f"{p} ÷ {t.removeprefix('toolgym_')} {mode} {v:.1f}× ({'met' if v >= PEER_TARGET else 'NOT met'})"
+            for (p, t, mode), v in worst_peer.items()))
+    return md_table(header, rows).splitlines(), targets
+
+
 def worker(system: str, rounds: int, only: str | None = None) -> None:
     """Subprocess entry: time ``rounds`` rounds of every snippet (or ``only``), print JSON."""
     _python_first_on_path()
@@ -228,7 +332,7 @@ def available(system: str) -> str:
     """Where ``system`` can run: "in-process", "subprocess", or why it cannot."""
     if system in PEERS:
         return "in-process" if importlib.util.find_spec(PEERS[system]) else "subprocess"
-    if system in ("toolgym_docker", "docker_run"):
+    if system in ("toolgym_docker", "toolgym_docker_after", "docker_run"):
         from toolgym.sandbox.image import DEFAULT_IMAGE, daemon_reachable, image_present
 
         if not daemon_reachable()[0]:
@@ -249,7 +353,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run the benchmark, print the table and ratios; optionally write results."""
     parser = script_parser(__file__, __doc__)
     parser.add_argument("--quick", action="store_true", help="4 rounds (docker run: 1).")
-    parser.add_argument("--rounds", type=int, default=30, help="Rounds of all snippets per system.")
+    parser.add_argument("--rounds", type=int, default=30, help="Rounds of all snippets per system (per repeat).")
+    parser.add_argument("--repeats", type=int, default=3, help="Repeats of the whole measurement (ratios must hold in each).")
     parser.add_argument("--docker-run-rounds", type=int, default=3, help="Rounds for docker run --rm.")
     parser.add_argument("--peer-python", help="Interpreter of a venv with gem-llm and skyrl-gym.")
     parser.add_argument("--write", action="store_true", help="Write benchmarks/results/perf/code_latency.*")
@@ -259,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
         worker(args.worker[0], int(args.worker[1]), args.worker[2])
         return
     if args.quick:
-        args.rounds, args.docker_run_rounds = 4, 1
+        args.rounds, args.docker_run_rounds, args.repeats = 4, 1, 1
     import logging
 
     logging.disable(logging.WARNING)
@@ -284,44 +389,21 @@ def main(argv: list[str] | None = None) -> None:
             if where[s] == "in-process":
                 callers[s] = CALLERS[s]()
                 callers[s][0](SNIPPETS["print"])  # warm-up: first container use, imports
-        lat: dict[str, dict[str, list[float]]] = {s: {n: [] for n in SNIPPETS} for s in active}
-        # Interleaved per call: between two calls of one system the others run (tens of ms), as
-        # an agent's generation separates two tool calls of an episode.
-        turn = 0
-        for r in range(args.rounds):
-            for name, code in SNIPPETS.items():
-                order = active[turn % len(active):] + active[: turn % len(active)]
-                turn += 1
-                for s in order:
-                    if s == "docker_run" and r >= args.docker_run_rounds:
-                        continue
-                    if s in callers:
-                        start = time.perf_counter()
-                        output = callers[s][0](code)
-                        lat[s][name].append((time.perf_counter() - start) * 1e3)
-                        check(s, name, output)
-                    else:
-                        got = run_worker(external, script_module(__file__),  # type: ignore[arg-type]
-                                         ["--worker", s, "1", name])
-                        lat[s][name] += got["latencies"][name]
-                        check.calls += len(got["latencies"][name])
-                        check.bad += [f"{s}/{b}" for b in got["bad"]]
-            if (r + 1) % max(1, args.rounds // 5) == 0:
-                print(f"round {r + 1}/{args.rounds}; load {load()[0]}", flush=True)
-        # Back to back: the same snippets in a tight loop, nothing in between (a worst case for a
-        # pool whose worker tidies up after replying), for every system measured in this process,
-        # so that back-to-back latencies are compared with back-to-back latencies.
-        burst = {s: time_calls(callers[s][0], max(2, args.rounds // 3),
-                               check=lambda name, output, s=s: check(s, name, output))
-                 for s in ("toolgym_docker", "toolgym_process", "gem", "skyrl") if s in callers}
-        gaps = {s: gap_sweep(callers[s][0], max(10, 2 * args.rounds))
-                for s in ("toolgym_docker", "toolgym_process") if s in callers}
+        reps: list[dict[str, Any]] = []
+        for rep in range(args.repeats):
+            lat, burst = measure_once(callers, active, args, check, external)
+            reps.append({"lat": lat, "burst": burst})
+            print(f"repeat {rep + 1}/{args.repeats} done; load {load()[0]}", flush=True)
+        gaps = {s: gap_sweep(callers[s][0], max(10, 2 * args.rounds)) for s in TOOLGYM if s in callers}
     finally:
         for _call, close in callers.values():
             close()
         os.chdir(cwd)
         shutil.rmtree(workdir, ignore_errors=True)
     info["load_at_end"] = load()
+    lat = {sys_: {n: [x for r in reps for x in r["lat"][sys_][n]] for n in SNIPPETS} for sys_ in active}
+    burst = {sys_: {n: [x for r in reps for x in r["burst"][sys_][n]] for n in SNIPPETS} for sys_ in reps[0]["burst"]}
+    repeat_rows, targets = repeat_table(reps)
     summary: dict[str, Any] = {}
     for s in active:
         every = [x for values in lat[s].values() for x in values]
@@ -372,9 +454,14 @@ def main(argv: list[str] | None = None) -> None:
         "back-to-back p50 of the row ÷ back-to-back p50 of ToolGym:", "",
         md_table(["system", "calls", "p50 ms", "p95 ms"] + [f"p50 ÷ {LABELS[t].split(', ')[-1]} b2b"
                                                              for t in burst_base], burst_rows),
+        "", f"Each of the {args.repeats} repeats (every system measured interleaved, then back to back, in each): "
+        "back-to-back p50 ÷ interleaved p50 of ToolGym, and the peers' p50 ÷ ToolGym's p50, interleaved and back "
+        "to back:", "",
+        *repeat_rows, "", *targets,
         "", "ToolGym `print(1 + 1)` p50 (ms) by the time between the previous call's reply and the next call. "
-        "Between two calls the worker kills every process but itself, removes the call's directory and forks "
-        "the next standby child, which then sets itself up; a call that arrives before that is done waits:", "",
+        "Between two calls the worker kills every process but itself and removes the call's directory; one-off "
+        "calls (Code-v0's) are also wiped. Where the worker forks the next call's child while the call runs, a "
+        "call arriving at once need not wait for that fork (docs/sandbox.md, \"How a call runs\"):", "",
         md_table(["system", *(f"gap {g:g} ms" for g in GAPS_MS)],
                  [[LABELS[s], *gaps[s].values()] for s in gaps]),
         "", "p50 per snippet (ms):", "",
@@ -384,6 +471,8 @@ def main(argv: list[str] | None = None) -> None:
     print(markdown)
     if args.write:
         data = {"machine": info, "args": vars(args), "baseline": base, "results": summary, "gap_sweep_p50_ms": gaps,
+                "repeats": [{k: {sys_: percentile([x for v in r[k][sys_].values() for x in v], 0.5) for sys_ in r[k]}
+                             for k in ("lat", "burst")} for r in reps],
                 "snippets": SNIPPETS, "expected": EXPECTED, "same_work": same_work, "bad_outputs": check.bad,
                 "latencies_ms": lat}
         paths = write_results("code_latency", data, markdown)

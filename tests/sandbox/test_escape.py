@@ -14,6 +14,7 @@ import socket
 import textwrap
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -633,3 +634,129 @@ def test_no_process_level_lets_code_take_over_the_worker(
         caps = run(backend, "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])")
     assert result.stdout.splitlines() == TAKEOVER_DENIED, result
     assert caps.stdout == "0000000000000000\n", caps
+
+
+# -- the next call's child, forked while a call runs -----------------------------------------------
+
+SIBLINGS = """
+import os, signal, time
+me, worker = os.getpid(), os.getppid()
+
+def parent(pid):
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(")") + 2 :].split()[1])
+
+def siblings():
+    # The worker's other live children: the next call's standby child, where the worker forks
+    # it while this call runs (give it the time to).
+    time.sleep(0.2)
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me
+            and parent(int(p)) == worker and open(f"/proc/{p}/stat").read().split(")")[1].split()[0] != "Z"]
+"""
+
+
+@pytest.fixture(scope="module", params=[pytest.param("docker", marks=pytest.mark.docker), "process-none"])
+def during_call_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """A one-worker backend whose worker forks the next call's child while *every* call runs
+    (``--standby during-call``; by default only back-to-back calls, which timing decides), on
+    the two kinds that can: Docker (PID 1 with the container's task counter) and isolation
+    "none" (a child subreaper)."""
+    from tests.sandbox.conftest import IMAGE, IN_CI
+    from toolgym.sandbox import SandboxUnavailable
+    from toolgym.sandbox.process import ProcessBackend
+
+    if request.param == "docker":
+        from toolgym.sandbox.docker import DockerBackend
+
+        try:
+            backend = DockerBackend(image=IMAGE, pool_size=1, prestart=False)
+        except SandboxUnavailable as exc:
+            if IN_CI:
+                pytest.fail(f"Docker sandbox unavailable: {exc} (CI=true: docker tests must run)")
+            pytest.skip(f"Docker sandbox unavailable: {exc}")
+        backend._worker_args = [*backend._worker_args, "--standby", "during-call"]
+    else:
+        backend = ProcessBackend(pool_size=1, isolation="none", prestart=False)
+        backend._worker_extra = ["--standby", "during-call"]
+    with backend:
+        yield backend
+
+
+def test_the_child_forked_during_a_call_serves_the_next_calls_through_cleanups_and_wipes(
+    during_call_backend: Backend,
+) -> None:
+    # The mechanism of fast back-to-back calls: the child forked during a call has run no code
+    # and is kept when the cleanup (after a call) or the wipe (after a one-off call or an
+    # episode) finds nothing else left. Seen from the code: the next call runs in that child.
+    backend = during_call_backend
+    with backend.acquire() as sandbox:
+        assert sandbox._conn.hello["early_standby"] is True, sandbox._conn.hello
+        pids = []
+        for wipe_after in (False, True, False, True):
+            result = backend.execute(sandbox._conn, textwrap.dedent(SIBLINGS + "print(os.getpid(), *siblings())"),
+                                     timeout=5, files=None, session=sandbox.session, wipe_after=wipe_after)
+            assert result.error is None and result.exit_code == 0, result
+            pids.append(result.stdout.split())
+    for (_, *standby), (pid, *_) in zip(pids[:-1], pids[1:], strict=True):
+        assert standby == [pid], pids
+
+
+SIGNALS = pytest.mark.parametrize(
+    "signals",
+    ["SIGSTOP", "SIGKILL", "SIGINT SIGTERM SIGHUP SIGUSR1 SIGALRM SIGTSTP"],
+    ids=["stop", "kill", "catchable"],
+)
+
+
+def signal_siblings_then_call(backend: Backend, signals: str) -> tuple[int, int, int, object]:
+    """Signal the worker's other children from a call; ``(found, sent, refused, next call)``."""
+    attack = SIBLINGS + f"""
+targets = siblings()
+sent = refused = 0
+for pid in targets:
+    for name in {signals.split()!r}:
+        try:
+            os.kill(pid, getattr(signal, name))
+            sent += 1
+        except PermissionError:
+            refused += 1
+print(len(targets), sent, refused)
+"""
+    with backend.acquire() as sandbox:
+        hit = sandbox.run(textwrap.dedent(attack), timeout=5)
+        assert hit.error is None and hit.exit_code == 0, hit
+        after = sandbox.run("print('next call ok')", timeout=5)
+    assert after.error is None and after.exit_code == 0 and not after.timed_out, after
+    assert after.stdout == "next call ok\n" and after.stderr == "", after
+    found, sent, refused = map(int, hit.stdout.split())
+    return found, sent, refused, after
+
+
+@SIGNALS
+def test_signalling_the_next_calls_child_does_not_break_the_next_call(
+    during_call_backend: Backend, signals: str
+) -> None:
+    # The code may run as the same user as the worker's children (Docker), so it can signal
+    # the child forked for the next call. That child blocks every signal until it has its
+    # request and drops what is pending, the worker sends it SIGCONT after the cleanup, and a
+    # child that died before taking its request is replaced (the call is retried): the next
+    # call runs as if nothing had happened (checked in the helper). Where the children run as
+    # another user than the worker (the process backend as root) the signals are refused.
+    backend = during_call_backend
+    found, sent, refused, _ = signal_siblings_then_call(backend, signals)
+    assert found == 1
+    if backend.name == "docker":
+        assert (sent, refused) == (len(signals.split()), 0)  # the attack lands
+    assert_healthy(backend)
+
+
+@SIGNALS
+def test_signalling_the_workers_other_children_does_not_break_the_next_call(backend: Backend, signals: str) -> None:
+    # The same on every backend with its default settings, whether or not a child for the
+    # next call exists while this one runs (that depends on the level and on timing).
+    found, _, _, _ = signal_siblings_then_call(backend, signals)
+    assert found <= 1
+    assert_healthy(backend)

@@ -206,3 +206,47 @@ def test_a_worker_that_could_not_harden_itself_is_not_used() -> None:
     root = str(Path(__file__).resolve().parents[2])
     with pytest.raises(SandboxError, match="could not make itself non-dumpable"):
         WorkerConnection([sys.executable, "-c", UNHARDENED.format(root=root)], name="soft")
+
+
+def test_a_task_counter_is_used_only_if_it_counts_exactly_this_process(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from toolgym.sandbox import worker
+
+    shared, own = tmp_path / "shared", tmp_path / "own"
+    shared.write_text(f"{worker._own_tasks() + 7}\n")  # a cgroup shared with other processes
+    own.write_text(f"{worker._own_tasks()}\n")
+    monkeypatch.setattr(worker, "PIDS_COUNTERS", (str(tmp_path / "missing"), str(shared)))
+    assert worker.pids_counter() is None
+    monkeypatch.setattr(worker, "PIDS_COUNTERS", (str(shared), str(own)))
+    assert worker.pids_counter() == str(own)
+
+
+RETRY = r"""
+import os, signal, sys, tempfile, time
+sys.path.insert(0, {root!r})
+from toolgym.sandbox import worker as w
+
+wk = w.Worker(tempfile.mkdtemp(), [], None)  # not PID 1: a child subreaper, early standby
+assert wk.early_standby, "expected the early standby child"
+wk.after_reply()
+# The standby child dies before it takes a request (a previous call's code killed it) and the
+# check before the call misses it (the signal had not been acted on yet).
+victim = wk._standby.pid
+os.kill(victim, signal.SIGKILL)
+while open(f"/proc/{{victim}}/stat").read().split(")")[1].split()[0] != "Z":
+    time.sleep(0.001)
+w._alive = lambda pid: True
+reply = wk.run({{"code": "import os; print('ran', os.getpid())", "timeout": 5}})
+print(reply["stdout"].strip(), reply["exit_code"], victim)
+"""
+
+
+def test_a_call_whose_child_died_before_taking_it_runs_on_a_fresh_child() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.run([sys.executable, "-c", RETRY.format(root=root)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    word, pid, exit_code, victim = proc.stdout.split()
+    assert word == "ran" and exit_code == "0" and pid != victim, proc.stdout

@@ -158,6 +158,7 @@ class ProcessBackend(PooledBackend):
         # A private copy of the worker (and, without bwrap, the work dirs) on a tmpfs if
         # possible: the repo checkout need not be readable by the sandbox user.
         self._staging = self._make_staging("process", _fast_tmp_dir())
+        self._worker_extra: list[str] = []  # more worker arguments (tests, benchmarks: --standby)
         os.chmod(self._staging, 0o711)
         self._worker_path = os.path.join(self._staging, "worker.py")
         shutil.copyfile(WORKER_SOURCE, self._worker_path)
@@ -304,6 +305,7 @@ class ProcessBackend(PooledBackend):
         if self.isolation_for(argv) != "bwrap":  # bwrap workers use their private /tmp
             root = os.path.join(self._staging, root_id)
             argv += ["--root", root, "--scratch", root]
+        argv += self._worker_extra
         return WorkerConnection(argv, name=name, start_timeout=self.start_timeout, popen_kwargs=popen_kwargs)
 
     @staticmethod

@@ -17,7 +17,10 @@ length followed by that many bytes of JSON (ASCII-escaped, so also valid UTF-8).
 served one at a time; the host keeps a pool of workers for concurrency.
 
 Each ``run`` request is executed by a forked child (no interpreter start: about a
-millisecond), forked in advance so that the fork is off the critical path. The child has its
+millisecond), forked in advance so that the fork is off the critical path (where the worker can
+prove cheaply that a call left no process behind, that child is kept through the cleanup, and
+during back-to-back calls it is forked while the previous call runs, so that a call arriving
+right after a reply need not wait for it: see :class:`Worker`). The child has its
 own session and process group and stdout/stderr pipes; on receiving the code it applies rlimits
 (CPU time, address space, processes, file size, open files), drops privileges (``--run-as``;
 any capability left when it is still uid 0), enters the call's work dir and runs the code with ``exec()`` in a fresh ``__main__`` namespace. The parent enforces a
@@ -51,6 +54,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import select
 import signal
@@ -60,6 +64,16 @@ import time
 
 PROTOCOL_VERSION = 2
 """Bumped whenever a request or reply changes incompatibly."""
+
+STANDBY_MODES = ("auto", "during-call", "after-cleanup")
+"""Values of the worker's ``--standby`` (see :class:`Worker`)."""
+
+BURST_GAP_S = 0.003
+"""A request read within this time of the previous reply (the worker's cleanup and fork
+included) is back to back: the next call's child is then forked while it runs."""
+
+ACK = b"R"
+"""Written by a standby child on its status pipe when it has taken its request."""
 
 HEADER = struct.Struct(">I")
 MAX_FRAME_BYTES = 256 * 1024 * 1024
@@ -389,6 +403,38 @@ def _own_children() -> list:
     return kids
 
 
+PIDS_COUNTERS = ("/sys/fs/cgroup/pids.current", "/sys/fs/cgroup/pids/pids.current")
+"""The pids cgroup's task counter, cgroup v2 then v1, as a container with its own cgroup
+namespace sees it."""
+
+
+def _read_counter(path: str) -> int | None:
+    try:
+        with open(path, "rb") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _own_tasks() -> int:
+    """The number of threads of this process."""
+    return len(os.listdir("/proc/self/task"))
+
+
+def pids_counter() -> str | None:
+    """The path of a task counter that counts exactly this process and its descendants.
+
+    Usable only by a PID-1 worker, called while it has no child: the counter must then equal
+    its own thread count (otherwise it counts other processes too, e.g. a host cgroup that the
+    worker merely shares).
+    """
+    for path in PIDS_COUNTERS:
+        count = _read_counter(path)
+        if count is not None and count == _own_tasks():
+            return path
+    return None
+
+
 def _reap_all() -> None:
     """Collect every exited child without blocking."""
     while True:
@@ -400,7 +446,7 @@ def _reap_all() -> None:
             return
 
 
-def kill_strays(pgid: int | None = None, *, thorough: bool = True) -> int:
+def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: int | None = None) -> int:
     """Kill every process the worker does not need: the call's group, then all descendants.
 
     As PID 1 of a PID namespace (Docker, bubblewrap ``--as-pid-1``) a single ``kill(-1)``
@@ -409,8 +455,9 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True) -> int:
     ``thorough=False`` the worker then only reaps what has already exited (the rest are
     reaped next time); with ``thorough=True`` it waits until no other process is left.
     Otherwise the worker is a child subreaper and kills its children until none are left
-    (orphans are re-parented to it as their parents die). Returns the number of processes
-    signalled (approximate).
+    (orphans are re-parented to it as their parents die); ``spare`` is a child it keeps (the
+    next call's standby child; only in this mode, where it cannot be reached by ``kill(-1)``).
+    Returns the number of processes signalled (approximate).
     """
     killed = 0
     if pgid is not None:
@@ -444,7 +491,7 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True) -> int:
                 break
         return killed
     for _ in range(200):
-        kids = _own_children()
+        kids = [k for k in _own_children() if k != spare]
         if not kids:
             break
         for pid in kids:
@@ -546,21 +593,52 @@ class _Standby:
 class Worker:
     """State of one worker process: its root dir, scratch dirs and privilege settings.
 
-    To keep a call near a millisecond the worker forks the child for the *next* call right
-    after answering the current one (a "standby" child that has already set up its session
-    and file descriptors and blocks until it receives code). Cleanup of a call (killing its
-    leftover processes, deleting its work dir) also runs after the reply but always before
-    the next request is read, so no call can observe the previous one's processes.
+    To keep a call near a millisecond the worker runs it in a child forked in advance (a
+    "standby" child that has already set up its session and file descriptors and blocks until
+    it receives code). Cleanup of a call (killing its leftover processes, deleting its work
+    dir) runs after the reply but always before the next request is read, so no call can
+    observe the previous one's processes.
+
+    When the next standby child is forked depends on what the worker can check cheaply:
+
+    * **early** (``early_standby``): right after the reply, *before* the cleanup; and while a
+      call runs if that call came within ``BURST_GAP_S`` of the previous reply (``burst``), so
+      that back-to-back requests find it ready without spaced calls paying for a fork during
+      the call. This needs a cleanup that spares it: as PID 1 with
+      a task counter of its own cgroup (:func:`pids_counter`; Docker), the worker reaps the
+      call's child and reads the counter, and only if it shows a process besides itself and
+      the standby child does it fall back to ``kill(-1)`` (which kills the standby child too);
+      as a child subreaper it kills every child but the standby child. The standby child
+      blocks every signal until it has its request and then discards what is pending, and the
+      worker sends it ``SIGCONT`` after each cleanup, so a call's code can at most kill it
+      (it may run as the same user): the child acknowledges its request, and a call whose
+      child died before that is retried once on a fresh child.
+    * **after the cleanup** otherwise (PID 1 without such a counter: bubblewrap, unshare),
+      since ``kill(-1)`` would kill it.
     """
 
-    def __init__(self, root: str, scratch: list, run_as: tuple | None) -> None:
-        """Serve calls under ``root``; ``wipe`` also empties ``scratch``; children as ``run_as``."""
+    def __init__(self, root: str, scratch: list, run_as: tuple | None, standby: str = "auto") -> None:
+        """Serve calls under ``root``; ``wipe`` also empties ``scratch``; children as ``run_as``.
+
+        ``standby`` (see the class): ``"auto"``; ``"during-call"`` forks the next standby child
+        while every call runs (where possible), not only back-to-back ones; ``"after-cleanup"``
+        never before the cleanup.
+        """
+        if standby not in STANDBY_MODES:
+            raise ValueError(f"standby must be one of {STANDBY_MODES}, got {standby!r}")
+        early = standby != "after-cleanup"
         self.root = os.path.abspath(root)
         self.scratch = [os.path.abspath(p) for p in scratch]
         self.run_as = run_as if os.geteuid() == 0 else None
         self.pid1 = os.getpid() == 1
         self.subreaper = False if self.pid1 else _set_subreaper()
+        self.counter = pids_counter() if self.pid1 and early else None
+        self.early_standby = early and (self.counter is not None or self.subreaper)
+        self.always_during_call = standby == "during-call"
         self._standby: _Standby | None = None
+        self._unreaped: list = []
+        self.burst = False
+        """Set by the serving loop: this request came right after the previous reply."""
         self._deferred: list = []
         self._ensure_root()
 
@@ -582,6 +660,11 @@ class Worker:
     def after_reply(self) -> None:
         """Finish the previous request's cleanup and fork the next standby child."""
         deferred, self._deferred = self._deferred, []
+        if self.early_standby and self._standby is None and deferred:
+            try:
+                self._standby = self._fork_standby()  # first, so that the cleanup can spare it
+            except OSError:
+                pass  # e.g. EAGAIN under a pids limit: forked below, after the cleanup
         for action in deferred:
             try:
                 action()
@@ -594,9 +677,15 @@ class Worker:
                 pass  # e.g. EAGAIN under a pids limit; run() retries and reports the error
 
     def wipe(self) -> int:
-        """Kill stray processes and delete all work dirs and scratch contents."""
-        self._discard_standby()
-        kill_strays()
+        """Kill stray processes and delete all work dirs and scratch contents.
+
+        A standby child forked early is kept when the worker can tell that no other process
+        is left (see the class); it has run no code.
+        """
+        if not self._spare_standby(None, True):
+            self._discard_standby()
+            self._unreaped = []
+            kill_strays()
         removed = _clear_dir(self.root)
         for path in self.scratch:
             if path != self.root:
@@ -673,10 +762,17 @@ class Worker:
             self._deferred.append(self.wipe)
         self._chown(workdir)
         self._write_files(workdir, req.get("files") or [])
-        if self._standby is None:
-            self._standby = self._fork_standby()
-        standby, self._standby = self._standby, None
-        result = self._execute(standby, code, workdir, timeout, limits, max_output)
+        for attempt in range(2):
+            if self._standby is not None and not _alive(self._standby.pid):
+                self._discard_standby()
+            if self._standby is None:
+                self._standby = self._fork_standby()
+            standby, self._standby = self._standby, None
+            result, started = self._execute(standby, code, workdir, timeout, limits, max_output)
+            # A child that died before it took the request ran none of the code (a previous
+            # call's code may have killed the standby child): run it again on a fresh one.
+            if started or result["timed_out"] or attempt:
+                break
         result["ok"] = True
         return result
 
@@ -685,12 +781,54 @@ class Worker:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         status_r, status_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child: never returns
-            _standby_main(ctl_r, out_w, err_w, status_w, self.run_as)
+        # The child starts with every signal blocked (see _standby_main).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            pid = os.fork()
+            if pid == 0:  # child: never returns
+                _standby_main(ctl_r, out_w, err_w, status_w, self.run_as, mask)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for fd in (ctl_r, out_w, err_w, status_w):
             os.close(fd)
         return _Standby(pid, ctl_w, out_r, err_r, status_r)
+
+    def _spare_standby(self, call_pid: int | None, reaped: bool) -> bool:
+        """Clean up after the call of child ``call_pid`` (``None``: after every call, for
+        ``wipe``) sparing the standby child forked early; ``False`` if that is not possible
+        (the caller then kills everything, the standby child included)."""
+        standby = self._standby
+        if standby is None or not self.early_standby:
+            return False
+        if call_pid is not None:
+            try:
+                os.killpg(call_pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if self.counter is not None:
+            # Every process of the namespace descends from the worker and is counted until it
+            # is reaped (a zombie too). After the killpg above the call's child (and its
+            # group) can no longer fork; until it is reaped it counts once (more while its
+            # other threads exit: then the check fails safe). So a count of the worker's
+            # threads + the standby child + the calls' children not reaped yet means that no
+            # other process exists, and none can appear. A child's teardown is not waited for.
+            # Call children not reaped yet: only this method reaps them (any other reaping
+            # empties the list first), so no pid in it can have been reused.
+            if not reaped and call_pid is not None:
+                self._unreaped.append(call_pid)
+            self._unreaped = [pid for pid in self._unreaped if _alive(pid)]
+            expected = _own_tasks() + 1 + len(self._unreaped)
+            if not _alive(standby.pid) or _read_counter(self.counter) != expected:
+                return False
+        else:
+            kill_strays(call_pid, spare=standby.pid)  # thorough as a subreaper: until none is left
+            if not _alive(standby.pid):
+                return False
+        try:
+            os.kill(standby.pid, signal.SIGCONT)  # undo a SIGSTOP the call's code may have sent
+        except OSError:
+            return False
+        return True
 
     def _execute(
         self,
@@ -700,7 +838,8 @@ class Worker:
         timeout: float,
         limits: dict,
         max_output: int,
-    ) -> dict:
+    ) -> tuple:
+        """Run ``code`` in ``standby``: ``(reply fields, whether the child took the request)``."""
         pid = standby.pid
         start = time.monotonic()
         try:
@@ -708,6 +847,11 @@ class Worker:
         except OSError:
             pass  # the standby died; reported below as a signal exit
         os.close(standby.ctl_w)
+        if self.early_standby and (self.burst or self.always_during_call) and self._standby is None:
+            try:
+                self._standby = self._fork_standby()  # while the call runs (see the class)
+            except OSError:
+                pass  # e.g. EAGAIN under a pids limit: after_reply forks it
         captured = {standby.out_r: bytearray(), standby.err_r: bytearray()}
         totals = {standby.out_r: 0, standby.err_r: 0}
 
@@ -746,8 +890,10 @@ class Worker:
                 chunk = os.read(fd, 65536)
                 if fd == standby.status_r:
                     status_bytes += chunk
-                    if len(status_bytes) >= 4:
-                        (exit_code,) = struct.unpack(">i", status_bytes[:4])
+                    # b"R" (request taken), then the 4-byte exit status
+                    status = status_bytes[1:] if status_bytes[:1] == ACK else status_bytes
+                    if len(status) >= 4:
+                        (exit_code,) = struct.unpack(">i", status[:4])
                     elif not chunk:
                         poller.unregister(fd)
                         open_fds.discard(fd)
@@ -795,14 +941,17 @@ class Worker:
         out_total, err_total = totals[standby.out_r], totals[standby.err_r]
 
         def cleanup() -> None:
-            # Per call, as PID 1: one kill(-1) and a non-blocking reap, so that the child's
-            # teardown is not waited for; wipe() (between episodes) is thorough.
-            kill_strays(pid, thorough=False)
-            if not reaped and not self.pid1:
-                try:
-                    os.waitpid(pid, 0)
-                except ChildProcessError:
-                    pass
+            if not self._spare_standby(pid, reaped):
+                self._unreaped = []  # reaped below, or counted as strays next time
+                self._discard_standby()
+                # Per call, as PID 1: one kill(-1) and a non-blocking reap, so that the child's
+                # teardown is not waited for; wipe() (between episodes) is thorough.
+                kill_strays(pid, thorough=False)
+                if not reaped and not self.pid1:
+                    try:
+                        os.waitpid(pid, 0)
+                    except ChildProcessError:
+                        pass
             for fd in (standby.out_r, standby.err_r, standby.status_r):
                 os.close(fd)
 
@@ -815,7 +964,15 @@ class Worker:
             "duration_s": round(duration, 6),
             "stdout_truncated": out_total > max_output,
             "stderr_truncated": err_total > max_output,
-        }
+        }, status_bytes[:1] == ACK
+
+
+def _alive(pid: int) -> bool:
+    """Whether child ``pid`` has not exited (it is reaped if it has)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == 0
+    except ChildProcessError:
+        return False
 
 
 def _exit_status(wstatus: int) -> int:
@@ -825,11 +982,16 @@ def _exit_status(wstatus: int) -> int:
     return -os.WTERMSIG(wstatus)
 
 
-def _standby_main(ctl_r: int, out_w: int, err_w: int, status_w: int, run_as: tuple | None) -> None:
+def _standby_main(
+    ctl_r: int, out_w: int, err_w: int, status_w: int, run_as: tuple | None, mask: set
+) -> None:
     """Body of the forked child: isolate, wait for code, limit, exec, report, ``_exit``.
 
     Everything that does not depend on the request is done before waiting for it, so that
-    the work (and the copy-on-write page faults) is off the latency-critical path.
+    the work (and the copy-on-write page faults) is off the latency-critical path. The child
+    starts with every signal blocked; once it has the request it acknowledges it (``ACK`` on
+    the status pipe), discards the signals sent to it while it waited (another call's code
+    may have sent some) and restores the signal mask ``mask``.
     """
     exit_code = 1
     try:
@@ -875,6 +1037,12 @@ def _standby_main(ctl_r: int, out_w: int, err_w: int, status_w: int, run_as: tup
         os.close(3)
         if request is None:  # the worker discarded this standby child
             os._exit(0)
+        os.write(4, ACK)
+        for sig in signal.sigpending():
+            handler = signal.getsignal(sig)
+            signal.signal(sig, signal.SIG_IGN)  # ignoring a pending signal discards it
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         _apply_limits(request["limits"], run_as)
         workdir = request["workdir"]
         os.chdir(workdir)
@@ -1002,6 +1170,14 @@ def main(argv: list | None = None) -> int:
         default=None,
         help="serve the host over this unix socket (it listens) instead of stdin/stdout",
     )
+    parser.add_argument(
+        "--standby",
+        choices=STANDBY_MODES,
+        default="auto",
+        help="when to fork the next call's child where the cleanup can spare it: after the reply, "
+        "and during back-to-back calls (auto), during every call, or only after the cleanup "
+        "(see Worker)",
+    )
     args = parser.parse_args(argv)
     run_as = None
     if args.run_as:
@@ -1035,22 +1211,25 @@ def main(argv: list | None = None) -> int:
     # their memory when the garbage collector runs.
     gc.collect()
     gc.freeze()
-    worker = Worker(args.root, args.scratch, run_as)
+    worker = Worker(args.root, args.scratch, run_as, standby=args.standby)
     hello = {
         "op": "hello",
         "version": PROTOCOL_VERSION,
         "pid": os.getpid(),
         "pid1": worker.pid1,
         "subreaper": worker.subreaper,
+        "early_standby": worker.early_standby,
         "uid": os.getuid(),
         "python": sys.version.split()[0],
         "hardening": hardening,
     }
     worker.after_reply()  # fork the first standby child before announcing readiness
     write_all(proto_out, encode_frame(hello))
+    replied = -math.inf
     while True:
         try:
             req = read_frame(proto_in)
+            worker.burst = time.monotonic() - replied < BURST_GAP_S
         except FrameError as exc:
             write_all(proto_out, encode_frame({"id": None, "ok": False, "error": str(exc)}))
             return 2
@@ -1066,6 +1245,7 @@ def main(argv: list | None = None) -> int:
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         reply["id"] = req.get("id")
         write_all(proto_out, encode_frame(reply))
+        replied = time.monotonic()
         worker.after_reply()
 
 
