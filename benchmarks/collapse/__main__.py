@@ -36,6 +36,8 @@ def _slug(env_id: str) -> str:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default=DEFAULT_ENV, choices=sorted(PRESETS), help=f"Env of the study (default {DEFAULT_ENV}).")
     p.add_argument("--seeds", type=int, default=3, help="Seeds per setting: 0..N-1 (default 3).")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="Start the seeds here (FIRST..FIRST+N-1): more seeds of a setting, in another work dir.")
     p.add_argument("--steps", type=int, help="RL steps per run (default: the env preset's).")
     p.add_argument("--jobs", type=int, default=1, help="Runs in parallel, one torch thread each (default 1).")
     p.add_argument("--quick", action="store_true", help="Tiny budget, 2 seeds: checks the pipeline in minutes (not a result).")
@@ -67,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     suffix = "_quick" if args.quick else ""
     out = args.out or Path(f"benchmarks/results/collapse{suffix}")
     if args.command == "report":
@@ -79,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.collapse.runner import preset_for, run_study
 
-    seeds = list(range(2 if args.quick and args.seeds == 3 else args.seeds))
+    if args.first_seed < 0:
+        parser.error(f"--first-seed must be >= 0, got {args.first_seed}.")
+    seeds = list(range(args.first_seed, args.first_seed + (2 if args.quick and args.seeds == 3 else args.seeds)))
     preset = preset_for(args.env)
     try:
         if args.command == "run":

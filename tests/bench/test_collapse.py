@@ -70,6 +70,14 @@ def test_rerun_skips_finished_runs(study: dict, capsys: pytest.CaptureFixture[st
     assert summary.stat().st_mtime_ns == before
 
 
+def test_first_seed_selects_later_seeds_of_the_same_setting(study: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    # the quick study ran seeds 0 and 1: starting at seed 1 with one seed finds those runs done
+    assert main([*study["args"], "--first-seed", "1", "--seeds", "1"]) == 0
+    assert "2 of 2 runs already done; running 0" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*study["args"], "--first-seed", "-1"])
+
+
 def test_rerun_backfills_an_evaluation_variant_a_run_lacks(study: dict, capsys: pytest.CaptureFixture[str]) -> None:
     summary_path = next((study["root"] / "work" / "runs").glob("*/summary.json"))
     summary = json.loads(summary_path.read_text())
