@@ -430,8 +430,11 @@ def pids_counter() -> str | None:
     """
     for path in PIDS_COUNTERS:
         count = _read_counter(path)
-        if count is not None and count == _own_tasks():
-            return path
+        try:
+            if count is not None and count == _own_tasks():
+                return path
+        except OSError:  # no /proc: the count cannot be checked
+            return None
     return None
 
 
@@ -605,9 +608,10 @@ class Worker:
       call runs if that call came within ``BURST_GAP_S`` of the previous reply (``burst``), so
       that back-to-back requests find it ready without spaced calls paying for a fork during
       the call. This needs a cleanup that spares it: as PID 1 with
-      a task counter of its own cgroup (:func:`pids_counter`; Docker), the worker reaps the
-      call's child and reads the counter, and only if it shows a process besides itself and
-      the standby child does it fall back to ``kill(-1)`` (which kills the standby child too);
+      a task counter of its own cgroup (:func:`pids_counter`; Docker), the worker kills the
+      call's process group and reads the counter, and only if it shows a process besides
+      itself, the standby child and the calls' children not reaped yet does it fall back to
+      ``kill(-1)`` (which kills the standby child too);
       as a child subreaper it kills every child but the standby child. The standby child
       blocks every signal until it has its request and then discards what is pending, and the
       worker sends it ``SIGCONT`` after each cleanup, so a call's code can at most kill it
