@@ -37,9 +37,10 @@ single steps, and entry 2's four "collapses after learning" were peaks of that n
 Usage::
 
     python -m benchmarks.collapse.warning --out benchmarks/results/train/issue18_grid_30 [--min-gain 0]
+    python -m benchmarks.collapse.warning --out SCORES_DIR --runs RESULTS_DIR_1 RESULTS_DIR_2 ...
 
 writes ``warning.md`` (the table), ``warning.json`` and ``warning_roc.png`` in the results
-directory.
+directory (with ``--runs``: in ``--out``, scoring the runs of several directories together).
 """
 
 from __future__ import annotations
@@ -168,9 +169,29 @@ def evaluate_threshold(runs: Sequence[RunSignal], theta: float, p: Protocol) -> 
 
 
 def roc(runs: Sequence[RunSignal], p: Protocol) -> list[dict[str, float]]:
-    """The curve over every distinct score as threshold (plus +inf: no alarm at all)."""
+    """The curve over every distinct score as threshold (plus +inf: no alarm at all), as a step
+    curve: recall and false alarms only grow as the threshold falls, so of each recall level
+    only its first point (fewest false alarms) and its last are kept, and of thresholds giving
+    the same point the lowest; :func:`best_point` chooses the same point from it as from all."""
     thetas = sorted({z for r in runs for z in r.scores if not math.isnan(z)}, reverse=True)
-    return [evaluate_threshold(runs, t, p) for t in [math.inf, *thetas]]
+    curve: list[dict[str, float]] = []
+    for theta in [math.inf, *thetas]:
+        point = evaluate_threshold(runs, theta, p)
+        if curve and _same(curve[-1], point):
+            curve[-1] = point
+        else:
+            curve.append(point)
+    return [c for i, c in enumerate(curve)
+            if i in (0, len(curve) - 1) or not _same_recall(c, curve[i - 1]) or not _same_recall(c, curve[i + 1])]
+
+
+def _same_recall(a: dict[str, float], b: dict[str, float]) -> bool:
+    return a["recall"] == b["recall"] or (math.isnan(a["recall"]) and math.isnan(b["recall"]))
+
+
+def _same(a: dict[str, float], b: dict[str, float]) -> bool:
+    keys = ("recall", "false_alarms_per_100", "lead_mean")
+    return all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in keys)
 
 
 def best_point(curve: Sequence[dict[str, float]], p: Protocol) -> dict[str, float]:
@@ -217,9 +238,10 @@ def markdown(result: dict[str, Any]) -> str:
     n_collapse = sum(d is not None for d in drops.values())
     lines = [
         f"Runs: {len(drops)}, collapsing under the protocol: {n_collapse} "
-        f"(frac {p.frac}, patience {p.patience}, min gain {p.min_gain}); baseline window {p.window} steps, "
-        f"a hit needs an alarm {p.min_lead}–{p.horizon} steps before the drop; false alarms are alarm steps "
-        f"outside those windows (scoring version 3); best threshold with ≤ {p.max_false_alarms:g} false alarms per 100 steps.",
+        f"(frac {p.frac}, patience {p.patience}, min gain {p.min_gain} on {p.smooth}-step means); baseline window "
+        f"{p.window} steps, a hit needs an alarm {p.min_lead}–{p.horizon} steps before the drop; false alarms are "
+        f"alarm steps outside those windows (scoring version {3 if p.smooth > 1 else 2}); best threshold with "
+        f"≤ {p.max_false_alarms:g} false alarms per 100 steps.",
         "",
         "| signal | column | direction | threshold (log ratio) | recall | mean lead (steps) | false alarms / 100 steps |",
         "|---|---|---|---|---|---|---|",
@@ -271,7 +293,11 @@ def plot_roc(result: dict[str, Any], path: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: score every signal of a results directory."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.collapse.warning", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="Results directory with steps.csv / runs.csv.")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="Results directory with steps.csv / runs.csv; where the scores are written.")
+    parser.add_argument("--runs", type=Path, nargs="+", metavar="DIR",
+                        help="Score the runs of these results directories together instead (run names prefixed "
+                             "by their directory's name); --out then only receives the scores.")
     defaults = Protocol()
     for name in ("frac", "min_gain", "max_false_alarms"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
@@ -280,9 +306,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     p = Protocol(args.frac, args.patience, args.min_gain, args.window, args.min_lead, args.max_false_alarms, args.horizon, args.smooth)
     try:
-        steps, _, _ = load(args.out)
+        if args.runs:
+            steps = {f"{d.name}_{run}": rows for d in args.runs for run, rows in load(d)[0].items()}
+        else:
+            steps, _, _ = load(args.out)
     except FileNotFoundError as exc:
         parser.exit(2, f"error: {exc}\n")
+    args.out.mkdir(parents=True, exist_ok=True)
     result = score_signals(steps, p)
     (args.out / "warning.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
     table = markdown(result)

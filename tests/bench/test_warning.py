@@ -120,3 +120,29 @@ def test_cli_names_the_missing_results(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         warning.main(["--out", str(tmp_path)])
     assert exc.value.code == 2 and "benchmarks.collapse run" in capsys.readouterr().err
+
+
+def test_the_stored_roc_curve_keeps_the_best_point_and_the_steps_of_the_full_curve() -> None:
+    import random
+
+    from benchmarks.collapse.warning import best_point, roc
+
+    rng = random.Random(0)
+    for _ in range(30):
+        runs = []
+        for _ in range(rng.randint(2, 5)):
+            n = rng.randint(12, 40)
+            steps = list(range(1, n + 1))
+            drop = rng.choice([None, rng.randint(8, n)])
+            runs.append(RunSignal(steps, [math.nan] * 3 + [round(rng.gauss(0, 1), 1) for _ in range(n - 3)], drop))
+        thetas = sorted({z for r in runs for z in r.scores if not math.isnan(z)}, reverse=True)
+        full = [evaluate_threshold(runs, t, P) for t in [math.inf, *thetas]]
+        stored = roc(runs, P)
+
+        def key(c: dict) -> tuple:
+            return tuple(-1.0 if math.isnan(c[k]) else c[k] for k in ("theta", "recall", "false_alarms_per_100", "lead_mean"))
+
+        assert key(best_point(stored, P)) == key(best_point(full, P))
+        assert {key(c)[1] for c in stored} == {key(c)[1] for c in full}  # every recall level
+        assert key(stored[0])[1:3] == key(full[0])[1:3] and key(stored[-1]) == key(full[-1])
+        assert len(stored) <= len(full)
