@@ -10,7 +10,7 @@ off-policy expert rollouts and on-policy rollouts share one layout.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -318,8 +318,18 @@ class ExpertTrajectory:
         return f"Hint: call {plan}, then answer."
 
 
-def run_oracle(env: gym.Env, task_id: str, *, seed: int = 0) -> ExpertTrajectory:
+def run_oracle(
+    env: gym.Env, task_id: str, *, seed: int = 0, perturb: Callable[[str], str] | None = None
+) -> ExpertTrajectory:
     """Run the env's scripted oracle on ``task_id`` and record the trajectory.
+
+    Args:
+        env: The env (its oracle comes from ``env.unwrapped.make_oracle()``).
+        task_id: The task.
+        seed: Seed of the reset and of the oracle.
+        perturb: Optional function applied to each oracle action before the env sees it (see
+            :class:`~baselines.train.envs.PlayedNoise`); the recorded actions are the perturbed
+            ones, so the trajectory is what the env really answered (it may fail).
 
     Raises:
         ValueError: if the env has no oracle.
@@ -341,6 +351,8 @@ def run_oracle(env: gym.Env, task_id: str, *, seed: int = 0) -> ExpertTrajectory
     done = False
     while not done:
         action = oracle.act(observation, info)
+        if perturb is not None:
+            action = perturb(action)
         observation, r, terminated, truncated, info = env.step(action)
         actions.append(action)
         infos.append({k: info.get(k) for k in INFO_KEYS})

@@ -226,6 +226,26 @@ class CommonConfig:
         _check(self.threads is None or self.threads >= 1, f"threads must be ≥ 1 or None, got {self.threads!r}.")
 
 
+def parse_source(source: str) -> tuple[str, str | None]:
+    """``(env_id, action_format or None)`` of a mixture source ``'ENV_ID'`` or ``'ENV_ID@FORMAT'``.
+
+    Raises:
+        ValueError: one line naming the source and what was expected (a registered env id, a
+            registered action format).
+    """
+    import gymnasium as gym
+
+    import toolgym  # noqa: F401 - registers the envs
+    from toolgym.core.formats import action_format_names
+
+    env_id, _, fmt = source.partition("@")
+    _check(env_id in gym.registry, f"Mixture source {source!r}: {env_id!r} is not a registered env id "
+                                   "(expected e.g. 'ToolGym/Calc-v0' or 'ToolGym/Calc-v0@pythonic').")
+    _check(not fmt or fmt in action_format_names(),
+           f"Mixture source {source!r}: unknown action format {fmt!r}; expected one of {action_format_names()}.")
+    return env_id, fmt or None
+
+
 @dataclass
 class SFTConfig(CommonConfig):
     """Supervised fine-tuning on oracle trajectories (the starting policy of RL)."""
@@ -246,11 +266,36 @@ class SFTConfig(CommonConfig):
     stop_at_success: float | None = field(
         default=None, metadata={"help": "Early stop once eval success reaches this (partial-success start)."}
     )
+    mixture: list[str] = field(
+        default_factory=list,
+        metadata={"help": "More training sources beside env, 'ENV_ID' or 'ENV_ID@FORMAT' (its action format), "
+                          "comma-separated on the command line; each batch element draws a source uniformly, then "
+                          "an episode (a broad pretraining mixture). env stays the evaluation env."},
+    )
+    played_episodes: float = field(
+        default=0.0,
+        metadata={"help": "Fraction of each batch from episodes the oracle played with perturbed actions (the env's "
+                          "real errors and failures; see played_content_noise, played_format_noise)."},
+    )
+    played_content_noise: float = field(
+        default=0.3, metadata={"help": "Played episodes: probability of replacing each content value of an action."}
+    )
+    played_format_noise: float = field(
+        default=0.1, metadata={"help": "Played episodes: probability of cutting an action short (an unparseable turn)."}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if isinstance(self.model, dict):
             self.model = TinyLMConfig(**self.model)
+        if isinstance(self.mixture, str):
+            self.mixture = [part.strip() for part in self.mixture.split(",") if part.strip()]
+        for source in self.mixture:
+            parse_source(source)
+        _check(0 <= self.played_episodes <= 1, f"played_episodes must be in [0, 1], got {self.played_episodes!r}.")
+        for name in ("played_content_noise", "played_format_noise"):
+            value = getattr(self, name)
+            _check(0 <= value <= 1, f"{name} must be in [0, 1], got {value!r}.")
         _check(self.steps >= 1, f"steps must be ≥ 1, got {self.steps!r}.")
         _check(self.batch_size >= 1, f"batch_size must be ≥ 1, got {self.batch_size!r}.")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")

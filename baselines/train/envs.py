@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
 
 import toolgym  # noqa: F401  (registers the ToolGym/ envs)
 from baselines.llm.rollout import ExpertTrajectory, run_oracle
+from toolgym.core.formats import FinalAnswer, ToolCall, get_action_format
 
 
 def make_env(env_id: str, split: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
@@ -54,32 +54,41 @@ class ExpertBank:
         """Trajectories for several tasks."""
         return [self.get(t) for t in ids]
 
+    def play(self, task_id: str, perturb: Callable[[str], str], *, seed: int = 0) -> ExpertTrajectory:
+        """The oracle's episode on ``task_id`` with each action passed through ``perturb`` before
+        the env sees it (not cached: a perturbed episode is a sample)."""
+        return run_oracle(self.env, task_id, seed=seed, perturb=perturb)
+
 
 class ExpertNoise:
-    """The pilot's noisy expert, for any Hermes-style env: content values are replaced at random.
+    """The pilot's noisy expert, in any action format: content values are replaced at random.
 
     With probability ``p`` each string/number leaf of a tool call's arguments is replaced by a
     value seen for the same tool argument in other expert actions, and each final answer by
-    another task's answer. The format is untouched, so SFT learns the format fully and the
-    content only partly.
+    another task's answer. Actions are parsed and re-rendered with the env's action format, so
+    the format is untouched: SFT learns the format fully and the content only partly.
+
+    Args:
+        trajectories: Expert trajectories whose actions supply the replacement values.
+        p: Probability of replacing each value.
+        action_format: The actions' format (a name such as ``"hermes"`` or ``"pythonic"``, or an
+            :class:`~toolgym.core.formats.ActionFormat`).
     """
 
-    def __init__(self, trajectories: Sequence[ExpertTrajectory], p: float) -> None:
+    def __init__(self, trajectories: Sequence[ExpertTrajectory], p: float, action_format: Any = "hermes") -> None:
         self.p = p
+        self.format = get_action_format(action_format)
         self.arg_pool: dict[tuple[str, str], list[Any]] = {}
         self.answers: list[str] = []
         for traj in trajectories:
             for action in traj.actions:
-                parsed = _parse(action)
-                if parsed is None:
-                    continue
-                if parsed[0] == "answer":
-                    self.answers.append(parsed[1])
-                else:
-                    name, args = parsed[1], parsed[2]
-                    for key, value in args.items():
-                        if isinstance(value, str | int | float) and not isinstance(value, bool):
-                            self.arg_pool.setdefault((name, key), []).append(value)
+                parsed = self.format.parse(action)
+                if isinstance(parsed, FinalAnswer):
+                    self.answers.append(parsed.text)
+                elif isinstance(parsed, ToolCall):
+                    for key, value in parsed.arguments.items():
+                        if _is_leaf(value):
+                            self.arg_pool.setdefault((parsed.name, key), []).append(value)
         self.arg_pool = {k: sorted(set(v), key=str) for k, v in self.arg_pool.items()}
         self.answers = sorted(set(self.answers))
 
@@ -87,36 +96,55 @@ class ExpertNoise:
         """The actions with content replaced at random (a new list; inputs untouched)."""
         if self.p <= 0:
             return list(actions)
-        out = []
-        for action in actions:
-            parsed = _parse(action)
-            if parsed is None:
-                out.append(action)
-            elif parsed[0] == "answer":
-                text = parsed[1]
-                if self.answers and rng.random() < self.p:
-                    text = rng.choice(self.answers)
-                out.append(f"<answer>{text}</answer>")
-            else:
-                name, args = parsed[1], dict(parsed[2])
-                for key, value in list(args.items()):
-                    pool = self.arg_pool.get((name, key))
-                    if pool and isinstance(value, str | int | float) and rng.random() < self.p:
-                        args[key] = rng.choice(pool)
-                out.append(f"<tool_call>{json.dumps({'name': name, 'arguments': args})}</tool_call>")
-        return out
+        return [self.corrupt_one(action, rng) for action in actions]
+
+    def corrupt_one(self, action: str, rng: random.Random) -> str:
+        """One action with its content replaced at random (unparseable text is returned as is)."""
+        parsed = self.format.parse(action)
+        if isinstance(parsed, FinalAnswer):
+            text = parsed.text
+            if self.answers and rng.random() < self.p:
+                text = rng.choice(self.answers)
+            return self.format.render(FinalAnswer(text))
+        if not isinstance(parsed, ToolCall):
+            return action
+        args = dict(parsed.arguments)
+        for key, value in list(args.items()):
+            pool = self.arg_pool.get((parsed.name, key))
+            if pool and _is_leaf(value) and rng.random() < self.p:
+                args[key] = rng.choice(pool)
+        return self.format.render(ToolCall(parsed.name, args))
 
 
-def _parse(action: str) -> tuple[str, Any, Any] | None:
-    """``("answer", text, None)`` or ``("call", name, args)`` for a Hermes action, else None."""
-    text = action.strip()
-    if text.startswith("<answer>") and text.endswith("</answer>"):
-        return ("answer", text[len("<answer>") : -len("</answer>")], None)
-    if text.startswith("<tool_call>") and text.endswith("</tool_call>"):
-        try:
-            obj = json.loads(text[len("<tool_call>") : -len("</tool_call>")])
-        except json.JSONDecodeError:
-            return None
-        if isinstance(obj, dict) and isinstance(obj.get("arguments"), dict):
-            return ("call", str(obj.get("name")), obj["arguments"])
-    return None
+class PlayedNoise:
+    """Perturbs an oracle's actions *before the env sees them*, so that what follows is real.
+
+    Each action, independently: with probability ``format_p`` it is cut at a random point (an
+    unparseable turn, as a broken policy writes it: the env answers with its parse error); else
+    its content is replaced as by :class:`ExpertNoise` with probability ``content_p`` per value
+    (a wrong call: the env answers with the tool's real output or error). The oracle then acts on
+    what the env answered, so the episode's observations, errors and failures are the env's own.
+
+    Args:
+        noise: Supplies content replacements (its ``p`` is ignored: ``content_p`` is used).
+        content_p: Probability of replacing each content value of an action.
+        format_p: Probability of cutting an action short.
+        seed: Seed of the perturbations.
+    """
+
+    def __init__(self, noise: ExpertNoise, *, content_p: float, format_p: float, seed: int) -> None:
+        self.content = ExpertNoise([], content_p, noise.format)
+        self.content.arg_pool, self.content.answers = noise.arg_pool, noise.answers
+        self.format_p = format_p
+        self.rng = random.Random(seed)
+
+    def __call__(self, action: str) -> str:
+        """The action to send to the env in place of ``action``."""
+        if len(action) > 1 and self.rng.random() < self.format_p:
+            return action[: self.rng.randrange(1, len(action))]
+        return self.content.corrupt_one(action, self.rng) if self.content.p > 0 else action
+
+
+def _is_leaf(value: Any) -> bool:
+    """A replaceable content value: a string or a number (not a bool)."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool)

@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,8 @@ from baselines.train.common import (
     load_policy_checkpoint,
     new_tiny_policy,
 )
-from baselines.train.config import SFTConfig, save_yaml
-from baselines.train.envs import ExpertBank, ExpertNoise, make_envs, task_ids
+from baselines.train.config import SFTConfig, parse_source, save_yaml
+from baselines.train.envs import ExpertBank, ExpertNoise, PlayedNoise, make_envs, task_ids
 from baselines.train.grammar import env_action_format, format_control_tokens
 from baselines.train.logger import MetricLogger
 from baselines.train.multiprocess import SINGLE, Distributed, NullLogger
@@ -113,25 +114,29 @@ class SFTTrainer:
         # a tokenizer may be trained): say which stage it is in.
         setup = _progress(3, "sft setup", config.progress and self.dist.is_main)
         stage = _stage_reporter(setup)
-        stage(f"oracle trajectories of {config.env}")
-        self.bank = ExpertBank(config.env, config.split, config.env_kwargs)
-        self.train_ids = task_ids(self.bank.env, config.num_tasks)
         started = time.perf_counter()
-        self.trajectories = [t for t in self.bank.many(self.train_ids) if t.success]
-        if not self.trajectories:
-            raise ValueError(f"The oracle of {config.env} solved none of the {len(self.train_ids)} training tasks.")
+        stage(f"oracle trajectories of {config.env}" + (f" and {len(config.mixture)} more sources" if config.mixture else ""))
+        specs = [(config.env, config.env_kwargs)] + [
+            (env_id, {"action_format": fmt} if fmt else {}) for env_id, fmt in map(parse_source, config.mixture)
+        ]
+        self.sources = [
+            _load_source(name, env_id, kwargs, config, index)
+            for index, (name, (env_id, kwargs)) in enumerate(zip([config.env, *config.mixture], specs, strict=True))
+        ]
+        primary = self.sources[0]
+        self.bank, self.train_ids, self.trajectories, self.noise = primary.bank, primary.task_ids, primary.trajectories, primary.noise
         stage("loading the model" if config.init else "training a tokenizer, building the model")
         if config.init:
             self.model, self.tokenizer = load_policy_checkpoint(config.init)
         else:
-            texts = _corpus(self.trajectories[: config.tokenizer_tasks], config.include_system_prompt)
+            pools = [s.trajectories for s in self.sources] + [s.played for s in self.sources if s.played]
+            texts = _corpus(_interleave(pools)[: config.tokenizer_tasks], config.include_system_prompt)
             self.model, self.tokenizer = new_tiny_policy(texts, config.model, vocab_size=config.vocab_size, seed=config.seed)
         self.model.to(config.device)
         self.train_model = self.dist.wrap(self.model)  # the model itself, or its DDP wrapper
         self.chat = ChatFormat(self.tokenizer, include_system_prompt=config.include_system_prompt)
         self.chat.control = format_control_tokens(self.tokenizer, env_action_format(self.bank.env))
         self.policy = CausalLMPolicy(self.model, self.chat.control, temperature=config.temperature)
-        self.noise = ExpertNoise(self.trajectories, config.expert_noise)
         self.optimizer = optimizer_for(self.model.parameters(), config)
         self.settings = RolloutSettings(config.max_new_tokens, config.max_observation_tokens, greedy=config.eval_greedy)
         stage("evaluation envs")
@@ -139,11 +144,28 @@ class SFTTrainer:
         self.eval_requests = fixed_requests(task_ids(eval_env0), config.eval_episodes, seed=10_000)
         self.eval_envs = [eval_env0] + make_envs(config.env, min(config.eval_episodes, 64) - 1, config.eval_split, config.env_kwargs)
         logger.info(
-            "SFT on %s: %d expert trajectories, model %d parameters, vocab %d (setup %.1fs)",
-            config.env, len(self.trajectories), count_parameters(self.model), len(self.tokenizer),
-            time.perf_counter() - started,
+            "SFT on %s: %d expert trajectories (%d played) from %d source(s), model %d parameters, vocab %d (setup %.1fs)",
+            config.env, sum(len(s.trajectories) for s in self.sources), sum(len(s.played) for s in self.sources),
+            len(self.sources), count_parameters(self.model), len(self.tokenizer), time.perf_counter() - started,
         )
         stage(None)
+
+    def _sample_batch(self) -> tuple[list[ExpertTrajectory], list[list[str]] | None]:
+        """One batch: each element draws a source uniformly (when there are several), then a
+        played episode with probability ``played_episodes`` or else an oracle episode; oracle
+        episodes get the noisy expert's content (``expert_noise``), played ones stay as played
+        (their observations answer their own actions). Returns the episodes and the actions to
+        train on (``None``: the episodes' own)."""
+        cfg = self.cfg
+        picks = []
+        for _ in range(cfg.batch_size):
+            source = self.sources[0] if len(self.sources) == 1 else self.rng.choice(self.sources)
+            played = cfg.played_episodes > 0 and bool(source.played) and self.rng.random() < cfg.played_episodes
+            picks.append((source, played, self.rng.choice(source.played if played else source.trajectories)))
+        batch = [traj for _, _, traj in picks]
+        if cfg.expert_noise <= 0:
+            return batch, None
+        return batch, [list(t.actions) if played else s.noise.corrupt(t.actions, self.rng) for s, played, t in picks]
 
     def evaluate(self) -> dict[str, float]:
         """Success etc. on the fixed evaluation tasks (``eval/…``)."""
@@ -165,8 +187,7 @@ class SFTTrainer:
             for step in range(1, cfg.steps + 1):
                 lr = scheduled_lr(cfg, step)
                 set_lr(self.optimizer, lr)
-                batch = [self.rng.choice(self.trajectories) for _ in range(cfg.batch_size)]
-                actions = [self.noise.corrupt(t.actions, self.rng) for t in batch] if cfg.expert_noise > 0 else None
+                batch, actions = self._sample_batch()
                 metrics = sft_step(
                     self.train_model, self.optimizer, self.chat, batch, temperature=cfg.temperature,
                     grad_clip=cfg.grad_clip, max_observation_tokens=cfg.max_observation_tokens,
@@ -211,6 +232,47 @@ class SFTTrainer:
             "parameters": count_parameters(self.model),
             "model": str(path),
         }
+
+
+@dataclass
+class _Source:
+    """One training source of SFT: an env (in one action format) and its episodes."""
+
+    name: str
+    bank: ExpertBank
+    task_ids: list[str]
+    trajectories: list[ExpertTrajectory]  # the oracle's solved episodes
+    noise: ExpertNoise  # the noisy expert, in the source's action format
+    played: list[ExpertTrajectory]  # episodes played with perturbed actions (may fail)
+
+
+def _load_source(name: str, env_id: str, env_kwargs: dict[str, Any], cfg: SFTConfig, index: int) -> _Source:
+    """The oracle's episodes on the source's training tasks and, when ``played_episodes`` > 0,
+    one perturbed episode per task (seeded by ``cfg.seed`` and the source's ``index``).
+
+    Raises:
+        ValueError: if the oracle solved none of the source's training tasks.
+    """
+    bank = ExpertBank(env_id, cfg.split, env_kwargs)
+    ids = task_ids(bank.env, cfg.num_tasks)
+    trajectories = [t for t in bank.many(ids) if t.success]
+    if not trajectories:
+        raise ValueError(f"The oracle of {name} solved none of the {len(ids)} training tasks.")
+    noise = ExpertNoise(trajectories, cfg.expert_noise, env_action_format(bank.env))
+    played: list[ExpertTrajectory] = []
+    if cfg.played_episodes > 0:
+        perturb = PlayedNoise(noise, content_p=cfg.played_content_noise, format_p=cfg.played_format_noise,
+                              seed=cfg.seed * 1_000_003 + index)
+        played = [bank.play(task, perturb, seed=i) for i, task in enumerate(ids)]
+    return _Source(name, bank, ids, trajectories, noise, played)
+
+
+def _interleave(pools: list[list[ExpertTrajectory]]) -> list[ExpertTrajectory]:
+    """Round-robin over ``pools`` (a prefix then draws from every pool evenly)."""
+    out: list[ExpertTrajectory] = []
+    for i in range(max((len(p) for p in pools), default=0)):
+        out.extend(pool[i] for pool in pools if i < len(pool))
+    return out
 
 
 def _corpus(trajectories: list[ExpertTrajectory], include_system_prompt: bool) -> list[str]:

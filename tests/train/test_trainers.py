@@ -51,21 +51,79 @@ def test_sft_trains_logs_and_saves(tmp_path) -> None:
     assert 0.0 <= summary["final_success"] <= 1.0
 
 
-def test_noisy_expert_changes_content_not_format(bank) -> None:
+@pytest.mark.parametrize(("env_id", "fmt"), [("ToolGym/Lookup-v0", "hermes"), ("ToolGym/Calc-v0", "pythonic"),
+                                             ("ToolGym/SQL-v0", "xml_call")])
+def test_noisy_expert_changes_content_not_format(env_id, fmt) -> None:
     import random
 
-    from baselines.train.envs import ExpertNoise, _parse
+    from baselines.train.envs import ExpertBank, ExpertNoise, task_ids
+    from toolgym.core.formats import ToolCall, get_action_format
 
-    trajs = bank.many([f"lookup-train-{i:05d}" for i in range(50)])
-    noise = ExpertNoise(trajs, p=0.9)
+    bank = ExpertBank(env_id, "train", {"action_format": fmt})
+    trajs = bank.many(task_ids(bank.env, 50))
+    noise = ExpertNoise(trajs, p=0.9, action_format=fmt)
+    parse = get_action_format(fmt).parse
     rng = random.Random(0)
     changed = 0
     for t in trajs:
         noisy = noise.corrupt(t.actions, rng)
         for clean, dirty in zip(t.actions, noisy, strict=True):
-            assert _parse(dirty) is not None and _parse(clean)[0] == _parse(dirty)[0]
+            a, b = parse(clean), parse(dirty)
+            assert type(a) is type(b) and (not isinstance(a, ToolCall) or (a.name, a.arguments.keys()) == (b.name, b.arguments.keys()))
             changed += clean != dirty
-    assert changed > 0.5 * sum(len(t.actions) for t in trajs)
+    assert changed > 0.3 * sum(len(t.actions) for t in trajs)
+
+
+def test_played_episodes_record_what_the_env_really_answered() -> None:
+    from baselines.train.envs import ExpertBank, ExpertNoise, PlayedNoise, task_ids
+
+    bank = ExpertBank("ToolGym/Lookup-v0", "train")
+    ids = task_ids(bank.env, 30)
+    noise = ExpertNoise(bank.many(ids), 0.0)
+    # Every action cut short: every turn is a parse error, and no episode succeeds.
+    broken = [bank.play(task, PlayedNoise(noise, content_p=0.0, format_p=1.0, seed=1), seed=0) for task in ids[:5]]
+    assert all(not t.success and all(info["error"] for info in t.turn_infos) for t in broken)
+    # Content replaced: some episodes fail; replaying the recorded actions gives the recorded observations.
+    perturb = PlayedNoise(noise, content_p=0.5, format_p=0.0, seed=2)
+    played = [bank.play(task, perturb, seed=i) for i, task in enumerate(ids)]
+    assert 0 < sum(t.success for t in played) < len(played)
+    env = bank.env
+    for i, traj in enumerate(played):
+        env.reset(seed=i, options={"task_id": traj.task_id})
+        seen = [env.step(action)[0] for action in traj.actions]
+        assert seen[:-1] == traj.observations
+
+
+def test_sft_on_a_mixture_of_envs_formats_and_played_episodes(tmp_path) -> None:
+    cfg = SFTConfig(
+        env="ToolGym/Lookup-v0", mixture="ToolGym/Calc-v0@pythonic, ToolGym/SQL-v0@xml_call", played_episodes=0.5,
+        out_dir=str(tmp_path), include_system_prompt=False, num_tasks=20, tokenizer_tasks=60, vocab_size=400,
+        model={"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "max_positions": 512}, max_observation_tokens=64,
+        steps=3, batch_size=6, eval_every=3, eval_episodes=4, max_new_tokens=16, expert_noise=0.2,
+        tensorboard=False, progress=False,
+    )
+    trainer = SFTTrainer(cfg)
+    assert [s.name for s in trainer.sources] == ["ToolGym/Lookup-v0", "ToolGym/Calc-v0@pythonic", "ToolGym/SQL-v0@xml_call"]
+    assert all(len(s.played) == 20 for s in trainer.sources)
+    assert any(not t.success for s in trainer.sources for t in s.played)
+    assert trainer.sources[1].trajectories[0].actions[0].startswith("calculator(")
+    drawn = [trainer._sample_batch()[0] for _ in range(30)]
+    ids = {t.task_id for batch in drawn for t in batch}
+    played_ids = {id(t) for s in trainer.sources for t in s.played}
+    assert all(any(i.startswith(p) for i in ids) for p in ("lookup-", "calc-", "sql-"))
+    share = sum(id(t) in played_ids for batch in drawn for t in batch) / (30 * 6)
+    assert 0.35 < share < 0.65
+    assert trainer.tokenizer.convert_ids_to_tokens(trainer.tokenizer.encode("calculator")) == ["calculator"]
+    summary = trainer.train()
+    assert summary["steps"] == 3 and math.isfinite(summary["final_success"])
+
+
+@pytest.mark.parametrize(("source", "message"), [("ToolGym/Nope-v0", "not a registered env id"),
+                                                 ("ToolGym/Calc-v0@yaml", "unknown action format 'yaml'")])
+def test_a_bad_mixture_source_is_named_in_one_line(source, message) -> None:
+    with pytest.raises(ValueError, match=message) as err:
+        SFTConfig(mixture=[source])
+    assert source in str(err.value) and "\n" not in str(err.value)
 
 
 def test_rl_with_every_supervision_trains_and_logs_namespaced_metrics(sft_checkpoint, tmp_path) -> None:
