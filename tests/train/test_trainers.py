@@ -291,3 +291,15 @@ def test_control_grad_norm_every_skips_the_extra_backward_but_not_the_update(sft
     assert all(torch.equal(a, b) for a, b in zip(weights1, weights2, strict=True))
     with pytest.raises(ValueError, match="control_grad_norm_every"):
         rl_config(sft_checkpoint, tmp_path, control_grad_norm_every=-1)
+
+
+def test_the_base_mixture_config_names_every_generated_env_in_two_formats() -> None:
+    from baselines.train.config import parse_source
+
+    cfg = load_config(SFTConfig, "baselines/train/configs/base_mixture.yaml")
+    sources = [(cfg.env, None)] + [parse_source(s) for s in cfg.mixture]
+    envs = {env for env, _ in sources}
+    assert envs == {f"ToolGym/{n}-v0" for n in ("Lookup", "Calc", "Search", "SQL", "Multi", "Booking", "Code")}
+    for env in envs:
+        assert len({fmt or "hermes" for e, fmt in sources if e == env}) == 2, env
+    assert cfg.played_episodes > 0 and cfg.expert_noise > 0 and cfg.model.arch == "llama"
