@@ -98,12 +98,14 @@ class ExpertNoise:
             return list(actions)
         return [self.corrupt_one(action, rng) for action in actions]
 
-    def corrupt_one(self, action: str, rng: random.Random) -> str:
-        """One action with its content replaced at random (unparseable text is returned as is)."""
+    def corrupt_one(self, action: str, rng: random.Random, p: float | None = None) -> str:
+        """One action with its content replaced at random, each value with probability ``p``
+        (default: the instance's); unparseable text is returned as is."""
+        p = self.p if p is None else p
         parsed = self.format.parse(action)
         if isinstance(parsed, FinalAnswer):
             text = parsed.text
-            if self.answers and rng.random() < self.p:
+            if self.answers and rng.random() < p:
                 text = rng.choice(self.answers)
             return self.format.render(FinalAnswer(text))
         if not isinstance(parsed, ToolCall):
@@ -111,7 +113,7 @@ class ExpertNoise:
         args = dict(parsed.arguments)
         for key, value in list(args.items()):
             pool = self.arg_pool.get((parsed.name, key))
-            if pool and _is_leaf(value) and rng.random() < self.p:
+            if pool and _is_leaf(value) and rng.random() < p:
                 args[key] = rng.choice(pool)
         return self.format.render(ToolCall(parsed.name, args))
 
@@ -133,16 +135,14 @@ class PlayedNoise:
     """
 
     def __init__(self, noise: ExpertNoise, *, content_p: float, format_p: float, seed: int) -> None:
-        self.content = ExpertNoise([], content_p, noise.format)
-        self.content.arg_pool, self.content.answers = noise.arg_pool, noise.answers
-        self.format_p = format_p
+        self.noise, self.content_p, self.format_p = noise, content_p, format_p
         self.rng = random.Random(seed)
 
     def __call__(self, action: str) -> str:
         """The action to send to the env in place of ``action``."""
         if len(action) > 1 and self.rng.random() < self.format_p:
             return action[: self.rng.randrange(1, len(action))]
-        return self.content.corrupt_one(action, self.rng) if self.content.p > 0 else action
+        return self.noise.corrupt_one(action, self.rng, self.content_p) if self.content_p > 0 else action
 
 
 def _is_leaf(value: Any) -> bool:

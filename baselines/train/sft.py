@@ -116,13 +116,10 @@ class SFTTrainer:
         stage = _stage_reporter(setup)
         started = time.perf_counter()
         stage(f"oracle trajectories of {config.env}" + (f" and {len(config.mixture)} more sources" if config.mixture else ""))
-        specs = [(config.env, config.env_kwargs)] + [
-            (env_id, {"action_format": fmt} if fmt else {}) for env_id, fmt in map(parse_source, config.mixture)
-        ]
-        self.sources = [
-            _load_source(name, env_id, kwargs, config, index)
-            for index, (name, (env_id, kwargs)) in enumerate(zip([config.env, *config.mixture], specs, strict=True))
-        ]
+        self.sources = [_load_source(config.env, config.env, config.env_kwargs, config, 0)]
+        for index, source in enumerate(config.mixture, start=1):
+            env_id, fmt = parse_source(source)
+            self.sources.append(_load_source(source, env_id, {"action_format": fmt} if fmt else {}, config, index))
         primary = self.sources[0]
         self.bank, self.train_ids, self.trajectories, self.noise = primary.bank, primary.task_ids, primary.trajectories, primary.noise
         stage("loading the model" if config.init else "training a tokenizer, building the model")
