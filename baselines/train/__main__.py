@@ -42,6 +42,8 @@ SetOption = Annotated[list[str] | None, typer.Option(
 OutOption = Annotated[str | None, typer.Option("--out", help=field_help(CommonConfig, "out_dir"))]
 SeedOption = Annotated[int | None, typer.Option("--seed", help=field_help(CommonConfig, "seed"))]
 QuietOption = Annotated[bool, typer.Option("--quiet", help="No progress bar, warnings only.")]
+ResumeOption = Annotated[str | None, typer.Option(
+    "--resume", help="Checkpoint dir (OUT/checkpoints/step_N) to continue from, or 'auto' (the newest in --out, if any).")]
 
 
 def _train(kind: str, config_path: str | None, overrides: list[str] | None, quiet: bool,
@@ -55,7 +57,7 @@ def _train(kind: str, config_path: str | None, overrides: list[str] | None, quie
         if kind == "sft":
             from baselines.train.sft import SFTTrainer
 
-            summary = SFTTrainer(load_config(SFTConfig, config_path, overrides, **fields)).train()
+            summary = SFTTrainer(load_config(SFTConfig, config_path, overrides, **fields), resume=resume).train()
         else:
             from baselines.train.rl import RLTrainer
 
@@ -77,10 +79,11 @@ def sft(
     steps: Annotated[int | None, typer.Option("--steps", help=field_help(SFTConfig, "steps"))] = None,
     init: Annotated[str | None, typer.Option("--init", help=field_help(SFTConfig, "init"))] = None,
     quiet: QuietOption = False,
+    resume: ResumeOption = None,
 ) -> None:
     """Build the SFTConfig from the options, train and exit with the code of :func:`_train`."""
     fields = {"env": env, "out_dir": out, "seed": seed, "steps": steps, "init": init}
-    raise typer.Exit(_train("sft", config, overrides, quiet, fields))
+    raise typer.Exit(_train("sft", config, overrides, quiet, fields, resume=resume))
 
 
 @app.command("rl", cls=config_command(RLConfig), help=f"GRPO with supervisory signals. {PRECEDENCE}")
@@ -96,7 +99,7 @@ def rl(
     quiet: QuietOption = False,
     supervision: Annotated[str | None, typer.Option("--supervision", help=supervision_help())] = None,
     ref: Annotated[str | None, typer.Option("--ref", help=field_help(RLConfig, "ref"))] = None,
-    resume: Annotated[str | None, typer.Option("--resume", help="Checkpoint dir to resume from, or 'auto'.")] = None,
+    resume: ResumeOption = None,
 ) -> None:
     """Build the RLConfig from the options, train and exit with the code of :func:`_train`."""
     fields: dict[str, Any] = {"env": env, "out_dir": out, "seed": seed, "steps": steps, "init": init, "ref": ref}

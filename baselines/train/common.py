@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -53,6 +55,39 @@ def new_tiny_policy(
 def load_policy_checkpoint(path: str) -> tuple[Any, Any]:
     """``(model, tokenizer)`` from a local checkpoint directory."""
     return load_pretrained(path)
+
+
+STATE_FILE = "trainer_state.pt"  # a checkpoint's trainer state beside the model and tokenizer
+
+
+def checkpoint_dir(out: Path, step: int) -> Path:
+    """``out/checkpoints/step_NNNNNN``: where a trainer writes the checkpoint of ``step``."""
+    return out / "checkpoints" / f"step_{step:06d}"
+
+
+def prune_checkpoints(out: Path, keep: int) -> None:
+    """Remove all but the newest ``keep`` checkpoints under ``out/checkpoints``."""
+    for old in sorted((out / "checkpoints").glob("step_*"))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def find_checkpoint(out: Path, resume: str | None, kind: str) -> Path | None:
+    """The checkpoint to resume from: ``None`` for ``resume=None``; the newest under
+    ``out/checkpoints`` (or ``None`` if there is none) for ``"auto"``; else the directory named.
+
+    Raises:
+        FileNotFoundError: if the directory named is not a checkpoint of a ``kind`` trainer.
+    """
+    if resume is None:
+        return None
+    if resume == "auto":
+        found = sorted((out / "checkpoints").glob("step_*"))
+        return found[-1] if found else None
+    path = Path(resume)
+    if not (path / STATE_FILE).is_file():
+        raise FileNotFoundError(f"{path} is not an {kind} checkpoint (no {STATE_FILE}); expected a directory "
+                                f"like {checkpoint_dir(Path('OUT_DIR'), 25)} or 'auto'.")
+    return path
 
 
 def fixed_requests(task_ids: Sequence[str], n: int, *, seed: int = 0) -> list[EpisodeRequest]:

@@ -194,6 +194,10 @@ class CommonConfig:
     out_dir: str = field(default="runs/default", metadata={"help": "Directory for logs, checkpoints and the model."})
     tensorboard: bool = field(default=True, metadata={"help": "Also write TensorBoard event files."})
     progress: bool = field(default=True, metadata={"help": "Show a progress bar."})
+    save_every: int = field(
+        default=25, metadata={"help": "Checkpoint every N steps to out_dir/checkpoints (0 = only at the end); resume with --resume."}
+    )
+    keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept on disk (oldest removed)."})
     # optimiser (AdamW) and learning-rate schedule; the peak lr is each trainer's ``lr``
     warmup_steps: int = field(
         default=10, metadata={"help": "Linear lr warm-up over this many steps (step 1 uses lr / warmup_steps; 0 = off)."}
@@ -224,6 +228,8 @@ class CommonConfig:
         _check(self.eval_episodes >= 1, f"eval_episodes must be ≥ 1, got {self.eval_episodes!r}.")
         _check(self.num_tasks is None or self.num_tasks >= 1, f"num_tasks must be ≥ 1 or None, got {self.num_tasks!r}.")
         _check(self.threads is None or self.threads >= 1, f"threads must be ≥ 1 or None, got {self.threads!r}.")
+        _check(self.save_every >= 0 and self.keep_checkpoints >= 1,
+               f"save_every must be ≥ 0 and keep_checkpoints ≥ 1, got {self.save_every!r} and {self.keep_checkpoints!r}.")
 
 
 def parse_source(source: str) -> tuple[str, str | None]:
@@ -258,6 +264,12 @@ class SFTConfig(CommonConfig):
     tokenizer_tasks: int = field(default=600, metadata={"help": "Oracle episodes whose text trains the BPE."})
     steps: int = field(default=300, metadata={"help": "Optimiser steps."})
     batch_size: int = field(default=64, metadata={"help": "Episodes per step."})
+    bucket_tokens: int = field(
+        default=0,
+        metadata={"help": "Forward the batch in length-sorted buckets of at most this many padded token positions "
+                          "(0 = one forward over the whole padded batch). Same loss and gradient (the token mean over "
+                          "the whole batch), far less padding when episode lengths differ (a mixture)."},
+    )
     lr: float = field(default=1e-3, metadata={"help": "AdamW peak learning rate (see warmup_steps, lr_schedule)."})
     expert_noise: float = field(
         default=0.0,
@@ -298,6 +310,7 @@ class SFTConfig(CommonConfig):
             _check(0 <= value <= 1, f"{name} must be in [0, 1], got {value!r}.")
         _check(self.steps >= 1, f"steps must be ≥ 1, got {self.steps!r}.")
         _check(self.batch_size >= 1, f"batch_size must be ≥ 1, got {self.batch_size!r}.")
+        _check(self.bucket_tokens >= 0, f"bucket_tokens must be ≥ 0 (0 = off), got {self.bucket_tokens!r}.")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")
         _check(0 <= self.expert_noise < 1, f"expert_noise must be in [0, 1), got {self.expert_noise!r}.")
         _check(self.vocab_size >= 300, f"vocab_size must be ≥ 300 (256 bytes + specials), got {self.vocab_size!r}.")
@@ -338,8 +351,6 @@ class RLConfig(CommonConfig):
     spike_abs: float = field(default=0.0, metadata={"help": "Spike (ratio rule): also require the mass above this floor (0 = none)."})
     spike_window: int = field(default=20, metadata={"help": "Steps of the running median / rolling std of the spike rules."})
     stop_on_collapse: bool = field(default=False, metadata={"help": "Stop training when collapse is detected."})
-    save_every: int = field(default=25, metadata={"help": "Checkpoint every N steps (0 = only at the end)."})
-    keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept on disk (oldest removed)."})
     control_grad_norm_every: int = field(
         default=1,
         metadata={"help": "Log train/grad_norm_control every N steps (0 = never). It costs a second backward pass "
@@ -387,7 +398,6 @@ class RLConfig(CommonConfig):
                "spike_ratio must be > 1, spike_min_jump ≥ 1, spike_z > 0 and spike_abs ≥ 0.")
         _check(0 < self.collapse_frac < 1, f"collapse_frac must be in (0, 1), got {self.collapse_frac!r}.")
         _check(self.kl_coef >= 0 and self.entropy_coef >= 0, "kl_coef and entropy_coef must be ≥ 0.")
-        _check(self.save_every >= 0 and self.keep_checkpoints >= 1, "save_every must be ≥ 0 and keep_checkpoints ≥ 1.")
         sup = self.supervision
         if sup.enabled("offpolicy_expert") or sup.enabled("hint"):
             used = int(sup.enabled("offpolicy_expert")) + (sup.hint_per_group if sup.enabled("hint") else 0)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import shutil
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -54,14 +53,18 @@ from baselines.train.callbacks import (
     check_names,
 )
 from baselines.train.common import (
+    STATE_FILE,
     TrainingDivergedError,
     batch_logits,
     check_finite,
+    checkpoint_dir,
     chunks,
     configure_torch,
     evaluate,
+    find_checkpoint,
     fixed_requests,
     probe_stats,
+    prune_checkpoints,
 )
 from baselines.train.config import RLConfig, save_yaml
 from baselines.train.diagnostics import (
@@ -81,9 +84,6 @@ from baselines.train.supervision import clip_ranges, clipped_pg_loss, control_kl
 from baselines.train.terms import enabled_terms
 
 logger = logging.getLogger(__name__)
-
-STATE_FILE = "trainer_state.pt"
-
 
 @dataclass
 class PreparedBatch:
@@ -272,7 +272,7 @@ class RLTrainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.dist.is_main:
             save_yaml(cfg, self.out / "config.yaml")
-        ckpt = _find_checkpoint(self.out, resume)
+        ckpt = find_checkpoint(self.out, resume, "RL")
         self.model, self.tokenizer = load_pretrained(ckpt if ckpt is not None else cfg.init)
         self.ref_model, _ = load_pretrained(cfg.ref or cfg.init)
         self.model.to(cfg.device)
@@ -737,7 +737,7 @@ class RLTrainer:
     def save(self) -> Path:
         """Write ``out_dir/checkpoints/step_N`` (model, tokenizer, optimizer, RNG and callback
         states) and drop checkpoints beyond ``keep_checkpoints``."""
-        path = self.out / "checkpoints" / f"step_{self.step:06d}"
+        path = checkpoint_dir(self.out, self.step)
         save_pretrained(self.model, self.tokenizer, path)
         torch.save(
             {
@@ -750,9 +750,7 @@ class RLTrainer:
             },
             path / STATE_FILE,
         )
-        existing = sorted((self.out / "checkpoints").glob("step_*"))
-        for old in existing[: -self.cfg.keep_checkpoints]:
-            shutil.rmtree(old, ignore_errors=True)
+        prune_checkpoints(self.out, self.cfg.keep_checkpoints)
         return path
 
     def _load_state(self, path: Path) -> None:
@@ -779,15 +777,3 @@ def sampler_copy(model: Any, dtype: str) -> Any:
     if dtype == "float32":
         return model
     return copy.deepcopy(model).to(dtype=getattr(torch, dtype)).eval().requires_grad_(False)
-
-
-def _find_checkpoint(out: Path, resume: str | None) -> Path | None:
-    if resume is None:
-        return None
-    if resume == "auto":
-        found = sorted((out / "checkpoints").glob("step_*"))
-        return found[-1] if found else None
-    path = Path(resume)
-    if not (path / STATE_FILE).is_file():
-        raise FileNotFoundError(f"{path} is not an RL checkpoint (no {STATE_FILE}).")
-    return path

@@ -25,13 +25,17 @@ from baselines.llm.rollout import ExpertTrajectory, RolloutSettings
 from baselines.llm.tokenizer import ChatFormat, conversation_text
 from baselines.train.batch import collate
 from baselines.train.common import (
+    STATE_FILE,
     batch_logits,
     check_finite,
+    checkpoint_dir,
     configure_torch,
     evaluate,
+    find_checkpoint,
     fixed_requests,
     load_policy_checkpoint,
     new_tiny_policy,
+    prune_checkpoints,
 )
 from baselines.train.config import SFTConfig, parse_source, save_yaml
 from baselines.train.envs import ExpertBank, ExpertNoise, PlayedNoise, make_envs, task_ids
@@ -56,8 +60,13 @@ def sft_step(
     step: int,
     actions: list[list[str]] | None = None,
     dist: Distributed = SINGLE,
+    bucket_tokens: int = 0,
 ) -> dict[str, float]:
     """One optimiser step of NLL on ``trajectories`` (optionally with replaced ``actions``).
+
+    With ``bucket_tokens`` > 0 the episodes are forwarded in length-sorted buckets of at most that
+    many padded positions (:func:`length_buckets`) and one backward runs on the summed loss: the
+    same token-mean NLL over the whole batch, with less padding.
 
     Under multi-process training (``dist.enabled``; ``model`` is then the DDP wrapper) every rank
     passes the same global batch, keeps its shard ``[rank::world_size]`` and scales its loss so the
@@ -72,14 +81,20 @@ def sft_step(
         t.to_episode(chat, actions=None if actions is None else actions[i], max_observation_tokens=max_observation_tokens)
         for i, t in enumerate(trajectories)
     ]
-    batch = collate(episodes, chat.control)
     model.train()
-    logits = batch_logits(model, batch, temperature)
-    loss = sft_nll(logits, batch.targets, batch.loss_mask)
+    groups = length_buckets([len(e.input_ids) for e in episodes], bucket_tokens) if bucket_tokens else [list(range(len(episodes)))]
+    means, counts = [], []
+    for rows in groups:
+        batch = collate([episodes[i] for i in rows], chat.control)
+        means.append(sft_nll(batch_logits(model, batch, temperature), batch.targets, batch.loss_mask))
+        counts.append(batch.loss_mask.sum())
+    count = torch.stack(counts).sum()
+    # one bucket: its token mean as is; several: the token mean over all of them
+    loss = means[0] if len(means) == 1 else sum(m * c for m, c in zip(means, counts, strict=True)) / count.clamp(min=1.0)
     check_finite("SFT loss", dist.all_reduce(loss.detach().reshape(1)), step)  # every rank stops together
-    tokens = float(batch.loss_mask.sum())
+    tokens = float(count)
     if dist.enabled:
-        scale, tokens = dist.token_scale(batch.loss_mask)
+        scale, tokens = dist.token_scale(count)
         loss = loss * scale
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -94,14 +109,33 @@ def sft_step(
             "train/skipped_updates": float(skipped)}
 
 
+def length_buckets(lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """Indices of ``lengths`` sorted by length and cut into buckets whose padded size (rows ×
+    longest) is at most ``max_tokens``; an episode longer than ``max_tokens`` gets its own bucket."""
+    buckets: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if buckets and (len(buckets[-1]) + 1) * lengths[i] <= max_tokens:
+            buckets[-1].append(i)  # sorted ascending: lengths[i] is the bucket's longest
+        else:
+            buckets.append([i])
+    return buckets
+
+
 class SFTTrainer:
     """Trains a policy on oracle trajectories; see :class:`~baselines.train.config.SFTConfig`.
 
     After :meth:`train`, ``out_dir/model`` is an HF checkpoint directory (model + tokenizer) that
     ``rl`` takes as ``init``, and ``out_dir/metrics.csv`` holds every logged step.
+
+    Args:
+        config: The run's config.
+        resume: A checkpoint directory written by this trainer (``out_dir/checkpoints/step_N``,
+            every ``save_every`` steps and at the end of :meth:`train`) or ``"auto"`` (the newest
+            one in ``out_dir``, if any): continues exactly where it was (same weights as an
+            uninterrupted run, for a fixed ``threads``).
     """
 
-    def __init__(self, config: SFTConfig) -> None:
+    def __init__(self, config: SFTConfig, *, resume: str | None = None) -> None:
         self.cfg = config
         configure_torch(config.threads)
         self.dist = Distributed.from_env(config.device)
@@ -110,6 +144,7 @@ class SFTTrainer:
         if self.dist.is_main:
             save_yaml(config, self.out / "config.yaml")
         self.rng = random.Random(config.seed)
+        ckpt = find_checkpoint(self.out, resume, "SFT")
         # Setup takes tens of seconds before the first step (the oracle plays every training task,
         # a tokenizer may be trained): say which stage it is in.
         setup = _progress(3, "sft setup", config.progress and self.dist.is_main)
@@ -122,9 +157,9 @@ class SFTTrainer:
             self.sources.append(_load_source(source, env_id, {"action_format": fmt} if fmt else {}, config, index))
         primary = self.sources[0]
         self.bank, self.train_ids, self.trajectories, self.noise = primary.bank, primary.task_ids, primary.trajectories, primary.noise
-        stage("loading the model" if config.init else "training a tokenizer, building the model")
-        if config.init:
-            self.model, self.tokenizer = load_policy_checkpoint(config.init)
+        stage("loading the model" if config.init or ckpt else "training a tokenizer, building the model")
+        if ckpt is not None or config.init:
+            self.model, self.tokenizer = load_policy_checkpoint(str(ckpt or config.init))
         else:
             pools = [s.trajectories for s in self.sources] + [s.played for s in self.sources if s.played]
             texts = _corpus(_interleave(pools)[: config.tokenizer_tasks], config.include_system_prompt)
@@ -135,6 +170,12 @@ class SFTTrainer:
         self.chat.control = format_control_tokens(self.tokenizer, env_action_format(self.bank.env))
         self.policy = CausalLMPolicy(self.model, self.chat.control, temperature=config.temperature)
         self.optimizer = optimizer_for(self.model.parameters(), config)
+        self.step = 0
+        self.best = 0.0  # best eval success so far
+        self.last_eval: dict[str, float] = {}
+        self.resumed = ckpt is not None
+        if ckpt is not None:
+            self._load_state(ckpt)
         self.settings = RolloutSettings(config.max_new_tokens, config.max_observation_tokens, greedy=config.eval_greedy)
         stage("evaluation envs")
         eval_env0 = make_envs(config.env, 1, config.eval_split, config.env_kwargs)[0]
@@ -169,43 +210,48 @@ class SFTTrainer:
         stats, _ = evaluate(self.policy, self.chat, self.eval_envs, self.eval_requests, self.settings, seed=self.cfg.seed + 7)
         return stats
 
-    def train(self) -> dict[str, Any]:
-        """Run SFT; returns a summary (final/best eval success, steps, wall time, model path)."""
+    def train(self, steps: int | None = None) -> dict[str, Any]:
+        """Run SFT until ``cfg.steps`` (or ``steps`` more steps); returns a summary (final/best eval
+        success, steps, wall time, model path). Writes a checkpoint every ``save_every`` steps and
+        at the end, and ``out_dir/model``."""
         cfg = self.cfg
         main = self.dist.is_main
-        log = MetricLogger(self.out, tensorboard=cfg.tensorboard) if main else NullLogger()
+        target = cfg.steps if steps is None else min(cfg.steps, self.step + steps)
+        log = MetricLogger(self.out, tensorboard=cfg.tensorboard, resume_step=self.step if self.resumed else None) if main else NullLogger()
         decoding = "greedy" if cfg.eval_greedy else f"sampled at T={cfg.temperature:g}"
-        bar = _progress(cfg.steps, f"sft (eval success {decoding}, every {cfg.eval_every} steps)", cfg.progress and main)
+        bar = _progress(cfg.steps, f"sft (eval success {decoding}, every {cfg.eval_every} steps)", cfg.progress and main, initial=self.step)
         started = time.perf_counter()
-        last_eval: dict[str, float] = {}
-        best = 0.0
-        step = 0
         try:
-            for step in range(1, cfg.steps + 1):
+            while self.step < target:
+                self.step += 1
+                step = self.step
                 lr = scheduled_lr(cfg, step)
                 set_lr(self.optimizer, lr)
                 batch, actions = self._sample_batch()
                 metrics = sft_step(
                     self.train_model, self.optimizer, self.chat, batch, temperature=cfg.temperature,
                     grad_clip=cfg.grad_clip, max_observation_tokens=cfg.max_observation_tokens,
-                    step=step, actions=actions, dist=self.dist,
+                    step=step, actions=actions, dist=self.dist, bucket_tokens=cfg.bucket_tokens,
                 )
                 metrics["train/lr"] = lr
                 metrics["train/elapsed_s"] = time.perf_counter() - started
                 stop = False
-                if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps) and main:
-                    last_eval = self.evaluate()
-                    metrics.update(last_eval)
-                    best = max(best, last_eval["eval/success"])
-                    stop = cfg.stop_at_success is not None and last_eval["eval/success"] >= cfg.stop_at_success
-                if self.dist.enabled and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+                due = cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps)
+                if due and main:
+                    self.last_eval = self.evaluate()
+                    metrics.update(self.last_eval)
+                    self.best = max(self.best, self.last_eval["eval/success"])
+                    stop = cfg.stop_at_success is not None and self.last_eval["eval/success"] >= cfg.stop_at_success
+                if self.dist.enabled and due:
                     stop = self.dist.broadcast_object(stop)  # rank 0 evaluates; every rank stops together
                 log.log(step, metrics)
+                if cfg.save_every and step % cfg.save_every == 0 and main:
+                    self.save()
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{metrics['train/loss']:.3f}", eval_success=f"{last_eval['eval/success']:.2f}" if last_eval else "pending")
+                    bar.set_postfix(loss=f"{metrics['train/loss']:.3f}", eval_success=f"{self.last_eval['eval/success']:.2f}" if self.last_eval else "pending")
                 if stop:
-                    logger.info("Eval success %.2f ≥ %.2f at step %d: stopping.", last_eval["eval/success"], cfg.stop_at_success, step)
+                    logger.info("Eval success %.2f ≥ %.2f at step %d: stopping.", self.last_eval["eval/success"], cfg.stop_at_success, step)
                     break
         finally:
             if bar is not None:
@@ -213,22 +259,43 @@ class SFTTrainer:
             log.close()
         if not main:  # rank 0 evaluates and writes the model
             self.dist.barrier()
-            return {"steps": step, "final_success": float("nan"), "final_format_error_rate": float("nan"),
+            return {"steps": self.step, "final_success": float("nan"), "final_format_error_rate": float("nan"),
                     "best_success": float("nan"), "wall_s": time.perf_counter() - started,
                     "parameters": count_parameters(self.model), "model": str(self.out / "model")}
-        if not last_eval:
-            last_eval = self.evaluate()
+        if not self.last_eval:
+            self.last_eval = self.evaluate()
+        if not (cfg.save_every and self.step % cfg.save_every == 0):
+            self.save()
         path = save_pretrained(self.model, self.tokenizer, self.out / "model")
         self.dist.barrier()
         return {
-            "steps": step,
-            "final_success": last_eval["eval/success"],
-            "final_format_error_rate": last_eval["eval/format_error_rate"],
-            "best_success": max(best, last_eval["eval/success"]),
+            "steps": self.step,
+            "final_success": self.last_eval["eval/success"],
+            "final_format_error_rate": self.last_eval["eval/format_error_rate"],
+            "best_success": max(self.best, self.last_eval["eval/success"]),
             "wall_s": time.perf_counter() - started,
             "parameters": count_parameters(self.model),
             "model": str(path),
         }
+
+    def save(self) -> Path:
+        """Write ``out_dir/checkpoints/step_N`` (model, tokenizer, optimizer, RNG state, best and
+        last evaluation) and drop checkpoints beyond ``keep_checkpoints``."""
+        path = checkpoint_dir(self.out, self.step)
+        save_pretrained(self.model, self.tokenizer, path)
+        torch.save({"step": self.step, "optimizer": self.optimizer.state_dict(), "rng": self.rng.getstate(),
+                    "best": self.best, "last_eval": self.last_eval}, path / STATE_FILE)
+        prune_checkpoints(self.out, self.cfg.keep_checkpoints)
+        return path
+
+    def _load_state(self, path: Path) -> None:
+        state = torch.load(path / STATE_FILE, weights_only=False)
+        self.step = int(state["step"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.setstate(state["rng"])
+        self.best = float(state["best"])
+        self.last_eval = dict(state["last_eval"])
+        logger.info("Resumed from %s at step %d", path, self.step)
 
 
 @dataclass
@@ -300,9 +367,9 @@ def _stage_reporter(bar: Any) -> Callable[[str | None], None]:
     return stage
 
 
-def _progress(total: int, desc: str, enabled: bool) -> Any:
+def _progress(total: int, desc: str, enabled: bool, initial: int = 0) -> Any:
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True)

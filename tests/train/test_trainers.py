@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 from pathlib import Path
@@ -116,6 +117,75 @@ def test_sft_on_a_mixture_of_envs_formats_and_played_episodes(tmp_path) -> None:
     assert trainer.tokenizer.convert_ids_to_tokens(trainer.tokenizer.encode("calculator")) == ["calculator"]
     summary = trainer.train()
     assert summary["steps"] == 3 and math.isfinite(summary["final_success"])
+
+
+def test_length_buckets_sort_and_bound_the_padded_size() -> None:
+    from baselines.train.sft import length_buckets
+
+    lengths = [50, 10, 400, 12, 30, 900, 11]
+    buckets = length_buckets(lengths, 100)
+    assert sorted(i for b in buckets for i in b) == list(range(7))
+    assert [[lengths[i] for i in b] for b in buckets] == [[10, 11, 12], [30, 50], [400], [900]]
+    assert all(len(b) * max(lengths[i] for i in b) <= 100 or len(b) == 1 for b in buckets)
+
+
+def test_bucketed_sft_step_has_the_loss_and_gradient_of_the_padded_batch(tmp_path) -> None:
+    from baselines.train.sft import sft_step
+
+    cfg = SFTConfig(
+        env="ToolGym/Lookup-v0", mixture=["ToolGym/Booking-v0", "ToolGym/Calc-v0@pythonic"], out_dir=str(tmp_path),
+        include_system_prompt=False, num_tasks=12, tokenizer_tasks=36, vocab_size=400, steps=1, batch_size=12,
+        model={"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "max_positions": 4096}, max_observation_tokens=48,
+        eval_every=0, tensorboard=False, progress=False, threads=1,
+    )
+    trainer = SFTTrainer(cfg)
+    batch, actions = trainer._sample_batch()
+    lengths = [len(t.to_episode(trainer.chat, max_observation_tokens=48).input_ids) for t in batch]
+    assert max(lengths) > 3 * min(lengths)  # a real spread of lengths, so buckets differ from the batch
+    results = []
+    for bucket_tokens in (0, 4 * max(lengths)):
+        model = copy.deepcopy(trainer.model)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # keeps the weights: compare gradients
+        stats = sft_step(model, optimizer, trainer.chat, batch, temperature=1.0, grad_clip=None,
+                         max_observation_tokens=48, step=1, actions=actions, bucket_tokens=bucket_tokens)
+        results.append((stats, [p.grad.clone() for p in model.parameters()]))
+    (padded, g_padded), (bucketed, g_bucketed) = results
+    assert bucketed["train/tokens"] == padded["train/tokens"]
+    assert bucketed["train/loss"] == pytest.approx(padded["train/loss"], rel=1e-5)
+    for a, b in zip(g_padded, g_bucketed, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_sft_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path) -> None:
+    def cfg(out: str, **extra) -> SFTConfig:
+        return SFTConfig(
+            env="ToolGym/Lookup-v0", mixture=["ToolGym/Calc-v0@pythonic"], played_episodes=0.5, expert_noise=0.2,
+            out_dir=str(tmp_path / out), include_system_prompt=False, num_tasks=20, tokenizer_tasks=40, vocab_size=360,
+            model={"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "max_positions": 512}, max_observation_tokens=48,
+            steps=6, batch_size=4, eval_every=3, eval_episodes=2, max_new_tokens=12, lr_schedule="cosine", warmup_steps=2,
+            tensorboard=False, progress=False, threads=1, **extra,
+        )
+
+    straight = SFTTrainer(cfg("a"))
+    straight.train()
+    first = SFTTrainer(cfg("b", save_every=2, keep_checkpoints=1))
+    assert first.train(steps=4)["steps"] == 4
+    assert [p.name for p in (tmp_path / "b" / "checkpoints").iterdir()] == ["step_000004"]
+    resumed = SFTTrainer(cfg("b", save_every=2, keep_checkpoints=1), resume="auto")
+    assert resumed.step == 4 and resumed.last_eval == first.last_eval
+    summary = resumed.train()
+    assert summary["steps"] == 6 and summary["best_success"] == max(straight.best, straight.last_eval["eval/success"])
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    rows = list(csv.DictReader((tmp_path / "b" / "metrics.csv").open()))
+    assert [r["step"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
+    straight_rows = list(csv.DictReader((tmp_path / "a" / "metrics.csv").open()))
+    assert [r["train/loss"] for r in rows] == [r["train/loss"] for r in straight_rows]
+
+
+def test_sft_resume_from_a_directory_that_is_no_checkpoint_says_so(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="is not an SFT checkpoint .*expected a directory like"):
+        SFTTrainer(SFTConfig(out_dir=str(tmp_path), progress=False), resume=str(tmp_path))
 
 
 @pytest.mark.parametrize(("source", "message"), [("ToolGym/Nope-v0", "not a registered env id"),
