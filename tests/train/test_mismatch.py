@@ -171,6 +171,26 @@ def test_float32_sampler_is_the_policy_itself(sft_checkpoint, tmp_path) -> None:
     assert diag["train/sampler_ratio_min"] == pytest.approx(1.0, abs=1e-4)
 
 
+def test_a_llama_policy_samples_with_the_log_probs_the_trainer_computes(tokenizer, chat, trajectories, tmp_path) -> None:
+    """The base-mixture model is a Llama (RoPE): its rollouts (KV-cached, turn by turn) must score
+    each sampled token as the trainer's full forward does, else RL would see a false mismatch."""
+    from baselines.llm.model import TinyLMConfig, build_tiny_model, save_pretrained
+    from baselines.train.sft import sft_step
+
+    model = build_tiny_model(TinyLMConfig(arch="llama", d_model=48, n_layers=2, n_heads=4, d_ff=96, max_positions=512),
+                             tokenizer, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for step in range(20):
+        sft_step(model, optimizer, chat, trajectories[step * 8 : step * 8 + 8], temperature=1.0, grad_clip=1.0,
+                 max_observation_tokens=64, step=step)
+    trainer = RLTrainer(rl_config(save_pretrained(model, tokenizer, tmp_path / "llama"), tmp_path / "rl"))
+    prepared, diag = trainer.prepare(trainer.collect(trainer.train_ids[:2]))
+    assert prepared.batch.loss_mask.sum() > 20  # sampled tokens were compared
+    assert diag["train/logp_mismatch"] < 1e-5
+    assert diag["train/sampler_ratio_max"] == pytest.approx(1.0, abs=1e-4)
+    assert diag["train/sampler_ratio_min"] == pytest.approx(1.0, abs=1e-4)
+
+
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_low_precision_sampler_opens_a_logp_gap(sft_checkpoint, tmp_path, dtype) -> None:
     trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, sampler_dtype=dtype))

@@ -373,3 +373,13 @@ def test_the_base_mixture_config_names_every_generated_env_in_two_formats() -> N
     for env in envs:
         assert len({fmt or "hermes" for e, fmt in sources if e == env}) == 2, env
     assert cfg.played_episodes > 0 and cfg.expert_noise > 0 and cfg.model.arch == "llama"
+
+
+@pytest.mark.parametrize("path", sorted(Path("baselines/train/configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads_with_its_trainer(path: Path) -> None:
+    kind = RLConfig if path.stem.endswith("_rl") else SFTConfig
+    cfg = load_config(kind, path, [], **({"init": "runs/x"} if kind is RLConfig else {}))
+    assert cfg.env in {"ToolGym/Lookup-v0", "ToolGym/Search-v0"}
+    if path.name == "lookup_sft_from_base.yaml":  # SFT from the base model, with the collapse study's format
+        base = load_config(SFTConfig, "baselines/train/configs/base_mixture.yaml")
+        assert cfg.init == f"{base.out_dir}/model" and cfg.include_system_prompt == base.include_system_prompt
