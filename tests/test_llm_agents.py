@@ -28,6 +28,7 @@ pytest.importorskip("transformers")
 from baselines.agents import AGENT_NAMES, make_agent, parse_llm_spec, supports_batch  # noqa: E402
 from baselines.agents.chat import ChatTranscript, parse_tool_calls  # noqa: E402
 from baselines.agents.llm import AGENT_SETTINGS_FILE, LLMAgent, LocalChatModel, read_agent_settings  # noqa: E402
+from baselines.llm.tokenizer import IM_START  # noqa: E402
 from baselines.agents.openai_server import OpenAIChatAgent, ServerError, agent_from_spec  # noqa: E402
 from baselines.leaderboard import run_episodes_batched, run_leaderboard  # noqa: E402
 from baselines.serve import ServerHandle, serve_in_thread  # noqa: E402
@@ -143,18 +144,42 @@ def test_rendered_prompts_equal_the_training_token_layout(
                 expected = expected + chat.observation_ids(traj.observations[turn])
 
 
+def test_agent_cuts_observations_as_the_trainer_does(local_model: LocalChatModel) -> None:
+    from baselines.llm.tokenizer import ChatFormat
+
+    chat = ChatFormat(local_model.tokenizer, include_system_prompt=False)
+    agent = LLMAgent(local_model, protocol="text", system="none", max_observation_tokens=24)
+    agent.reset(seed=0)
+    long = "Result: " + " ".join(f"row {i} has value {i * 7}" for i in range(40)) + " </tool_response>"
+    task = "Look up " + " ".join(f"item {i}" for i in range(30))
+    agent.act(task, {"task_prompt": task})  # the task prompt is never cut
+    assert agent.transcripts[0].messages[0]["content"] == task and len(chat.encode(task)) > 24
+    agent.act(long, {})
+    cut = agent.transcripts[0].messages[2]["content"]
+    trained = chat.observation_ids(long, 24)[len(chat.encode(f"\n{IM_START}user\n")):]
+    assert cut.endswith("</tool_response>") and len(chat.encode(cut)) <= 24 + 2  # a merge at the cut at most
+    assert chat.encode(cut)[:10] == trained[:10] and len(chat.encode(long)) > 100
+    short = "Result: 42"
+    assert agent.cut(short) is short
+    with pytest.raises(ConfigError, match="needs protocol='text'"):
+        LLMAgent(local_model, protocol="native", max_observation_tokens=24)
+    with pytest.raises(ConfigError, match="must be > 4"):
+        LLMAgent(local_model, protocol="text", system="none", max_observation_tokens=4)
+
+
 def test_agent_settings_come_from_the_checkpoint(model_dir: Path, tmp_path: Path) -> None:
     assert read_agent_settings(model_dir) == {
         "protocol": "text",
         "system": "none",
         "max_new_tokens": MAX_NEW_TOKENS,
     }
-    (tmp_path / "config.yaml").write_text("include_system_prompt: true\nmax_new_tokens: 40\n")
+    (tmp_path / "config.yaml").write_text("include_system_prompt: true\nmax_new_tokens: 40\nmax_observation_tokens: 128\n")
     (tmp_path / "model").mkdir()
     assert read_agent_settings(tmp_path / "model") == {
         "protocol": "text",
         "system": "env",
         "max_new_tokens": 40,
+        "max_observation_tokens": 128,
     }
     assert read_agent_settings(tmp_path) == {}
 

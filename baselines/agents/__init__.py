@@ -20,6 +20,7 @@ LLM_OPTIONS: dict[str, Any] = {
     "protocol": str,
     "system": str,
     "max_new_tokens": int,
+    "max_observation_tokens": int,
     "temperature": float,
     "threads": int,
     "device": str,

@@ -20,7 +20,8 @@ Which protocol and system prompt a checkpoint expects is read from the model dir
   "max_new_tokens": 40}``; else
 * the trainer's ``config.yaml`` one level up (``python -m baselines.train sft`` writes
   ``OUT/config.yaml`` and ``OUT/model``): text protocol, system prompt ``"env"`` or ``"none"`` as
-  ``include_system_prompt`` says, and its ``max_new_tokens``; else
+  ``include_system_prompt`` says, its ``max_new_tokens`` and its ``max_observation_tokens`` (each
+  tool output is cut as in training: its head and its last tokens); else
 * the native tools protocol with the default system prompt (any chat model with a tool template).
 
 Constructor arguments override all of these. Importing this module imports torch.
@@ -40,7 +41,7 @@ import torch
 from baselines.agents.chat import ChatAgentSlots, ChatTranscript, check_protocol, parse_tool_calls
 from baselines.llm.model import context_length, load_pretrained
 from baselines.llm.policy import CausalLMPolicy
-from baselines.llm.tokenizer import CHAT_TEMPLATE, IM_END, IM_START, ControlTokens
+from baselines.llm.tokenizer import CHAT_TEMPLATE, IM_END, IM_START, OBSERVATION_TAIL, ControlTokens, cut_observation
 from toolgym.core.actions import get_action_format
 from toolgym.core.errors import ConfigError
 
@@ -87,7 +88,7 @@ def read_agent_settings(model_dir: str | Path) -> dict[str, Any]:
     """The agent settings a checkpoint expects (see the module docstring); ``{}`` if unknown.
 
     Returns:
-        A dict with any of ``protocol``, ``system``, ``max_new_tokens``.
+        A dict with any of ``protocol``, ``system``, ``max_new_tokens``, ``max_observation_tokens``.
     """
     root = Path(model_dir)
     explicit = root / AGENT_SETTINGS_FILE
@@ -102,11 +103,14 @@ def read_agent_settings(model_dir: str | Path) -> dict[str, Any]:
 
         cfg = yaml.safe_load(trainer_config.read_text()) or {}
         if isinstance(cfg, dict) and "include_system_prompt" in cfg:
-            return {
+            settings = {
                 "protocol": "text",
                 "system": "env" if cfg["include_system_prompt"] else "none",
                 "max_new_tokens": int(cfg.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
             }
+            if cfg.get("max_observation_tokens") is not None:
+                settings["max_observation_tokens"] = int(cfg["max_observation_tokens"])
+            return settings
     return {}
 
 
@@ -273,6 +277,10 @@ class LLMAgent(ChatAgentSlots):
         protocol: ``"native"`` or ``"text"`` (default: from the checkpoint, see the module docstring).
         system: ``"auto"``, ``"env"`` or ``"none"`` (default: from the checkpoint).
         max_new_tokens: Tokens per turn (default: from the checkpoint, else 256).
+        max_observation_tokens: Cut each observation after the task prompt to this many tokens,
+            as the trainers do (head and last tokens; default: from the checkpoint, else uncut).
+            The cut is made on the model's tokens and the text decoded back, so the re-encoded
+            prompt may differ from training's by a merge at the cut.
         temperature: 0 (default) decodes greedily; > 0 samples.
         seed: Default sampling seed (``reset(seed=...)`` overrides it per episode).
         device: Torch device for a directory ``model``.
@@ -292,6 +300,7 @@ class LLMAgent(ChatAgentSlots):
         protocol: str | None = None,
         system: str | None = None,
         max_new_tokens: int | None = None,
+        max_observation_tokens: int | None = None,
         temperature: float = 0.0,
         seed: int | None = None,
         device: str = "cpu",
@@ -310,6 +319,13 @@ class LLMAgent(ChatAgentSlots):
         self.max_new_tokens = int(max_new_tokens or settings.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be ≥ 1, got {self.max_new_tokens!r}.")
+        cut = max_observation_tokens if max_observation_tokens is not None else settings.get("max_observation_tokens")
+        self.max_observation_tokens: int | None = None if cut is None else int(cut)
+        if self.max_observation_tokens is not None and self.max_observation_tokens <= OBSERVATION_TAIL:
+            raise ConfigError(f"max_observation_tokens must be > {OBSERVATION_TAIL}, got {self.max_observation_tokens!r}.")
+        if self.max_observation_tokens is not None and self.protocol != "text":
+            raise ConfigError("max_observation_tokens cuts observations as the trainers do, which needs protocol='text'; "
+                              f"got protocol={self.protocol!r}.")
         if temperature < 0:
             raise ConfigError(f"temperature must be ≥ 0, got {temperature!r}.")
         self.temperature = float(temperature)
@@ -352,6 +368,8 @@ class LLMAgent(ChatAgentSlots):
                 f"Slots {slots} out of range for {len(self.transcripts)} episodes; call reset_batch(n)."
             )
         for slot, observation, info in zip(slots, observations, infos, strict=True):
+            if self.max_observation_tokens is not None and self.transcripts[slot].messages:  # not the task prompt
+                observation = self.cut(observation)
             self.transcripts[slot].observe(observation, info)
         completions = self.model.complete(
             [(self.transcripts[s].messages, self.transcripts[s].request_tools) for s in slots],
@@ -367,6 +385,14 @@ class LLMAgent(ChatAgentSlots):
                 self.slot_tokens[slot] += completion.prompt_tokens + completion.completion_tokens
                 actions.append(self.transcripts[slot].reply(completion.message))
         return actions
+
+    def cut(self, observation: str) -> str:
+        """``observation`` cut to ``max_observation_tokens`` of the model's tokens as the trainers
+        cut it (:func:`baselines.llm.tokenizer.cut_observation`), decoded back to text."""
+        tokenizer = self.model.tokenizer
+        ids = tokenizer.encode(observation, add_special_tokens=False)
+        kept = cut_observation(ids, self.max_observation_tokens)
+        return observation if kept is ids else tokenizer.decode(kept, skip_special_tokens=False)
 
     def _give_up(self, slot: int, prompt_tokens: int) -> str:
         self.context_overflows += 1

@@ -259,9 +259,7 @@ class ChatFormat:
     def observation_ids(self, observation: str, max_tokens: int | None = None) -> list[int]:
         """Token ids of :meth:`observation_text`; the observation itself is cut to ``max_tokens``
         (keeping its head and its last 4 tokens, e.g. the closing ``</tool_response>``)."""
-        body = self.encode(observation)
-        if max_tokens is not None and len(body) > max_tokens:
-            body = body[: max_tokens - 4] + body[-4:]
+        body = cut_observation(self.encode(observation), max_tokens)
         return (
             self.encode(f"\n{IM_START}user\n")
             + body
@@ -278,6 +276,18 @@ class ChatFormat:
         if ids and ids[-1] == self.control.eot_id:
             ids = ids[:-1]
         return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+
+OBSERVATION_TAIL = 4
+"""Tokens kept from the end of a cut observation (e.g. a closing ``</tool_response>``)."""
+
+
+def cut_observation(ids: list[int], max_tokens: int | None) -> list[int]:
+    """``ids`` cut to ``max_tokens`` (``None``: uncut): its head, then its last
+    :data:`OBSERVATION_TAIL` tokens; the rule the trainers and the LLM agent share."""
+    if max_tokens is None or len(ids) <= max_tokens:
+        return ids
+    return ids[: max_tokens - OBSERVATION_TAIL] + ids[-OBSERVATION_TAIL:]
 
 
 def conversation_text(
