@@ -28,9 +28,9 @@ pytest.importorskip("transformers")
 from baselines.agents import AGENT_NAMES, make_agent, parse_llm_spec, supports_batch  # noqa: E402
 from baselines.agents.chat import ChatTranscript, parse_tool_calls  # noqa: E402
 from baselines.agents.llm import AGENT_SETTINGS_FILE, LLMAgent, LocalChatModel, read_agent_settings  # noqa: E402
-from baselines.llm.tokenizer import IM_START  # noqa: E402
 from baselines.agents.openai_server import OpenAIChatAgent, ServerError, agent_from_spec  # noqa: E402
 from baselines.leaderboard import run_episodes_batched, run_leaderboard  # noqa: E402
+from baselines.llm.tokenizer import IM_START  # noqa: E402
 from baselines.serve import ServerHandle, serve_in_thread  # noqa: E402
 from toolgym.core.errors import ConfigError  # noqa: E402
 from toolgym.core.formats import ANSWER_CLOSE, ANSWER_OPEN, CALL_CLOSE, CALL_OPEN  # noqa: E402

@@ -41,7 +41,14 @@ import torch
 from baselines.agents.chat import ChatAgentSlots, ChatTranscript, check_protocol, parse_tool_calls
 from baselines.llm.model import context_length, load_pretrained
 from baselines.llm.policy import CausalLMPolicy
-from baselines.llm.tokenizer import CHAT_TEMPLATE, IM_END, IM_START, OBSERVATION_TAIL, ControlTokens, cut_observation
+from baselines.llm.tokenizer import (
+    CHAT_TEMPLATE,
+    IM_END,
+    IM_START,
+    OBSERVATION_TAIL,
+    ControlTokens,
+    cut_observation,
+)
 from toolgym.core.actions import get_action_format
 from toolgym.core.errors import ConfigError
 

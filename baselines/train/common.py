@@ -12,7 +12,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from baselines.llm.model import TinyLMConfig, build_tiny_model, context_length, load_pretrained
+from baselines.llm.model import (
+    TinyLMConfig,
+    build_tiny_model,
+    context_length,
+    load_pretrained,
+    save_pretrained,
+)
 from baselines.llm.policy import CausalLMPolicy
 from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, collect_episodes
 from baselines.llm.tokenizer import ChatFormat, train_tokenizer
@@ -69,6 +75,21 @@ def prune_checkpoints(out: Path, keep: int) -> None:
     """Remove all but the newest ``keep`` checkpoints under ``out/checkpoints``."""
     for old in sorted((out / "checkpoints").glob("step_*"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def save_checkpoint(out: Path, step: int, model: Any, tokenizer: Any, state: dict[str, Any], keep: int) -> Path:
+    """Write ``out/checkpoints/step_N`` (the model and tokenizer, and ``{"step": step, **state}``
+    in :data:`STATE_FILE`), then keep only the newest ``keep`` checkpoints; returns its path."""
+    path = checkpoint_dir(out, step)
+    save_pretrained(model, tokenizer, path)
+    torch.save({"step": step, **state}, path / STATE_FILE)
+    prune_checkpoints(out, keep)
+    return path
+
+
+def load_checkpoint_state(path: Path) -> dict[str, Any]:
+    """The trainer state that :func:`save_checkpoint` wrote in ``path``."""
+    return torch.load(path / STATE_FILE, weights_only=False)
 
 
 def find_checkpoint(out: Path, resume: str | None, kind: str) -> Path | None:

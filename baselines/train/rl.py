@@ -53,18 +53,17 @@ from baselines.train.callbacks import (
     check_names,
 )
 from baselines.train.common import (
-    STATE_FILE,
     TrainingDivergedError,
     batch_logits,
     check_finite,
-    checkpoint_dir,
     chunks,
     configure_torch,
     evaluate,
     find_checkpoint,
     fixed_requests,
+    load_checkpoint_state,
     probe_stats,
-    prune_checkpoints,
+    save_checkpoint,
 )
 from baselines.train.config import RLConfig, save_yaml
 from baselines.train.diagnostics import (
@@ -737,24 +736,17 @@ class RLTrainer:
     def save(self) -> Path:
         """Write ``out_dir/checkpoints/step_N`` (model, tokenizer, optimizer, RNG and callback
         states) and drop checkpoints beyond ``keep_checkpoints``."""
-        path = checkpoint_dir(self.out, self.step)
-        save_pretrained(self.model, self.tokenizer, path)
-        torch.save(
-            {
-                "step": self.step,
-                "optimizer": self.optimizer.state_dict(),
-                "streams": self.streams.state_dict(),
-                "generator": self.generator.get_state(),
-                "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
-                "history": self.history,
-            },
-            path / STATE_FILE,
-        )
-        prune_checkpoints(self.out, self.cfg.keep_checkpoints)
-        return path
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "streams": self.streams.state_dict(),
+            "generator": self.generator.get_state(),
+            "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
+            "history": self.history,
+        }
+        return save_checkpoint(self.out, self.step, self.model, self.tokenizer, state, self.cfg.keep_checkpoints)
 
     def _load_state(self, path: Path) -> None:
-        state = torch.load(path / STATE_FILE, weights_only=False)
+        state = load_checkpoint_state(path)
         self.step = int(state["step"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.streams.load_state_dict(state["streams"])

@@ -25,17 +25,16 @@ from baselines.llm.rollout import ExpertTrajectory, RolloutSettings
 from baselines.llm.tokenizer import ChatFormat, conversation_text
 from baselines.train.batch import collate
 from baselines.train.common import (
-    STATE_FILE,
     batch_logits,
     check_finite,
-    checkpoint_dir,
     configure_torch,
     evaluate,
     find_checkpoint,
     fixed_requests,
+    load_checkpoint_state,
     load_policy_checkpoint,
     new_tiny_policy,
-    prune_checkpoints,
+    save_checkpoint,
 )
 from baselines.train.config import SFTConfig, parse_source, save_yaml
 from baselines.train.envs import ExpertBank, ExpertNoise, PlayedNoise, make_envs, task_ids
@@ -281,15 +280,12 @@ class SFTTrainer:
     def save(self) -> Path:
         """Write ``out_dir/checkpoints/step_N`` (model, tokenizer, optimizer, RNG state, best and
         last evaluation) and drop checkpoints beyond ``keep_checkpoints``."""
-        path = checkpoint_dir(self.out, self.step)
-        save_pretrained(self.model, self.tokenizer, path)
-        torch.save({"step": self.step, "optimizer": self.optimizer.state_dict(), "rng": self.rng.getstate(),
-                    "best": self.best, "last_eval": self.last_eval}, path / STATE_FILE)
-        prune_checkpoints(self.out, self.cfg.keep_checkpoints)
-        return path
+        state = {"optimizer": self.optimizer.state_dict(), "rng": self.rng.getstate(), "best": self.best,
+                 "last_eval": self.last_eval}
+        return save_checkpoint(self.out, self.step, self.model, self.tokenizer, state, self.cfg.keep_checkpoints)
 
     def _load_state(self, path: Path) -> None:
-        state = torch.load(path / STATE_FILE, weights_only=False)
+        state = load_checkpoint_state(path)
         self.step = int(state["step"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng.setstate(state["rng"])
