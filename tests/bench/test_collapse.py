@@ -191,3 +191,24 @@ def test_steps_logged_counts_metric_rows_and_target_steps_follow_overrides(tmp_p
     preset = preset_for("ToolGym/Lookup-v0")
     assert _target_steps(preset, ["steps=3", "lr=1e-3", "steps=7"]) == 7
     assert _target_steps(preset, []) > 0
+
+
+def test_starting_policy_reports_play_and_breadth(study: dict, tmp_path) -> None:
+    from benchmarks.collapse import starting_policy
+
+    sft = next((study["root"] / "work").rglob("sft/model"))
+    assert starting_policy.main(["--model", f"start={sft}", "--episodes", "8", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "starting_policy.json").read_text())["results"]["start"]
+    vocab = json.loads((sft / "config.json").read_text())["vocab_size"]
+    assert 0.0 < result["entropy"] < math.log(vocab)
+    assert 0.0 < result["content_p"] <= 1.0 and result["illegal_total"] >= 0.0
+    assert result["id/success_ci_low"] <= result["id/success"] <= result["id/success_ci_high"]
+    assert f"| start | `{sft}` |" in (tmp_path / "starting_policy.md").read_text()
+
+
+def test_starting_policy_names_a_bad_model_spec(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    from benchmarks.collapse import starting_policy
+
+    with pytest.raises(SystemExit):
+        starting_policy.main(["--model", f"x={tmp_path}"])
+    assert "is not a model directory (no config.json)" in capsys.readouterr().err
