@@ -78,15 +78,20 @@ def test_actor_killed_mid_episode_loses_only_its_chunk(ray_cluster, sft_checkpoi
         started = time.perf_counter()
         pool.collect(REQUESTS)
         # 4 chunks over 2 actors: each actor runs 2 chunks back to back, so one chunk takes
-        # about half of this collect; kill a quarter of the way in, i.e. half-way into a chunk.
+        # about half of this collect. The kill comes an eighth of a chunk after the victim's first
+        # chunk is sent, from the dispatch hook itself: the collect cannot move on (and miss the
+        # death) before it lands, and the chunk cannot be done yet unless it ran 8x faster than
+        # it just did. (A timer thread lost that race on a loaded machine: the kill landed after
+        # the victim's last chunk.)
         chunk_s = (time.perf_counter() - started) / 2
         victim = pool.actors[0]
         killed = threading.Event()
 
         def kill_first(slot: int, chunk: int) -> None:
-            if slot == 0 and not killed.is_set():  # half-way through the actor's first chunk
+            if slot == 0 and not killed.is_set():  # early in the actor's first chunk
                 killed.set()
-                threading.Timer(chunk_s / 2, lambda: ray_cluster.kill(victim)).start()
+                time.sleep(chunk_s / 8)
+                ray_cluster.kill(victim)
 
         pool.on_dispatch = kill_first
         episodes = pool.collect(REQUESTS)
