@@ -380,6 +380,8 @@ def test_every_shipped_config_loads_with_its_trainer(path: Path) -> None:
     kind = RLConfig if path.stem.endswith("_rl") else SFTConfig
     cfg = load_config(kind, path, [], **({"init": "runs/x"} if kind is RLConfig else {}))
     assert cfg.env in {"ToolGym/Lookup-v0", "ToolGym/Search-v0"}
-    if path.name == "lookup_sft_from_base.yaml":  # SFT from the base model, with the collapse study's format
+    if path.name in ("lookup_sft_from_base.yaml", "all_envs_sft_from_base.yaml"):  # SFT from the base model, with the collapse study's format
         base = load_config(SFTConfig, "baselines/train/configs/base_mixture.yaml")
-        assert cfg.init == f"{base.out_dir}/model" and cfg.include_system_prompt == base.include_system_prompt
+        committed = Path(cfg.init)
+        assert (committed / "model.safetensors").is_file() and cfg.include_system_prompt == base.include_system_prompt
+        assert load_config(SFTConfig, committed / "train_config.yaml").model == base.model  # trained by base_mixture.yaml
