@@ -172,7 +172,6 @@ class SFTTrainer:
         self.step = 0
         self.best = 0.0  # best eval success so far
         self.last_eval: dict[str, float] = {}
-        self.resumed = ckpt is not None
         if ckpt is not None:
             self._load_state(ckpt)
         self.settings = RolloutSettings(config.max_new_tokens, config.max_observation_tokens, greedy=config.eval_greedy)
@@ -216,7 +215,8 @@ class SFTTrainer:
         cfg = self.cfg
         main = self.dist.is_main
         target = cfg.steps if steps is None else min(cfg.steps, self.step + steps)
-        log = MetricLogger(self.out, tensorboard=cfg.tensorboard, resume_step=self.step if self.resumed else None) if main else NullLogger()
+        # steps already taken (a resumed run, or an earlier train() call) keep their rows
+        log = MetricLogger(self.out, tensorboard=cfg.tensorboard, resume_step=self.step or None) if main else NullLogger()
         decoding = "greedy" if cfg.eval_greedy else f"sampled at T={cfg.temperature:g}"
         bar = _progress(cfg.steps, f"sft (eval success {decoding}, every {cfg.eval_every} steps)", cfg.progress and main, initial=self.step)
         started = time.perf_counter()

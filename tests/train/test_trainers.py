@@ -181,6 +181,11 @@ def test_sft_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path) -> None:
     assert [r["step"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
     straight_rows = list(csv.DictReader((tmp_path / "a" / "metrics.csv").open()))
     assert [r["train/loss"] for r in rows] == [r["train/loss"] for r in straight_rows]
+    twice = SFTTrainer(cfg("c"))  # one trainer, two train() calls: the second continues the log
+    twice.train(steps=3)
+    twice.train()
+    rows = list(csv.DictReader((tmp_path / "c" / "metrics.csv").open()))
+    assert [r["train/loss"] for r in rows] == [r["train/loss"] for r in straight_rows]
 
 
 def test_sft_resume_from_a_directory_that_is_no_checkpoint_says_so(tmp_path) -> None:
