@@ -30,6 +30,7 @@ import gymnasium as gym
 
 import baselines.agents  # noqa: F401 - registers the baseline agents with toolgym.agents
 import toolgym
+from baselines.procs import exit_with_parent
 from toolgym import agents
 from toolgym.core.errors import INVALID_ACTION_CODES, ConfigError, ErrorCode, did_you_mean
 from toolgym.evaluation import EpisodeResult, run_episode
@@ -238,7 +239,9 @@ def _play_wave(
 
 
 def _limit_threads() -> None:
-    """Pool initializer: one torch thread per worker process (workers already use every core)."""
+    """Pool initializer: one torch thread per worker process (workers already use every core),
+    and the worker ends when the leaderboard's process does (:func:`~baselines.procs.exit_with_parent`)."""
+    exit_with_parent()
     os.environ["OMP_NUM_THREADS"] = "1"
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from baselines.llm.model import (
 from baselines.llm.policy import CausalLMPolicy
 from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, collect_episodes
 from baselines.llm.tokenizer import ChatFormat, train_tokenizer
+from baselines.procs import claim_dir
 from baselines.train.batch import TokenBatch
 from baselines.train.diagnostics import control_prob_stats, episode_stats
 from toolgym.stats import wilson_interval
@@ -64,6 +66,14 @@ def load_policy_checkpoint(path: str) -> tuple[Any, Any]:
 
 
 STATE_FILE = "trainer_state.pt"  # a checkpoint's trainer state beside the model and tokenizer
+
+
+def hold_out_dir(trainer: Any, is_main: bool) -> None:
+    """Lock ``trainer.out`` for as long as ``trainer`` lives (main rank only): a second process
+    training into the same folder fails at once with :class:`~baselines.procs.DirInUseError`
+    instead of mixing its metrics and checkpoints with this one's."""
+    if is_main:
+        weakref.finalize(trainer, claim_dir(trainer.out))
 
 
 def checkpoint_dir(out: Path, step: int) -> Path:

@@ -61,6 +61,7 @@ from baselines.train.common import (
     evaluate,
     find_checkpoint,
     fixed_requests,
+    hold_out_dir,
     load_checkpoint_state,
     probe_stats,
     save_checkpoint,
@@ -269,6 +270,7 @@ class RLTrainer:
         self.dist = Distributed.from_env(cfg.device)
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
+        hold_out_dir(self, self.dist.is_main)
         if self.dist.is_main:
             save_yaml(cfg, self.out / "config.yaml")
         ckpt = find_checkpoint(self.out, resume, "RL")

@@ -31,6 +31,7 @@ from baselines.train.common import (
     evaluate,
     find_checkpoint,
     fixed_requests,
+    hold_out_dir,
     load_checkpoint_state,
     load_policy_checkpoint,
     new_tiny_policy,
@@ -140,6 +141,7 @@ class SFTTrainer:
         self.dist = Distributed.from_env(config.device)
         self.out = Path(config.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
+        hold_out_dir(self, self.dist.is_main)
         if self.dist.is_main:
             save_yaml(config, self.out / "config.yaml")
         self.rng = random.Random(config.seed)

@@ -33,6 +33,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from baselines.procs import exit_with_parent
 from benchmarks.collapse.ood import VARIANTS
 from benchmarks.collapse.settings import PRESETS, QUICK_RL, QUICK_SFT, Preset, RunSpec, arm_supervision
 
@@ -179,7 +180,7 @@ def run_study(
                 say(_progress_line(i, len(todo), s, started))
                 report_steps(sum(_steps_logged(d) for d in run_dirs), total_steps)
         else:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=exit_with_parent) as pool:
                 pending = {pool.submit(_run_one, s, env_id, init, str(d), shared, threads) for s, d in zip(todo, run_dirs, strict=True)}
                 finished_runs = 0
                 while pending:
