@@ -146,3 +146,34 @@ def test_the_stored_roc_curve_keeps_the_best_point_and_the_steps_of_the_full_cur
         assert {key(c)[1] for c in stored} == {key(c)[1] for c in full}  # every recall level
         assert key(stored[0])[1:3] == key(full[0])[1:3] and key(stored[-1]) == key(full[-1])
         assert len(stored) <= len(full)
+
+
+def test_phase_table_counts_collapses_after_learning_per_setting_with_intervals_and_fisher(tmp_path: Path) -> None:
+    from benchmarks.collapse.phase import main as phase_main
+    from benchmarks.collapse.phase import parse_setting, phase_table
+
+    learn_then_break = [0.3] * 5 + [0.9] * 10 + [0.0] * 12
+    learn_then_dip = [0.3] * 5 + [0.9] * 10 + [0.0] * 5 + [0.9] * 7
+    never_learns = [0.3] * 27
+    flat = [0.0] * 27
+    _write_results(tmp_path / "a", {"r0": (learn_then_break, flat), "r1": (learn_then_break, flat),
+                                    "r2": (learn_then_dip, flat)})
+    _write_results(tmp_path / "b", {"r0": (never_learns, flat), "r1": (learn_then_dip, flat)})
+    for d in ("a", "b"):  # phase reads the arm and seed of each run from runs.csv
+        runs = [f"r{i}" for i in range(3 if d == "a" else 2)]
+        (tmp_path / d / "runs.csv").write_text("run,arm,seed\n" + "".join(f"{r},none,{i}\n" for i, r in enumerate(runs)))
+    rows = phase_table([("A", [tmp_path / "a"]), ("B", [tmp_path / "b"])], reference="B / none")
+    a, b = rows
+    assert (a["collapsed"], a["runs"], a["drops"]) == (2, 3, [16, 16, None])
+    assert (b["collapsed"], b["runs"]) == (0, 2) and b["fisher_p_vs_reference"] == 1.0
+    assert a["fisher_p_vs_reference"] == pytest.approx(0.4, abs=1e-9)  # 2/3 vs 0/2
+    assert 0.0 < a["ci_low"] < 2 / 3 < a["ci_high"] < 1.0
+    # judged on the first 20 steps only, the low stretch is too short to count
+    assert phase_table([("A", [tmp_path / "a"])], max_step=20)[0]["collapsed"] == 0
+    assert parse_setting("x, y=p,q") == ("x, y", [Path("p"), Path("q")])
+    with pytest.raises(ValueError, match="LABEL=DIR"):
+        parse_setting("no-dirs=")
+    with pytest.raises(ValueError, match="names no row"):
+        phase_table([("A", [tmp_path / "a"])], reference="Z / none")
+    assert phase_main(["--out", str(tmp_path / "o"), "--setting", f"A={tmp_path / 'a'}"]) == 0
+    assert (tmp_path / "o" / "phase.png").stat().st_size > 5_000 and "| A / none | 3 | 2 |" in (tmp_path / "o" / "phase.md").read_text()

@@ -1,0 +1,161 @@
+"""Where collapse after learning appears: the share of seeds that collapse, per setting and arm.
+
+Each setting is one or more results directories of ``python -m benchmarks.collapse run`` (an
+entry of the search log); every arm found in them is a row. A run's verdict uses the fixed
+definition of :func:`benchmarks.collapse.warning.drop_step` (collapse after learning, scoring
+version 3), optionally on its first ``--max-step`` steps only (to compare runs of different
+lengths on a common horizon). Each row gets its Wilson 95% interval and, against the reference
+row, Fisher's exact test (two-sided) on the counts.
+
+Usage::
+
+    python -m benchmarks.collapse.phase --out DIR \\
+        --setting "old start, lr 5e-4=search/lr5e-4,search/fp32_s4_7" \\
+        --setting "base start, lr 5e-4=search/base_sft_lr5e-4" --reference "base start, lr 5e-4 / none" \\
+        [--max-step 60]
+
+writes ``phase.md``, ``phase.json`` and ``phase.png`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.collapse.controls import fisher_p
+from benchmarks.collapse.report import load
+from benchmarks.collapse.warning import Protocol, drop_step
+from toolgym.stats import wilson_interval
+
+
+def parse_setting(text: str) -> tuple[str, list[Path]]:
+    """``"LABEL=DIR[,DIR...]"`` -> ``(label, [dirs])``.
+
+    Raises:
+        ValueError: naming what is missing.
+    """
+    label, sep, dirs = text.partition("=")
+    paths = [Path(d.strip()) for d in dirs.split(",") if d.strip()]
+    if not sep or not label.strip() or not paths:
+        raise ValueError(f"--setting must look like 'LABEL=DIR[,DIR...]', got {text!r}.")
+    return label.strip(), paths
+
+
+def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Per arm, one ``{"run", "seed", "drop", "steps"}`` per run of ``dirs`` (``drop``: the drop
+    step of a collapse after learning, ``None`` without one), judged on steps ≤ ``max_step``."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for directory in dirs:
+        steps_by_run, runs, _ = load(directory)
+        for summary in runs:
+            rows = [r for r in steps_by_run.get(summary["run"], [])
+                    if max_step is None or int(r["step"]) <= max_step]
+            success = [float(r["train/success"]) for r in rows]
+            drop = drop_step(success, [int(r["step"]) for r in rows], protocol)
+            out.setdefault(summary["arm"], []).append(
+                {"run": f"{directory.name}/{summary['run']}", "seed": int(float(summary["seed"])),
+                 "drop": drop, "steps": len(rows)})
+    return out
+
+
+def phase_table(settings: Sequence[tuple[str, list[Path]]], *, reference: str | None = None,
+                max_step: int | None = None, protocol: Protocol | None = None) -> list[dict[str, Any]]:
+    """One row per (setting, arm): runs, collapses, share, Wilson 95% CI, Fisher p vs ``reference``.
+
+    Raises:
+        ValueError: if ``reference`` names no row.
+    """
+    p = protocol or Protocol()
+    rows: list[dict[str, Any]] = []
+    for label, dirs in settings:
+        by_arm = verdicts(dirs, p, max_step)
+        for arm in sorted(by_arm, key=lambda a: (a != "none", a)):
+            runs = by_arm[arm]
+            k, n = sum(r["drop"] is not None for r in runs), len(runs)
+            low, high = wilson_interval(k, n)
+            rows.append({"row": f"{label} / {arm}", "setting": label, "arm": arm, "runs": n, "collapsed": k,
+                         "share": k / n if n else math.nan, "ci_low": low, "ci_high": high,
+                         "drops": [r["drop"] for r in runs], "run_names": [r["run"] for r in runs]})
+    if reference is not None:
+        ref = next((r for r in rows if r["row"] == reference), None)
+        if ref is None:
+            raise ValueError(f"--reference {reference!r} names no row; rows are {[r['row'] for r in rows]}.")
+        for r in rows:
+            r["fisher_p_vs_reference"] = (
+                1.0 if r is ref else fisher_p(r["collapsed"], r["runs"], ref["collapsed"], ref["runs"]))
+    return rows
+
+
+def markdown(rows: Sequence[dict[str, Any]], *, reference: str | None, max_step: int | None) -> str:
+    """The table as Markdown."""
+    horizon = f"first {max_step} steps of each run" if max_step else "whole runs"
+    lines = [f"Collapse after learning (scoring version 3), {horizon}; Wilson 95% intervals"
+             + (f"; Fisher's exact test (two-sided) against `{reference}`." if reference else "."), "",
+             "| setting / arm | runs | collapsed | share [95% CI] | drop steps | Fisher p |",
+             "|---|---:|---:|---|---|---:|"]
+    for r in rows:
+        drops = ", ".join("–" if d is None else str(d) for d in r["drops"])
+        fisher = r.get("fisher_p_vs_reference")
+        lines.append(f"| {r['row']} | {r['runs']} | {r['collapsed']} | {r['share']:.2f} [{r['ci_low']:.2f}, "
+                     f"{r['ci_high']:.2f}] | {drops} | {'–' if fisher is None else f'{fisher:.3g}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: Sequence[dict[str, Any]], path: Path, *, max_step: int | None) -> None:
+    """Horizontal bars: share of seeds collapsing per row, with Wilson intervals and ``k/n``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+    ys = list(range(len(rows)))[::-1]
+    shares = [r["share"] for r in rows]
+    err = [[r["share"] - r["ci_low"] for r in rows], [r["ci_high"] - r["share"] for r in rows]]
+    colors = ["#c0392b" if r["share"] >= 0.6 else "#7f8c8d" for r in rows]
+    ax.barh(ys, shares, xerr=err, color=colors, capsize=3, alpha=0.85)
+    for y, r in zip(ys, rows, strict=True):
+        ax.text(min(r["ci_high"] + 0.02, 0.93), y, f"{r['collapsed']}/{r['runs']}", va="center", fontsize=8)
+    ax.set_yticks(ys, [r["row"] for r in rows], fontsize=8)
+    ax.axvline(0.6, color="k", ls=":", lw=1)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of seeds collapsing after learning (Wilson 95% CI); dotted: the issue's 60% bar")
+    ax.set_title("Where collapse after learning appears" + (f" (first {max_step} steps)" if max_step else ""),
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.collapse.phase", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="Where phase.md, phase.json and phase.png go.")
+    parser.add_argument("--setting", action="append", required=True, metavar="LABEL=DIR[,DIR...]",
+                        help="A setting and its results directories; repeatable.")
+    parser.add_argument("--reference", help="The row ('LABEL / ARM') the others are tested against.")
+    parser.add_argument("--max-step", type=int, help="Judge each run on its first N steps only.")
+    args = parser.parse_args(argv)
+    if args.max_step is not None and args.max_step < 1:
+        parser.error(f"--max-step must be ≥ 1, got {args.max_step}.")
+    try:
+        settings = [parse_setting(s) for s in args.setting]
+        rows = phase_table(settings, reference=args.reference, max_step=args.max_step)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.error(str(exc))
+    args.out.mkdir(parents=True, exist_ok=True)
+    md = markdown(rows, reference=args.reference, max_step=args.max_step)
+    (args.out / "phase.md").write_text(md, encoding="utf-8")
+    (args.out / "phase.json").write_text(json.dumps({"max_step": args.max_step, "reference": args.reference,
+                                                     "rows": rows}, indent=2), encoding="utf-8")
+    plot(rows, args.out / "phase.png", max_step=args.max_step)
+    print(md, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
