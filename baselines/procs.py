@@ -75,6 +75,23 @@ def claim_dir(path: str | Path) -> Callable[[], None]:
     return _releaser(key)
 
 
+def dir_in_use(path: str | Path) -> str | None:
+    """The pid (as written in its lock file) of *another* process holding ``path``'s lock, else
+    ``None`` (also for a folder this process holds, one without a lock file, or without ``flock``)."""
+    folder = Path(path)
+    lock = folder / LOCK_FILE
+    if fcntl is None or not lock.is_file() or str(folder.resolve()) in _held:
+        return None
+    with open(lock, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            return handle.read().strip() or "unknown"
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return None
+
+
 def _releaser(key: str) -> Callable[[], None]:
     done = False
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from baselines.procs import LOCK_FILE, DirInUseError, claim_dir, exit_with_parent
+from baselines.procs import LOCK_FILE, DirInUseError, claim_dir, dir_in_use, exit_with_parent
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="flock and re-parenting are POSIX")
 
@@ -51,6 +51,22 @@ def test_a_second_process_cannot_claim_a_held_folder_until_the_holder_dies(tmp_p
     release = claim_dir(tmp_path)  # the OS dropped the dead holder's lock
     assert (tmp_path / LOCK_FILE).read_text().strip() == str(os.getpid())
     release()
+
+
+def test_dir_in_use_names_another_holder_only(tmp_path) -> None:
+    assert dir_in_use(tmp_path) is None  # no lock file
+    release = claim_dir(tmp_path)
+    assert dir_in_use(tmp_path) is None  # this process's own claim is not "another process"
+    release()
+    assert dir_in_use(tmp_path) is None  # a lock file left behind, nobody holding it
+    holder = _holder(tmp_path)
+    try:
+        assert dir_in_use(tmp_path) == str(holder.pid)
+        assert dir_in_use(tmp_path) == str(holder.pid)  # probing does not take the lock
+    finally:
+        holder.kill()
+        holder.wait()
+    assert dir_in_use(tmp_path) is None
 
 
 def test_claims_nest_within_a_process_and_the_last_release_frees_the_folder(tmp_path) -> None:

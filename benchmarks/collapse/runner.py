@@ -12,8 +12,10 @@ and of ``out_dir`` (small, committed)::
     manifest.json              the commands, settings and versions of the study
 
 A run whose ``summary.json`` exists is skipped; an interrupted run resumes from its latest
-checkpoint (``RLTrainer(resume="auto")``). Runs execute in ``jobs`` worker processes (one torch
-thread each); on a 2-core machine ``jobs=2`` is the useful maximum.
+checkpoint (``RLTrainer(resume="auto")``); a run whose folder another process holds (it is being
+trained) is skipped too, so two invocations of one command share the runs instead of training
+one twice. Runs execute in ``jobs`` worker processes (one torch thread each, ending with their
+parent); on a 2-core machine ``jobs=2`` is the useful maximum.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from baselines.procs import exit_with_parent
+from baselines.procs import claim_dir, dir_in_use, exit_with_parent
 from benchmarks.collapse.ood import VARIANTS
 from benchmarks.collapse.settings import PRESETS, QUICK_RL, QUICK_SFT, Preset, RunSpec, arm_supervision
 
@@ -90,7 +92,16 @@ def rl_overrides(env_id: str, *, quick: bool, steps: int | None, extra: Sequence
 
 def _run_one(spec: RunSpec, env_id: str, init: str, run_dir: str, shared: list[str], threads: int) -> dict[str, Any]:
     """Worker: train one run (resuming if interrupted), evaluate in/out of distribution, write
-    ``summary.json``; returns the summary."""
+    ``summary.json``; returns the summary. The run's folder is locked throughout (a second study
+    process skips it, see :func:`run_study`)."""
+    release = claim_dir(run_dir)  # held until summary.json is written, not only while training
+    try:
+        return _train_and_summarise(spec, env_id, init, run_dir, shared, threads)
+    finally:
+        release()
+
+
+def _train_and_summarise(spec: RunSpec, env_id: str, init: str, run_dir: str, shared: list[str], threads: int) -> dict[str, Any]:
     import torch
 
     from baselines.train.config import RLConfig, load_config
@@ -168,6 +179,10 @@ def run_study(
     todo = [s for s in specs if not (work_dir / "runs" / s.name / "summary.json").exists()]
     say = progress or (lambda line: None)
     say(f"{len(specs) - len(todo)} of {len(specs)} runs already done; running {len(todo)} with {jobs} job(s).")
+    busy = {s.name: pid for s in todo if (pid := dir_in_use(work_dir / "runs" / s.name)) is not None}
+    if busy:  # another study process is training them: leave them to it
+        say("skipped, being trained by another process: " + ", ".join(f"{n} (pid {p})" for n, p in busy.items()))
+        todo = [s for s in todo if s.name not in busy]
     started = time.perf_counter()
     run_dirs = [work_dir / "runs" / spec.name for spec in todo]
     total_steps = len(todo) * _target_steps(preset, shared)

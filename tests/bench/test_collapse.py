@@ -70,6 +70,29 @@ def test_rerun_skips_finished_runs(study: dict, capsys: pytest.CaptureFixture[st
     assert summary.stat().st_mtime_ns == before
 
 
+def test_rerun_leaves_a_run_another_process_is_training_to_it(study: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    summary = sorted((study["root"] / "work" / "runs").glob("*/summary.json"))[0]
+    saved = summary.read_text()
+    summary.unlink()  # the run looks unfinished ...
+    holder = subprocess.Popen(  # ... and another process holds its folder
+        [sys.executable, "-c", "import sys, time\nfrom baselines.procs import claim_dir\nclaim_dir(sys.argv[1])\n"
+         "print('held', flush=True)\ntime.sleep(120)", str(summary.parent)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert main(study["args"]) == 0
+        out = capsys.readouterr().out
+        assert "3 of 4 runs already done; running 1" in out
+        assert f"skipped, being trained by another process: {summary.parent.name} (pid {holder.pid})" in out
+        assert not summary.exists()  # not trained twice
+    finally:
+        holder.kill()
+        holder.wait()
+        summary.write_text(saved)
+
+
 def test_first_seed_selects_later_seeds_of_the_same_setting(study: dict, capsys: pytest.CaptureFixture[str]) -> None:
     # the quick study ran seeds 0 and 1: starting at seed 1 with one seed finds those runs done
     assert main([*study["args"], "--first-seed", "1", "--seeds", "1"]) == 0
