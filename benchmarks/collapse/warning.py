@@ -37,7 +37,8 @@ single steps, and entry 2's four "collapses after learning" were peaks of that n
 Usage::
 
     python -m benchmarks.collapse.warning --out benchmarks/results/train/issue18_grid_30 [--min-gain 0]
-    python -m benchmarks.collapse.warning --out SCORES_DIR --runs RESULTS_DIR_1 RESULTS_DIR_2 ...
+    python -m benchmarks.collapse.warning --out SCORES_DIR --runs RESULTS_DIR_1 RESULTS_DIR_2 ... \\
+        [--held-out RESULTS_DIR_3 ...]   # thresholds chosen on --runs, tested unchanged on these
 
 writes ``warning.md`` (the table), ``warning.json`` and ``warning_roc.png`` in the results
 directory (with ``--runs``: in ``--out``, scoring the runs of several directories together).
@@ -213,21 +214,39 @@ def _num(value: Any) -> float:
         return math.nan
 
 
-def score_signals(steps_by_run: dict[str, list[dict[str, Any]]], p: Protocol) -> dict[str, Any]:
-    """Every signal of :data:`SIGNALS` present in the runs, scored: ``{"runs": …, "signals": {name: …}}``."""
-    drops = {}
-    for run, rows in steps_by_run.items():
-        drops[run] = drop_step([_num(r["train/success"]) for r in rows], [int(r["step"]) for r in rows], p)
+def _drops(steps_by_run: dict[str, list[dict[str, Any]]], p: Protocol) -> dict[str, int | None]:
+    return {run: drop_step([_num(r["train/success"]) for r in rows], [int(r["step"]) for r in rows], p)
+            for run, rows in steps_by_run.items()}
+
+
+def _run_signals(steps_by_run: dict[str, list[dict[str, Any]]], drops: dict[str, int | None], column: str,
+                 direction: int, p: Protocol) -> list[RunSignal]:
+    return [RunSignal([int(r["step"]) for r in rows], scores([_num(r.get(column)) for r in rows], direction, p.window),
+                      drops[run]) for run, rows in steps_by_run.items()]
+
+
+def score_signals(steps_by_run: dict[str, list[dict[str, Any]]], p: Protocol,
+                  held_out: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """Every signal of :data:`SIGNALS` present in the runs, scored: ``{"runs": …, "signals": {name: …}}``.
+
+    With ``held_out`` runs, each signal's best threshold (chosen on ``steps_by_run``) is also
+    evaluated, unchanged, on them (``"held_out"`` of each signal; ``"held_out_drops"``): a
+    threshold fitted and scored on the same runs flatters the signal.
+    """
+    drops = _drops(steps_by_run, p)
     out: dict[str, Any] = {"protocol": p.__dict__, "drops": drops, "signals": {}}
+    held_drops = _drops(held_out, p) if held_out else None
+    if held_drops is not None:
+        out["held_out_drops"] = held_drops
     for name, (column, direction) in SIGNALS.items():
         if not any(column in rows[0] for rows in steps_by_run.values() if rows):
             continue
-        runs = [
-            RunSignal([int(r["step"]) for r in rows], scores([_num(r.get(column)) for r in rows], direction, p.window), drops[run])
-            for run, rows in steps_by_run.items()
-        ]
-        curve = roc(runs, p)
+        curve = roc(_run_signals(steps_by_run, drops, column, direction, p), p)
         out["signals"][name] = {"column": column, "direction": direction, "best": best_point(curve, p), "roc": curve}
+        if held_out and held_drops is not None:
+            theta = out["signals"][name]["best"]["theta"]
+            out["signals"][name]["held_out"] = evaluate_threshold(
+                _run_signals(held_out, held_drops, column, direction, p), theta, p)
     return out
 
 
@@ -243,9 +262,14 @@ def markdown(result: dict[str, Any]) -> str:
         f"alarm steps outside those windows (scoring version {3 if p.smooth > 1 else 2}); best threshold with "
         f"≤ {p.max_false_alarms:g} false alarms per 100 steps.",
         "",
-        "| signal | column | direction | threshold (log ratio) | recall | mean lead (steps) | false alarms / 100 steps |",
-        "|---|---|---|---|---|---|---|",
+        "| signal | column | direction | threshold (log ratio) | recall | mean lead (steps) | false alarms / 100 steps |"
+        + (" held-out recall | held-out lead | held-out false alarms / 100 |" if "held_out_drops" in result else ""),
+        "|---|---|---|---|---|---|---|" + ("---|---|---|" if "held_out_drops" in result else ""),
     ]
+    if "held_out_drops" in result:
+        held = result["held_out_drops"]
+        lines[0] += (f" Held out: {len(held)} runs ({sum(d is not None for d in held.values())} collapsing), each "
+                     "signal at the threshold chosen on the runs above.")
     ranked = sorted(result["signals"].items(), key=lambda kv: (-_nan0(kv[1]["best"]["recall"]), _nan0(kv[1]["best"]["false_alarms_per_100"])))
     for name, sig in ranked:
         b = sig["best"]
@@ -253,6 +277,8 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | `{sig['column']}` | {arrow} | {b['theta']:.2f} | {_fmt(b['recall'])} | {_fmt(b['lead_mean'], 1)} | "
             f"{_fmt(b['false_alarms_per_100'], 2)} |"
+            + (f" {_fmt(h['recall'])} | {_fmt(h['lead_mean'], 1)} | {_fmt(h['false_alarms_per_100'], 2)} |"
+               if (h := sig.get("held_out")) else "")
         )
     return "\n".join(lines) + "\n"
 
@@ -298,6 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, nargs="+", metavar="DIR",
                         help="Score the runs of these results directories together instead (run names prefixed "
                              "by their directory's name); --out then only receives the scores.")
+    parser.add_argument("--held-out", type=Path, nargs="+", metavar="DIR",
+                        help="Results directories whose runs test each signal's threshold, chosen on the scored "
+                             "runs, without refitting it.")
     defaults = Protocol()
     for name in ("frac", "min_gain", "max_false_alarms"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
@@ -313,7 +342,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         parser.exit(2, f"error: {exc}\n")
     args.out.mkdir(parents=True, exist_ok=True)
-    result = score_signals(steps, p)
+    held = None
+    if args.held_out:
+        try:
+            held = {f"{d.name}_{run}": rows for d in args.held_out for run, rows in load(d)[0].items()}
+        except FileNotFoundError as exc:
+            parser.exit(2, f"error: {exc}\n")
+    result = score_signals(steps, p, held)
     (args.out / "warning.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
     table = markdown(result)
     (args.out / "warning.md").write_text(table, encoding="utf-8")

@@ -116,6 +116,30 @@ def test_cli_finds_a_signal_that_rises_before_the_drop(tmp_path: Path) -> None:
     assert (tmp_path / "warning_roc.png").stat().st_size > 0
 
 
+def test_held_out_runs_test_the_chosen_threshold_without_refitting(tmp_path: Path) -> None:
+    learn = [0.3, 0.5, 0.7, 0.8, 0.8, 0.8, 0.8, 0.8]
+    fit = {"a": (learn + [0.1] * 12, [0.01] * 6 + [0.1] * 14), "c": ([0.5] * 20, [0.01] * 20)}
+    held = {
+        "weak": (learn + [0.1] * 12, [0.01] * 6 + [0.03] * 14),  # a 3x rise: below the fitted 10x threshold
+        "strong": (learn + [0.1] * 12, [0.01] * 6 + [1.0] * 14),  # a 100x rise: warned 2 steps ahead
+        "noisy": ([0.5] * 20, [0.01, 0.01, 0.01, 0.01, 0.5] + [0.01] * 15),  # one false alarm
+    }
+    _write_results(tmp_path / "fit", fit)
+    _write_results(tmp_path / "held", held)
+    argv = ["--out", str(tmp_path / "scores"), "--runs", str(tmp_path / "fit"), "--held-out", str(tmp_path / "held"),
+            "--patience", "5", "--window", "3"]
+    assert warning.main(argv) == 0
+    result = json.loads((tmp_path / "scores" / "warning.json").read_text())
+    sig = result["signals"]["illegal control mass (probe)"]
+    assert sig["best"]["theta"] == pytest.approx(math.log((0.1 + 1e-6) / (0.01 + 1e-6)))  # fitted on a and c only
+    h = sig["held_out"]
+    assert h["recall"] == 0.5 and h["lead_mean"] == 2.0
+    # noisy's 17 scored steps (4-20, after the 3-step baseline); the collapsing runs' steps all lie in their windows
+    assert h["false_alarms_per_100"] == pytest.approx(100 * 1 / 17)
+    assert result["held_out_drops"] == {"held_weak": 9, "held_strong": 9, "held_noisy": None}
+    assert "held-out recall" in (tmp_path / "scores" / "warning.md").read_text()
+
+
 def test_cli_names_the_missing_results(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         warning.main(["--out", str(tmp_path)])
