@@ -171,7 +171,8 @@ def _mean_band(
 ) -> tuple[list[int], list[float], list[float], list[float]]:
     """Per step: the mean over seeds and its 95% band; with ``log``, the geometric mean and a band
     computed on log10 values (a band on raw values would reach below zero on a log axis); the
-    band is clipped to ``bounds`` (e.g. a success rate's [0, 1])."""
+    band is clipped to the seeds' own range at that step (with two seeds left, a t-interval spans
+    tens of decades on a log axis) and to ``bounds`` (e.g. a success rate's [0, 1])."""
     by_step: dict[int, list[float]] = defaultdict(list)
     for rows in all_rows:
         for x, y in zip(*_series(rows, key), strict=True):
@@ -181,7 +182,7 @@ def _mean_band(
     for x in xs:
         m, h = mean_ci(by_step[x])
         h = 0.0 if math.isnan(h) else h
-        values = (m, m - h, m + h)
+        values = (m, max(m - h, min(by_step[x])), min(m + h, max(by_step[x])))
         if log:
             values = tuple(10**v for v in values)
         low, high = values[1], values[2]

@@ -40,8 +40,10 @@ Usage::
     python -m benchmarks.collapse.warning --out SCORES_DIR --runs RESULTS_DIR_1 RESULTS_DIR_2 ... \\
         [--held-out RESULTS_DIR_3 ...]   # thresholds chosen on --runs, tested unchanged on these
 
-writes ``warning.md`` (the table), ``warning.json`` and ``warning_roc.png`` in the results
-directory (with ``--runs``: in ``--out``, scoring the runs of several directories together).
+writes ``warning.md`` (the table), ``warning.json``, ``warning_roc.png`` and ``warning_runs.png``
+(training success and the best signal per run, alarms and drops marked; on the held-out runs when
+there are any) in the results directory (with ``--runs``: in ``--out``, scoring the runs of several
+directories together).
 """
 
 from __future__ import annotations
@@ -270,8 +272,8 @@ def markdown(result: dict[str, Any]) -> str:
         held = result["held_out_drops"]
         lines[0] += (f" Held out: {len(held)} runs ({sum(d is not None for d in held.values())} collapsing), each "
                      "signal at the threshold chosen on the runs above.")
-    ranked = sorted(result["signals"].items(), key=lambda kv: (-_nan0(kv[1]["best"]["recall"]), _nan0(kv[1]["best"]["false_alarms_per_100"])))
-    for name, sig in ranked:
+    for name in ranked_signals(result):
+        sig = result["signals"][name]
         b = sig["best"]
         arrow = {1: "up", -1: "down", 0: "either"}[sig["direction"]]
         lines.append(
@@ -316,6 +318,66 @@ def plot_roc(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def ranked_signals(result: dict[str, Any]) -> list[str]:
+    """Signal names, best first: by held-out recall and false alarms when held-out runs were scored,
+    then by the fitted point's recall and false alarms."""
+    def key(name: str) -> tuple[float, ...]:
+        sig = result["signals"][name]
+        b, h = sig["best"], sig.get("held_out")
+        held = (-_nan0(h["recall"]), _nan0(h["false_alarms_per_100"])) if h else ()
+        return (*held, -_nan0(b["recall"]), _nan0(b["false_alarms_per_100"]))
+
+    return sorted(result["signals"], key=key)
+
+
+def plot_runs(steps_by_run: dict[str, list[dict[str, Any]]], result: dict[str, Any], signal: str, path: Path,
+              *, drops_key: str = "drops", max_quiet: int = 4) -> None:
+    """One panel per run (every collapsing run, and up to ``max_quiet`` others): training success,
+    the signal on a log axis, its alarm steps at the chosen threshold (red ▼) and the drop step
+    (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sig = result["signals"][signal]
+    column, direction, theta = sig["column"], sig["direction"], sig["best"]["theta"]
+    window = result["protocol"]["window"]
+    drops = result[drops_key]
+    collapsing = [r for r in steps_by_run if drops.get(r) is not None]
+    quiet = [r for r in steps_by_run if drops.get(r) is None][:max_quiet]
+    names = collapsing + quiet
+    if not names:
+        return
+    cols = min(4, len(names))
+    rows_n = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(3.4 * cols, 2.6 * rows_n), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        rows = steps_by_run[name]
+        steps = [int(r["step"]) for r in rows]
+        ax.plot(steps, [_num(r["train/success"]) for r in rows], color="black", lw=1)
+        ax.set_ylim(-0.05, 1.05)
+        values = [_num(r.get(column)) for r in rows]
+        twin = ax.twinx()
+        twin.plot(steps, [abs(v) + EPS for v in values], color="tab:blue", lw=0.9, alpha=0.8)
+        twin.set_yscale("log")
+        twin.tick_params(labelsize=6, colors="tab:blue")
+        for step, z in zip(steps, scores(values, direction, window), strict=True):
+            if not math.isnan(z) and z >= theta:
+                ax.plot([step], [1.02], "v", color="tab:red", ms=4)
+        if drops.get(name) is not None:
+            ax.axvline(drops[name], color="tab:red", ls="--", lw=0.9)
+        ax.set_title(name, fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.suptitle(f"training success (black), {signal} (blue, log); ▼ alarm at log-ratio ≥ {theta:.2f}; "
+                 "dashed: drop step", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: score every signal of a results directory."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.collapse.warning", description=__doc__.split("\n\n")[0])
@@ -353,6 +415,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = markdown(result)
     (args.out / "warning.md").write_text(table, encoding="utf-8")
     plot_roc(result, args.out / "warning_roc.png")
+    if result["signals"]:
+        best = ranked_signals(result)[0]
+        plot_runs(held or steps, result, best, args.out / "warning_runs.png",
+                  drops_key="held_out_drops" if held else "drops")
     print(table)
     return 0
 

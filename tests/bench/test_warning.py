@@ -138,6 +138,8 @@ def test_held_out_runs_test_the_chosen_threshold_without_refitting(tmp_path: Pat
     assert h["false_alarms_per_100"] == pytest.approx(100 * 1 / 17)
     assert result["held_out_drops"] == {"held_weak": 9, "held_strong": 9, "held_noisy": None}
     assert "held-out recall" in (tmp_path / "scores" / "warning.md").read_text()
+    assert warning.ranked_signals(result)[0] == "illegal control mass (probe)"
+    assert (tmp_path / "scores" / "warning_runs.png").stat().st_size > 5_000
 
 
 def test_cli_names_the_missing_results(tmp_path: Path, capsys) -> None:
