@@ -112,20 +112,18 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, *, max_step: int | None) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.6))
     ys = list(range(len(rows)))[::-1]
     shares = [r["share"] for r in rows]
     err = [[r["share"] - r["ci_low"] for r in rows], [r["ci_high"] - r["share"] for r in rows]]
     colors = ["#c0392b" if r["share"] >= 0.6 else "#7f8c8d" for r in rows]
     ax.barh(ys, shares, xerr=err, color=colors, capsize=3, alpha=0.85)
-    for y, r in zip(ys, rows, strict=True):
-        ax.text(min(r["ci_high"] + 0.02, 0.93), y, f"{r['collapsed']}/{r['runs']}", va="center", fontsize=8)
-    ax.set_yticks(ys, [r["row"] for r in rows], fontsize=8)
+    ax.set_yticks(ys, [f"{r['row']}  ({r['collapsed']}/{r['runs']})" for r in rows], fontsize=8)
     ax.axvline(0.6, color="k", ls=":", lw=1)
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of seeds collapsing after learning (Wilson 95% CI); dotted: the issue's 60% bar")
-    ax.set_title("Where collapse after learning appears" + (f" (first {max_step} steps)" if max_step else ""),
-                 fontsize=10)
+    ax.set_xlabel("share of seeds that collapse after learning (Wilson 95% CI)")
+    ax.set_title("Where collapse after learning appears" + (f" (first {max_step} steps)" if max_step else "")
+                 + "; dotted: the 60% bar", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
