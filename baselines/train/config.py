@@ -351,6 +351,16 @@ class RLConfig(CommonConfig):
     spike_abs: float = field(default=0.0, metadata={"help": "Spike (ratio rule): also require the mass above this floor (0 = none)."})
     spike_window: int = field(default=20, metadata={"help": "Steps of the running median / rolling std of the spike rules."})
     stop_on_collapse: bool = field(default=False, metadata={"help": "Stop training when collapse is detected."})
+    warning_metric: str = field(
+        default="",
+        metadata={"help": "Early warning: the logged metric to watch, e.g. diag/onpolicy/illegal_total ('' = off); "
+                          "diag/warning marks alarm steps (baselines/train/early_warning.py)."},
+    )
+    warning_direction: int = field(default=1, metadata={"help": "Early warning: +1 alarms on a rise, -1 on a fall, 0 on either."})
+    warning_window: int = field(default=5, metadata={"help": "Early warning: steps of the median the value is compared with."})
+    warning_threshold: float = field(
+        default=4.6, metadata={"help": "Early warning: alarm at a log-ratio to that median ≥ this (4.6 ≈ a 100-fold jump)."}
+    )
     control_grad_norm_every: int = field(
         default=1,
         metadata={"help": "Log train/grad_norm_control every N steps (0 = never). It costs a second backward pass "
@@ -397,6 +407,9 @@ class RLConfig(CommonConfig):
         _check(self.spike_ratio > 1 and self.spike_min_jump >= 1 and self.spike_z > 0 and self.spike_abs >= 0,
                "spike_ratio must be > 1, spike_min_jump ≥ 1, spike_z > 0 and spike_abs ≥ 0.")
         _check(0 < self.collapse_frac < 1, f"collapse_frac must be in (0, 1), got {self.collapse_frac!r}.")
+        _check(self.warning_direction in (-1, 0, 1), f"warning_direction must be -1, 0 or 1, got {self.warning_direction!r}.")
+        _check(self.warning_window >= 1, f"warning_window must be ≥ 1, got {self.warning_window!r}.")
+        _check(self.warning_threshold > 0, f"warning_threshold must be > 0, got {self.warning_threshold!r}.")
         _check(self.kl_coef >= 0 and self.entropy_coef >= 0, "kl_coef and entropy_coef must be ≥ 0.")
         sup = self.supervision
         if sup.enabled("offpolicy_expert") or sup.enabled("hint"):

@@ -48,6 +48,7 @@ from baselines.train.callbacks import (
     Callback,
     Checkpoint,
     CollapseWatch,
+    EarlyWarning,
     Evaluation,
     SpikeWarning,
     check_names,
@@ -74,6 +75,7 @@ from baselines.train.diagnostics import (
     episode_stats,
     group_stats,
 )
+from baselines.train.early_warning import WarningRule
 from baselines.train.envs import ExpertBank, make_envs, task_ids
 from baselines.train.grammar import env_action_format, format_control_tokens
 from baselines.train.logger import MetricLogger
@@ -313,11 +315,16 @@ class RLTrainer:
             abs_floor=cfg.spike_abs,
         )
         self.collapse = CollapseDetector(cfg.collapse_frac, cfg.collapse_patience)
+        self.warning = (
+            EarlyWarning(WarningRule(cfg.warning_metric, cfg.warning_direction, cfg.warning_window, cfg.warning_threshold))
+            if cfg.warning_metric else None
+        )
         self.evaluation = Evaluation(cfg.eval_every)
         self.callbacks: list[Callback] = [
             self.evaluation,
             *(cb for term in enabled_terms(cfg.supervision) for cb in term.callbacks(self)),
             SpikeWarning(self.spikes),
+            *([self.warning] if self.warning is not None else []),
             CollapseWatch(self.collapse, stop=cfg.stop_on_collapse),
             *callbacks,
             Checkpoint(cfg.save_every),
@@ -725,6 +732,7 @@ class RLTrainer:
             "collapse_step": self.collapse.collapse_step,
             "first_spike_step": self.spikes.first_threshold_step,
             "first_spike_z_step": self.spikes.first_z_step,
+            "first_warning_step": self.warning.first_step if self.warning is not None else None,
             "wall_s": wall_s,
             "stopped": stopped,
         }

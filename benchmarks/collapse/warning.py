@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from baselines.train.early_warning import EPS, score_series
 from benchmarks.collapse.report import load
 
 SIGNALS: dict[str, tuple[str, int]] = {
@@ -75,7 +76,6 @@ SIGNALS: dict[str, tuple[str, int]] = {
 }
 """Candidate signal -> (metric column, expected direction before a collapse: +1 up, -1 down, 0 either)."""
 
-EPS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -119,17 +119,9 @@ def drop_step(success: Sequence[float], steps: Sequence[int], p: Protocol) -> in
 
 
 def scores(values: Sequence[float], direction: int, window: int) -> list[float]:
-    """Per-step score (NaN where there is no baseline yet or the value is missing)."""
-    out: list[float] = []
-    for t, value in enumerate(values):
-        history = [v for v in values[max(0, t - window) : t] if not math.isnan(v)]
-        if t < window or len(history) < window or math.isnan(value):
-            out.append(math.nan)
-            continue
-        base = statistics.median(history)
-        z = math.log((abs(value) + EPS) / (abs(base) + EPS))
-        out.append(abs(z) if direction == 0 else direction * z)
-    return out
+    """Per-step score (NaN where there is no baseline yet or the value is missing): the trainer's
+    own online rule (:func:`baselines.train.early_warning.score_series`)."""
+    return score_series(values, direction, window)
 
 
 @dataclass
@@ -339,6 +331,7 @@ def plot_runs(steps_by_run: dict[str, list[dict[str, Any]]], result: dict[str, A
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     sig = result["signals"][signal]
     column, direction, theta = sig["column"], sig["direction"], sig["best"]["theta"]
@@ -363,7 +356,8 @@ def plot_runs(steps_by_run: dict[str, list[dict[str, Any]]], result: dict[str, A
         twin = ax.twinx()
         twin.plot(steps, [abs(v) + EPS for v in values], color="tab:blue", lw=0.9, alpha=0.8)
         twin.set_yscale("log")
-        twin.tick_params(labelsize=6, colors="tab:blue")
+        twin.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        twin.tick_params(which="both", labelsize=6, colors="tab:blue")
         for step, z in zip(steps, scores(values, direction, window), strict=True):
             if not math.isnan(z) and z >= theta:
                 ax.plot([step], [1.02], "v", color="tab:red", ms=4)

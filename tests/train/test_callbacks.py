@@ -145,3 +145,55 @@ def test_only_a_hint_giving_term_makes_the_trainer_run_the_oracle(sft_checkpoint
     hinted = RLTrainer(rl_config(sft_checkpoint, tmp_path / "hint", supervision=SupervisionConfig(use=["hint"], hint_per_group=2)))
     requests, _ = hinted.make_requests(hinted.train_ids[:1])
     assert [r.hint is not None for r in requests] == [True, True] + [False] * (hinted.cfg.group_size - 2)
+
+
+def test_early_warning_alarms_on_a_jump_against_its_recent_median_and_resumes_exactly(caplog) -> None:
+    import math
+    from types import SimpleNamespace
+
+    from baselines.train.callbacks import EarlyWarning
+    from baselines.train.early_warning import WarningRule, score_series
+
+    values = [1e-5, 2e-5, 1e-5, 1e-5, 2e-5, 3e-3, 1e-5, float("nan"), 1e-5, 1e-5, 1e-5, 1e-5, 1e-5, 5e-3]
+    rule = WarningRule("diag/onpolicy/illegal_total", direction=1, window=5, threshold=math.log(100))
+    warn, trainer = EarlyWarning(rule), SimpleNamespace(step=0)
+    out = []
+    with caplog.at_level("WARNING", logger="baselines.train.callbacks"):
+        for step, v in enumerate(values, start=1):
+            trainer.step = step
+            out.append(warn.on_step(trainer, {rule.metric: v}))
+    alarms = [i + 1 for i, o in enumerate(out) if o["diag/warning"]]
+    # step 6 jumps 300x its median of 1e-5 and step 14 500x; the steps after the missing value
+    # have no score until 5 known values precede them again
+    assert alarms == [6, 14]
+    assert [math.isnan(o["diag/warning_score"]) for o in out[7:14]] == [True] * 6 + [False]  # steps 8-13, 14
+    assert out[-1]["diag/warning_first_step"] == 6.0 and out[4]["diag/warning_first_step"] == -1.0
+    assert len([r for r in caplog.records if "Early warning at RL step 6" in r.getMessage()]) == 1
+    assert [o["diag/warning_score"] for o in out] == pytest.approx(score_series(values, 1, 5), nan_ok=True)
+    # a resumed callback continues exactly
+    again = EarlyWarning(rule)
+    half = EarlyWarning(rule)
+    for step, v in enumerate(values[:9], start=1):
+        trainer.step = step
+        half.on_step(trainer, {rule.metric: v})
+    again.load_state_dict(half.state_dict())
+    rest = []
+    for step, v in enumerate(values[9:], start=10):
+        trainer.step = step
+        rest.append(again.on_step(trainer, {rule.metric: v}))
+    assert rest == out[9:]
+    with pytest.raises(ValueError, match="direction must be -1, 0 or 1"):
+        WarningRule("x", direction=2)
+
+
+def test_the_trainer_runs_the_configured_warning_and_reports_its_first_alarm(sft_checkpoint, tmp_path) -> None:
+    cfg = rl_config(sft_checkpoint, tmp_path, steps=3, warning_metric="train/gen_tokens", warning_direction=0,
+                    warning_window=1, warning_threshold=1e-9)
+    trainer = RLTrainer(cfg)
+    assert "warning" in [cb.name for cb in trainer.callbacks]
+    summary = trainer.train()
+    assert [m["diag/warning"] for m in trainer.history][0] == 0.0  # no baseline at step 1
+    assert summary["first_warning_step"] in (2, 3) and trainer.history[-1]["diag/warning_first_step"] >= 2
+    assert "warning" not in [cb.name for cb in RLTrainer(rl_config(sft_checkpoint, tmp_path / "off")).callbacks]
+    with pytest.raises(ValueError, match="warning_window must be ≥ 1"):
+        rl_config(sft_checkpoint, tmp_path, warning_window=0)
