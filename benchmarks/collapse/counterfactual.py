@@ -19,7 +19,7 @@ L2 change), the probe's control-token statistics, and success on the run's fixed
 Usage::
 
     python -m benchmarks.collapse.counterfactual --run runs/collapse/work/none_lr0.002_kl0_s1 --step 7 \\
-        [--variants real,permuted,negated,zeroed] [--eval-episodes 64] [--out cf.json]
+        [--variants real,permuted,negated,zeroed] [--eval-episodes 64] [--update-set epochs=1] [--out cf.json]
 
 ``--run`` is a run directory of the study (or any ``RLTrainer`` out_dir with ``config.yaml`` and
 checkpoints); the run's own files are not changed (the replay writes to a temporary directory).
@@ -69,6 +69,7 @@ def branch(
     *,
     eval_episodes: int | None = None,
     overrides: Sequence[str] = (),
+    update_overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Replay ``run_dir`` to ``step - 1``, then apply step ``step``'s update once per variant.
 
@@ -78,6 +79,9 @@ def branch(
         variants: Any of :data:`VARIANTS`.
         eval_episodes: Evaluation episodes after each variant (default: the run's own).
         overrides: ``key=value`` config overrides for the replay (e.g. ``threads=1``).
+        update_overrides: ``key=value`` overrides of the examined update only, not of the replay
+            before it (e.g. ``epochs=1``: the same batch with one pass instead of the run's;
+            ``lr=1e-4``: the lr scaled by ``1e-4 / the run's lr``).
 
     Returns:
         ``{"run", "step", "start_checkpoint", "before": {...}, "variants": {name: {...}}}``.
@@ -90,6 +94,7 @@ def branch(
 
     from baselines.train.common import probe_stats
     from baselines.train.config import RLConfig, load_config
+    from baselines.train.optim import set_lr
     from baselines.train.rl import RLTrainer
 
     bad = [v for v in variants if v not in VARIANTS]
@@ -106,6 +111,7 @@ def branch(
         if eval_episodes is not None:
             fields["eval_episodes"] = eval_episodes
         cfg = load_config(RLConfig, config_path, list(overrides), **fields)
+        update_cfg = load_config(RLConfig, config_path, [*overrides, *update_overrides], **fields)
         if start is not None:  # the checkpoint's trainer state, in the replay's own out_dir
             trainer = RLTrainer(cfg, resume=str(start))
         else:
@@ -127,12 +133,19 @@ def branch(
             "zeroed": torch.zeros_like(real),
         }
         out: dict[str, Any] = {}
+        replay_cfg = trainer.cfg
         for name in variants:
             trainer.model.load_state_dict(model_state)
             trainer.optimizer.load_state_dict(optim_state)
             trainer.streams.load_state_dict(streams)
             prepared.batch.advantages.copy_(advantages[name])
-            stats = trainer.update(prepared, episodes)
+            if update_overrides:
+                set_lr(trainer.optimizer, trainer.lr * update_cfg.lr / cfg.lr)
+            trainer.cfg = update_cfg
+            try:
+                stats = trainer.update(prepared, episodes)
+            finally:
+                trainer.cfg = replay_cfg
             moved = math.sqrt(
                 sum(float((p.detach() - model_state[k]).double().pow(2).sum()) for k, p in trainer.model.state_dict().items())
             )
@@ -150,6 +163,7 @@ def branch(
         "step": step,
         "start_checkpoint": str(start) if start is not None else None,
         "training_success_at_step": metrics.get("train/success"),
+        "update_overrides": list(update_overrides),
         "before": before,
         "variants": out,
     }
@@ -159,7 +173,8 @@ def markdown(result: dict[str, Any]) -> str:
     """One table: the state before the update and after each variant."""
     cols = ["weight_change_l2", "approx_kl_after_update", "grad_norm", *REPORTED]
     lines = [
-        f"Run `{result['run']}`, update of step {result['step']} (replayed from {result['start_checkpoint'] or 'the start'}).",
+        f"Run `{result['run']}`, update of step {result['step']} (replayed from {result['start_checkpoint'] or 'the start'})"
+        + (f", the update with {', '.join(result['update_overrides'])}." if result.get("update_overrides") else "."),
         "",
         "| variant | " + " | ".join(cols) + " |",
         "|---|" + "---|" * len(cols),
@@ -182,11 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"Comma-separated, any of {', '.join(VARIANTS)}.")
     parser.add_argument("--eval-episodes", type=int, help="Evaluation episodes after each variant (default: the run's).")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Config override for the replay.")
+    parser.add_argument("--update-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="Config override of the examined update only (e.g. epochs=1, lr=1e-4).")
     parser.add_argument("--out", type=Path, help="Also write the result as JSON here.")
     args = parser.parse_args(argv)
     try:
         result = branch(args.run, args.step, [v for v in args.variants.split(",") if v], eval_episodes=args.eval_episodes,
-                        overrides=args.set)
+                        overrides=args.set, update_overrides=args.update_set)
     except (ValueError, FileNotFoundError) as exc:
         parser.exit(2, f"error: {exc}\n")
     if args.out is not None:

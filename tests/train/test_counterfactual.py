@@ -7,7 +7,7 @@ import pytest
 
 from baselines.train.config import SupervisionConfig
 from baselines.train.rl import RLTrainer
-from benchmarks.collapse.counterfactual import branch, latest_checkpoint_before, main
+from benchmarks.collapse.counterfactual import branch, latest_checkpoint_before, main, markdown
 from tests.train.test_trainers import rl_config
 
 
@@ -32,6 +32,23 @@ def test_branch_replays_the_runs_update_and_varies_only_the_advantages(sft_check
     assert zeroed["weight_change_l2"] == 0.0 and zeroed["skipped_updates"] > 0
     for row in (real, permuted, zeroed):
         assert 0.0 <= row["eval/success"] <= 1.0 and "diag/probe/illegal_total" in row
+
+
+def test_update_overrides_change_the_examined_update_only(sft_checkpoint, tmp_path) -> None:
+    run = tmp_path / "run"
+    sup = SupervisionConfig(use=["offpolicy_expert"])
+    straight = RLTrainer(rl_config(sft_checkpoint, run, steps=3, save_every=1, eval_every=0, supervision=sup))
+    straight.train()
+    base = branch(run, 3, ["real"], eval_episodes=2)
+    one_pass = branch(run, 3, ["real"], eval_episodes=2, update_overrides=["epochs=1"])
+    tiny_lr = branch(run, 3, ["real"], eval_episodes=2, update_overrides=[f"lr={straight.cfg.lr / 1000}"])
+    # the replay up to the step is the run's: the same rollouts and the same state before
+    assert one_pass["training_success_at_step"] == base["training_success_at_step"] == straight.history[2]["train/success"]
+    assert one_pass["before"] == base["before"] and one_pass["update_overrides"] == ["epochs=1"]
+    # one pass instead of two, and a 1000x smaller lr, move the weights less
+    assert 0 < one_pass["variants"]["real"]["weight_change_l2"] < base["variants"]["real"]["weight_change_l2"]
+    assert 0 < tiny_lr["variants"]["real"]["weight_change_l2"] < base["variants"]["real"]["weight_change_l2"] / 100
+    assert "the update with epochs=1" in markdown(one_pass)
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path, capsys) -> None:
