@@ -32,6 +32,7 @@ import torch
 
 from baselines.llm.rollout import Episode
 from baselines.llm.tokenizer import ControlTokens
+from baselines.train.config import SCALE_REWARDS
 
 _START, _TEXT, _CALL_EMPTY, _CALL, _ANSWER_EMPTY, _ANSWER, _DONE, _ERROR = range(8)
 
@@ -212,20 +213,35 @@ def collate(
     )
 
 
-def group_advantages(rewards: torch.Tensor, groups: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """GRPO advantages ``(r - mean_g) / (std_g + eps)`` within each group.
+def group_advantages(rewards: torch.Tensor, groups: torch.Tensor, eps: float = 1e-6, scale: str = "group") -> torch.Tensor:
+    """GRPO advantages ``(r - mean_g) / (std + eps)`` within each group.
 
     Args:
         rewards: ``[B]`` episode rewards.
         groups: ``[B]`` group index of each episode.
         eps: Added to the (population) standard deviation.
+        scale: ``"group"`` divides by the group's standard deviation (GRPO), ``"batch"`` by the
+            whole batch's, ``"none"`` not at all (Dr. GRPO: a lone failure in a group of
+            successes then weighs ``1 - 1/G`` instead of about ``sqrt(G - 1)``).
 
     Returns:
         ``[B]`` advantages; exactly 0 for every episode of a group whose rewards are all equal.
+
+    Raises:
+        ValueError: for an unknown ``scale``.
     """
+    if scale not in SCALE_REWARDS:
+        raise ValueError(f"scale must be one of {list(SCALE_REWARDS)}, got {scale!r}.")
     adv = torch.zeros_like(rewards)
+    batch_std = rewards.std(unbiased=False)
     for g in torch.unique(groups):
         sel = groups == g
         r = rewards[sel]
-        adv[sel] = (r - r.mean()) / (r.std(unbiased=False) + eps)
+        centred = r - r.mean()
+        if scale == "group":
+            adv[sel] = centred / (r.std(unbiased=False) + eps)
+        elif scale == "batch":
+            adv[sel] = centred / (batch_std + eps)
+        else:
+            adv[sel] = centred
     return adv

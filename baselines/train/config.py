@@ -18,6 +18,10 @@ import yaml
 from baselines.llm.model import TinyLMConfig
 from baselines.train.terms import term_names
 
+SCALE_REWARDS = ("group", "batch", "none")
+"""How GRPO scales ``r - mean_g`` (:func:`baselines.train.batch.group_advantages`; as TRL's
+``GRPOConfig.scale_rewards``)."""
+
 SUPERVISIONS: tuple[str, ...] = term_names()
 """Names accepted by ``--supervision`` (comma-separated; ``none`` for the baseline), from the term
 declarations of :mod:`baselines.train.terms`. The last two are controls: ``permuted_advantages``
@@ -337,6 +341,11 @@ class RLConfig(CommonConfig):
     kl_coef: float = field(default=0.0, metadata={"help": "β of the k3 KL to the reference on all tokens."})
     entropy_coef: float = field(default=0.0, metadata={"help": "Entropy bonus weight."})
     adv_eps: float = field(default=1e-6, metadata={"help": "GRPO advantage = (r - mean) / (std + adv_eps)."})
+    scale_rewards: str = field(
+        default="group",
+        metadata={"help": "Divide r - mean by the group's std ('group', GRPO), the batch's ('batch') or nothing "
+                          "('none', Dr. GRPO), as TRL's scale_rewards."},
+    )
     probe_size: int = field(default=64, metadata={"help": "Gold trajectories in the teacher-forced probe."})
     collapse_frac: float = field(default=0.5, metadata={"help": "Collapse: success < frac × running best ..."})
     collapse_patience: int = field(default=10, metadata={"help": "... for this many consecutive steps."})
@@ -406,6 +415,8 @@ class RLConfig(CommonConfig):
         _check(self.clip_eps_high is None or self.clip_eps_high > 0, f"clip_eps_high must be > 0, got {self.clip_eps_high!r}.")
         _check(self.spike_ratio > 1 and self.spike_min_jump >= 1 and self.spike_z > 0 and self.spike_abs >= 0,
                "spike_ratio must be > 1, spike_min_jump ≥ 1, spike_z > 0 and spike_abs ≥ 0.")
+        _check(self.scale_rewards in SCALE_REWARDS,
+               f"scale_rewards must be one of {list(SCALE_REWARDS)}, got {self.scale_rewards!r}.")
         _check(0 < self.collapse_frac < 1, f"collapse_frac must be in (0, 1), got {self.collapse_frac!r}.")
         _check(self.warning_direction in (-1, 0, 1), f"warning_direction must be -1, 0 or 1, got {self.warning_direction!r}.")
         _check(self.warning_window >= 1, f"warning_window must be ≥ 1, got {self.warning_window!r}.")

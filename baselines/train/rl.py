@@ -399,15 +399,22 @@ class RLTrainer:
         for dst, src in pairs:
             dst.copy_(src)
 
+    def episode_advantages(self, episodes: Sequence[Episode]) -> torch.Tensor:
+        """``[B]`` advantages of a rollout batch: GRPO's within each group (``scale_rewards``),
+        then each enabled term's transformation (e.g. ``permuted_advantages``, a control)."""
+        cfg = self.cfg
+        rewards = torch.tensor([e.reward for e in episodes], dtype=torch.float32)
+        groups = torch.tensor([e.group for e in episodes])
+        adv = group_advantages(rewards, groups, cfg.adv_eps, cfg.scale_rewards)
+        for term in enabled_terms(cfg.supervision):
+            adv = term.advantages(adv, self)
+        return adv
+
     @torch.no_grad()
     def prepare(self, episodes: list[Episode]) -> tuple[PreparedBatch, dict[str, float]]:
         """Advantages, old / reference log-probs and the on-policy diagnostics of a rollout batch."""
         cfg = self.cfg
-        rewards = torch.tensor([e.reward for e in episodes], dtype=torch.float32)
-        groups = torch.tensor([e.group for e in episodes])
-        adv = group_advantages(rewards, groups, cfg.adv_eps)
-        for term in enabled_terms(cfg.supervision):  # e.g. permuted_advantages (a control)
-            adv = term.advantages(adv, self)
+        adv = self.episode_advantages(episodes)
         batch = collate(episodes, self.control, adv.tolist()).to(cfg.device)
         shape, dev = batch.targets.shape, batch.targets.device
         old_logp = torch.zeros(shape, device=dev)
@@ -457,7 +464,8 @@ class RLTrainer:
             "train/sampler_ratio_min": float(sampler_ratio[plain > 0].min()) if bool((plain > 0).any()) else math.nan,
             "train/adv_abs_mean": float(adv.abs().mean()),
         }
-        stats.update(group_stats(rewards, groups))
+        stats.update(group_stats(torch.tensor([e.reward for e in episodes], dtype=torch.float32),
+                                 torch.tensor([e.group for e in episodes])))
         stats.update(
             control_prob_stats(
                 ctrl, batch.targets, sampled, batch.illegal, batch.after_open, self.control.names,

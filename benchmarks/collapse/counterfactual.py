@@ -81,7 +81,8 @@ def branch(
         overrides: ``key=value`` config overrides for the replay (e.g. ``threads=1``).
         update_overrides: ``key=value`` overrides of the examined update only, not of the replay
             before it (e.g. ``epochs=1``: the same batch with one pass instead of the run's;
-            ``lr=1e-4``: the lr scaled by ``1e-4 / the run's lr``).
+            ``lr=1e-4``: the lr scaled by ``1e-4 / the run's lr``; ``scale_rewards=none``: the
+            step's advantages without the division by the group's standard deviation).
 
     Returns:
         ``{"run", "step", "start_checkpoint", "before": {...}, "variants": {name: {...}}}``.
@@ -125,6 +126,11 @@ def branch(
         optim_state = copy.deepcopy(trainer.optimizer.state_dict())
         streams = copy.deepcopy(trainer.streams.state_dict())
         real = prepared.batch.advantages.clone()
+        replay_cfg = trainer.cfg
+        if update_overrides:  # e.g. scale_rewards=none: the step's advantages as the update's config computes them
+            trainer.cfg = update_cfg
+            real = trainer.episode_advantages(episodes).to(real.device, real.dtype).reshape(real.shape)
+            trainer.cfg = replay_cfg
         generator = torch.Generator().manual_seed(cfg.seed + step)
         advantages = {
             "real": real,
@@ -133,7 +139,6 @@ def branch(
             "zeroed": torch.zeros_like(real),
         }
         out: dict[str, Any] = {}
-        replay_cfg = trainer.cfg
         for name in variants:
             trainer.model.load_state_dict(model_state)
             trainer.optimizer.load_state_dict(optim_state)

@@ -49,6 +49,12 @@ def test_update_overrides_change_the_examined_update_only(sft_checkpoint, tmp_pa
     assert 0 < one_pass["variants"]["real"]["weight_change_l2"] < base["variants"]["real"]["weight_change_l2"]
     assert 0 < tiny_lr["variants"]["real"]["weight_change_l2"] < base["variants"]["real"]["weight_change_l2"] / 100
     assert "the update with epochs=1" in markdown(one_pass)
+    # advantages recomputed under the update's config: unchanged settings give the run's own update,
+    # scale_rewards=none gives another one
+    same = branch(run, 3, ["real"], eval_episodes=2, update_overrides=[f"scale_rewards={straight.cfg.scale_rewards}"])
+    assert same["variants"]["real"]["approx_kl_after_update"] == straight.history[2]["train/approx_kl_after_update"]
+    unscaled = branch(run, 3, ["real"], eval_episodes=2, update_overrides=["scale_rewards=none"])
+    assert unscaled["variants"]["real"]["approx_kl_after_update"] != straight.history[2]["train/approx_kl_after_update"]
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path, capsys) -> None:

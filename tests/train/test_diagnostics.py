@@ -68,6 +68,19 @@ def test_grammar_marks_end_of_turn_after_open_tag_as_illegal(chat) -> None:
     assert not g.after_open[0] and g.after_open.sum() == 1
 
 
+def test_group_advantages_scale_by_group_batch_or_nothing() -> None:
+    rewards = torch.tensor([1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    groups = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    none = group_advantages(rewards, groups, scale="none")
+    assert none.tolist() == pytest.approx([0.25, 0.25, 0.25, -0.75, 0.5, -0.5, 0.5, -0.5])
+    group = group_advantages(rewards, groups, eps=0.0)  # default: GRPO's per-group std
+    assert group[3] == pytest.approx(-0.75 / math.sqrt(3 / 16)) and group[5] == pytest.approx(-1.0)
+    batch = group_advantages(rewards, groups, eps=0.0, scale="batch")
+    assert batch.tolist() == pytest.approx((none / rewards.std(unbiased=False)).tolist())
+    with pytest.raises(ValueError, match="scale must be one of"):
+        group_advantages(rewards, groups, scale="rank")
+
+
 def test_group_advantages_and_zero_advantage_groups() -> None:
     rewards = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 0.0])
     groups = torch.tensor([0, 0, 0, 1, 1, 1])
