@@ -45,9 +45,29 @@ def parse_setting(text: str) -> tuple[str, list[Path]]:
     return label.strip(), paths
 
 
+def bootstrap_ci(values: Sequence[float], *, resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of the mean of ``values`` (``nan`` for none; one value
+    gives a zero-width interval)."""
+    import numpy as np
+
+    vals = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+    if len(vals) == 0:
+        return math.nan, math.nan
+    means = np.random.default_rng(seed).choice(vals, size=(resamples, len(vals)), replace=True).mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Per arm, one ``{"run", "seed", "drop", "steps"}`` per run of ``dirs`` (``drop``: the drop
-    step of a collapse after learning, ``None`` without one), judged on steps ≤ ``max_step``."""
+    """Per arm, one ``{"run", "seed", "drop", "steps", "final_eval", "wall_s"}`` per run of ``dirs``
+    (``drop``: the drop step of a collapse after learning, ``None`` without one), judged on steps ≤
+    ``max_step``; ``final_eval`` is the run's final in-distribution evaluation (at its end or stop)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for directory in dirs:
         steps_by_run, runs, _ = load(directory)
@@ -58,7 +78,8 @@ def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = No
             drop = drop_step(success, [int(r["step"]) for r in rows], protocol)
             out.setdefault(summary["arm"], []).append(
                 {"run": f"{directory.name}/{summary['run']}", "seed": int(float(summary["seed"])),
-                 "drop": drop, "steps": len(rows)})
+                 "drop": drop, "steps": len(rows), "final_eval": _float(summary.get("final_id_success")),
+                 "wall_s": _float(summary.get("run_wall_s"))})
     return out
 
 
@@ -77,9 +98,14 @@ def phase_table(settings: Sequence[tuple[str, list[Path]]], *, reference: str | 
             runs = by_arm[arm]
             k, n = sum(r["drop"] is not None for r in runs), len(runs)
             low, high = wilson_interval(k, n)
+            finals = [r["final_eval"] for r in runs]
+            known = [f for f in finals if not math.isnan(f)]
+            walls = [r["wall_s"] for r in runs if not math.isnan(r["wall_s"])]
             rows.append({"row": f"{label} / {arm}", "setting": label, "arm": arm, "runs": n, "collapsed": k,
                          "share": k / n if n else math.nan, "ci_low": low, "ci_high": high,
-                         "drops": [r["drop"] for r in runs], "run_names": [r["run"] for r in runs]})
+                         "drops": [r["drop"] for r in runs], "run_names": [r["run"] for r in runs],
+                         "final_eval": finals, "final_eval_mean": sum(known) / len(known) if known else math.nan,
+                         "final_eval_ci": bootstrap_ci(finals), "cpu_s_per_run": sum(walls) / len(walls) if walls else math.nan})
     if reference is not None:
         ref = next((r for r in rows if r["row"] == reference), None)
         if ref is None:
@@ -94,14 +120,20 @@ def markdown(rows: Sequence[dict[str, Any]], *, reference: str | None, max_step:
     """The table as Markdown."""
     horizon = f"first {max_step} steps of each run" if max_step else "whole runs"
     lines = [f"Collapse after learning (scoring version 3), {horizon}; Wilson 95% intervals"
-             + (f"; Fisher's exact test (two-sided) against `{reference}`." if reference else "."), "",
-             "| setting / arm | runs | collapsed | share [95% CI] | drop steps | Fisher p |",
-             "|---|---:|---:|---|---|---:|"]
+             + (f"; Fisher's exact test (two-sided) against `{reference}`" if reference else "")
+             + ". Final eval: each run's last in-distribution evaluation (64 dev episodes, at its end or its "
+               "stop), mean over seeds; CPU-s: a run's wall time on one torch thread.", "",
+             "| setting / arm | runs | collapsed | share [95% CI] | drop steps | Fisher p | final eval success "
+             "[bootstrap 95% CI] | CPU-s per run |",
+             "|---|---:|---:|---|---|---:|---|---:|"]
     for r in rows:
         drops = ", ".join("–" if d is None else str(d) for d in r["drops"])
         fisher = r.get("fisher_p_vs_reference")
+        low, high = r["final_eval_ci"]
+        final = "–" if math.isnan(r["final_eval_mean"]) else f"{r['final_eval_mean']:.2f} [{low:.2f}, {high:.2f}]"
+        cost = "–" if math.isnan(r["cpu_s_per_run"]) else f"{r['cpu_s_per_run']:.0f}"
         lines.append(f"| {r['row']} | {r['runs']} | {r['collapsed']} | {r['share']:.2f} [{r['ci_low']:.2f}, "
-                     f"{r['ci_high']:.2f}] | {drops} | {'–' if fisher is None else f'{fisher:.3g}'} |")
+                     f"{r['ci_high']:.2f}] | {drops} | {'–' if fisher is None else f'{fisher:.3g}'} | {final} | {cost} |")
     return "\n".join(lines) + "\n"
 
 
