@@ -92,6 +92,19 @@ def test_a_trainer_refuses_an_out_dir_another_process_is_training_into(tmp_path)
         holder.wait()
 
 
+def test_the_train_cli_names_the_other_process_in_one_line(tmp_path, capsys) -> None:
+    from baselines.train import __main__ as train_cli
+
+    holder = _holder(tmp_path)
+    try:
+        assert train_cli.main(["sft", "--env", "ToolGym/Lookup-v0", "--out", str(tmp_path), "--quiet"]) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and f"pid {holder.pid}" in err and len(err.strip().splitlines()) == 1
+
+
 POOL_PARENT = textwrap.dedent(
     """
     import os, sys, time

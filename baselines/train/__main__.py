@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from baselines.cli import CONTEXT_SETTINGS, config_command, field_help, run_app
+from baselines.procs import DirInUseError
 from baselines.train.config import CommonConfig, RLConfig, SFTConfig, load_config, parse_supervision
 from baselines.train.terms import help_text as supervision_help
 
@@ -49,7 +50,8 @@ ResumeOption = Annotated[str | None, typer.Option(
 def _train(kind: str, config_path: str | None, overrides: list[str] | None, quiet: bool,
            fields: dict[str, Any], resume: str | None = None) -> int:
     """Build the config of ``kind`` (``sft`` or ``rl``), train, print the summary as JSON and return
-    the exit code: 1 for a bad config, 2 when training diverged."""
+    the exit code: 1 for a bad config or an ``out_dir`` another process is training into, 2 when
+    training diverged."""
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if quiet:
         fields["progress"] = False
@@ -62,7 +64,7 @@ def _train(kind: str, config_path: str | None, overrides: list[str] | None, quie
             from baselines.train.rl import RLTrainer
 
             summary = RLTrainer(load_config(RLConfig, config_path, overrides, **fields), resume=resume).train()
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, DirInUseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(summary, indent=2, default=str))
