@@ -301,7 +301,9 @@ def plot_roc(result: dict[str, Any], path: Path) -> None:
     )
     ax.set_ylim(-0.02, 1.02)
     if ax.get_legend_handles_labels()[0]:
-        ax.set_title("Early warning of collapse: ROC per signal")
+        ax.set_title("Early warning of collapse: ROC per signal"
+                     + (" (on the runs the thresholds are chosen on; held-out scores in warning.md)"
+                        if "held_out_drops" in result else ""), fontsize=10)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         ax.set_title("Early warning of collapse: no run collapses under the protocol, nothing to score")
