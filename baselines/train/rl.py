@@ -250,6 +250,12 @@ def uses_sft_batch(cfg: RLConfig) -> bool:
     return any(t.needs_sft_batch for t in enabled_terms(cfg.supervision))
 
 
+
+def _rewards_and_groups(episodes: Sequence[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[B]`` episode rewards (float32) and group indices of a rollout batch."""
+    return (torch.tensor([e.reward for e in episodes], dtype=torch.float32),
+            torch.tensor([e.group for e in episodes]))
+
 class RLTrainer:
     """GRPO trainer; see the module docstring and :class:`~baselines.train.config.RLConfig`.
 
@@ -402,11 +408,11 @@ class RLTrainer:
     def episode_advantages(self, episodes: Sequence[Episode]) -> torch.Tensor:
         """``[B]`` advantages of a rollout batch: GRPO's within each group (``scale_rewards``),
         then each enabled term's transformation (e.g. ``permuted_advantages``, a control)."""
-        cfg = self.cfg
-        rewards = torch.tensor([e.reward for e in episodes], dtype=torch.float32)
-        groups = torch.tensor([e.group for e in episodes])
-        adv = group_advantages(rewards, groups, cfg.adv_eps, cfg.scale_rewards)
-        for term in enabled_terms(cfg.supervision):
+        return self._advantages(*_rewards_and_groups(episodes))
+
+    def _advantages(self, rewards: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        adv = group_advantages(rewards, groups, self.cfg.adv_eps, self.cfg.scale_rewards)
+        for term in enabled_terms(self.cfg.supervision):
             adv = term.advantages(adv, self)
         return adv
 
@@ -414,7 +420,8 @@ class RLTrainer:
     def prepare(self, episodes: list[Episode]) -> tuple[PreparedBatch, dict[str, float]]:
         """Advantages, old / reference log-probs and the on-policy diagnostics of a rollout batch."""
         cfg = self.cfg
-        adv = self.episode_advantages(episodes)
+        rewards, groups = _rewards_and_groups(episodes)
+        adv = self._advantages(rewards, groups)
         batch = collate(episodes, self.control, adv.tolist()).to(cfg.device)
         shape, dev = batch.targets.shape, batch.targets.device
         old_logp = torch.zeros(shape, device=dev)
@@ -464,8 +471,7 @@ class RLTrainer:
             "train/sampler_ratio_min": float(sampler_ratio[plain > 0].min()) if bool((plain > 0).any()) else math.nan,
             "train/adv_abs_mean": float(adv.abs().mean()),
         }
-        stats.update(group_stats(torch.tensor([e.reward for e in episodes], dtype=torch.float32),
-                                 torch.tensor([e.group for e in episodes])))
+        stats.update(group_stats(rewards, groups))
         stats.update(
             control_prob_stats(
                 ctrl, batch.targets, sampled, batch.illegal, batch.after_open, self.control.names,

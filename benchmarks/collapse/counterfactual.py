@@ -32,7 +32,8 @@ import copy
 import json
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -126,11 +127,9 @@ def branch(
         optim_state = copy.deepcopy(trainer.optimizer.state_dict())
         streams = copy.deepcopy(trainer.streams.state_dict())
         real = prepared.batch.advantages.clone()
-        replay_cfg = trainer.cfg
         if update_overrides:  # e.g. scale_rewards=none: the step's advantages as the update's config computes them
-            trainer.cfg = update_cfg
-            real = trainer.episode_advantages(episodes).to(real.device, real.dtype).reshape(real.shape)
-            trainer.cfg = replay_cfg
+            with _config(trainer, update_cfg):
+                real = trainer.episode_advantages(episodes).to(real.device, real.dtype).reshape(real.shape)
         generator = torch.Generator().manual_seed(cfg.seed + step)
         advantages = {
             "real": real,
@@ -146,11 +145,8 @@ def branch(
             prepared.batch.advantages.copy_(advantages[name])
             if update_overrides:
                 set_lr(trainer.optimizer, trainer.lr * update_cfg.lr / cfg.lr)
-            trainer.cfg = update_cfg
-            try:
+            with _config(trainer, update_cfg):
                 stats = trainer.update(prepared, episodes)
-            finally:
-                trainer.cfg = replay_cfg
             moved = math.sqrt(
                 sum(float((p.detach() - model_state[k]).double().pow(2).sum()) for k, p in trainer.model.state_dict().items())
             )
@@ -172,6 +168,17 @@ def branch(
         "before": before,
         "variants": out,
     }
+
+
+@contextmanager
+def _config(trainer: Any, cfg: Any) -> Iterator[None]:
+    """Run ``trainer`` with ``cfg`` inside the block, its own config again after it."""
+    own = trainer.cfg
+    trainer.cfg = cfg
+    try:
+        yield
+    finally:
+        trainer.cfg = own
 
 
 def markdown(result: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.collapse.controls import fisher_p
-from benchmarks.collapse.report import load
+from benchmarks.collapse.report import _num, load
 from benchmarks.collapse.warning import Protocol, drop_step
 from toolgym.stats import wilson_interval
 
@@ -57,13 +57,6 @@ def bootstrap_ci(values: Sequence[float], *, resamples: int = 10_000, seed: int 
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = None) -> dict[str, list[dict[str, Any]]]:
     """Per arm, one ``{"run", "seed", "drop", "steps", "final_eval", "wall_s"}`` per run of ``dirs``
     (``drop``: the drop step of a collapse after learning, ``None`` without one), judged on steps ≤
@@ -78,8 +71,8 @@ def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = No
             drop = drop_step(success, [int(r["step"]) for r in rows], protocol)
             out.setdefault(summary["arm"], []).append(
                 {"run": f"{directory.name}/{summary['run']}", "seed": int(float(summary["seed"])),
-                 "drop": drop, "steps": len(rows), "final_eval": _float(summary.get("final_id_success")),
-                 "wall_s": _float(summary.get("run_wall_s"))})
+                 "drop": drop, "steps": len(rows), "final_eval": _num(summary.get("final_id_success")),
+                 "wall_s": _num(summary.get("run_wall_s"))})
     return out
 
 

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from baselines.train.early_warning import EPS, score_series
-from benchmarks.collapse.report import load
+from benchmarks.collapse.report import _num, load
 
 SIGNALS: dict[str, tuple[str, int]] = {
     "illegal control mass (probe)": ("diag/probe/illegal_total", +1),
@@ -199,13 +199,6 @@ def best_point(curve: Sequence[dict[str, float]], p: Protocol) -> dict[str, floa
 
 def _nan0(x: float) -> float:
     return 0.0 if math.isnan(x) else x
-
-
-def _num(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _drops(steps_by_run: dict[str, list[dict[str, Any]]], p: Protocol) -> dict[str, int | None]:
