@@ -43,7 +43,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="Tiny budget, 2 seeds: checks the pipeline in minutes (not a result).")
     p.add_argument("--sft", help="Existing SFT checkpoint to start from (default: train one in the work dir).")
     p.add_argument("--work-dir", type=Path, help="Checkpoints and per-run logs (default runs/collapse[_quick]/<env>).")
-    p.add_argument("--out", type=Path, help="CSVs, manifest and report (default benchmarks/results/collapse[_quick]).")
+    p.add_argument("--out", type=Path, help="CSVs, manifest and report (default runs/collapse[_quick]/results; the committed studies are under benchmarks/results/collapse/).")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="RL config override for every run; repeatable.")
 
 
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--lrs", type=_floats, default=[5e-4, 1e-3, 2e-3], help="Learning rates (default 5e-4,1e-3,2e-3).")
     sweep.add_argument("--kls", type=_floats, default=[0.0, 0.05], help="KL coefficients (default 0,0.05).")
     report = sub.add_parser("report", help="write REPORT.md and plots from the CSVs")
-    report.add_argument("--out", type=Path, help="Directory with steps.csv / runs.csv (default benchmarks/results/collapse).")
+    report.add_argument("--out", type=Path, help="Directory with steps.csv / runs.csv (default runs/collapse[_quick]/results).")
     report.add_argument("--quick", action="store_true", help="Report on the --quick results directory.")
     return parser
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     suffix = "_quick" if args.quick else ""
-    out = args.out or Path(f"benchmarks/results/collapse{suffix}")
+    out = args.out or Path(f"runs/collapse{suffix}") / "results"
     if args.command == "report":
         from benchmarks.collapse.report import write_report
 

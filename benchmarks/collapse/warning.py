@@ -275,28 +275,38 @@ def _fmt(x: float, digits: int = 2) -> str:
 
 
 def plot_roc(result: dict[str, Any], path: Path) -> None:
-    """ROC curves (false alarms per 100 steps vs recall), one line per signal."""
+    """ROC curves (false alarms per 100 steps vs recall), one line per signal; with held-out runs,
+    each signal's held-out point at its chosen threshold is a hollow marker of the same colour."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 5))
-    for name, sig in result["signals"].items():
+    fig, ax = plt.subplots(figsize=(10.5, 5.2))
+    colors = plt.get_cmap("tab20").colors
+    styles = ("-", "--", "-.", ":")
+    held_out = "held_out_drops" in result
+    for i, (name, sig) in enumerate(result["signals"].items()):
+        color, style = colors[(2 * i) % 20 if i < 10 else (2 * i + 1) % 20], styles[i % len(styles)]
         pts = [(c["false_alarms_per_100"], c["recall"]) for c in sig["roc"] if not math.isnan(c["recall"])]
         if pts:
             xs, ys = zip(*pts, strict=True)
-            ax.step(xs, ys, where="post", label=name)
+            ax.step(xs, ys, where="post", label=name, color=color, ls=style, lw=1.4)
+        h = sig.get("held_out")
+        if held_out and h and not math.isnan(h["recall"]):
+            ax.plot([h["false_alarms_per_100"]], [h["recall"]], marker="o", ms=7, mfc="none", mec=color, mew=1.6, ls="none")
     ax.axvline(Protocol(**result["protocol"]).max_false_alarms, color="grey", ls=":", lw=1)
-    ax.set_xlabel("false alarms per 100 steps (alarm steps outside the warning windows)")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("false alarms per 100 steps (alarm steps outside the warning windows; linear below 1, log above)")
     ax.set_ylabel(
         f"recall (collapsing runs warned {result['protocol']['min_lead']}–{result['protocol'].get('horizon', '?')} steps ahead)"
     )
     ax.set_ylim(-0.02, 1.02)
     if ax.get_legend_handles_labels()[0]:
         ax.set_title("Early warning of collapse: ROC per signal"
-                     + (" (on the runs the thresholds are chosen on; held-out scores in warning.md)"
-                        if "held_out_drops" in result else ""), fontsize=10)
+                     + ("\nlines: the runs the thresholds are chosen on; ○: held-out runs at the chosen threshold"
+                        if held_out else ""), fontsize=10)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         ax.set_title("Early warning of collapse: no run collapses under the protocol, nothing to score")
