@@ -589,7 +589,7 @@ def regenerate(out_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def replace_cells(out_dir: Path, rerun_csv: Path) -> list[tuple[str, str]]:
+def replace_cells(out_dir: Path, rerun_csv: Path, *, add: bool = False) -> list[tuple[str, str]]:
     """Replace the cells of ``out_dir``'s leaderboard by those of a rerun, then :func:`regenerate`.
 
     Every (env, agent) cell present in ``rerun_csv`` (a ``leaderboard.csv`` written by another
@@ -597,12 +597,17 @@ def replace_cells(out_dir: Path, rerun_csv: Path) -> list[tuple[str, str]]:
     in ``out_dir/leaderboard.csv``; other cells are kept as they are, in their order, with the
     rerun's cells at the place of the rows they replace. Rows are copied as text (no rounding).
 
+    With ``add=True``, the rerun may also bring cells the leaderboard lacks (e.g. a new agent
+    played on some envs): they are appended after the existing rows, and a new agent's column
+    comes after the agents of the recorded command. The recorded command is not changed: say in
+    the results' README which command made the added cells.
+
     Returns:
-        The (env, agent) cells replaced.
+        The (env, agent) cells replaced or added.
 
     Raises:
-        ConfigError: a file is missing, the CSV columns differ, or a rerun cell is not in the
-            leaderboard (a rerun only replaces cells; adding envs or agents is a new run).
+        ConfigError: a file is missing, the CSV columns differ, or (without ``add``) a rerun cell
+            is not in the leaderboard.
     """
     base_csv = out_dir / "leaderboard.csv"
     for needed in (base_csv, rerun_csv):
@@ -620,8 +625,11 @@ def replace_cells(out_dir: Path, rerun_csv: Path) -> list[tuple[str, str]]:
         raise ConfigError(f"Cannot replace cells: {rerun_csv} has columns {rerun_columns}, expected {columns}.")
     cells = list(dict.fromkeys((r["env"], r["agent"]) for r in rerun))
     missing = sorted(set(cells) - {(r["env"], r["agent"]) for r in base})
-    if missing:
-        raise ConfigError(f"Cannot replace cells: {missing} are not in {base_csv} (a rerun only replaces cells).")
+    if missing and not add:
+        raise ConfigError(
+            f"Cannot replace cells: {missing} are not in {base_csv} (a rerun only replaces cells; "
+            "pass add=True to append new cells)."
+        )
     new_rows = {cell: [r for r in rerun if (r["env"], r["agent"]) == cell] for cell in cells}
     merged: list[dict[str, str]] = []
     for row in base:
@@ -630,6 +638,8 @@ def replace_cells(out_dir: Path, rerun_csv: Path) -> list[tuple[str, str]]:
             merged.extend(new_rows.pop(cell))  # the whole rerun cell, once, where the cell began
         elif cell not in cells:
             merged.append(row)
+    for rows in new_rows.values():  # cells the leaderboard did not have (add=True)
+        merged.extend(rows)
     with base_csv.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()

@@ -230,5 +230,27 @@ def test_replace_cells_swaps_only_the_rerun_cells(tmp_path: Path) -> None:
     assert "| ToolGym/Lookup-v0 | random | 3 |" in (tmp_path / "board" / "LEADERBOARD.md").read_text()
     unknown = run_leaderboard(["ToolGym/Calc-v0"], ["random"], episodes=1, seeds=1, workers=1)
     write_outputs(unknown, tmp_path / "unknown", command="toolgym leaderboard --other")
-    with pytest.raises(ConfigError, match=r"not in .* \(a rerun only replaces cells\)"):
+    with pytest.raises(ConfigError, match=r"not in .* \(a rerun only replaces cells; pass add=True"):
         replace_cells(tmp_path / "board", tmp_path / "unknown" / "leaderboard.csv")
+
+
+def test_replace_cells_with_add_appends_a_new_agents_cells(tmp_path: Path) -> None:
+    from baselines.leaderboard import replace_cells
+
+    base = run_leaderboard(["ToolGym/Lookup-v0", "ToolGym/Calc-v0"], ["random"], episodes=2, seeds=1, workers=1)
+    write_outputs(base, tmp_path / "board", command="toolgym leaderboard --envs x --agents random")
+    new = run_leaderboard(["ToolGym/Lookup-v0"], ["oracle"], episodes=3, seeds=1, workers=1)
+    write_outputs(new, tmp_path / "new", command="toolgym leaderboard --agents oracle")
+    assert replace_cells(tmp_path / "board", tmp_path / "new" / "leaderboard.csv", add=True) == [
+        ("ToolGym/Lookup-v0", "oracle")
+    ]
+    merged = read_csv(tmp_path / "board" / "leaderboard.csv")
+    assert [(r["env"], r["agent"], r["task_id"]) for r in merged[: len(base)]] == [
+        (r["env"], r["agent"], r["task_id"]) for r in base
+    ]
+    assert [r["task_id"] for r in merged[len(base):]] == [r["task_id"] for r in new]
+    md = (tmp_path / "board" / "LEADERBOARD.md").read_text()
+    assert "--agents random\n" in md  # the recorded command is kept as it was
+    header = next(line for line in md.splitlines() if line.startswith("| env |"))
+    assert header.index("random") < header.index("oracle")  # the new agent's column comes last
+    assert "| ToolGym/Lookup-v0 | oracle | 3 |" in md
