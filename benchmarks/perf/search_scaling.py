@@ -244,8 +244,9 @@ def bench_toolgym(path: Path, queries: list[str]) -> dict[str, Any]:
 
 def search_step_cpu_us(queries: int = 2000, repeats: int = 5) -> dict[str, float]:
     """CPU µs of one ``search`` tool-call step of Search-v0 on the shipped corpus, with the
-    current tool and the previous one (median of ``repeats`` blocks, each the mean of a block of
-    agent-style queries about the corpus's entities)."""
+    current tool and the previous one, in alternating blocks: the median of ``repeats`` blocks
+    (``*_us``, what the target is judged on) and the least-disturbed block (``*_min_us``), each
+    block the mean over the agent-style queries about the corpus's entities."""
     import statistics
 
     import gymnasium as gym
@@ -280,6 +281,7 @@ def search_step_cpu_us(queries: int = 2000, repeats: int = 5) -> dict[str, float
     tool.fn = current_fn
     env.close()
     return {"current_us": statistics.median(current), "previous_us": statistics.median(previous),
+            "current_min_us": min(current), "previous_min_us": min(previous),
             "vs_previous": same}
 
 
@@ -338,7 +340,8 @@ def main(argv: list[str] | None = None) -> None:
     rank_where = "in-process" if local_rank else (f"subprocess ({external})" if external else "unavailable")
     print(f"rank-bm25: {rank_where}", flush=True)
     step = search_step_cpu_us(queries=300 if args.quick else 2000, repeats=3 if args.quick else 7)
-    print(f"Search-v0 step: {step['current_us']:.1f} CPU µs (previous tool {step['previous_us']:.1f}); results vs "
+    print(f"Search-v0 step: {step['current_us']:.1f} CPU µs, median of blocks (previous tool {step['previous_us']:.1f}); "
+          f"least-disturbed block {step['current_min_us']:.1f} (previous {step['previous_min_us']:.1f}); results vs "
           f"previous {step['vs_previous']}", flush=True)
     rows: list[dict[str, Any]] = []
     last_rank: dict[str, Any] | None = None
@@ -441,7 +444,9 @@ def main(argv: list[str] | None = None) -> None:
                   "different", "top-5 overlap with rank-bm25"], same_rows),
         "",
         f"Search-v0 `search` step, CPU µs (median of blocks of agent-style queries on the shipped corpus): "
-        f"current {step['current_us']:.1f}, previous tool {step['previous_us']:.1f}.",
+        f"current {step['current_us']:.1f}, previous tool {step['previous_us']:.1f}; the least-disturbed block: "
+        f"current {step['current_min_us']:.1f}, previous tool {step['previous_min_us']:.1f} (on a shared machine the "
+        "blocks of the same code differ by more than the target's margin; the target is judged on the median).",
     ])
     print()
     print(markdown)

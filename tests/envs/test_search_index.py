@@ -147,6 +147,21 @@ def test_every_strategy_is_exercised(corpora: dict[str, Corpus], monkeypatch: py
     assert used["dense"] < len(queries) // 2  # the fallback is the exception
 
 
+def test_the_dense_path_adds_frequent_tokens_as_rows_within_its_memory_budget(corpora: dict[str, Corpus]) -> None:
+    """The shipped corpus takes the dense path; its frequent tokens are added as precomputed rows
+    (the equivalence test above then checks those scores bit for bit against bm25s)."""
+    from toolgym.envs.search import index
+
+    corpus = corpora["shipped"]
+    rows = corpus._dense_rows
+    assert rows and sum(r.nbytes for r in rows.values()) <= index._DENSE_ROW_BYTES
+    sizes = np.diff(corpus._indptr)
+    assert all(sizes[t] > len(corpus.docs) * index._DENSE_ROW_SHARE for t in rows)
+    used = [q for q in agent_queries(corpus, 600) if any(t in rows for t in corpus.query_ids(q))]
+    assert len(used) > 100  # the agent-style queries of the equivalence test go through the rows
+    assert corpora["generated"]._dense_rows == {}  # 20,000 documents: the pruned path, no rows
+
+
 def test_query_ids_equal_bm25s_tokenizer(corpora: dict[str, Corpus]) -> None:
     corpus = corpora["shipped"]
     tokenizer = reference_tokenizer(corpus)

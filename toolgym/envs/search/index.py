@@ -49,6 +49,13 @@ _DENSE_DOCS = 16_384
 _COLUMN_TOP_MIN = 64
 """Smallest number of leading entries cached per frequent column (step 3)."""
 
+_DENSE_ROW_SHARE = 1 / 32
+"""In the dense path, a token in more than this share of the documents is added as a precomputed
+dense row (one vector add) instead of scattered (a gather, an add and a scatter per entry)."""
+
+_DENSE_ROW_BYTES = 8 << 20
+"""At most this much memory for those rows (the most frequent tokens first)."""
+
 _BOUND_SLACK = 1e-6
 """Relative slack per summed token on the upper bound, covering float32 rounding of the sums."""
 
@@ -99,6 +106,7 @@ class Corpus:
         self._num_docs = int(scores["num_docs"])
         self._column_max = _column_max(self._data, self._indptr)
         self._column_top: dict[int, np.ndarray] = {}
+        self._dense_rows = self._frequent_rows() if self._num_docs <= _DENSE_DOCS else {}
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         # Pickle by path: the unpickling process loads (or reuses) its own cached index.
@@ -129,7 +137,7 @@ class Corpus:
         if found is None:
             found = self._dense_top_k(tokens, k)
         docs, scores = found
-        return [(int(i), float(s)) for i, s in zip(docs.tolist(), scores.tolist(), strict=True) if s > 0]
+        return [(i, s) for i, s in zip(docs.tolist(), scores.tolist(), strict=True) if s > 0]  # tolist: Python ints and floats
 
     # ------------------------------------------------------------------ internals
     def _column(self, token: int) -> tuple[np.ndarray, np.ndarray]:
@@ -209,12 +217,33 @@ class Corpus:
         self._column_top[token] = leading
         return leading[:count]
 
+    def _frequent_rows(self) -> dict[int, np.ndarray]:
+        """Dense score rows of the tokens in more than :data:`_DENSE_ROW_SHARE` of the documents,
+        most frequent first, within :data:`_DENSE_ROW_BYTES`."""
+        sizes = np.diff(self._indptr)
+        frequent = np.flatnonzero(sizes > self._num_docs * _DENSE_ROW_SHARE)
+        frequent = frequent[np.argsort(-sizes[frequent], kind="stable")]
+        budget = _DENSE_ROW_BYTES // max(1, self._num_docs * self._data.dtype.itemsize)
+        rows: dict[int, np.ndarray] = {}
+        for token in frequent[:budget].tolist():
+            indices, data = self._column(token)
+            row = np.zeros(self._num_docs, dtype=self._data.dtype)
+            row[indices] = data
+            rows[token] = row
+        return rows
+
     def _dense_top_k(self, tokens: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Every document's score (what ``bm25s``'s ``get_scores`` computes: each token's column
-        added in query order), then the top ``k`` (ties by corpus order)."""
+        added in query order), then the top ``k`` (ties by corpus order). A frequent token's
+        column is added as its dense row: adding its zeros changes no float32 sum, so the scores
+        are the same bits."""
         scores = np.zeros(self._num_docs, dtype=self._data.dtype)
-        bounds, indices, data = self._bounds, self._indices, self._data
+        bounds, indices, data, rows = self._bounds, self._indices, self._data, self._dense_rows
         for token in tokens:
+            row = rows.get(token)
+            if row is not None:
+                scores += row
+                continue
             start, end = bounds[token], bounds[token + 1]
             if end > start:  # a column holds each document once, so += adds like np.add.at
                 scores[indices[start:end]] += data[start:end]
