@@ -425,8 +425,9 @@ def main(argv: list[str] | None = None) -> None:
         "BM25 search scaling: ToolGym vs its previous search vs rank-bm25", info,
         [f"{args.queries} generated agent-style queries per size, top-{K}, tokenisation included; build = read jsonl + "
          "tokenise + index. ToolGym and its previous search ran on the same index, interleaved in blocks of queries. "
-         f"rank-bm25 ran {rank_where}, with a {args.budget:g} s budget per size; extrapolated rows are linear "
-         "scalings of the largest size it finished.", ""],
+         + (f"rank-bm25 ran {rank_where}, with a {args.budget:g} s budget per size; extrapolated rows are linear "
+          "scalings of the largest size it finished." if rank_where != "unavailable" else
+          "rank-bm25 was not installed (no `--peer-python`): its columns are empty."), ""],
     )
     markdown = "\n".join([
         *lines, *(v + "  " for v in verdict), "",
