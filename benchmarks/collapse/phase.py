@@ -58,9 +58,11 @@ def bootstrap_ci(values: Sequence[float], *, resamples: int = 10_000, seed: int 
 
 
 def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Per arm, one ``{"run", "seed", "drop", "steps", "final_eval", "wall_s"}`` per run of ``dirs``
-    (``drop``: the drop step of a collapse after learning, ``None`` without one), judged on steps ≤
-    ``max_step``; ``final_eval`` is the run's final in-distribution evaluation (at its end or stop)."""
+    """Per arm, one ``{"run", "seed", "drop", "steps", "final_eval", "cpu_s", "cpu_measured"}`` per run
+    of ``dirs`` (``drop``: the drop step of a collapse after learning, ``None`` without one), judged
+    on steps ≤ ``max_step``; ``final_eval`` is the run's final in-distribution evaluation (at its end
+    or stop); ``cpu_s`` is the run's process CPU time where the study recorded it
+    (``cpu_measured``), else its wall time on one torch thread."""
     out: dict[str, list[dict[str, Any]]] = {}
     for directory in dirs:
         steps_by_run, runs, _ = load(directory)
@@ -72,8 +74,14 @@ def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = No
             out.setdefault(summary["arm"], []).append(
                 {"run": f"{directory.name}/{summary['run']}", "seed": int(float(summary["seed"])),
                  "drop": drop, "steps": len(rows), "final_eval": _num(summary.get("final_id_success")),
-                 "wall_s": _num(summary.get("run_wall_s"))})
+                 **_cost(summary)})
     return out
+
+
+def _cost(summary: dict[str, Any]) -> dict[str, Any]:
+    cpu = _num(summary.get("run_cpu_s"))
+    measured = not math.isnan(cpu)
+    return {"cpu_s": cpu if measured else _num(summary.get("run_wall_s")), "cpu_measured": measured}
 
 
 def phase_table(settings: Sequence[tuple[str, list[Path]]], *, reference: str | None = None,
@@ -93,12 +101,13 @@ def phase_table(settings: Sequence[tuple[str, list[Path]]], *, reference: str | 
             low, high = wilson_interval(k, n)
             finals = [r["final_eval"] for r in runs]
             known = [f for f in finals if not math.isnan(f)]
-            walls = [r["wall_s"] for r in runs if not math.isnan(r["wall_s"])]
+            costs = [r["cpu_s"] for r in runs if not math.isnan(r["cpu_s"])]
             rows.append({"row": f"{label} / {arm}", "setting": label, "arm": arm, "runs": n, "collapsed": k,
                          "share": k / n if n else math.nan, "ci_low": low, "ci_high": high,
                          "drops": [r["drop"] for r in runs], "run_names": [r["run"] for r in runs],
                          "final_eval": finals, "final_eval_mean": sum(known) / len(known) if known else math.nan,
-                         "final_eval_ci": bootstrap_ci(finals), "cpu_s_per_run": sum(walls) / len(walls) if walls else math.nan})
+                         "final_eval_ci": bootstrap_ci(finals), "cpu_s_per_run": sum(costs) / len(costs) if costs else math.nan,
+                         "cpu_s_measured": all(r["cpu_measured"] for r in runs)})
     if reference is not None:
         ref = next((r for r in rows if r["row"] == reference), None)
         if ref is None:
@@ -115,7 +124,9 @@ def markdown(rows: Sequence[dict[str, Any]], *, reference: str | None, max_step:
     lines = [f"Collapse after learning (scoring version 3), {horizon}; Wilson 95% intervals"
              + (f"; Fisher's exact test (two-sided) against `{reference}`" if reference else "")
              + ". Final eval: each run's last in-distribution evaluation (64 dev episodes, at its end or its "
-               "stop), mean over seeds; CPU-s: a run's wall time on one torch thread.", "",
+               "stop), mean over seeds; CPU-s: a run's process CPU time, or (†) its wall time on one torch "
+               "thread where the study did not record CPU time (runs before it did; inflated when other jobs "
+               "shared the cores).", "",
              "| setting / arm | runs | collapsed | share [95% CI] | drop steps | Fisher p | final eval success "
              "[bootstrap 95% CI] | CPU-s per run |",
              "|---|---:|---:|---|---|---:|---|---:|"]
@@ -124,7 +135,7 @@ def markdown(rows: Sequence[dict[str, Any]], *, reference: str | None, max_step:
         fisher = r.get("fisher_p_vs_reference")
         low, high = r["final_eval_ci"]
         final = "–" if math.isnan(r["final_eval_mean"]) else f"{r['final_eval_mean']:.2f} [{low:.2f}, {high:.2f}]"
-        cost = "–" if math.isnan(r["cpu_s_per_run"]) else f"{r['cpu_s_per_run']:.0f}"
+        cost = "–" if math.isnan(r["cpu_s_per_run"]) else f"{r['cpu_s_per_run']:.0f}" + ("" if r["cpu_s_measured"] else " †")
         lines.append(f"| {r['row']} | {r['runs']} | {r['collapsed']} | {r['share']:.2f} [{r['ci_low']:.2f}, "
                      f"{r['ci_high']:.2f}] | {drops} | {'–' if fisher is None else f'{fisher:.3g}'} | {final} | {cost} |")
     return "\n".join(lines) + "\n"

@@ -120,12 +120,15 @@ def _train_and_summarise(spec: RunSpec, env_id: str, init: str, run_dir: str, sh
     config.progress = False
     config.tensorboard = False
     config.threads = threads
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     summary = RLTrainer(config, resume="auto").train()
     final = evaluate_checkpoint(str(Path(run_dir) / "model"), env_id, **_eval_kwargs(config))
     summary.update(_final_fields(final))
     summary.update(spec.labels())
     summary["run_wall_s"] = time.perf_counter() - started
+    # CPU seconds of this process (all its threads) over the run: its cost, whatever else shared
+    # the machine. A study with --jobs 1 runs in-process, hence the difference from the start.
+    summary["run_cpu_s"] = time.process_time() - cpu_started
     Path(run_dir, "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     return summary
 

@@ -50,6 +50,7 @@ def test_quick_study_writes_every_step_of_every_run(study: dict) -> None:
         assert 0.0 <= float(r["final_ood_success"]) <= 1.0
         assert 0.0 <= float(r["final_ood_tool_success"]) <= 1.0
         assert int(r["steps"]) == 3
+        assert 0.0 < float(r["run_cpu_s"]) <= float(r["run_wall_s"]) * 4  # the run's own CPU time, recorded
     start = json.loads((out / "start_eval.json").read_text())
     assert {"final_id_success", "final_ood_success", "final_ood_tool_success"} <= set(start)
     steps = _rows(out / "steps.csv")

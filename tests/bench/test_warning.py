@@ -185,17 +185,20 @@ def test_phase_table_counts_collapses_after_learning_per_setting_with_intervals_
     _write_results(tmp_path / "a", {"r0": (learn_then_break, flat), "r1": (learn_then_break, flat),
                                     "r2": (learn_then_dip, flat)})
     _write_results(tmp_path / "b", {"r0": (never_learns, flat), "r1": (learn_then_dip, flat)})
-    for d in ("a", "b"):  # phase reads the arm and seed of each run from runs.csv
+    for d in ("a", "b"):  # phase reads the arm, seed and cost of each run from runs.csv
         runs = [f"r{i}" for i in range(3 if d == "a" else 2)]
-        (tmp_path / d / "runs.csv").write_text("run,arm,seed,final_id_success,run_wall_s\n"
-                                               + "".join(f"{r},none,{i},{0.5 * i},100\n" for i, r in enumerate(runs)))
+        cpu = ",80" if d == "a" else ""  # b: a study that recorded only wall time
+        (tmp_path / d / "runs.csv").write_text("run,arm,seed,final_id_success,run_wall_s" + (",run_cpu_s" if cpu else "")
+                                               + "\n" + "".join(f"{r},none,{i},{0.5 * i},100{cpu}\n" for i, r in enumerate(runs)))
     rows = phase_table([("A", [tmp_path / "a"]), ("B", [tmp_path / "b"])], reference="B / none")
     a, b = rows
     assert (a["collapsed"], a["runs"], a["drops"]) == (2, 3, [16, 16, None])
     assert (b["collapsed"], b["runs"]) == (0, 2) and b["fisher_p_vs_reference"] == 1.0
     assert a["fisher_p_vs_reference"] == pytest.approx(0.4, abs=1e-9)  # 2/3 vs 0/2
     assert 0.0 < a["ci_low"] < 2 / 3 < a["ci_high"] < 1.0
-    assert a["final_eval"] == [0.0, 0.5, 1.0] and a["final_eval_mean"] == 0.5 and a["cpu_s_per_run"] == 100
+    assert a["final_eval"] == [0.0, 0.5, 1.0] and a["final_eval_mean"] == 0.5
+    assert (a["cpu_s_per_run"], a["cpu_s_measured"]) == (80, True)  # process CPU time where recorded
+    assert (b["cpu_s_per_run"], b["cpu_s_measured"]) == (100, False)  # else wall time, marked † in the table
     assert 0.0 <= a["final_eval_ci"][0] < 0.5 < a["final_eval_ci"][1] <= 1.0
     # judged on the first 20 steps only, the low stretch is too short to count
     assert phase_table([("A", [tmp_path / "a"])], max_step=20)[0]["collapsed"] == 0
@@ -206,3 +209,7 @@ def test_phase_table_counts_collapses_after_learning_per_setting_with_intervals_
         phase_table([("A", [tmp_path / "a"])], reference="Z / none")
     assert phase_main(["--out", str(tmp_path / "o"), "--setting", f"A={tmp_path / 'a'}"]) == 0
     assert (tmp_path / "o" / "phase.png").stat().st_size > 5_000 and "| A / none | 3 | 2 |" in (tmp_path / "o" / "phase.md").read_text()
+    two = phase_main(["--out", str(tmp_path / "o2"), "--setting", f"A={tmp_path / 'a'}", "--setting", f"B={tmp_path / 'b'}"])
+    assert two == 0
+    table = (tmp_path / "o2" / "phase.md").read_text()
+    assert table.splitlines()[-2].endswith("| 80 |") and table.splitlines()[-1].endswith("| 100 † |")
