@@ -137,7 +137,8 @@ class Corpus:
         if found is None:
             found = self._dense_top_k(tokens, k)
         docs, scores = found
-        return [(i, s) for i, s in zip(docs.tolist(), scores.tolist(), strict=True) if s > 0]  # tolist: Python ints and floats
+        # tolist gives Python ints and floats already
+        return [(i, s) for i, s in zip(docs.tolist(), scores.tolist(), strict=True) if s > 0]
 
     # ------------------------------------------------------------------ internals
     def _column(self, token: int) -> tuple[np.ndarray, np.ndarray]:
