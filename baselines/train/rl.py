@@ -250,11 +250,11 @@ def uses_sft_batch(cfg: RLConfig) -> bool:
     return any(t.needs_sft_batch for t in enabled_terms(cfg.supervision))
 
 
-
 def _rewards_and_groups(episodes: Sequence[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
     """``[B]`` episode rewards (float32) and group indices of a rollout batch."""
     return (torch.tensor([e.reward for e in episodes], dtype=torch.float32),
             torch.tensor([e.group for e in episodes]))
+
 
 class RLTrainer:
     """GRPO trainer; see the module docstring and :class:`~baselines.train.config.RLConfig`.
