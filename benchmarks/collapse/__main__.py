@@ -40,6 +40,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="Start the seeds here (FIRST..FIRST+N-1): more seeds of a setting, in another work dir.")
     p.add_argument("--steps", type=int, help="RL steps per run (default: the env preset's).")
     p.add_argument("--jobs", type=int, default=1, help="Runs in parallel, one torch thread each (default 1).")
+    p.add_argument("--threads", type=int,
+                   help="Torch threads per run (default: 1 with several jobs, else every core); "
+                        "--jobs 1 --threads 1 lets two studies share two cores.")
     p.add_argument("--quick", action="store_true", help="Tiny budget, 2 seeds: checks the pipeline in minutes (not a result).")
     p.add_argument("--sft", help="Existing SFT checkpoint to start from (default: train one in the work dir).")
     p.add_argument("--work-dir", type=Path, help="Checkpoints and per-run logs (default runs/collapse[_quick]/<env>).")
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
         run_study(
             specs, env_id=args.env, work_dir=work, out_dir=out, quick=args.quick, steps=args.steps, sft=args.sft,
-            jobs=args.jobs, extra=args.set, command=command, progress=bar.write, on_steps=on_steps,
+            jobs=args.jobs, threads=args.threads, extra=args.set, command=command, progress=bar.write, on_steps=on_steps,
         )
     where = f" --out {shlex.quote(str(out))}" if args.out else (" --quick" if args.quick else "")
     print(f"results in {out}; next: python -m benchmarks.collapse report{where}")

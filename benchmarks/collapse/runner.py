@@ -143,6 +143,7 @@ def run_study(
     steps: int | None = None,
     sft: str | None = None,
     jobs: int = 1,
+    threads: int | None = None,
     extra: Sequence[str] = (),
     command: str = "",
     progress: Callable[[str], None] | None = None,
@@ -160,6 +161,8 @@ def run_study(
         steps: RL steps per run (default: the preset's).
         sft: An existing SFT checkpoint directory to start from (default: train one in work_dir).
         jobs: Worker processes.
+        threads: Torch threads per run (default: 1 with several jobs, else every core). Set 1
+            to run two single-job studies side by side without oversubscribing the cores.
         extra: ``key=value`` overrides for every run.
         command: The command line, recorded in the manifest.
         progress: Called with a line of text after each run.
@@ -171,6 +174,8 @@ def run_study(
     Returns:
         The summaries of all runs (finished earlier or now).
     """
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     work_dir, out_dir = Path(work_dir), Path(out_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -178,7 +183,8 @@ def run_study(
     init = sft or str(train_sft(env_id, work_dir, quick=quick))
     shared = rl_overrides(env_id, quick=quick, steps=steps if steps is not None else (None if quick else preset.steps), extra=extra)
     evaluate_start(env_id, init, shared, work_dir, out_dir)
-    threads = 1 if jobs > 1 else max(1, (os.cpu_count() or 1))
+    if threads is None:
+        threads = 1 if jobs > 1 else max(1, (os.cpu_count() or 1))
     todo = [s for s in specs if not (work_dir / "runs" / s.name / "summary.json").exists()]
     say = progress or (lambda line: None)
     say(f"{len(specs) - len(todo)} of {len(specs)} runs already done; running {len(todo)} with {jobs} job(s).")

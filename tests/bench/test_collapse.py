@@ -206,6 +206,15 @@ def test_run_study_reports_rl_steps_done_and_in_all(study: dict, tmp_path) -> No
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 
 
+def test_run_study_rejects_zero_threads_before_any_work(tmp_path) -> None:
+    from benchmarks.collapse.runner import run_study
+
+    with pytest.raises(ValueError, match="threads must be at least 1, got 0"):
+        run_study([RunSpec("none", 0, 2e-3, 0.0)], env_id="ToolGym/Lookup-v0", work_dir=tmp_path / "w",
+                  out_dir=tmp_path / "o", quick=True, threads=0)
+    assert not (tmp_path / "w").exists()
+
+
 def test_steps_logged_counts_metric_rows_and_target_steps_follow_overrides(tmp_path) -> None:
     from benchmarks.collapse.runner import _steps_logged, _target_steps, preset_for
 
