@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from transformers import PreTrainedModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,14 +40,14 @@ from baselines.llm.tokenizer import ChatFormat, conversation_text, train_tokeniz
 from baselines.train.batch import collate, group_advantages  # noqa: E402
 from baselines.train.common import batch_logits  # noqa: E402
 from baselines.train.config import RLConfig  # noqa: E402
-from baselines.train.envs import ExpertBank, make_envs, task_ids  # noqa: E402
+from baselines.train.envs import ExpertBank, ExpertTrajectory, make_envs, task_ids  # noqa: E402
 from baselines.train.rl import PreparedBatch, rl_loss  # noqa: E402
 
 ENV = "ToolGym/Lookup-v0"
 
 
 @torch.no_grad()
-def naive_generate(model, prompt: list[int], max_new_tokens: int, generator: torch.Generator) -> list[int]:
+def naive_generate(model: PreTrainedModel, prompt: list[int], max_new_tokens: int, generator: torch.Generator) -> list[int]:
     """One sequence, no KV cache: a full forward pass over the whole prefix for every token."""
     ids = list(prompt)
     for _ in range(max_new_tokens):
@@ -59,7 +60,7 @@ def naive_generate(model, prompt: list[int], max_new_tokens: int, generator: tor
 
 @torch.no_grad()
 def hf_generate(
-    model, prompts: list[list[int]], pad_id: int, max_new_tokens: int, *, greedy: bool
+    model: PreTrainedModel, prompts: list[list[int]], pad_id: int, max_new_tokens: int, *, greedy: bool
 ) -> list[list[int]]:
     """Hugging Face's batched ``model.generate`` (KV cache) on left-padded ``prompts``; new tokens per row."""
     width = max(len(p) for p in prompts)
@@ -82,7 +83,9 @@ def hf_generate(
     return [row[width:].tolist() for row in out]
 
 
-def setup(model_path: str | None, n_trajectories: int = 300):
+def setup(
+    model_path: str | None, n_trajectories: int = 300
+) -> tuple[PreTrainedModel, ChatFormat, list[ExpertTrajectory]]:
     """The model (loaded, or a fresh tiny GPT with a tokenizer trained on the trajectories), its
     chat format and ``n_trajectories`` oracle trajectories of the train split."""
     bank = ExpertBank(ENV, "train")
@@ -101,8 +104,11 @@ def setup(model_path: str | None, n_trajectories: int = 300):
 
 
 def bench_sampling(
-    model, chat, trajectories, batch: int, new_tokens: int, naive_rows: int
+    model: PreTrainedModel, chat: ChatFormat, trajectories: list[ExpertTrajectory], batch: int, new_tokens: int,
+    naive_rows: int,
 ) -> dict[str, float]:
+    """Sampling tokens/s of ToolGym's batched loop, Hugging Face's ``generate`` and the naive loop
+    on the same ``batch`` prompts, ``new_tokens`` per row (the naive loop on ``naive_rows`` rows)."""
     # the prompts of real episodes up to their second assistant turn (so prefixes vary in length)
     prompts = [t.to_episode(chat).input_ids[:-8] for t in trajectories[:batch]]
     policy = CausalLMPolicy(model, chat.control)
@@ -156,7 +162,8 @@ def bench_sampling(
     }
 
 
-def bench_rollout(model, chat, episodes: int) -> dict[str, float]:
+def bench_rollout(model: PreTrainedModel, chat: ChatFormat, episodes: int) -> dict[str, float]:
+    """Policy tokens/s of ``episodes`` multi-turn Lookup-v0 rollouts (envs included)."""
     policy = CausalLMPolicy(model, chat.control)
     envs = make_envs(ENV, episodes, "dev")
     ids = task_ids(envs[0])
@@ -181,7 +188,7 @@ def bench_rollout(model, chat, episodes: int) -> dict[str, float]:
     }
 
 
-def update_batch(model, chat: ChatFormat, episodes: list[Episode], group_size: int = 8) -> PreparedBatch:
+def update_batch(model: PreTrainedModel, chat: ChatFormat, episodes: list[Episode], group_size: int = 8) -> PreparedBatch:
     """The RL batch of ``episodes`` as an update sees it (shared with ``benchmarks/perf/rl_update.py``).
 
     Consecutive episodes form GRPO groups of ``group_size`` with rewards alternating 0 / 1 (so every
@@ -201,7 +208,11 @@ def update_batch(model, chat: ChatFormat, episodes: list[Episode], group_size: i
     return PreparedBatch(batch, old, old.clone(), logits.argmax(-1), ref_control)
 
 
-def bench_update(model, chat, trajectories, episodes: int, repeats: int) -> dict[str, float]:
+def bench_update(
+    model: PreTrainedModel, chat: ChatFormat, trajectories: list[ExpertTrajectory], episodes: int, repeats: int
+) -> dict[str, float]:
+    """Seconds per RL update (forward, loss, backward, AdamW step) on ``episodes`` expert
+    episodes, and per 1k policy tokens; the mean of ``repeats`` after one warm-up."""
     model.train()
     prepared = update_batch(model, chat, [t.to_episode(chat) for t in trajectories[:episodes]])
     batch = prepared.batch
