@@ -150,7 +150,19 @@ def evaluate(
 
 
 def batch_logits(model: Any, batch: TokenBatch, temperature: float) -> torch.Tensor:
-    """``[B, T-1, V]`` next-token logits (temperature applied) of a right-padded batch."""
+    """``[B, T-1, V]`` next-token logits (temperature applied) of a right-padded batch.
+
+    Raises:
+        ValueError: if the batch is longer than the model's context (a one-line message saying
+            how to fix it, instead of an index error deep inside the model).
+    """
+    limit = context_length(getattr(model, "module", model))  # DDP wraps the model in .module
+    if batch.input_ids.shape[1] > limit:
+        raise ValueError(
+            f"A training sequence of {batch.input_ids.shape[1]} tokens is longer than the model's context of "
+            f"{limit} positions: build the model with a larger model.max_positions, extend a pretrained one "
+            "(baselines.llm.model.extend_context), or shorten the episodes (max_observation_tokens, max_new_tokens)."
+        )
     out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
     return out.logits[:, :-1, :].float() / temperature
 

@@ -79,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         from benchmarks.collapse.report import write_report
 
-        path = write_report(out)
+        try:
+            path = write_report(out)
+        except FileNotFoundError as exc:  # no results there yet: one line, not a traceback
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         print(f"wrote {path}")
         return 0
 
@@ -115,10 +119,16 @@ def main(argv: list[str] | None = None) -> int:
             bar.n = done
             bar.refresh()
 
-        run_study(
-            specs, env_id=args.env, work_dir=work, out_dir=out, quick=args.quick, steps=args.steps, sft=args.sft,
-            jobs=args.jobs, threads=args.threads, extra=args.set, command=command, progress=bar.write, on_steps=on_steps,
-        )
+        try:
+            run_study(
+                specs, env_id=args.env, work_dir=work, out_dir=out, quick=args.quick, steps=args.steps, sft=args.sft,
+                jobs=args.jobs, threads=args.threads, extra=args.set, command=command, progress=bar.write,
+                on_steps=on_steps,
+            )
+        except (ValueError, FileNotFoundError) as exc:  # a bad setting (e.g. --set, --sft): one line, as the trainers'
+            bar.close()
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     where = f" --out {shlex.quote(str(out))}" if args.out else (" --quick" if args.quick else "")
     print(f"results in {out}; next: python -m benchmarks.collapse report{where}")
     return 0

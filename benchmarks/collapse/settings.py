@@ -93,13 +93,22 @@ PRESETS: dict[str, Preset] = {
         lr=2e-3,
         steps=30,
     ),
+    "ToolGym/Calc-v0": Preset(
+        sft_config=CONFIG_DIR / "calc_sft_from_base.yaml",
+        rl_config=CONFIG_DIR / "calc_rl.yaml",
+        rl_overrides=SHORT_RUN_SUPERVISION + ("eval_every=10", "eval_episodes=64", "save_every=10"),
+        lr=5e-4,
+        steps=60,
+    ),
 }
 """Per-env presets. Search-v0's tiny SFT policy does not generalise to held-out questions (see
-``benchmarks/results/train/README.md``), so its study trains and evaluates on the training split."""
+``benchmarks/results/train/README.md``), so its study trains and evaluates on the training split.
+Calc-v0's start is the base model SFT'd on Calc (``calc_sft_from_base.yaml``, 0.59 on held-out dev
+tasks; search log entry 12); its defaults are the second edition's setting (lr 5e-4, 60 steps)."""
 
 QUICK_SFT: tuple[str, ...] = (
-    "steps=20", "batch_size=8", "tokenizer_tasks=60", "vocab_size=512", "eval_every=0", "eval_episodes=8",
-    "model={arch: gpt2, d_model: 32, n_layers: 1, n_heads: 2, d_ff: 64, max_positions: 256}",
+    "init=null", "steps=20", "batch_size=8", "tokenizer_tasks=60", "vocab_size=512", "eval_every=0", "eval_episodes=8",
+    "model={arch: gpt2, d_model: 32, n_layers: 1, n_heads: 2, d_ff: 64, max_positions: 2048}",
     "max_new_tokens=40", "expert_noise=0.2",
 )
 QUICK_RL: tuple[str, ...] = (
@@ -108,7 +117,8 @@ QUICK_RL: tuple[str, ...] = (
     "supervision.interleave_every=2", "supervision.interleave_window=2", "supervision.interleave_steps=2",
     "supervision.interleave_batch=4", "supervision.sft_mix_batch=4",
 )
-"""``--quick``: a tiny model and a few RL steps, to run the whole pipeline in minutes (not a result)."""
+"""``--quick``: a tiny model trained from scratch (also where the preset's SFT starts from a
+pretrained one) and a few RL steps, to run the whole pipeline in minutes (not a result)."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -213,6 +214,28 @@ def test_run_study_rejects_zero_threads_before_any_work(tmp_path) -> None:
         run_study([RunSpec("none", 0, 2e-3, 0.0)], env_id="ToolGym/Lookup-v0", work_dir=tmp_path / "w",
                   out_dir=tmp_path / "o", quick=True, threads=0)
     assert not (tmp_path / "w").exists()
+
+
+def test_report_without_results_is_a_one_line_error(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.collapse.__main__ import main
+
+    assert main(["report", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path} has no steps.csv/runs.csv; run `python -m benchmarks.collapse run` first."]
+
+
+def test_the_calc_preset_loads_its_configs_and_is_an_env_choice() -> None:
+    from baselines.train.config import RLConfig, SFTConfig, load_config
+    from benchmarks.collapse.__main__ import build_parser
+    from benchmarks.collapse.runner import preset_for
+
+    preset = preset_for("ToolGym/Calc-v0")
+    sft = load_config(SFTConfig, preset.sft_config, list(preset.sft_overrides))
+    rl = load_config(RLConfig, preset.rl_config, list(preset.rl_overrides), init="unused")
+    assert sft.env == rl.env == "ToolGym/Calc-v0" and Path(sft.init, "model.safetensors").is_file()
+    assert (preset.lr, preset.steps, rl.supervision.interleave_every) == (5e-4, 60, 5)
+    args = build_parser().parse_args(["run", "--env", "ToolGym/Calc-v0", "--quick"])
+    assert args.env == "ToolGym/Calc-v0"
 
 
 def test_steps_logged_counts_metric_rows_and_target_steps_follow_overrides(tmp_path) -> None:

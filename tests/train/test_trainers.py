@@ -188,6 +188,21 @@ def test_sft_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path) -> None:
     assert [r["train/loss"] for r in rows] == [r["train/loss"] for r in straight_rows]
 
 
+def test_a_sequence_longer_than_the_context_is_a_one_line_error(tmp_path, capsys) -> None:
+    """Expert episodes longer than a from-scratch model's context fail with what to change, not
+    with an index error inside the position embedding."""
+    argv = ["sft", "--set", "env=ToolGym/Lookup-v0", "--set", "include_system_prompt=false", "--set", "num_tasks=20",
+            "--set", "tokenizer_tasks=20", "--set", "vocab_size=300", "--set", "steps=1", "--set", "batch_size=2",
+            "--set", "eval_every=0", "--set", "tensorboard=false", "--set", f"out_dir={tmp_path}", "--quiet",
+            "--set", "model={d_model: 16, n_layers: 1, n_heads: 2, d_ff: 32, max_positions: 32}"]
+    assert train_cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err  # (transformers' own tokenizer warning may come before the error line)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: A training sequence of ") and "longer than the model's context of 32 positions" in last
+    assert "model.max_positions" in last
+
+
 def test_sft_resume_from_a_directory_that_is_no_checkpoint_says_so(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="is not an SFT checkpoint .*expected a directory like"):
         SFTTrainer(SFTConfig(out_dir=str(tmp_path), progress=False), resume=str(tmp_path))
@@ -391,8 +406,8 @@ def test_the_shipped_configs_are_found() -> None:
 def test_every_shipped_config_loads_with_its_trainer(path: Path) -> None:
     kind = RLConfig if path.stem.endswith("_rl") else SFTConfig
     cfg = load_config(kind, path, [], **({"init": "runs/x"} if kind is RLConfig else {}))
-    assert cfg.env in {"ToolGym/Lookup-v0", "ToolGym/Search-v0"}
-    if path.name in ("lookup_sft_from_base.yaml", "all_envs_sft_from_base.yaml"):  # SFT from the base model, with the collapse study's format
+    assert cfg.env in {"ToolGym/Lookup-v0", "ToolGym/Search-v0", "ToolGym/Calc-v0"}
+    if path.name in ("lookup_sft_from_base.yaml", "all_envs_sft_from_base.yaml", "calc_sft_from_base.yaml"):  # SFT from the base model, with the collapse study's format
         base = load_config(SFTConfig, "baselines/train/configs/base_mixture.yaml")
         committed = Path(cfg.init)
         assert (committed / "model.safetensors").is_file() and cfg.include_system_prompt == base.include_system_prompt
