@@ -103,8 +103,10 @@ PRESETS: dict[str, Preset] = {
 }
 """Per-env presets. Search-v0's tiny SFT policy does not generalise to held-out questions (see
 ``benchmarks/results/train/README.md``), so its study trains and evaluates on the training split.
-Calc-v0's start is the base model SFT'd on Calc (``calc_sft_from_base.yaml``, 0.59 on held-out dev
-tasks; search log entry 12); its defaults are the second edition's setting (lr 5e-4, 60 steps)."""
+Calc-v0's start is the base model SFT'd on Calc (``calc_sft_from_base.yaml``: 0.60 on 128 held-out
+dev episodes; search log entry 12; committed as ``benchmarks/results/collapse/search/calc_start/model``,
+pass it with ``--sft`` to skip the hour of SFT); its defaults are the second edition's setting
+(lr 5e-4, 60 steps)."""
 
 QUICK_SFT: tuple[str, ...] = (
     "init=null", "steps=20", "batch_size=8", "tokenizer_tasks=60", "vocab_size=512", "eval_every=0", "eval_episodes=8",
