@@ -139,11 +139,6 @@ def test_controls_table_counts_and_tests_against_the_reference(study: dict, caps
     assert fisher_p(2, 5, 5, 5) == pytest.approx(0.1667, abs=1e-3)
 
 
-def test_report_without_results_names_the_command(tmp_path) -> None:
-    with pytest.raises(FileNotFoundError, match="benchmarks.collapse run"):
-        main(["report", "--out", str(tmp_path)])
-
-
 def test_unknown_arm_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--quick", "--configs", "none,sft_mixx"]) == 1
     assert "sft_mixx" in capsys.readouterr().err
