@@ -212,8 +212,6 @@ def test_run_study_rejects_zero_threads_before_any_work(tmp_path) -> None:
 
 
 def test_report_without_results_is_a_one_line_error(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
-    from benchmarks.collapse.__main__ import main
-
     assert main(["report", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {tmp_path} has no steps.csv/runs.csv; run `python -m benchmarks.collapse run` first."]
