@@ -84,3 +84,47 @@ def test_before_after_comparison_runs_end_to_end(docker_backend: object) -> None
         assert row["n"] == 6 and 0 < row["before_p50_ms"] <= row["before_p95_ms"], row
         assert row["median_round_ratio"] > 0
     assert "after / before" in bench.compare_markdown(comparison)
+
+
+def _call_cost_rows(out: str) -> dict[tuple[str, str], list[float]]:
+    """``{(backend, mode): [numbers...]}`` from call_cost's table (``a + b`` cells summed)."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 10 and cells[0] in ("docker", "process"):
+            rows[(cells[0], cells[1])] = [sum(float(x) for x in c.split(" + ")) for c in cells[2:]]
+    return rows
+
+
+def _check_call_cost(out: str, backend: str) -> None:
+    rows = _call_cost_rows(out)
+    assert set(rows) == {(backend, "back to back"), (backend, "spaced 20 ms")}, out
+    for calls, wall, total, env_cpu, worker_cpu, worker_faults, children_cpu, children_faults in rows.values():
+        assert calls == 40 and wall > 0
+        # the parts add up to the total, and every call forks a child that faults on its pages
+        assert total == pytest.approx(env_cpu + worker_cpu + children_cpu, abs=0.02)
+        assert children_faults > 0 and worker_faults > 0
+    assert "every call printed 2" in out
+
+
+def test_call_cost_quick_splits_a_process_backend_call(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.perf import call_cost
+
+    call_cost.main(["--quick", "--backends", "process"])
+    _check_call_cost(capsys.readouterr().out, "process")
+
+
+@pytest.mark.docker
+def test_call_cost_quick_splits_a_docker_call(docker_backend: object, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.perf import call_cost
+
+    call_cost.main(["--quick", "--backends", "docker"])
+    _check_call_cost(capsys.readouterr().out, "docker")
+
+
+def test_call_cost_rejects_an_unknown_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.perf import call_cost
+
+    with pytest.raises(SystemExit):
+        call_cost.main(["--backends", "podman"])
+    assert "expected a comma-separated subset of docker, process" in capsys.readouterr().err
