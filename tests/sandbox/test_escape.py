@@ -3,7 +3,7 @@
 Each attack must come back within its timeout plus a small margin, with a clear error or a
 safe result; the host must be unchanged; the next call must work. Where a backend's isolation
 documents that it cannot contain an attack (``isolation_gaps``), the test xfails with that
-reason instead; Docker has no gaps.
+reason instead; Docker's only gap is the one every backend shares (``earlier_calls_memory``).
 """
 
 from __future__ import annotations
@@ -435,6 +435,63 @@ def test_no_file_survives_into_the_next_episode(backend: Backend) -> None:
             if os.path.exists(path):
                 os.unlink(path)
     require_contained(backend, "scratch_leak", found == ["[]", "[]"], str(found))
+
+
+
+SCAN_OWN_MEMORY = """
+import json
+needles = [bytes.fromhex(h) for h in HEXES]
+counts = [0] * len(needles)
+regions = open("/proc/self/maps").read().splitlines()
+with open("/proc/self/mem", "rb", 0) as mem:
+    for line in regions:
+        fields = line.split()
+        if "r" not in fields[1] or line.endswith(("[vvar]", "[vsyscall]", "[vvar_vclock]")):
+            continue
+        lo, hi = (int(x, 16) for x in fields[0].split("-"))
+        try:
+            mem.seek(lo)
+            data = mem.read(hi - lo)
+        except (OSError, OverflowError, ValueError):
+            continue
+        for i, needle in enumerate(needles):
+            counts[i] += data.count(needle)
+        del data
+print(json.dumps(counts))
+"""
+
+
+def test_no_earlier_episodes_data_is_in_a_calls_memory(backend: Backend) -> None:
+    """An episode's code, input files and output must not be readable from a later episode's
+    memory (the next call's child is forked from the worker, whose heap held them)."""
+    token = uuid.uuid4().hex[:12]
+    secrets = [f"code-{token}", f"file-{token}", f"out-{token}"]
+    control = f"none-{token}"  # never sent: what the scan finds of its own needles
+    episode1 = (
+        f"secret = {secrets[0]!r}\n"
+        "data = open('input.txt').read()\n"
+        f"print({secrets[2][:4]!r} + {secrets[2][4:]!r}, len(data))"
+    )
+    handles = [backend.acquire() for _ in range(2)]  # every worker of the pool
+    try:
+        for handle in handles:
+            result = handle.run(episode1, files={"input.txt": secrets[1]})
+            assert result.error is None and secrets[2] in result.stdout, result
+    finally:
+        for handle in handles:
+            handle.release()
+    # the needles travel as hex, so the scan's own text holds none of them
+    hexes = [x.encode().hex() for x in [*secrets, control]]
+    scan = SCAN_OWN_MEMORY.replace("HEXES", repr(hexes))
+    handles = [backend.acquire() for _ in range(2)]
+    try:
+        counts = [json.loads(handle.run(scan).stdout) for handle in handles for _ in range(2)]
+    finally:
+        for handle in handles:
+            handle.release()
+    leaked = sorted({secrets[i] for c in counts for i in range(3) if c[i] > c[3]})
+    require_contained(backend, "earlier_calls_memory", not leaked, f"found {leaked} (counts {counts})")
+    assert_healthy(backend)
 
 
 WRITABLE = """

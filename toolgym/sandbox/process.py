@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from toolgym.sandbox.base import Limits, SandboxError, SandboxUnavailable
+from toolgym.sandbox.base import EARLIER_CALLS_MEMORY, Limits, SandboxError, SandboxUnavailable
 from toolgym.sandbox.pool import PooledBackend, WorkerConnection
 from toolgym.sandbox.worker import BASE_ENV as WORKER_ENV  # stdlib-only module
 
@@ -65,13 +65,16 @@ def isolation_gaps(level: str, root: bool | None = None) -> dict[str, str]:
     the host), ``write_outside`` (write outside the work dir on the host), ``scratch_leak``
     (a file written outside the work dir survives into the next episode), ``kill_all``
     (``kill(-1)`` reaches processes outside the sandbox), ``memory_total`` (memory summed
-    over several processes is not capped). ``root`` defaults to "this process is root".
+    over several processes is not capped), ``earlier_calls_memory`` (what earlier calls and
+    episodes sent or printed can be read from a call's own memory; every backend, see
+    :data:`~toolgym.sandbox.base.EARLIER_CALLS_MEMORY`). ``root`` defaults to "this process is root".
     The test suite xfails exactly these; docs/sandbox.md explains them.
     """
     root = _is_root() if root is None else root
     gaps: dict[str, str] = {
         "memory_total": "no cgroup: memory is capped per process (RLIMIT_AS), so several "
         "processes together can use more; use DockerBackend for a total cap",
+        "earlier_calls_memory": EARLIER_CALLS_MEMORY,
     }
     if level == "bwrap":
         return gaps
