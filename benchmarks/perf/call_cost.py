@@ -9,7 +9,10 @@ through ``Code-v0`` env steps on a one-worker pool of each backend, back to back
 * the sandbox worker: its own CPU time (user, system) and minor page faults
   (``/proc/PID/stat``: ``utime``, ``stime``, ``minflt``);
 * the worker's children (the forked child that runs each call, and whatever the code started):
-  the same fields for the children it has reaped (``cutime``, ``cstime``, ``cminflt``).
+  the same fields for the children it has reaped (``cutime``, ``cstime``, ``cminflt``);
+* the template, where the worker has one (the process that forks each call's child through an
+  intermediate process, so that the child has never held another call's data; see
+  ``docs/sandbox.md``): its own fields and its reaped children's (the intermediates).
 
 A minor page fault after ``fork`` is mostly a copy-on-write copy of a 4 KiB page: the worker
 (the parent) copies every page it writes while a child shares it, the child every page it writes.
@@ -18,7 +21,11 @@ to end (not restarted, so its counters cover every call). Per call, in ms and fa
 CPU clock has a resolution of 1/``SC_CLK_TCK`` s, so blocks are long enough for it (default 400
 calls).
 
-    python -m benchmarks.perf.call_cost [--quick] [--backends docker,process] [--write]
+The Docker pool runs twice, side by side: with the worker's template (the default) and with
+``--fork-from worker`` (each call's child forked by the worker itself, the design before); the
+process backend runs with its default isolation.
+
+    python -m benchmarks.perf.call_cost [--quick] [--backends docker,docker-worker-fork,process] [--write]
 """
 
 from __future__ import annotations
@@ -51,21 +58,67 @@ def proc_counters(pid: int) -> dict[str, float]:
     }
 
 
+def template_pid(worker: int) -> int | None:
+    """The worker's template process: its child running ``worker.py --template`` that leads no
+    session of its own (the standby children it forks inherit its command line, not its session)."""
+    try:
+        with open(f"/proc/{worker}/task/{worker}/children", encoding="ascii") as fh:
+            children = [int(p) for p in fh.read().split()]
+    except OSError:
+        return None
+    for pid in children:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+            with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        session = int(raw[raw.rindex(")") + 2 :].split()[3])
+        if b"--template" in cmdline and session != pid:
+            return pid
+    return None
+
+
+def template_counters(worker: int) -> dict[str, float]:
+    """CPU seconds and minor faults of the worker's template with its reaped children (the
+    intermediates); zeros when there is none."""
+    pid = template_pid(worker)
+    if pid is None:
+        return {"template_s": 0.0, "template_faults": 0, "template_pid": 0}
+    c = proc_counters(pid)
+    return {
+        "template_s": c["worker_user_s"] + c["worker_sys_s"] + c["children_user_s"] + c["children_sys_s"],
+        "template_faults": c["worker_faults"] + c["children_faults"],
+        "template_pid": pid,
+    }
+
+
 def self_counters() -> dict[str, float]:
     """CPU seconds and minor faults of this process (every thread)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"env_cpu_s": usage.ru_utime + usage.ru_stime, "env_faults": usage.ru_minflt}
 
 
+BACKENDS = ("docker", "docker-worker-fork", "process")
+"""``docker-worker-fork``: Docker with the worker's ``--fork-from worker``."""
+
+
 def make_env(kind: str) -> tuple[Any, Any, int]:
-    """A Code-v0 env on a one-worker pool of ``kind`` (``docker`` or ``process``), reset and
+    """A Code-v0 env on a one-worker pool of ``kind`` (one of :data:`BACKENDS`), reset and
     warmed by 20 calls; returns ``(env, backend, worker host pid)``."""
     import gymnasium as gym
 
     import toolgym  # noqa: F401 - registers the envs
     from toolgym.sandbox import make_backend
 
-    backend = make_backend(kind, pool_size=1)
+    if kind == "docker-worker-fork":
+        from toolgym.sandbox.docker import DockerBackend
+
+        backend = DockerBackend(pool_size=1, prestart=False)  # started below, with the option
+        backend._worker_args = [*backend._worker_args, "--fork-from", "worker"]  # noqa: SLF001
+    else:
+        backend = make_backend(kind, pool_size=1)
     env = gym.make("ToolGym/Code-v0", sandbox=backend, max_turns=10**9)
     env.reset(seed=0)
     for _ in range(20):
@@ -88,7 +141,7 @@ def call(env: Any) -> str:
 
 def measure(env: Any, pid: int, calls: int, gap_s: float) -> dict[str, float]:
     """Per-call wall time, CPU and faults over ``calls`` calls spaced by ``gap_s``."""
-    before = {**proc_counters(pid), **self_counters()}
+    before = {**proc_counters(pid), **template_counters(pid), **self_counters()}
     start = time.perf_counter()
     sleeping = 0.0
     for _ in range(calls):
@@ -98,24 +151,27 @@ def measure(env: Any, pid: int, calls: int, gap_s: float) -> dict[str, float]:
             time.sleep(gap_s)
             sleeping += time.perf_counter() - t
     wall = time.perf_counter() - start - sleeping
-    after = {**proc_counters(pid), **self_counters()}
-    d = {k: after[k] - before[k] for k in after}
+    after = {**proc_counters(pid), **template_counters(pid), **self_counters()}
+    if before["template_pid"] != after["template_pid"]:
+        raise RuntimeError("the sandbox worker's template was replaced during the measurement")
+    d = {k: after[k] - before[k] for k in after if k != "template_pid"}
     ms = 1e3 / calls
     out = {
         "calls": calls, "wall_ms": wall * ms, "env_cpu_ms": d["env_cpu_s"] * ms, "env_faults": d["env_faults"] / calls,
         "worker_user_ms": d["worker_user_s"] * ms, "worker_sys_ms": d["worker_sys_s"] * ms,
         "worker_faults": d["worker_faults"] / calls, "children_user_ms": d["children_user_s"] * ms,
         "children_sys_ms": d["children_sys_s"] * ms, "children_faults": d["children_faults"] / calls,
+        "template_ms": d["template_s"] * ms, "template_faults": d["template_faults"] / calls,
     }
     out["total_cpu_ms"] = (out["env_cpu_ms"] + out["worker_user_ms"] + out["worker_sys_ms"]
-                           + out["children_user_ms"] + out["children_sys_ms"])
+                           + out["children_user_ms"] + out["children_sys_ms"] + out["template_ms"])
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: measure each backend and mode, print the table, optionally write the results."""
     parser = script_parser(__file__, __doc__.split("\n\n")[0])
-    parser.add_argument("--backends", default="docker,process", help="Comma-separated: docker, process.")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help=f"Comma-separated, of {', '.join(BACKENDS)}.")
     parser.add_argument("--calls", type=int, default=400, help="Calls per block (default 400).")
     parser.add_argument("--repeats", type=int, default=3, help="Blocks per backend and mode (default 3).")
     parser.add_argument("--quick", action="store_true", help="40 calls, 1 repeat.")
@@ -124,21 +180,27 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.calls, args.repeats = 40, 1
     kinds = [k.strip() for k in args.backends.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in ("docker", "process")]
+    unknown = [k for k in kinds if k not in BACKENDS]
     if unknown or not kinds:
-        parser.error(f"--backends: unknown {unknown or kinds!r}; expected a comma-separated subset of docker, process")
+        parser.error(f"--backends: unknown {unknown or kinds!r}; expected a comma-separated subset of {', '.join(BACKENDS)}")
     info = machine()
-    results: dict[str, dict[str, list[dict[str, float]]]] = {}
-    for kind in kinds:
-        env, backend, pid = make_env(kind)
-        try:
-            results[kind] = {mode: [] for mode in MODES}
-            for _ in range(args.repeats):
-                for mode, gap in MODES.items():
+    results: dict[str, dict[str, list[dict[str, float]]]] = {kind: {mode: [] for mode in MODES} for kind in kinds}
+    envs: dict[str, tuple[Any, Any, int]] = {}
+    try:
+        for kind in kinds:
+            envs[kind] = make_env(kind)
+        # side by side: each repeat measures every mode of every backend, in rotating order
+        for repeat in range(args.repeats):
+            order = kinds[repeat % len(kinds):] + kinds[: repeat % len(kinds)]
+            for mode, gap in MODES.items():
+                for kind in order:
+                    env, _, pid = envs[kind]
                     results[kind][mode].append(measure(env, pid, args.calls, gap))
+        for kind, (_, backend, pid) in envs.items():
             if [c.worker_pid for c in backend._pool._all] != [pid]:  # noqa: SLF001
                 raise RuntimeError(f"the {kind} worker was replaced during the measurement")
-        finally:
+    finally:
+        for env, backend, _ in envs.values():
             env.close()
             backend.close()
     info["load_at_end"] = load()
@@ -149,15 +211,17 @@ def main(argv: list[str] | None = None) -> None:
             rows.append([kind, mode, f"{mid['calls'] * len(blocks)}", f"{mid['wall_ms']:.2f}", f"{mid['total_cpu_ms']:.2f}",
                          f"{mid['env_cpu_ms']:.2f}", f"{mid['worker_user_ms']:.2f} + {mid['worker_sys_ms']:.2f}",
                          f"{mid['worker_faults']:.0f}", f"{mid['children_user_ms']:.2f} + {mid['children_sys_ms']:.2f}",
-                         f"{mid['children_faults']:.0f}"])
+                         f"{mid['children_faults']:.0f}", f"{mid['template_ms']:.2f}", f"{mid['template_faults']:.0f}"])
     table = md_table(["backend", "mode", "calls", "wall ms", "CPU ms, total", "env process CPU ms",
                       "worker CPU ms (user + sys)", "worker faults", "children CPU ms (user + sys)",
-                      "children faults"], rows)
+                      "children faults", "template CPU ms", "template faults"], rows)
     lines = header_lines("Where a Code-v0 call's CPU goes", info, [
         f"`{CODE}` through `Code-v0` env steps on a one-worker pool per backend; {args.repeats} blocks of "
-        f"{args.calls} calls per backend and mode, the row is the block with the median total CPU. Per call: "
+        f"{args.calls} calls per backend and mode, the backends alternating block by block (rotating order); "
+        "the row is the block with the median total CPU. Per call: "
         "wall time (sleeps excluded), CPU time of the env's process, of the sandbox worker and of the "
-        "processes it forked (reaped children), and minor page faults (after `fork`, mostly copy-on-write "
+        "processes it forked (reaped children), of its template with the intermediates it forks (where it has "
+        "one: each call's child is forked from it), and minor page faults (after `fork`, mostly copy-on-write "
         f"page copies). CPU clock resolution 1/{TICK} s.",
         "",
         "Same work: every call printed 2, and each backend's worker was the same process throughout.",

@@ -91,19 +91,22 @@ def _call_cost_rows(out: str) -> dict[tuple[str, str], list[float]]:
     rows = {}
     for line in out.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 10 and cells[0] in ("docker", "process"):
+        if len(cells) == 12 and cells[0] in ("docker", "docker-worker-fork", "process"):
             rows[(cells[0], cells[1])] = [sum(float(x) for x in c.split(" + ")) for c in cells[2:]]
     return rows
 
 
-def _check_call_cost(out: str, backend: str) -> None:
+def _check_call_cost(out: str, *backends: str) -> None:
     rows = _call_cost_rows(out)
-    assert set(rows) == {(backend, "back to back"), (backend, "spaced 20 ms")}, out
-    for calls, wall, total, env_cpu, worker_cpu, worker_faults, children_cpu, children_faults in rows.values():
+    assert set(rows) == {(b, mode) for b in backends for mode in ("back to back", "spaced 20 ms")}, out
+    for (backend, _), row in rows.items():
+        calls, wall, total, env_cpu, worker_cpu, _, children_cpu, children_faults, template_cpu, template_faults = row
         assert calls == 40 and wall > 0
         # the parts add up to the total, and every call forks a child that faults on its pages
-        assert total == pytest.approx(env_cpu + worker_cpu + children_cpu, abs=0.02)
-        assert children_faults > 0 and worker_faults > 0
+        assert total == pytest.approx(env_cpu + worker_cpu + children_cpu + template_cpu, abs=0.03)
+        assert children_faults > 0
+        # only the default Docker worker forks through a template (bwrap and --fork-from worker do not)
+        assert (template_faults > 0) is (backend == "docker"), (backend, row)
     assert "every call printed 2" in out
 
 
@@ -118,8 +121,8 @@ def test_call_cost_quick_splits_a_process_backend_call(capsys: pytest.CaptureFix
 def test_call_cost_quick_splits_a_docker_call(docker_backend: object, capsys: pytest.CaptureFixture[str]) -> None:
     from benchmarks.perf import call_cost
 
-    call_cost.main(["--quick", "--backends", "docker"])
-    _check_call_cost(capsys.readouterr().out, "docker")
+    call_cost.main(["--quick", "--backends", "docker,docker-worker-fork"])
+    _check_call_cost(capsys.readouterr().out, "docker", "docker-worker-fork")
 
 
 def test_call_cost_rejects_an_unknown_backend(capsys: pytest.CaptureFixture[str]) -> None:
@@ -127,4 +130,4 @@ def test_call_cost_rejects_an_unknown_backend(capsys: pytest.CaptureFixture[str]
 
     with pytest.raises(SystemExit):
         call_cost.main(["--backends", "podman"])
-    assert "expected a comma-separated subset of docker, process" in capsys.readouterr().err
+    assert "expected a comma-separated subset of docker, docker-worker-fork, process" in capsys.readouterr().err

@@ -47,7 +47,7 @@ from typing import Any
 
 from toolgym.core.errors import ConfigError
 from toolgym.sandbox import engine
-from toolgym.sandbox.base import EARLIER_CALLS_MEMORY, Limits, SandboxError, SandboxUnavailable
+from toolgym.sandbox.base import Limits, SandboxError, SandboxUnavailable
 from toolgym.sandbox.image import DEFAULT_IMAGE, LABEL, WORKER_IN_IMAGE, docker_cli, require_docker
 from toolgym.sandbox.pool import PooledBackend, WorkerConnection, pid_alive
 
@@ -229,9 +229,8 @@ class DockerBackend(PooledBackend):
 
     @property
     def gaps(self) -> dict[str, str]:
-        """What this backend does not contain (kernel exploits aside): only the gap every
-        backend shares, the memory of earlier calls (:data:`~toolgym.sandbox.base.EARLIER_CALLS_MEMORY`)."""
-        return {"earlier_calls_memory": EARLIER_CALLS_MEMORY}
+        """What this backend does not contain: nothing known (kernel exploits aside)."""
+        return {}
 
     def container_argv(self, name: str, socket_dir: str | None = None) -> list[str]:
         """The ``docker run`` command line of a pool container called ``name``.

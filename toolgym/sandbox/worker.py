@@ -17,7 +17,8 @@ length followed by that many bytes of JSON (ASCII-escaped, so also valid UTF-8).
 served one at a time; the host keeps a pool of workers for concurrency.
 
 Each ``run`` request is executed by a forked child (no interpreter start: about a
-millisecond), forked in advance so that the fork is off the critical path (where the worker can
+millisecond; forked from a template process that never sees a request where the cleanup can
+spare one, so that no call's memory holds another call's data), forked in advance so that the fork is off the critical path (where the worker can
 prove cheaply that a call left no process behind, that child is kept through the cleanup, and
 during back-to-back calls it is forked while the previous call runs, so that a call arriving
 right after a reply need not wait for it: see :class:`Worker`). The child has its
@@ -67,6 +68,16 @@ PROTOCOL_VERSION = 2
 
 STANDBY_MODES = ("auto", "during-call", "after-cleanup")
 """Values of the worker's ``--standby`` (see :class:`Worker`)."""
+
+FORK_FROM = ("template", "worker")
+"""Values of the worker's ``--fork-from`` (see :class:`Worker`)."""
+
+TEMPLATE_START_TIMEOUT_S = 10.0
+"""How long the worker waits for a new template to be ready (an interpreter start)."""
+
+TEMPLATE_FORK_TIMEOUT_S = 1.0
+"""How long the worker waits for the template to fork a child (it takes about a millisecond);
+then it starts a fresh template (a call's code may have stopped this one)."""
 
 BURST_GAP_S = 0.003
 """A request read within this time of the previous reply (the worker's cleanup and fork
@@ -449,7 +460,7 @@ def _reap_all() -> None:
             return
 
 
-def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: int | None = None) -> int:
+def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: tuple = ()) -> int:
     """Kill every process the worker does not need: the call's group, then all descendants.
 
     As PID 1 of a PID namespace (Docker, bubblewrap ``--as-pid-1``) a single ``kill(-1)``
@@ -458,8 +469,9 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: int | 
     ``thorough=False`` the worker then only reaps what has already exited (the rest are
     reaped next time); with ``thorough=True`` it waits until no other process is left.
     Otherwise the worker is a child subreaper and kills its children until none are left
-    (orphans are re-parented to it as their parents die); ``spare`` is a child it keeps (the
-    next call's standby child; only in this mode, where it cannot be reached by ``kill(-1)``).
+    (orphans are re-parented to it as their parents die); ``spare`` holds children it keeps
+    (the next call's standby child and the template; only in this mode, where they cannot be
+    reached by ``kill(-1)``).
     Returns the number of processes signalled (approximate).
     """
     killed = 0
@@ -494,7 +506,7 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: int | 
                 break
         return killed
     for _ in range(200):
-        kids = [k for k in _own_children() if k != spare]
+        kids = [k for k in _own_children() if k not in spare]
         if not kids:
             break
         for pid in kids:
@@ -602,6 +614,13 @@ class Worker:
     dir) runs after the reply but always before the next request is read, so no call can
     observe the previous one's processes.
 
+    Where it is forked from: a child forked by the worker would start with a copy of the
+    worker's memory, which holds remnants of the code, input files and output of every call it
+    served before (other episodes' too). Where the cleanup can spare another process (the early
+    standby below) the children are forked from a template (:class:`_Template`): a fresh
+    interpreter that never sees a request, so a call's memory holds nothing of another call.
+    Otherwise (bubblewrap, unshare) they are forked from the worker, a documented gap.
+
     When the next standby child is forked depends on what the worker can check cheaply:
 
     * **early** (``early_standby``): right after the reply, *before* the cleanup; and while a
@@ -610,9 +629,9 @@ class Worker:
       the call. This needs a cleanup that spares it: as PID 1 with
       a task counter of its own cgroup (:func:`pids_counter`; Docker), the worker kills the
       call's process group and reads the counter, and only if it shows a process besides
-      itself, the standby child and the calls' children not reaped yet does it fall back to
-      ``kill(-1)`` (which kills the standby child too);
-      as a child subreaper it kills every child but the standby child. The standby child
+      itself, the template, the standby child and the calls' children not reaped yet does it
+      fall back to ``kill(-1)`` (which kills the standby child and the template too);
+      as a child subreaper it kills every child but the standby child and the template. The standby child
       blocks every signal until it has its request and then discards what is pending, and the
       worker sends it ``SIGCONT`` after each cleanup, so a call's code can at most kill it
       (it may run as the same user): the child acknowledges its request, and a call whose
@@ -621,15 +640,20 @@ class Worker:
       since ``kill(-1)`` would kill it.
     """
 
-    def __init__(self, root: str, scratch: list, run_as: tuple | None, standby: str = "auto") -> None:
+    def __init__(
+        self, root: str, scratch: list, run_as: tuple | None, standby: str = "auto", fork_from: str = "template"
+    ) -> None:
         """Serve calls under ``root``; ``wipe`` also empties ``scratch``; children as ``run_as``.
 
         ``standby`` (see the class): ``"auto"``; ``"during-call"`` forks the next standby child
         while every call runs (where possible), not only back-to-back ones; ``"after-cleanup"``
-        never before the cleanup.
+        never before the cleanup. ``fork_from`` (see the class): ``"template"`` where the
+        cleanup can spare it, else the worker; ``"worker"`` always the worker (the design before).
         """
         if standby not in STANDBY_MODES:
             raise ValueError(f"standby must be one of {STANDBY_MODES}, got {standby!r}")
+        if fork_from not in FORK_FROM:
+            raise ValueError(f"fork_from must be one of {FORK_FROM}, got {fork_from!r}")
         early = standby != "after-cleanup"
         self.root = os.path.abspath(root)
         self.scratch = [os.path.abspath(p) for p in scratch]
@@ -638,6 +662,13 @@ class Worker:
         self.subreaper = False if self.pid1 else _set_subreaper()
         self.counter = pids_counter() if self.pid1 and early else None
         self.early_standby = early and (self.counter is not None or self.subreaper)
+        # The template must survive the cleanup, which only the early-standby cleanups allow.
+        self.template = None
+        if fork_from == "template" and self.early_standby:
+            try:
+                self.template = _Template(self.run_as)
+            except OSError:  # e.g. no interpreter to start: fork from the worker (hello says so)
+                self.template = None
         self.always_during_call = standby == "during-call"
         self._standby: _Standby | None = None
         self._unreaped: list = []
@@ -690,12 +721,19 @@ class Worker:
             self._discard_standby()
             self._unreaped = []
             kill_strays()
+            self._template_killed()
         removed = _clear_dir(self.root)
         for path in self.scratch:
             if path != self.root:
                 removed += _clear_dir(path)
         self._ensure_root()
         return removed
+
+    def _template_killed(self) -> None:
+        """After a cleanup that killed every process: the template went too (a fresh one is
+        started when the next child is needed; its old pid may already belong to another)."""
+        if self.template is not None:
+            self.template.forget()
 
     def _discard_standby(self) -> None:
         standby, self._standby = self._standby, None
@@ -781,21 +819,9 @@ class Worker:
         return result
 
     def _fork_standby(self) -> _Standby:
-        ctl_r, ctl_w = os.pipe()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        status_r, status_w = os.pipe()
-        # The child starts with every signal blocked (see _standby_main).
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-        try:
-            pid = os.fork()
-            if pid == 0:  # child: never returns
-                _standby_main(ctl_r, out_w, err_w, status_w, self.run_as, mask)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        for fd in (ctl_r, out_w, err_w, status_w):
-            os.close(fd)
-        return _Standby(pid, ctl_w, out_r, err_r, status_r)
+        if self.template is not None:
+            return self.template.fork()
+        return _fork_child(self.run_as)
 
     def _spare_standby(self, call_pid: int | None, reaped: bool) -> bool:
         """Clean up after the call of child ``call_pid`` (``None``: after every call, for
@@ -821,11 +847,13 @@ class Worker:
             if not reaped and call_pid is not None:
                 self._unreaped.append(call_pid)
             self._unreaped = [pid for pid in self._unreaped if _alive(pid)]
-            expected = _own_tasks() + 1 + len(self._unreaped)
+            template = 1 if self.template is not None and self.template.alive() else 0
+            expected = _own_tasks() + 1 + len(self._unreaped) + template
             if not _alive(standby.pid) or _read_counter(self.counter) != expected:
                 return False
         else:
-            kill_strays(call_pid, spare=standby.pid)  # thorough as a subreaper: until none is left
+            spare = (standby.pid,) if self.template is None else (standby.pid, self.template.pid)
+            kill_strays(call_pid, spare=spare)  # thorough as a subreaper: until none is left
             if not _alive(standby.pid):
                 return False
         try:
@@ -851,9 +879,13 @@ class Worker:
         except OSError:
             pass  # the standby died; reported below as a signal exit
         os.close(standby.ctl_w)
+        pending = False  # a standby child asked of the template, collected after the call
         if self.early_standby and (self.burst or self.always_during_call) and self._standby is None:
             try:
-                self._standby = self._fork_standby()  # while the call runs (see the class)
+                if self.template is not None:
+                    pending = self.template.request()  # it forks while the call runs
+                else:
+                    self._standby = self._fork_standby()  # while the call runs (see the class)
             except OSError:
                 pass  # e.g. EAGAIN under a pids limit: after_reply forks it
         captured = {standby.out_r: bytearray(), standby.err_r: bytearray()}
@@ -940,6 +972,11 @@ class Worker:
                 if not chunk:
                     break
                 consume(fd, chunk)
+        if pending:
+            try:
+                self._standby = self.template.collect()
+            except OSError:
+                pass  # after_reply forks it
         stdout = bytes(captured[standby.out_r])
         stderr = bytes(captured[standby.err_r])
         out_total, err_total = totals[standby.out_r], totals[standby.err_r]
@@ -951,6 +988,7 @@ class Worker:
                 # Per call, as PID 1: one kill(-1) and a non-blocking reap, so that the child's
                 # teardown is not waited for; wipe() (between episodes) is thorough.
                 kill_strays(pid, thorough=False)
+                self._template_killed()
                 if not reaped and not self.pid1:
                     try:
                         os.waitpid(pid, 0)
@@ -971,6 +1009,239 @@ class Worker:
         }, status_bytes[:1] == ACK
 
 
+def _send_fds(sock, data: bytes, fds: list) -> None:  # noqa: ANN001 - socket.socket
+    """Send ``data`` with ``fds`` attached (``SCM_RIGHTS``)."""
+    import array
+    import socket
+
+    ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+    sock.sendmsg([data], ancillary)
+
+
+def _recv_fds(sock, size: int, max_fds: int) -> tuple:  # noqa: ANN001 - socket.socket
+    """Receive up to ``size`` bytes and up to ``max_fds`` attached descriptors."""
+    import array
+    import socket
+
+    fds = array.array("i")
+    data, ancillary, _flags, _addr = sock.recvmsg(size, socket.CMSG_SPACE(max_fds * fds.itemsize))
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
+
+
+class _Template:
+    """The worker's side of its template: a process that forks the standby children.
+
+    A child forked by the worker would start with a copy of the worker's memory, where the code,
+    input files and output of every earlier call (other episodes' too) leave remnants. The
+    template is a fresh interpreter (``worker.py --template``, started by ``fork`` + ``exec``)
+    that pre-imports the same modules and never sees a request. For each standby child it forks
+    an intermediate process that forks the child and exits at once, so the child is re-parented
+    to the worker (PID 1 or a child subreaper) and the worker waits for it, signals it and reads
+    its status exactly as for a child of its own; the template passes the worker the child's pid
+    and the worker's ends of its pipes over a unix socket (``SCM_RIGHTS``). A template that
+    died (killed with the strays of a call) or stopped answering is replaced by a fresh one.
+    """
+
+    def __init__(self, run_as: tuple | None) -> None:
+        self.run_as = run_as
+        self.pid = -1
+        self.sock = None
+        self._asked = False
+        """A request was sent and its answer not read yet."""
+        self.start()
+
+    def start(self) -> None:
+        """Start a fresh template and wait until it is ready."""
+        import socket
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        argv = [sys.executable, "-I", os.path.abspath(__file__), "--template", str(theirs.fileno())]
+        if self.run_as is not None:
+            argv += ["--run-as", f"{self.run_as[0]}:{self.run_as[1]}"]
+        pid = os.fork()
+        if pid == 0:  # replaced by exec at once: nothing of the worker's memory survives it
+            try:
+                fd = theirs.fileno()
+                os.set_inheritable(fd, True)
+                os.closerange(3, fd)
+                os.closerange(fd + 1, 1 << 16)
+                os.execv(sys.executable, argv)
+            finally:
+                os._exit(127)
+        theirs.close()
+        ours.settimeout(TEMPLATE_START_TIMEOUT_S)
+        self.pid, self.sock = pid, ours
+        try:
+            ready = ours.recv(1)
+        except OSError:
+            ready = b""
+        ours.settimeout(TEMPLATE_FORK_TIMEOUT_S)
+        if ready != b"T":
+            self.stop()
+            raise OSError("the sandbox worker's template process did not start")
+
+    def alive(self) -> bool:
+        """Whether the template has not exited (it is reaped if it has)."""
+        return self.pid > 0 and _alive(self.pid)
+
+    def stop(self) -> None:
+        """Kill and reap the template (if any) and close the socket."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.pid > 0:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+        self.pid = -1
+
+    def forget(self) -> None:
+        """The template was killed with every other process: drop it (reaped if it can be)."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.pid > 0:
+            _alive(self.pid)  # reaps it if it has exited
+        self.pid = -1
+        self._asked = False
+
+    def fork(self) -> _Standby:
+        """A new standby child, a child of this process (a fresh template if needed)."""
+        self.request()
+        return self.collect()
+
+    def request(self) -> bool:
+        """Ask the template for a standby child (collect it with :meth:`collect`); ``False``
+        if the request could not be sent (:meth:`collect` then starts a fresh template)."""
+        try:
+            if self.sock is None or not self.alive():
+                raise OSError("no template")
+            os.kill(self.pid, signal.SIGCONT)  # undo a SIGSTOP from a call's code
+            self.sock.sendall(b"F")
+            self._asked = True
+        except OSError:
+            self._asked = False
+        return self._asked
+
+    def collect(self) -> _Standby:
+        """The standby child asked for with :meth:`request`; if that fails, one from a fresh
+        template (raises ``OSError`` if it cannot fork either)."""
+        for attempt in range(2):
+            if attempt or not self._asked:
+                self.stop()
+                self.start()
+                if not self.request():
+                    continue
+            self._asked = False
+            try:
+                data, fds = _recv_fds(self.sock, 4, 4)
+            except OSError:
+                continue  # dead or not answering: replaced
+            if len(data) != 4:
+                for fd in fds:
+                    os.close(fd)
+                continue
+            (pid,) = struct.unpack(">i", data)
+            if pid > 0 and len(fds) == 4:
+                return _Standby(pid, *fds)
+            for fd in fds:
+                os.close(fd)
+            import errno
+
+            raise OSError(errno.EAGAIN, "the template could not fork a standby child")
+        raise OSError("the sandbox worker's template process does not answer")
+
+
+def _template_main(fd: int, run_as: tuple | None) -> int:
+    """Body of ``worker.py --template FD``: fork standby children for the worker on request."""
+    import gc
+    import socket
+
+    harden_worker()
+    # The code of a call may run as the template's user (in Docker): a signal it sends stays
+    # pending, blocked, except SIGKILL (the worker then starts a fresh template) and SIGSTOP
+    # (the worker sends SIGCONT before each request).
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    os.environ.clear()
+    os.environ.update(BASE_ENV)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    _preimport()
+    gc.collect()
+    gc.freeze()
+    sock = socket.socket(fileno=fd)
+    # Keep fds 3 and 4 taken (as in the worker), so that no pipe of a child gets a number that
+    # _standby_main's dup2 onto 3 and 4 would overwrite before copying it.
+    while True:
+        spare = os.open(os.devnull, os.O_RDONLY)
+        if spare > 4:
+            os.close(spare)
+            break
+    sock.sendall(b"T")
+    while True:
+        try:
+            request = sock.recv(1)
+        except OSError:
+            return 0
+        if not request:  # the worker is gone
+            return 0
+        try:
+            pid, fds = _double_fork(run_as)
+        except OSError:
+            pid, fds = -1, []
+        try:
+            _send_fds(sock, struct.pack(">i", pid), fds)
+        except OSError:
+            return 0
+        finally:
+            for f in fds:
+                os.close(f)
+
+
+def _double_fork(run_as: tuple | None) -> tuple:
+    """Fork a standby child through an intermediate process that exits at once, so that the
+    child is re-parented to the worker; return its pid and the worker's ends of its pipes."""
+    ctl_r, ctl_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    status_r, status_w = os.pipe()
+    report_r, report_w = os.pipe()
+    ours = [ctl_w, out_r, err_r, status_r]
+    # The template blocks every signal, so the child starts with every signal blocked (see
+    # _standby_main) and unblocks them all once it has its request, like a child of the worker.
+    mask: set = set()
+    middle = os.fork()
+    if middle == 0:
+        code = 1
+        try:
+            os.close(report_r)
+            pid = os.fork()
+            if pid == 0:  # never returns
+                os.close(report_w)
+                _standby_main(ctl_r, out_w, err_w, status_w, run_as, mask)
+            os.write(report_w, struct.pack(">i", pid))
+            code = 0
+        finally:
+            os._exit(code)
+    for fd in (ctl_r, out_w, err_w, status_w, report_w):
+        os.close(fd)
+    try:
+        os.waitpid(middle, 0)  # once the intermediate is gone, the child's parent is the worker
+        data = read_exact(report_r, 4)
+    finally:
+        os.close(report_r)
+    if data is None:
+        for fd in ours:
+            os.close(fd)
+        raise OSError("the standby child could not be forked")
+    (pid,) = struct.unpack(">i", data)
+    return pid, ours
+
+
 def _alive(pid: int) -> bool:
     """Whether child ``pid`` has not exited (it is reaped if it has)."""
     try:
@@ -984,6 +1255,25 @@ def _exit_status(wstatus: int) -> int:
     if os.WIFEXITED(wstatus):
         return os.WEXITSTATUS(wstatus)
     return -os.WTERMSIG(wstatus)
+
+
+def _fork_child(run_as: tuple | None) -> _Standby:
+    """Fork a standby child of this process (see :func:`_standby_main`) and return it."""
+    ctl_r, ctl_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    status_r, status_w = os.pipe()
+    # The child starts with every signal blocked (see _standby_main).
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            _standby_main(ctl_r, out_w, err_w, status_w, run_as, mask)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    for fd in (ctl_r, out_w, err_w, status_w):
+        os.close(fd)
+    return _Standby(pid, ctl_w, out_r, err_r, status_r)
 
 
 def _standby_main(
@@ -1182,11 +1472,21 @@ def main(argv: list | None = None) -> int:
         "and during back-to-back calls (auto), during every call, or only after the cleanup "
         "(see Worker)",
     )
+    parser.add_argument(
+        "--fork-from",
+        choices=FORK_FROM,
+        default="template",
+        help="fork each call's child from a template process that never sees a request (where the "
+        "cleanup can spare it) or from the worker itself (see Worker)",
+    )
+    parser.add_argument("--template", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     run_as = None
     if args.run_as:
         uid, _, gid = args.run_as.partition(":")
         run_as = (int(uid), int(gid or uid))
+    if args.template is not None:  # the template process (see _Template)
+        return _template_main(args.template, run_as)
 
     # Keep the protocol on private fds; fds 0/1 become harmless so a stray print (ours or a
     # library's) cannot corrupt the stream.
@@ -1215,7 +1515,7 @@ def main(argv: list | None = None) -> int:
     # their memory when the garbage collector runs.
     gc.collect()
     gc.freeze()
-    worker = Worker(args.root, args.scratch, run_as, standby=args.standby)
+    worker = Worker(args.root, args.scratch, run_as, standby=args.standby, fork_from=args.fork_from)
     hello = {
         "op": "hello",
         "version": PROTOCOL_VERSION,
@@ -1223,6 +1523,7 @@ def main(argv: list | None = None) -> int:
         "pid1": worker.pid1,
         "subreaper": worker.subreaper,
         "early_standby": worker.early_standby,
+        "template": worker.template is not None,
         "uid": os.getuid(),
         "python": sys.version.split()[0],
         "hardening": hardening,
