@@ -1089,19 +1089,17 @@ class _Template:
 
     def stop(self) -> None:
         """Kill and reap the template (if any) and close the socket."""
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
         if self.pid > 0:
             try:
                 os.kill(self.pid, signal.SIGKILL)
                 os.waitpid(self.pid, 0)
             except OSError:
                 pass
-        self.pid = -1
+        self.forget()
 
     def forget(self) -> None:
-        """The template was killed with every other process: drop it (reaped if it can be)."""
+        """Drop the template (killed with every other process, or by :meth:`stop`): close the
+        socket and reap it if it has exited."""
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -1205,12 +1203,8 @@ def _template_main(fd: int, run_as: tuple | None) -> int:
 def _double_fork(run_as: tuple | None) -> tuple:
     """Fork a standby child through an intermediate process that exits at once, so that the
     child is re-parented to the worker; return its pid and the worker's ends of its pipes."""
-    ctl_r, ctl_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    status_r, status_w = os.pipe()
+    (ctl_r, out_w, err_w, status_w), ours = _standby_pipes()
     report_r, report_w = os.pipe()
-    ours = [ctl_w, out_r, err_r, status_r]
     # The template blocks every signal, so the child starts with every signal blocked (see
     # _standby_main) and unblocks them all once it has its request, like a child of the worker.
     mask: set = set()
@@ -1257,23 +1251,30 @@ def _exit_status(wstatus: int) -> int:
     return -os.WTERMSIG(wstatus)
 
 
-def _fork_child(run_as: tuple | None) -> _Standby:
-    """Fork a standby child of this process (see :func:`_standby_main`) and return it."""
+def _standby_pipes() -> tuple:
+    """The pipes of a standby child: ``([ctl_r, out_w, err_w, status_w], [ctl_w, out_r, err_r,
+    status_r])``, the child's ends then its parent's (in :class:`_Standby`'s order)."""
     ctl_r, ctl_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     status_r, status_w = os.pipe()
+    return [ctl_r, out_w, err_w, status_w], [ctl_w, out_r, err_r, status_r]
+
+
+def _fork_child(run_as: tuple | None) -> _Standby:
+    """Fork a standby child of this process (see :func:`_standby_main`) and return it."""
+    theirs, ours = _standby_pipes()
     # The child starts with every signal blocked (see _standby_main).
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     try:
         pid = os.fork()
         if pid == 0:  # child: never returns
-            _standby_main(ctl_r, out_w, err_w, status_w, run_as, mask)
+            _standby_main(*theirs, run_as, mask)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    for fd in (ctl_r, out_w, err_w, status_w):
+    for fd in theirs:
         os.close(fd)
-    return _Standby(pid, ctl_w, out_r, err_r, status_r)
+    return _Standby(pid, *ours)
 
 
 def _standby_main(
