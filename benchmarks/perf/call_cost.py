@@ -21,11 +21,12 @@ to end (not restarted, so its counters cover every call). Per call, in ms and fa
 CPU clock has a resolution of 1/``SC_CLK_TCK`` s, so blocks are long enough for it (default 400
 calls).
 
-The Docker pool runs twice, side by side: with the worker's template (the default) and with
-``--fork-from worker`` (each call's child forked by the worker itself, the design before); the
-process backend runs with its default isolation.
+Each backend runs twice, side by side: with the worker's template (the default) and with each
+call's child forked by the worker itself (the design before: ``docker-worker-fork``, and
+``process-worker-fork``, where the process backend's default isolation, bubblewrap here, also
+forks the next child after the cleanup, as it did before it had a template).
 
-    python -m benchmarks.perf.call_cost [--quick] [--backends docker,docker-worker-fork,process] [--write]
+    python -m benchmarks.perf.call_cost [--quick] [--backends docker,docker-worker-fork,process,process-worker-fork] [--write]
 """
 
 from __future__ import annotations
@@ -100,8 +101,11 @@ def self_counters() -> dict[str, float]:
     return {"env_cpu_s": usage.ru_utime + usage.ru_stime, "env_faults": usage.ru_minflt}
 
 
-BACKENDS = ("docker", "docker-worker-fork", "process")
-"""``docker-worker-fork``: Docker with the worker's ``--fork-from worker``."""
+BACKENDS = ("docker", "docker-worker-fork", "process", "process-worker-fork")
+"""``docker-worker-fork``: Docker with the worker's ``--fork-from worker``;
+``process-worker-fork``: the process backend with ``--standby after-cleanup --fork-from worker``
+(how bubblewrap and ``unshare`` workers ran before they had a template: one ``kill(-1)`` per call,
+the next child forked by the worker after it)."""
 
 
 def make_env(kind: str) -> tuple[Any, Any, int]:
@@ -117,6 +121,11 @@ def make_env(kind: str) -> tuple[Any, Any, int]:
 
         backend = DockerBackend(pool_size=1, prestart=False)  # started below, with the option
         backend._worker_args = [*backend._worker_args, "--fork-from", "worker"]  # noqa: SLF001
+    elif kind == "process-worker-fork":
+        from toolgym.sandbox.process import ProcessBackend
+
+        backend = ProcessBackend(pool_size=1, prestart=False)  # started below, with the options
+        backend._worker_extra = ["--standby", "after-cleanup", "--fork-from", "worker"]  # noqa: SLF001
     else:
         backend = make_backend(kind, pool_size=1)
     env = gym.make("ToolGym/Code-v0", sandbox=backend, max_turns=10**9)

@@ -91,7 +91,7 @@ def _call_cost_rows(out: str) -> dict[tuple[str, str], list[float]]:
     rows = {}
     for line in out.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 12 and cells[0] in ("docker", "docker-worker-fork", "process"):
+        if len(cells) == 12 and cells[0] in ("docker", "docker-worker-fork", "process", "process-worker-fork"):
             rows[(cells[0], cells[1])] = [sum(float(x) for x in c.split(" + ")) for c in cells[2:]]
     return rows
 
@@ -105,16 +105,16 @@ def _check_call_cost(out: str, *backends: str) -> None:
         # the parts add up to the total, and every call forks a child that faults on its pages
         assert total == pytest.approx(env_cpu + worker_cpu + children_cpu + template_cpu, abs=0.03)
         assert children_faults > 0
-        # only the default Docker worker forks through a template (bwrap and --fork-from worker do not)
-        assert (template_faults > 0) is (backend == "docker"), (backend, row)
+        # every default worker forks through a template; --fork-from worker does not
+        assert (template_faults > 0) is (not backend.endswith("-worker-fork")), (backend, row)
     assert "every call printed 2" in out
 
 
 def test_call_cost_quick_splits_a_process_backend_call(capsys: pytest.CaptureFixture[str]) -> None:
     from benchmarks.perf import call_cost
 
-    call_cost.main(["--quick", "--backends", "process"])
-    _check_call_cost(capsys.readouterr().out, "process")
+    call_cost.main(["--quick", "--backends", "process,process-worker-fork"])
+    _check_call_cost(capsys.readouterr().out, "process", "process-worker-fork")
 
 
 @pytest.mark.docker
@@ -130,4 +130,4 @@ def test_call_cost_rejects_an_unknown_backend(capsys: pytest.CaptureFixture[str]
 
     with pytest.raises(SystemExit):
         call_cost.main(["--backends", "podman"])
-    assert "expected a comma-separated subset of docker, docker-worker-fork, process" in capsys.readouterr().err
+    assert "expected a comma-separated subset of docker, docker-worker-fork, process, process-worker-fork" in capsys.readouterr().err

@@ -24,14 +24,6 @@ from typing import Protocol, runtime_checkable
 
 from toolgym.core.errors import ConfigError, ToolGymError
 
-EARLIER_CALLS_MEMORY = (
-    "no template process (the cleanup kills every process after each call): each call's process "
-    "is forked from the worker, whose heap held the code, input files and output of the calls it "
-    "served before (other episodes' too), so a call can read remnants of them from its own memory"
-)
-"""The gap of the isolation levels whose worker forks the children itself (docs/sandbox.md,
-the table of what the code must not reach)."""
-
 
 class SandboxError(ToolGymError, RuntimeError):
     """The sandbox itself failed (worker could not start, pool exhausted, backend closed)."""

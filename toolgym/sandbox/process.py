@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from toolgym.sandbox.base import EARLIER_CALLS_MEMORY, Limits, SandboxError, SandboxUnavailable
+from toolgym.sandbox.base import Limits, SandboxError, SandboxUnavailable
 from toolgym.sandbox.pool import PooledBackend, WorkerConnection
 from toolgym.sandbox.worker import BASE_ENV as WORKER_ENV  # stdlib-only module
 
@@ -65,9 +65,7 @@ def isolation_gaps(level: str, root: bool | None = None) -> dict[str, str]:
     the host), ``write_outside`` (write outside the work dir on the host), ``scratch_leak``
     (a file written outside the work dir survives into the next episode), ``kill_all``
     (``kill(-1)`` reaches processes outside the sandbox), ``memory_total`` (memory summed
-    over several processes is not capped), ``earlier_calls_memory`` (what earlier calls and
-    episodes sent or printed can be read from a call's own memory: ``bwrap`` and ``unshare``,
-    see :data:`~toolgym.sandbox.base.EARLIER_CALLS_MEMORY`). ``root`` defaults to "this process is root".
+    over several processes is not capped). ``root`` defaults to "this process is root".
     The test suite xfails exactly these; docs/sandbox.md explains them.
     """
     root = _is_root() if root is None else root
@@ -75,8 +73,6 @@ def isolation_gaps(level: str, root: bool | None = None) -> dict[str, str]:
         "memory_total": "no cgroup: memory is capped per process (RLIMIT_AS), so several "
         "processes together can use more; use DockerBackend for a total cap",
     }
-    if level != "none":  # PID 1 without a task counter: no template survives the cleanup
-        gaps["earlier_calls_memory"] = EARLIER_CALLS_MEMORY
     if level == "bwrap":
         return gaps
     user = "nobody (the host is root)" if root else "the host user"

@@ -463,15 +463,15 @@ def _reap_all() -> None:
 def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: tuple = ()) -> int:
     """Kill every process the worker does not need: the call's group, then all descendants.
 
-    As PID 1 of a PID namespace (Docker, bubblewrap ``--as-pid-1``) a single ``kill(-1)``
-    reaches every other process of the namespace, daemons included (the kernel refuses a
-    ``fork`` while a fatal signal is pending, so nothing slips through). With
-    ``thorough=False`` the worker then only reaps what has already exited (the rest are
-    reaped next time); with ``thorough=True`` it waits until no other process is left.
-    Otherwise the worker is a child subreaper and kills its children until none are left
-    (orphans are re-parented to it as their parents die); ``spare`` holds children it keeps
-    (the next call's standby child and the template; only in this mode, where they cannot be
-    reached by ``kill(-1)``).
+    As PID 1 of a PID namespace (Docker, bubblewrap ``--as-pid-1``, ``unshare --fork``) and
+    with nothing to spare, a single ``kill(-1)`` reaches every other process of the namespace,
+    daemons included (the kernel refuses a ``fork`` while a fatal signal is pending, so nothing
+    slips through). With ``thorough=False`` the worker then only reaps what has already exited
+    (the rest are reaped next time); with ``thorough=True`` it waits until no other process is
+    left. Otherwise the worker kills its children but those in ``spare`` (the next call's
+    standby child and the template), waiting for each, until none is left: it is a child
+    subreaper or PID 1, so every process it did not spare descends from it, and orphans are
+    re-parented to it as their parents die (always thorough).
     Returns the number of processes signalled (approximate).
     """
     killed = 0
@@ -480,7 +480,8 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: tuple 
             os.killpg(pgid, signal.SIGKILL)
         except OSError:
             pass
-    if os.getpid() == 1 and not thorough:
+    pid1 = os.getpid() == 1 and not spare
+    if pid1 and not thorough:
         try:
             os.kill(-1, signal.SIGKILL)
             killed += 1
@@ -488,7 +489,7 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: tuple 
             pass
         _reap_all()
         return killed
-    if os.getpid() == 1:
+    if pid1:
         for _ in range(50):
             try:
                 os.kill(-1, signal.SIGKILL)
@@ -616,10 +617,11 @@ class Worker:
 
     Where it is forked from: a child forked by the worker would start with a copy of the
     worker's memory, which holds remnants of the code, input files and output of every call it
-    served before (other episodes' too). Where the cleanup can spare another process (the early
-    standby below) the children are forked from a template (:class:`_Template`): a fresh
+    served before (other episodes' too). So with the early standby below (whose cleanup spares
+    other processes) the children are forked from a template (:class:`_Template`): a fresh
     interpreter that never sees a request, so a call's memory holds nothing of another call.
-    Otherwise (bubblewrap, unshare) they are forked from the worker, a documented gap.
+    Only with ``standby="after-cleanup"``, ``fork_from="worker"`` or a template that cannot
+    start are they forked from the worker (the hello's ``"template"`` says which).
 
     When the next standby child is forked depends on what the worker can check cheaply:
 
@@ -631,13 +633,16 @@ class Worker:
       call's process group and reads the counter, and only if it shows a process besides
       itself, the template, the standby child and the calls' children not reaped yet does it
       fall back to ``kill(-1)`` (which kills the standby child and the template too);
-      as a child subreaper it kills every child but the standby child and the template. The standby child
+      otherwise (PID 1 without such a counter: bubblewrap, unshare; or a child subreaper:
+      isolation "none") it kills every child but the standby child and the template, waiting
+      for each, until no other is left (every other process descends from the worker, and
+      orphans are re-parented to it). The standby child
       blocks every signal until it has its request and then discards what is pending, and the
       worker sends it ``SIGCONT`` after each cleanup, so a call's code can at most kill it
       (it may run as the same user): the child acknowledges its request, and a call whose
       child died before that is retried once on a fresh child.
-    * **after the cleanup** otherwise (PID 1 without such a counter: bubblewrap, unshare),
-      since ``kill(-1)`` would kill it.
+    * **after the cleanup** with ``standby="after-cleanup"`` (the design before; for
+      comparisons), where one ``kill(-1)`` as PID 1 ends every other process.
     """
 
     def __init__(
@@ -661,7 +666,8 @@ class Worker:
         self.pid1 = os.getpid() == 1
         self.subreaper = False if self.pid1 else _set_subreaper()
         self.counter = pids_counter() if self.pid1 and early else None
-        self.early_standby = early and (self.counter is not None or self.subreaper)
+        # PID 1 or a child subreaper: every process it did not spare descends from it.
+        self.early_standby = early and (self.pid1 or self.subreaper)
         # The template must survive the cleanup, which only the early-standby cleanups allow.
         self.template = None
         if fork_from == "template" and self.early_standby:
