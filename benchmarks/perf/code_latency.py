@@ -24,7 +24,8 @@ the back-to-back ratios compare back-to-back latencies on both sides.
 For the peers, ``python`` on ``PATH`` is the benchmark's own interpreter (not a pyenv shim), their
 best case. Ratios are p50 of a peer / p50 of ToolGym. If a peer cannot be imported here, it runs
 in the peer venv's interpreter (``--peer-python`` or ``$TOOLGYM_PEER_PYTHON``) as a subprocess per
-round, timing its own calls (and is then not measured back to back).
+call when interleaved, timing its own call after a warm-up one, and in one subprocess per repeat
+for its back-to-back calls.
 
     python -m benchmarks.perf.code_latency --quick
     TOOLGYM_PEER_PYTHON=/path/to/peer-venv/bin/python python -m benchmarks.perf.code_latency --write
@@ -267,9 +268,17 @@ def measure_once(
     # Back to back: the same snippets in a tight loop, nothing in between (a worst case for a
     # pool whose worker tidies up after replying), for every system measured in this process,
     # so that back-to-back latencies are compared with back-to-back latencies.
-    burst = {s: time_calls(callers[s][0], max(2, args.rounds // 3),
-                           check=lambda name, output, s=s: check(s, name, output))
+    burst_rounds = max(2, args.rounds // 3)
+    burst = {s: time_calls(callers[s][0], burst_rounds, check=lambda name, output, s=s: check(s, name, output))
              for s in (*TOOLGYM, "gem", "skyrl") if s in callers}
+    # A peer in its own venv times its calls back to back in one subprocess (after one warm-up
+    # call), the same loop as above.
+    for s in ("gem", "skyrl"):
+        if s in active and s not in callers:
+            got = run_worker(external, script_module(__file__), ["--worker", s, str(burst_rounds)])  # type: ignore[arg-type]
+            burst[s] = got["latencies"]
+            check.calls += sum(len(v) for v in got["latencies"].values())
+            check.bad += [f"{s}/{b}" for b in got["bad"]]
     return lat, burst
 
 
@@ -358,10 +367,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--docker-run-rounds", type=int, default=3, help="Rounds for docker run --rm.")
     parser.add_argument("--peer-python", help="Interpreter of a venv with gem-llm and skyrl-gym.")
     parser.add_argument("--write", action="store_true", help="Write benchmarks/results/perf/code_latency.*")
-    parser.add_argument("--worker", nargs=3, metavar=("SYSTEM", "ROUNDS", "SNIPPET"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs="+", metavar="SYSTEM ROUNDS [SNIPPET]", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker(args.worker[0], int(args.worker[1]), args.worker[2])
+        worker(args.worker[0], int(args.worker[1]), args.worker[2] if len(args.worker) > 2 else None)
         return
     if args.quick:
         args.rounds, args.docker_run_rounds, args.repeats = 4, 1, 1

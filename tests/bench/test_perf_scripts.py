@@ -121,3 +121,13 @@ def test_code_latency_targets_are_judged_on_the_worst_repeat() -> None:
     assert "1.50 (NOT met)" in targets[0]
     assert "gem ÷ docker interleaved 20.0× (met)" in targets[1]
     assert "gem ÷ docker b2b 8.0× (NOT met)" in targets[1]
+
+
+def test_code_latency_worker_times_every_snippet_back_to_back() -> None:
+    # how a peer in its own venv is measured back to back: one subprocess, every snippet per round
+    from benchmarks.perf.code_latency import SNIPPETS
+
+    got = run_worker(sys.executable, "benchmarks.perf.code_latency", ["--worker", "toolgym_process", "2"])
+    assert got["bad"] == [], got["bad"]
+    assert {name: len(times) for name, times in got["latencies"].items()} == dict.fromkeys(SNIPPETS, 2)
+    assert all(t > 0 for times in got["latencies"].values() for t in times)
