@@ -681,10 +681,16 @@ class Worker:
         self.burst = False
         """Set by the serving loop: this request came right after the previous reply."""
         self._deferred: list = []
-        self._ensure_root()
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
 
     def _ensure_root(self) -> None:
-        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        """Re-create the root after a wipe, but not its parents: where the root lies in the
+        host's staging directory (isolation "unshare", "none"), a host that died and had that
+        directory swept must not see it re-created by a worker finishing its last cleanup."""
+        try:
+            os.mkdir(self.root, 0o711)
+        except (FileExistsError, FileNotFoundError):
+            pass
 
     # -- requests ------------------------------------------------------------------------------
     def handle(self, req: dict) -> dict:
