@@ -258,11 +258,7 @@ def measure_once(
                     lat[s][name].append((time.perf_counter() - start) * 1e3)
                     check(s, name, output)
                 else:
-                    got = run_worker(external, script_module(__file__),  # type: ignore[arg-type]
-                                     ["--worker", s, "1", name])
-                    lat[s][name] += got["latencies"][name]
-                    check.calls += len(got["latencies"][name])
-                    check.bad += [f"{s}/{b}" for b in got["bad"]]
+                    lat[s][name] += time_external(external, s, 1, check, name)[name]  # type: ignore[arg-type]
         if (r + 1) % max(1, args.rounds // 5) == 0:
             print(f"round {r + 1}/{args.rounds}; load {load()[0]}", flush=True)
     # Back to back: the same snippets in a tight loop, nothing in between (a worst case for a
@@ -275,11 +271,19 @@ def measure_once(
     # call), the same loop as above.
     for s in ("gem", "skyrl"):
         if s in active and s not in callers:
-            got = run_worker(external, script_module(__file__), ["--worker", s, str(burst_rounds)])  # type: ignore[arg-type]
-            burst[s] = got["latencies"]
-            check.calls += sum(len(v) for v in got["latencies"].values())
-            check.bad += [f"{s}/{b}" for b in got["bad"]]
+            burst[s] = time_external(external, s, burst_rounds, check)  # type: ignore[arg-type]
     return lat, burst
+
+
+def time_external(
+    python: str, system: str, rounds: int, check: OutputCheck, only: str | None = None
+) -> dict[str, list[float]]:
+    """:func:`time_calls` for ``system`` in ``python`` (a peer's own venv), in one subprocess
+    that makes one warm-up call first; its outputs' verdicts go into ``check``."""
+    got = run_worker(python, script_module(__file__), ["--worker", system, str(rounds), *([only] if only else [])])
+    check.calls += sum(len(v) for v in got["latencies"].values())
+    check.bad += [f"{system}/{b}" for b in got["bad"]]
+    return got["latencies"]
 
 
 def repeat_table(reps: list[dict[str, Any]]) -> tuple[list[str], list[str]]:

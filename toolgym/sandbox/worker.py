@@ -480,8 +480,8 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: tuple 
             os.killpg(pgid, signal.SIGKILL)
         except OSError:
             pass
-    pid1 = os.getpid() == 1 and not spare
-    if pid1 and not thorough:
+    kill_all = os.getpid() == 1 and not spare  # one kill(-1) reaches every other process
+    if kill_all and not thorough:
         try:
             os.kill(-1, signal.SIGKILL)
             killed += 1
@@ -489,7 +489,7 @@ def kill_strays(pgid: int | None = None, *, thorough: bool = True, spare: tuple 
             pass
         _reap_all()
         return killed
-    if pid1:
+    if kill_all:
         for _ in range(50):
             try:
                 os.kill(-1, signal.SIGKILL)
