@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.collapse.controls import fisher_p
-from benchmarks.collapse.report import _num, load
+from benchmarks.collapse.report import _num, check_distinct_runs, load
 from benchmarks.collapse.warning import Protocol, drop_step
 from toolgym.stats import wilson_interval
 
@@ -62,10 +62,15 @@ def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = No
     of ``dirs`` (``drop``: the drop step of a collapse after learning, ``None`` without one), judged
     on steps ≤ ``max_step``; ``final_eval`` is the run's final in-distribution evaluation (at its end
     or stop); ``cpu_s`` is the run's process CPU time where the study recorded it
-    (``cpu_measured``), else its wall time on one torch thread."""
+    (``cpu_measured``), else its wall time on one torch thread.
+
+    Raises:
+        ValueError: if two of ``dirs`` hold the same run (:func:`check_distinct_runs`).
+    """
     out: dict[str, list[dict[str, Any]]] = {}
-    for directory in dirs:
-        steps_by_run, runs, _ = load(directory)
+    loaded = [(directory, load(directory)) for directory in dirs]
+    check_distinct_runs([(directory, steps) for directory, (steps, _, _) in loaded])
+    for directory, (steps_by_run, runs, _) in loaded:
         for summary in runs:
             rows = [r for r in steps_by_run.get(summary["run"], [])
                     if max_step is None or int(r["step"]) <= max_step]

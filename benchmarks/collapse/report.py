@@ -88,6 +88,34 @@ def load(out_dir: Path) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str,
     return dict(steps), runs, manifest
 
 
+def check_distinct_runs(steps_by_dir: Sequence[tuple[Path, dict[str, list[dict[str, Any]]]]]) -> None:
+    """Refuse a run that two results directories both hold, so that no run is counted twice.
+
+    ``steps_by_dir`` pairs each directory with its steps by run (:func:`load`'s first item); a
+    directory listed twice holds every one of its runs twice.
+
+    ``run`` collects every finished run of its work dir into its ``--out``, so two directories
+    collected from one work dir at different times overlap. A run is the same run when its name
+    and its logged steps agree (on the steps and columns both hold: one copy may be a partial
+    one); runs of one name in different settings (another start or learning rate) differ from
+    their first logged step.
+
+    Raises:
+        ValueError: naming the run and both directories.
+    """
+    seen: dict[str, list[tuple[Path, list[dict[str, Any]]]]] = defaultdict(list)
+    for directory, steps in steps_by_dir:
+        for run, rows in steps.items():
+            for other, other_rows in seen[run]:
+                n = min(len(rows), len(other_rows))
+                shared = (set(rows[0]) & set(other_rows[0])) if n else set()
+                if n and all({k: a[k] for k in shared} == {k: b[k] for k in shared}
+                             for a, b in zip(rows[:n], other_rows[:n], strict=True)):
+                    raise ValueError(f"run {run!r} is in both {other} and {directory} (the same logged steps); "
+                                     "list each run once, e.g. only the directory collected last.")
+            seen[run].append((directory, rows))
+
+
 def run_record(summary: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-run quantities of the summary table."""
     succ = [_num(r["train/success"]) for r in rows]

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from baselines.train.early_warning import EPS, score_series
-from benchmarks.collapse.report import _num, load
+from benchmarks.collapse.report import _num, check_distinct_runs, load
 
 SIGNALS: dict[str, tuple[str, int]] = {
     "illegal control mass (probe)": ("diag/probe/illegal_total", +1),
@@ -396,19 +396,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     p = Protocol(args.frac, args.patience, args.min_gain, args.window, args.min_lead, args.max_false_alarms, args.horizon, args.smooth)
     try:
-        if args.runs:
-            steps = {f"{d.name}_{run}": rows for d in args.runs for run, rows in load(d)[0].items()}
-        else:
-            steps, _, _ = load(args.out)
-    except FileNotFoundError as exc:
+        scored = [(d, load(d)[0]) for d in (args.runs or [args.out])]
+        held_out = [(d, load(d)[0]) for d in (args.held_out or [])]
+        check_distinct_runs(scored + held_out)  # a held-out run that is also scored would leak into the fit
+    except (FileNotFoundError, ValueError) as exc:
         parser.exit(2, f"error: {exc}\n")
+    if args.runs:
+        steps = {f"{d.name}_{run}": rows for d, by_run in scored for run, rows in by_run.items()}
+    else:
+        steps = scored[0][1]
     args.out.mkdir(parents=True, exist_ok=True)
     held = None
     if args.held_out:
-        try:
-            held = {f"{d.name}_{run}": rows for d in args.held_out for run, rows in load(d)[0].items()}
-        except FileNotFoundError as exc:
-            parser.exit(2, f"error: {exc}\n")
+        held = {f"{d.name}_{run}": rows for d, by_run in held_out for run, rows in by_run.items()}
     result = score_signals(steps, p, held)
     (args.out / "warning.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
     table = markdown(result)

@@ -140,6 +140,11 @@ def test_held_out_runs_test_the_chosen_threshold_without_refitting(tmp_path: Pat
     assert "held-out recall" in (tmp_path / "scores" / "warning.md").read_text()
     assert warning.ranked_signals(result)[0] == "illegal control mass (probe)"
     assert (tmp_path / "scores" / "warning_runs.png").stat().st_size > 5_000
+    # a run both scored and held out would test the threshold on the runs it was fitted to
+    _write_results(tmp_path / "held_and_fit", {**held, "a": fit["a"]})
+    with pytest.raises(SystemExit) as exit_info:
+        warning.main(["--out", str(tmp_path / "s2"), "--runs", str(tmp_path / "fit"), "--held-out", str(tmp_path / "held_and_fit")])
+    assert exit_info.value.code == 2
 
 
 def test_cli_names_the_missing_results(tmp_path: Path, capsys) -> None:
@@ -213,3 +218,26 @@ def test_phase_table_counts_collapses_after_learning_per_setting_with_intervals_
     assert two == 0
     table = (tmp_path / "o2" / "phase.md").read_text()
     assert table.splitlines()[-2].endswith("| 80 |") and table.splitlines()[-1].endswith("| 100 † |")
+
+
+def test_phase_refuses_a_run_that_two_directories_of_a_setting_both_hold(tmp_path: Path) -> None:
+    """``run`` collects every finished run of its work dir, so two collections overlap; a run
+    listed twice would count as two seeds."""
+    from benchmarks.collapse.phase import phase_table
+
+    broke = [0.3] * 5 + [0.9] * 10 + [0.0] * 12
+    kept = [0.3] * 5 + [0.9] * 22
+    flat = [0.0] * 27
+    _write_results(tmp_path / "first", {"none_s0": (broke[:20], flat[:20])})  # collected while s0 ran
+    _write_results(tmp_path / "later", {"none_s0": (broke, flat), "none_s1": (kept, flat)})
+    _write_results(tmp_path / "other", {"none_s0": (kept, flat)})  # same name, another setting's run
+    for d in ("first", "later", "other"):
+        names = ["none_s0"] + (["none_s1"] if d == "later" else [])
+        (tmp_path / d / "runs.csv").write_text("run,arm,seed\n" + "".join(f"{r},none,{r[-1]}\n" for r in names))
+    with pytest.raises(ValueError, match=r"'none_s0' is in both .*first and .*later"):
+        phase_table([("A", [tmp_path / "first", tmp_path / "later"])])
+    with pytest.raises(ValueError, match="is in both"):
+        phase_table([("A", [tmp_path / "later", tmp_path / "later"])])
+    rows = phase_table([("A", [tmp_path / "later"]), ("B", [tmp_path / "other"])])
+    assert [(r["runs"], r["collapsed"]) for r in rows] == [(2, 1), (1, 0)]
+    assert phase_table([("A", [tmp_path / "later", tmp_path / "other"])])[0]["runs"] == 3  # different steps
