@@ -372,7 +372,7 @@ def plot_runs(steps_by_run: dict[str, list[dict[str, Any]]], result: dict[str, A
         ax.tick_params(labelsize=6)
     fig.suptitle(f"training success (black), {signal} (blue, log); ▼ alarm at log-ratio ≥ {theta:.2f}; "
                  "dashed: drop step", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))  # room for the suptitle
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
