@@ -28,7 +28,7 @@ from typing import Any
 
 from benchmarks.collapse.controls import fisher_p
 from benchmarks.collapse.report import _num, check_distinct_runs, load
-from benchmarks.collapse.warning import Protocol, drop_step
+from benchmarks.collapse.warning import Protocol, drop_step, learned
 from toolgym.stats import wilson_interval
 
 
@@ -58,9 +58,9 @@ def bootstrap_ci(values: Sequence[float], *, resamples: int = 10_000, seed: int 
 
 
 def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Per arm, one ``{"run", "seed", "drop", "steps", "final_eval", "cpu_s", "cpu_measured"}`` per run
-    of ``dirs`` (``drop``: the drop step of a collapse after learning, ``None`` without one), judged
-    on steps ≤ ``max_step``; ``final_eval`` is the run's final in-distribution evaluation (at its end
+    """Per arm, one ``{"run", "seed", "learned", "drop", "steps", "final_eval", "cpu_s", "cpu_measured"}``
+    per run of ``dirs`` (``learned``: whether it learned at all; ``drop``: the drop step of a
+    collapse after learning, ``None`` without one), judged on steps ≤ ``max_step``; ``final_eval`` is the run's final in-distribution evaluation (at its end
     or stop); ``cpu_s`` is the run's process CPU time where the study recorded it
     (``cpu_measured``), else its wall time on one torch thread.
 
@@ -78,7 +78,7 @@ def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = No
             drop = drop_step(success, [int(r["step"]) for r in rows], protocol)
             out.setdefault(summary["arm"], []).append(
                 {"run": f"{directory.name}/{summary['run']}", "seed": int(float(summary["seed"])),
-                 "drop": drop, "steps": len(rows), "final_eval": _num(summary.get("final_id_success")),
+                 "learned": learned(success, protocol), "drop": drop, "steps": len(rows), "final_eval": _num(summary.get("final_id_success")),
                  **_cost(summary)})
     return out
 
@@ -91,7 +91,8 @@ def _cost(summary: dict[str, Any]) -> dict[str, Any]:
 
 def phase_table(settings: Sequence[tuple[str, list[Path]]], *, reference: str | None = None,
                 max_step: int | None = None, protocol: Protocol | None = None) -> list[dict[str, Any]]:
-    """One row per (setting, arm): runs, collapses, share, Wilson 95% CI, Fisher p vs ``reference``.
+    """One row per (setting, arm): runs, runs that learned, collapses after learning, their share
+    with its Wilson 95% CI, Fisher p vs ``reference``.
 
     Raises:
         ValueError: if ``reference`` names no row.
@@ -107,7 +108,8 @@ def phase_table(settings: Sequence[tuple[str, list[Path]]], *, reference: str | 
             finals = [r["final_eval"] for r in runs]
             known = [f for f in finals if not math.isnan(f)]
             costs = [r["cpu_s"] for r in runs if not math.isnan(r["cpu_s"])]
-            rows.append({"row": f"{label} / {arm}", "setting": label, "arm": arm, "runs": n, "collapsed": k,
+            rows.append({"row": f"{label} / {arm}", "setting": label, "arm": arm, "runs": n,
+                         "learned": sum(r["learned"] for r in runs), "collapsed": k,
                          "share": k / n if n else math.nan, "ci_low": low, "ci_high": high,
                          "drops": [r["drop"] for r in runs], "run_names": [r["run"] for r in runs],
                          "final_eval": finals, "final_eval_mean": sum(known) / len(known) if known else math.nan,
@@ -123,25 +125,30 @@ def phase_table(settings: Sequence[tuple[str, list[Path]]], *, reference: str | 
     return rows
 
 
-def markdown(rows: Sequence[dict[str, Any]], *, reference: str | None, max_step: int | None) -> str:
-    """The table as Markdown."""
+def markdown(rows: Sequence[dict[str, Any]], *, reference: str | None, max_step: int | None,
+             protocol: Protocol | None = None) -> str:
+    """The table as Markdown (``protocol``: the one the rows were judged with, for the legend)."""
+    p = protocol or Protocol()
     horizon = f"first {max_step} steps of each run" if max_step else "whole runs"
     lines = [f"Collapse after learning (scoring version 3), {horizon}; Wilson 95% intervals"
              + (f"; Fisher's exact test (two-sided) against `{reference}`" if reference else "")
+             + f". Learned: runs whose {p.smooth}-step mean success rose at least {p.min_gain:g} above their "
+               f"first {p.smooth} steps "
+               "(a run that never learned cannot collapse after learning)"
              + ". Final eval: each run's last in-distribution evaluation (64 dev episodes, at its end or its "
                "stop), mean over seeds; CPU-s: a run's process CPU time, or (†) its wall time on one torch "
                "thread where the study did not record CPU time (runs before it did; inflated when other jobs "
                "shared the cores).", "",
-             "| setting / arm | runs | collapsed | share [95% CI] | drop steps | Fisher p | final eval success "
+             "| setting / arm | runs | learned | collapsed | share [95% CI] | drop steps | Fisher p | final eval success "
              "[bootstrap 95% CI] | CPU-s per run |",
-             "|---|---:|---:|---|---|---:|---|---:|"]
+             "|---|---:|---:|---:|---|---|---:|---|---:|"]
     for r in rows:
         drops = ", ".join("–" if d is None else str(d) for d in r["drops"])
         fisher = r.get("fisher_p_vs_reference")
         low, high = r["final_eval_ci"]
         final = "–" if math.isnan(r["final_eval_mean"]) else f"{r['final_eval_mean']:.2f} [{low:.2f}, {high:.2f}]"
         cost = "–" if math.isnan(r["cpu_s_per_run"]) else f"{r['cpu_s_per_run']:.0f}" + ("" if r["cpu_s_measured"] else " †")
-        lines.append(f"| {r['row']} | {r['runs']} | {r['collapsed']} | {r['share']:.2f} [{r['ci_low']:.2f}, "
+        lines.append(f"| {r['row']} | {r['runs']} | {r['learned']} | {r['collapsed']} | {r['share']:.2f} [{r['ci_low']:.2f}, "
                      f"{r['ci_high']:.2f}] | {drops} | {'–' if fisher is None else f'{fisher:.3g}'} | {final} | {cost} |")
     return "\n".join(lines) + "\n"
 
@@ -159,7 +166,7 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, *, max_step: int | None) ->
     err = [[r["share"] - r["ci_low"] for r in rows], [r["ci_high"] - r["share"] for r in rows]]
     colors = ["#c0392b" if r["share"] >= 0.6 else "#7f8c8d" for r in rows]
     ax.barh(ys, shares, xerr=err, color=colors, capsize=3, alpha=0.85)
-    ax.set_yticks(ys, [f"{r['row']}  ({r['collapsed']}/{r['runs']})" for r in rows], fontsize=8)
+    ax.set_yticks(ys, [f"{r['row']}  ({r['collapsed']}/{r['runs']}; learned {r['learned']})" for r in rows], fontsize=8)
     ax.axvline(0.6, color="k", ls=":", lw=1)
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of seeds that collapse after learning (Wilson 95% CI)")

@@ -118,6 +118,16 @@ def drop_step(success: Sequence[float], steps: Sequence[int], p: Protocol) -> in
     return None
 
 
+def learned(success: Sequence[float], p: Protocol) -> bool:
+    """Whether the run *learned* under ``p`` (the first half of :func:`drop_step`'s test): some
+    mean of ``p.smooth`` consecutive steps is ``p.min_gain`` above the mean of the first ones."""
+    k = max(1, p.smooth)
+    if len(success) < k:
+        return False
+    start = statistics.fmean(success[:k])
+    return any(statistics.fmean(success[i : i + k]) >= start + p.min_gain for i in range(len(success) - k + 1))
+
+
 def scores(values: Sequence[float], direction: int, window: int) -> list[float]:
     """Per-step score (NaN where there is no baseline yet or the value is missing): the trainer's
     own online rule (:func:`baselines.train.early_warning.score_series`)."""

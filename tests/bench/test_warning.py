@@ -24,6 +24,12 @@ def test_drop_step_is_collapse_after_learning_only() -> None:
     assert drop_step(never_learned, steps, Protocol(patience=3, min_gain=0.0, smooth=1)) == 4
     recovered = [0.3, 0.8, 0.2, 0.2, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]  # 2 low steps < patience 3
     assert drop_step(recovered, steps, P) is None
+    # learned: the first half of the same test, on its own (the phase table counts it per arm)
+    assert warning.learned(learned_then_broke, P) and warning.learned(recovered, P)
+    assert not warning.learned(never_learned, P) and not warning.learned([], P)
+    smooth3 = Protocol(min_gain=0.15, smooth=3)
+    assert not warning.learned([0.5, 0.5, 0.5, 0.8, 0.5, 0.5], smooth3)  # one lucky step: the 3-step mean rises 0.1
+    assert warning.learned([0.5, 0.5, 0.5, 0.8, 0.7, 0.6], smooth3)  # (0.8 + 0.7 + 0.6) / 3 = 0.7: +0.2
 
 
 def test_learning_is_judged_on_smoothed_success_so_one_lucky_step_is_not_learning() -> None:
@@ -197,8 +203,8 @@ def test_phase_table_counts_collapses_after_learning_per_setting_with_intervals_
                                                + "\n" + "".join(f"{r},none,{i},{0.5 * i},100{cpu}\n" for i, r in enumerate(runs)))
     rows = phase_table([("A", [tmp_path / "a"]), ("B", [tmp_path / "b"])], reference="B / none")
     a, b = rows
-    assert (a["collapsed"], a["runs"], a["drops"]) == (2, 3, [16, 16, None])
-    assert (b["collapsed"], b["runs"]) == (0, 2) and b["fisher_p_vs_reference"] == 1.0
+    assert (a["collapsed"], a["runs"], a["drops"], a["learned"]) == (2, 3, [16, 16, None], 3)
+    assert (b["collapsed"], b["runs"], b["learned"]) == (0, 2, 1) and b["fisher_p_vs_reference"] == 1.0  # r0 never learns
     assert a["fisher_p_vs_reference"] == pytest.approx(0.4, abs=1e-9)  # 2/3 vs 0/2
     assert 0.0 < a["ci_low"] < 2 / 3 < a["ci_high"] < 1.0
     assert a["final_eval"] == [0.0, 0.5, 1.0] and a["final_eval_mean"] == 0.5
@@ -213,7 +219,7 @@ def test_phase_table_counts_collapses_after_learning_per_setting_with_intervals_
     with pytest.raises(ValueError, match="names no row"):
         phase_table([("A", [tmp_path / "a"])], reference="Z / none")
     assert phase_main(["--out", str(tmp_path / "o"), "--setting", f"A={tmp_path / 'a'}"]) == 0
-    assert (tmp_path / "o" / "phase.png").stat().st_size > 5_000 and "| A / none | 3 | 2 |" in (tmp_path / "o" / "phase.md").read_text()
+    assert (tmp_path / "o" / "phase.png").stat().st_size > 5_000 and "| A / none | 3 | 3 | 2 |" in (tmp_path / "o" / "phase.md").read_text()
     two = phase_main(["--out", str(tmp_path / "o2"), "--setting", f"A={tmp_path / 'a'}", "--setting", f"B={tmp_path / 'b'}"])
     assert two == 0
     table = (tmp_path / "o2" / "phase.md").read_text()
