@@ -4,8 +4,13 @@ Each setting is one or more results directories of ``python -m benchmarks.collap
 entry of the search log); every arm found in them is a row. A run's verdict uses the fixed
 definition of :func:`benchmarks.collapse.warning.drop_step` (collapse after learning, scoring
 version 3), optionally on its first ``--max-step`` steps only (to compare runs of different
-lengths on a common horizon). Each row gets its Wilson 95% interval and, against the reference
-row, Fisher's exact test (two-sided) on the counts.
+lengths on a common horizon), and beside it whether the run learned at all
+(:func:`benchmarks.collapse.warning.learned`): a run that never learned cannot collapse after
+learning, so an arm with no collapses and no learning did not hold, it failed differently. Each
+row gets its Wilson 95% interval and, against the reference row, Fisher's exact test (two-sided)
+on the counts. A run that two directories of one setting both hold is refused, not counted twice
+(``run`` collects every finished run of its work dir, so collections made at different times
+overlap).
 
 Usage::
 
