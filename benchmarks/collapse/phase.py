@@ -65,9 +65,10 @@ def bootstrap_ci(values: Sequence[float], *, resamples: int = 10_000, seed: int 
 def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = None) -> dict[str, list[dict[str, Any]]]:
     """Per arm, one ``{"run", "seed", "learned", "drop", "steps", "final_eval", "cpu_s", "cpu_measured"}``
     per run of ``dirs`` (``learned``: whether it learned at all; ``drop``: the drop step of a
-    collapse after learning, ``None`` without one), judged on steps ≤ ``max_step``; ``final_eval`` is the run's final in-distribution evaluation (at its end
-    or stop); ``cpu_s`` is the run's process CPU time where the study recorded it
-    (``cpu_measured``), else its wall time on one torch thread.
+    collapse after learning, ``None`` without one), judged on steps ≤ ``max_step``;
+    ``final_eval`` is the run's final in-distribution evaluation (at its end or stop); ``cpu_s``
+    is the run's process CPU time where the study recorded it (``cpu_measured``), else its wall
+    time on one torch thread.
 
     Raises:
         ValueError: if two of ``dirs`` hold the same run (:func:`check_distinct_runs`).
@@ -83,8 +84,8 @@ def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = No
             drop = drop_step(success, [int(r["step"]) for r in rows], protocol)
             out.setdefault(summary["arm"], []).append(
                 {"run": f"{directory.name}/{summary['run']}", "seed": int(float(summary["seed"])),
-                 "learned": learned(success, protocol), "drop": drop, "steps": len(rows), "final_eval": _num(summary.get("final_id_success")),
-                 **_cost(summary)})
+                 "learned": learned(success, protocol), "drop": drop, "steps": len(rows),
+                 "final_eval": _num(summary.get("final_id_success")), **_cost(summary)})
     return out
 
 
