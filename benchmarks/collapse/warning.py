@@ -92,6 +92,15 @@ class Protocol:
     smooth: int = 5
 
 
+def _smoothed(success: Sequence[float], p: Protocol) -> tuple[float, list[float]]:
+    """``(start, means)``: the mean of the first ``p.smooth`` steps, and the mean of every
+    ``p.smooth`` consecutive steps (``means[j]`` ends at step index ``j + p.smooth - 1``); the
+    smoothing both halves of the collapse test share. ``success`` must not be empty."""
+    k = max(1, p.smooth)
+    means = [statistics.fmean(success[j : j + k]) for j in range(len(success) - k + 1)]
+    return statistics.fmean(success[:k]), means
+
+
 def drop_step(success: Sequence[float], steps: Sequence[int], p: Protocol) -> int | None:
     """The first step of the run's collapse (``None`` if it does not collapse under ``p``).
 
@@ -102,7 +111,7 @@ def drop_step(success: Sequence[float], steps: Sequence[int], p: Protocol) -> in
     if not success:
         return None
     k = max(1, p.smooth)
-    start = statistics.fmean(success[:k])
+    start, means = _smoothed(success, p)
     best, low_since, low_run = -math.inf, None, 0
     for i, (step, value) in enumerate(zip(steps, success, strict=True)):
         if low_run and value >= p.frac * best:
@@ -114,18 +123,17 @@ def drop_step(success: Sequence[float], steps: Sequence[int], p: Protocol) -> in
             if low_run >= p.patience:
                 return low_since
         if i + 1 >= k:
-            best = max(best, statistics.fmean(success[i + 1 - k : i + 1]))
+            best = max(best, means[i + 1 - k])
     return None
 
 
 def learned(success: Sequence[float], p: Protocol) -> bool:
     """Whether the run *learned* under ``p`` (the first half of :func:`drop_step`'s test): some
     mean of ``p.smooth`` consecutive steps is ``p.min_gain`` above the mean of the first ones."""
-    k = max(1, p.smooth)
-    if len(success) < k:
+    if not success:
         return False
-    start = statistics.fmean(success[:k])
-    return any(statistics.fmean(success[i : i + k]) >= start + p.min_gain for i in range(len(success) - k + 1))
+    start, means = _smoothed(success, p)
+    return any(m >= start + p.min_gain for m in means)
 
 
 def scores(values: Sequence[float], direction: int, window: int) -> list[float]:
