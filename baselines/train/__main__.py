@@ -56,14 +56,19 @@ def _train(kind: str, config_path: str | None, overrides: list[str] | None, quie
     if quiet:
         fields["progress"] = False
     try:
+        trainer: Any
         if kind == "sft":
             from baselines.train.sft import SFTTrainer
 
-            summary = SFTTrainer(load_config(SFTConfig, config_path, overrides, **fields), resume=resume).train()
+            trainer = SFTTrainer(load_config(SFTConfig, config_path, overrides, **fields), resume=resume)
         else:
             from baselines.train.rl import RLTrainer
 
-            summary = RLTrainer(load_config(RLConfig, config_path, overrides, **fields), resume=resume).train()
+            trainer = RLTrainer(load_config(RLConfig, config_path, overrides, **fields), resume=resume)
+        try:
+            summary = trainer.train()
+        finally:
+            trainer.close()  # Ray actors and the process group end here, not at interpreter exit
     except (ValueError, FileNotFoundError, DirInUseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

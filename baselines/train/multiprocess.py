@@ -196,6 +196,19 @@ class Distributed:
         if self.enabled:
             self.accelerator.wait_for_everyone()
 
+    def close(self) -> None:
+        """End the process group (``Accelerator.end_training``); a no-op for a single process.
+
+        Call it once every rank is done with collectives (the command line does, after training).
+        Without it gloo's worker threads outlive the interpreter and a rank can abort at exit with
+        "terminate called without an active exception" (pytorch/pytorch#190489) after training
+        finished. Idempotent."""
+        if self.enabled and self.accelerator is not None:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                self.accelerator.end_training()
+
     def broadcast_parameters(self, model: Any) -> None:
         """Copy rank 0's parameters to every rank (after a replicated phase that may drift on GPUs)."""
         if not self.enabled:

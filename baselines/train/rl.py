@@ -752,10 +752,12 @@ class RLTrainer:
         }
 
     def close(self) -> None:
-        """End the Ray rollout actors, if any (the trainer can no longer collect afterwards)."""
+        """End the Ray rollout actors, if any, and the process group under ``accelerate launch``
+        (the trainer can no longer collect or train afterwards). Idempotent."""
         if self.rollout_pool is not None:
             self.rollout_pool.close()
             self.rollout_pool = None
+        self.dist.close()
 
     def save(self) -> Path:
         """Write ``out_dir/checkpoints/step_N`` (model, tokenizer, optimizer, RNG and callback

@@ -279,6 +279,11 @@ class SFTTrainer:
             "model": str(path),
         }
 
+    def close(self) -> None:
+        """End the process group under ``accelerate launch`` (the trainer can no longer train
+        afterwards); a no-op in a single process. Idempotent."""
+        self.dist.close()
+
     def save(self) -> Path:
         """Write ``out_dir/checkpoints/step_N`` (model, tokenizer, optimizer, RNG state, best and
         last evaluation) and drop checkpoints beyond ``keep_checkpoints``."""

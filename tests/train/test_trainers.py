@@ -354,6 +354,10 @@ def test_cli_parses_combined_supervision_and_named_flags_beat_set(monkeypatch: p
         def train(self) -> dict:
             return {"steps": 0}
 
+        def close(self) -> None:
+            closed.append(True)
+
+    closed: list[bool] = []
     monkeypatch.setattr(rl_module, "RLTrainer", Recorder)
     argv = ["rl", "--env", "ToolGym/Search-v0", "--init", "m", "--supervision", "sft_mix,control_kl",
             "--set", "steps=5", "--steps", "7", "--set", "supervision.sft_mix_coef=0.1", "--quiet"]
@@ -362,6 +366,7 @@ def test_cli_parses_combined_supervision_and_named_flags_beat_set(monkeypatch: p
     assert config.supervision.use == ["sft_mix", "control_kl"] and config.supervision.sft_mix_coef == 0.1
     assert (config.env, config.init, config.steps, config.progress) == ("ToolGym/Search-v0", "m", 7, False)
     assert '"steps": 0' in capsys.readouterr().out
+    assert closed == [True]  # the CLI ends Ray actors and the process group itself
     from baselines.train.config import parse_supervision
 
     assert parse_supervision("none") == []
