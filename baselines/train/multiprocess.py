@@ -203,10 +203,10 @@ class Distributed:
         Without it gloo's worker threads outlive the interpreter and a rank can abort at exit with
         "terminate called without an active exception" (pytorch/pytorch#190489) after training
         finished. Idempotent."""
-        if self.enabled and self.accelerator is not None:
+        if self.enabled:
             import torch.distributed as dist
 
-            if dist.is_available() and dist.is_initialized():
+            if dist.is_initialized():
                 self.accelerator.end_training()
 
     def broadcast_parameters(self, model: Any) -> None:
