@@ -17,11 +17,13 @@ same model give the same actions. :meth:`LLMAgent.act_batch` plays several episo
 Which protocol and system prompt a checkpoint expects is read from the model directory:
 
 * ``toolgym_agent.json`` in the directory, e.g. ``{"protocol": "text", "system": "none",
-  "max_new_tokens": 40}``; else
-* the trainer's ``config.yaml`` one level up (``python -m baselines.train sft`` writes
-  ``OUT/config.yaml`` and ``OUT/model``): text protocol, system prompt ``"env"`` or ``"none"`` as
-  ``include_system_prompt`` says, its ``max_new_tokens`` and its ``max_observation_tokens`` (each
-  tool output is cut as in training: its head and its last tokens); else
+  "max_new_tokens": 40}``. The trainers write it into ``OUT/model`` and every checkpoint
+  (:func:`agent_settings_from_config`: text protocol, system prompt ``"env"`` or ``"none"`` as
+  ``include_system_prompt`` says, its ``max_new_tokens`` and its ``max_observation_tokens``, so
+  each tool output is cut as in training: its head and its last tokens); else
+* for a directory saved before the trainers wrote that file, the trainer's ``config.yaml`` one
+  level up (``python -m baselines.train sft`` writes ``OUT/config.yaml`` and ``OUT/model``), read
+  the same way; else
 * the native tools protocol with the default system prompt (any chat model with a tool template).
 
 Constructor arguments override all of these. Importing this module imports torch.
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,43 @@ class Completion:
     logprobs: list[float] = field(default_factory=list)
 
 
+def agent_settings_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The agent settings of a policy trained by ``baselines.train`` with the config ``cfg``.
+
+    The trainers render the env's text (the text protocol), with or without the env's system
+    prompt, ``max_new_tokens`` a turn and each tool output cut to ``max_observation_tokens``.
+
+    Args:
+        cfg: A trainer config as a mapping (``dataclasses.asdict`` of it, or its ``config.yaml``);
+            it must have ``include_system_prompt``.
+
+    Returns:
+        ``{"protocol": "text", "system": "env" | "none", "max_new_tokens": int}``, plus
+        ``"max_observation_tokens"`` when ``cfg`` has it.
+
+    Raises:
+        ConfigError: if ``cfg`` has no ``include_system_prompt``.
+    """
+    if "include_system_prompt" not in cfg:
+        raise ConfigError(f"a trainer config needs 'include_system_prompt', got keys {sorted(cfg)}.")
+    settings: dict[str, Any] = {
+        "protocol": "text",
+        "system": "env" if cfg["include_system_prompt"] else "none",
+        "max_new_tokens": int(cfg.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
+    }
+    if cfg.get("max_observation_tokens") is not None:
+        settings["max_observation_tokens"] = int(cfg["max_observation_tokens"])
+    return settings
+
+
+def write_agent_settings(model_dir: str | Path, settings: Mapping[str, Any]) -> Path:
+    """Write ``settings`` to ``model_dir/toolgym_agent.json``, so that ``llm:`` plays the directory
+    as its policy was trained, wherever it is copied; returns the file's path."""
+    path = Path(model_dir) / AGENT_SETTINGS_FILE
+    path.write_text(json.dumps(dict(settings), sort_keys=True) + "\n")
+    return path
+
+
 def read_agent_settings(model_dir: str | Path) -> dict[str, Any]:
     """The agent settings a checkpoint expects (see the module docstring); ``{}`` if unknown.
 
@@ -110,14 +149,7 @@ def read_agent_settings(model_dir: str | Path) -> dict[str, Any]:
 
         cfg = yaml.safe_load(trainer_config.read_text()) or {}
         if isinstance(cfg, dict) and "include_system_prompt" in cfg:
-            settings = {
-                "protocol": "text",
-                "system": "env" if cfg["include_system_prompt"] else "none",
-                "max_new_tokens": int(cfg.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
-            }
-            if cfg.get("max_observation_tokens") is not None:
-                settings["max_observation_tokens"] = int(cfg["max_observation_tokens"])
-            return settings
+            return agent_settings_from_config(cfg)
     return {}
 
 

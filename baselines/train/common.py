@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import shutil
@@ -13,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from baselines.agents.llm import agent_settings_from_config, write_agent_settings
 from baselines.llm.model import (
     TinyLMConfig,
     build_tiny_model,
@@ -25,6 +27,7 @@ from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, coll
 from baselines.llm.tokenizer import ChatFormat, train_tokenizer
 from baselines.procs import claim_dir
 from baselines.train.batch import TokenBatch
+from baselines.train.config import CommonConfig
 from baselines.train.diagnostics import control_prob_stats, episode_stats
 from toolgym.stats import wilson_interval
 
@@ -87,11 +90,24 @@ def prune_checkpoints(out: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def save_checkpoint(out: Path, step: int, model: Any, tokenizer: Any, state: dict[str, Any], keep: int) -> Path:
-    """Write ``out/checkpoints/step_N`` (the model and tokenizer, and ``{"step": step, **state}``
-    in :data:`STATE_FILE`), then keep only the newest ``keep`` checkpoints; returns its path."""
+def save_policy(model: Any, tokenizer: Any, path: Path, cfg: CommonConfig) -> Path:
+    """Save the model and tokenizer in ``path`` (:func:`~baselines.llm.model.save_pretrained`) with
+    the agent settings they were trained with (``toolgym_agent.json``: text protocol, system prompt
+    or not, tokens a turn, tool-output cut), so that ``llm:PATH`` plays the directory, or a copy of
+    it anywhere, as trained; returns ``path``."""
+    path = save_pretrained(model, tokenizer, path)
+    write_agent_settings(path, agent_settings_from_config(dataclasses.asdict(cfg)))
+    return path
+
+
+def save_checkpoint(
+    out: Path, step: int, model: Any, tokenizer: Any, state: dict[str, Any], keep: int, cfg: CommonConfig
+) -> Path:
+    """Write ``out/checkpoints/step_N`` (the model, tokenizer and agent settings as
+    :func:`save_policy` does, and ``{"step": step, **state}`` in :data:`STATE_FILE`), then keep only
+    the newest ``keep`` checkpoints; returns its path."""
     path = checkpoint_dir(out, step)
-    save_pretrained(model, tokenizer, path)
+    save_policy(model, tokenizer, path, cfg)
     torch.save({"step": step, **state}, path / STATE_FILE)
     prune_checkpoints(out, keep)
     return path

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from baselines.llm.model import context_length, load_pretrained, save_pretrained
+from baselines.llm.model import context_length, load_pretrained
 from baselines.llm.policy import CausalLMPolicy, token_logprobs
 from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, collect_episodes
 from baselines.llm.tokenizer import ChatFormat
@@ -66,6 +66,7 @@ from baselines.train.common import (
     load_checkpoint_state,
     probe_stats,
     save_checkpoint,
+    save_policy,
 )
 from baselines.train.config import RLConfig, save_yaml
 from baselines.train.diagnostics import (
@@ -727,7 +728,7 @@ class RLTrainer:
             callback.on_train_end(self)
         if self.dist.is_main:
             self.save()
-            save_pretrained(self.model, self.tokenizer, self.out / "model")
+            save_policy(self.model, self.tokenizer, self.out / "model", self.cfg)
         self.logger.close()
         self.dist.barrier()
         return self.summary(time.perf_counter() - started, stopped)
@@ -769,7 +770,7 @@ class RLTrainer:
             "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
             "history": self.history,
         }
-        return save_checkpoint(self.out, self.step, self.model, self.tokenizer, state, self.cfg.keep_checkpoints)
+        return save_checkpoint(self.out, self.step, self.model, self.tokenizer, state, self.cfg.keep_checkpoints, self.cfg)
 
     def _load_state(self, path: Path) -> None:
         state = load_checkpoint_state(path)

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from baselines.llm.model import count_parameters, save_pretrained
+from baselines.llm.model import count_parameters
 from baselines.llm.policy import CausalLMPolicy
 from baselines.llm.rollout import ExpertTrajectory, RolloutSettings
 from baselines.llm.tokenizer import ChatFormat, conversation_text
@@ -36,6 +36,7 @@ from baselines.train.common import (
     load_policy_checkpoint,
     new_tiny_policy,
     save_checkpoint,
+    save_policy,
 )
 from baselines.train.config import SFTConfig, parse_source, save_yaml
 from baselines.train.envs import ExpertBank, ExpertNoise, PlayedNoise, make_envs, task_ids
@@ -267,7 +268,7 @@ class SFTTrainer:
             self.last_eval = self.evaluate()
         if not (cfg.save_every and self.step % cfg.save_every == 0):
             self.save()
-        path = save_pretrained(self.model, self.tokenizer, self.out / "model")
+        path = save_policy(self.model, self.tokenizer, self.out / "model", cfg)
         self.dist.barrier()
         return {
             "steps": self.step,
@@ -289,7 +290,7 @@ class SFTTrainer:
         last evaluation) and drop checkpoints beyond ``keep_checkpoints``."""
         state = {"optimizer": self.optimizer.state_dict(), "rng": self.rng.getstate(), "best": self.best,
                  "last_eval": self.last_eval}
-        return save_checkpoint(self.out, self.step, self.model, self.tokenizer, state, self.cfg.keep_checkpoints)
+        return save_checkpoint(self.out, self.step, self.model, self.tokenizer, state, self.cfg.keep_checkpoints, self.cfg)
 
     def _load_state(self, path: Path) -> None:
         state = load_checkpoint_state(path)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
+from baselines.agents.llm import AGENT_SETTINGS_FILE, read_agent_settings
 from baselines.train import __main__ as train_cli
 from baselines.train.common import TrainingDivergedError
 from baselines.train.config import RLConfig, SFTConfig, SupervisionConfig, load_config
@@ -50,6 +53,13 @@ def test_sft_trains_logs_and_saves(tmp_path) -> None:
     assert rows[1]["eval/success"] != "" and "eval/errors/bad_json" in rows[0]
     assert (tmp_path / "model" / "config.json").is_file() and list((tmp_path / "tb").iterdir())
     assert 0.0 <= summary["final_success"] <= 1.0
+    # The model and every checkpoint say how they were trained, so that a copy of one, away from the
+    # trainer's config.yaml, is still played as trained by `llm:`.
+    trained = {"protocol": "text", "system": "none", "max_new_tokens": 16, "max_observation_tokens": 256}
+    moved = shutil.copytree(tmp_path / "model", tmp_path / "elsewhere" / "model")
+    checkpoints = list((tmp_path / "checkpoints").iterdir())
+    assert read_agent_settings(moved) == trained and checkpoints
+    assert all(read_agent_settings(c) == trained for c in checkpoints)
 
 
 @pytest.mark.parametrize(("env_id", "fmt"), [("ToolGym/Lookup-v0", "hermes"), ("ToolGym/Calc-v0", "pythonic"),
@@ -235,6 +245,8 @@ def test_rl_with_every_supervision_trains_and_logs_namespaced_metrics(sft_checkp
     assert all(math.isfinite(last[k]) for k in ("train/loss", "train/control_kl", "train/spike_penalty", "train/sft_mix_nll"))
     rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
     assert [r["step"] for r in rows] == ["1", "2"]
+    assert json.loads((tmp_path / "model" / AGENT_SETTINGS_FILE).read_text()) == {
+        "protocol": "text", "system": "none", "max_new_tokens": 24, "max_observation_tokens": 32}
 
 
 def test_offpolicy_expert_puts_exactly_one_expert_in_each_group(sft_checkpoint, tmp_path) -> None:
