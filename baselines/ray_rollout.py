@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from baselines.llm.model import sampler_storage_dtype
 from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ class WorkerSpec:
         threads: torch CPU threads per actor.
         device: Torch device of the actor's policy (``"cuda"`` for an actor with a GPU).
         dtype: The actor's policy dtype (``RLConfig.sampler_dtype``: ``"float32"``, ``"bfloat16"``,
-            ``"float16"``); the weights it is sent are cast to it.
+            ``"float16"``, or ``"int8"`` / ``"int4"``, held in float32); the weights it is sent (the
+            trainer's sampler copy, already quantised for the integer ones) are cast to it.
     """
 
     env_id: str
@@ -104,7 +106,7 @@ class RolloutWorker:
         self.spec = spec
         self.settings = replace(spec.settings, per_episode_rng=True)
         self.envs = make_envs(spec.env_id, spec.num_envs, spec.split, spec.env_kwargs)
-        self.model = AutoModelForCausalLM.from_config(spec.model_config).to(spec.device, getattr(torch, spec.dtype)).eval()
+        self.model = AutoModelForCausalLM.from_config(spec.model_config).to(spec.device, sampler_storage_dtype(spec.dtype)).eval()
         self.chat = ChatFormat(spec.tokenizer, include_system_prompt=spec.include_system_prompt)
         self.policy = CausalLMPolicy(self.model, self.chat.control, temperature=spec.temperature)
         self.version = -1

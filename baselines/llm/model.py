@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 ARCHS = ("gpt2", "llama")
 
@@ -234,6 +237,62 @@ def context_length(model: Any) -> int:
         if value:
             return int(value)
     return 2048
+
+
+WEIGHT_BITS: dict[str, int] = {"int8": 8, "int4": 4}
+"""The weight-only quantised samplers (``RLConfig.sampler_dtype``) and their bits per weight."""
+
+SAMPLER_STORAGE: dict[str, str] = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16",
+                                   **{name: "float32" for name in WEIGHT_BITS}}
+"""The torch dtype a sampler copy is held in, for each ``RLConfig.sampler_dtype``. ``"int8"`` and
+``"int4"`` are weight-only quantisation (:func:`quantize_weights_`): their weights are float32
+tensors that hold only the quantised levels, and their activations stay float32."""
+
+
+def sampler_storage_dtype(name: str) -> torch.dtype:
+    """The torch dtype of a sampler copy for ``RLConfig.sampler_dtype`` ``name`` (see
+    :data:`SAMPLER_STORAGE`).
+
+    Raises:
+        ValueError: for a name not in :data:`SAMPLER_STORAGE`.
+    """
+    import torch
+
+    if name not in SAMPLER_STORAGE:
+        raise ValueError(f"sampler dtype must be one of {list(SAMPLER_STORAGE)}, got {name!r}.")
+    return getattr(torch, SAMPLER_STORAGE[name])
+
+
+def quantize_weights_(model: Any, bits: int) -> Any:
+    """Round the weight of every ``nn.Linear`` of ``model`` (the LM head included) to symmetric
+    ``bits``-bit levels per output row, in place, and return ``model``.
+
+    Each row ``w`` becomes ``round(w / s).clamp(-q, q) * s`` with ``q = 2**(bits - 1) - 1`` (127
+    for 8 bits, 7 for 4) and ``s = max|w| / q``: what a weight-only integer inference kernel
+    computes with, simulated in float32 (biases, norms and, unless tied to the LM head, embeddings
+    are left as they are). The result is a deterministic function of the weights.
+
+    Raises:
+        ValueError: for ``bits`` outside 2..16.
+    """
+    import torch
+
+    if not 2 <= bits <= 16:
+        raise ValueError(f"bits must be in 2..16, got {bits!r}.")
+    top = 2 ** (bits - 1) - 1
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                weight = module.weight
+                scale = weight.abs().amax(dim=1, keepdim=True).clamp_min(torch.finfo(weight.dtype).tiny) / top
+                weight.copy_(torch.round(weight / scale).clamp_(-top, top) * scale)
+    return model
+
+
+def quantize_sampler_(model: Any, name: str) -> Any:
+    """Quantise ``model``'s weights in place as sampler dtype ``name`` asks (:data:`WEIGHT_BITS`);
+    a no-op for the float dtypes. Returns ``model``."""
+    return quantize_weights_(model, WEIGHT_BITS[name]) if name in WEIGHT_BITS else model
 
 
 def save_pretrained(model: Any, tokenizer: Any, path: str | Path) -> Path:

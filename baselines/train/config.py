@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from baselines.llm.model import TinyLMConfig
+from baselines.llm.model import SAMPLER_STORAGE, TinyLMConfig
 from baselines.train.terms import term_names
 
 SCALE_REWARDS = ("group", "batch", "none")
@@ -28,8 +28,9 @@ declarations of :mod:`baselines.train.terms`. The last two are controls: ``permu
 permutes the advantages within the batch (is an effect reward-driven?), ``sft_only`` trains the
 ``sft_mix`` NLL with the policy-gradient term off (is it just supervised learning on expert data?)."""
 
-SAMPLER_DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
-"""Values of ``RLConfig.sampler_dtype`` (torch dtype names)."""
+SAMPLER_DTYPES: tuple[str, ...] = tuple(SAMPLER_STORAGE)
+"""Values of ``RLConfig.sampler_dtype``: torch dtype names, and ``"int8"`` / ``"int4"`` (weight-only
+integer quantisation)."""
 
 T = TypeVar("T")
 
@@ -384,7 +385,8 @@ class RLConfig(CommonConfig):
     sampler_dtype: str = field(
         default="float32",
         metadata={"help": "Sample rollouts with a copy of the policy cast to this dtype ('float32', 'bfloat16', "
-                          "'float16'), refreshed from the float32 weights before every step's rollouts; the loss "
+                          "'float16') or with integer weights ('int8', 'int4': weight-only, per-row symmetric, float32 "
+                          "activations), refreshed from the float32 weights before every step's rollouts; the loss "
                           "and old log-probs stay float32 (the vLLM-samples / FSDP-trains mismatch; see "
                           "supervision tis / mis). 'float32' = no copy."},
     )

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from baselines.llm.model import context_length, load_pretrained
+from baselines.llm.model import context_length, load_pretrained, quantize_sampler_, sampler_storage_dtype
 from baselines.llm.policy import CausalLMPolicy, token_logprobs
 from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, collect_episodes
 from baselines.llm.tokenizer import ChatFormat
@@ -397,14 +397,16 @@ class RLTrainer:
 
     @torch.no_grad()
     def sync_sampler(self) -> None:
-        """Copy the float32 policy's weights into the low-precision sampler (cast to its dtype); a
-        no-op when the sampler is the policy itself (``sampler_dtype="float32"``)."""
+        """Copy the float32 policy's weights into the low-precision sampler (cast to its dtype, or
+        quantised again for ``"int8"`` / ``"int4"``); a no-op when the sampler is the policy itself
+        (``sampler_dtype="float32"``)."""
         if self.sampler_model is self.model:
             return
         pairs = [*zip(self.sampler_model.parameters(), self.model.parameters(), strict=True),
                  *zip(self.sampler_model.buffers(), self.model.buffers(), strict=True)]
         for dst, src in pairs:
             dst.copy_(src)
+        quantize_sampler_(self.sampler_model, self.cfg.sampler_dtype)
 
     def episode_advantages(self, episodes: Sequence[Episode]) -> torch.Tensor:
         """``[B]`` advantages of a rollout batch: GRPO's within each group (``scale_rewards``),
@@ -791,8 +793,11 @@ class RLTrainer:
 
 def sampler_copy(model: Any, dtype: str) -> Any:
     """The model that samples rollouts for ``RLConfig.sampler_dtype``: ``model`` itself for
-    ``"float32"`` (no copy), else a frozen copy cast to ``dtype`` (``"bfloat16"``, ``"float16"``),
-    refreshed by :meth:`RLTrainer.sync_sampler`."""
+    ``"float32"`` (no copy), else a frozen copy cast to ``dtype`` (``"bfloat16"``, ``"float16"``) or
+    with its linear weights quantised to integer levels (``"int8"``, ``"int4"``: weight-only, float32
+    activations; :func:`~baselines.llm.model.quantize_weights_`), refreshed by
+    :meth:`RLTrainer.sync_sampler`."""
     if dtype == "float32":
         return model
-    return copy.deepcopy(model).to(dtype=getattr(torch, dtype)).eval().requires_grad_(False)
+    sampler = copy.deepcopy(model).to(dtype=sampler_storage_dtype(dtype)).eval().requires_grad_(False)
+    return quantize_sampler_(sampler, dtype)

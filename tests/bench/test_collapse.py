@@ -261,3 +261,36 @@ def test_starting_policy_names_a_bad_model_spec(capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit):
         starting_policy.main(["--model", f"x={tmp_path}"])
     assert "is not a model directory (no config.json)" in capsys.readouterr().err
+
+
+def test_sampler_gap_grows_with_coarser_weights(study: dict, tmp_path) -> None:
+    from benchmarks.collapse import sampler_gap
+
+    sft = next((study["root"] / "work").rglob("sft/model"))
+    small = ["--set", "prompts_per_step=2", "--set", "group_size=4", "--set", "max_new_tokens=16"]
+    assert sampler_gap.main(["--init", str(sft), "--dtypes", "int8,int4", "--out", str(tmp_path), *small]) == 0
+    rows = json.loads((tmp_path / "sampler_gap.json").read_text())["rows"]
+    for row in rows.values():
+        assert set(row) == set(sampler_gap.GAP_KEYS) and row["tokens"] > 0
+        assert row["ratio_min"] <= 1.0 <= row["ratio_max"] and 0.0 <= row["outside_cap"] <= 1.0
+        inside = 0.5 <= row["ratio_min"] and row["ratio_max"] <= 2.0
+        assert not (inside and row["outside_cap"] > 0)
+    assert 0 < rows["int8"]["logp_mismatch"] < rows["int4"]["logp_mismatch"]  # 7 levels a side against 127
+    assert "| int4 |" in (tmp_path / "sampler_gap.md").read_text()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--dtypes", "float32"], "not low-precision samplers"),
+    (["--dtypes", "fp8"], "not low-precision samplers"),
+])
+def test_sampler_gap_names_a_bad_dtype_or_model(study: dict, capsys: pytest.CaptureFixture[str], tmp_path,
+                                               args: list[str], message: str) -> None:
+    from benchmarks.collapse import sampler_gap
+
+    sft = next((study["root"] / "work").rglob("sft/model"))
+    with pytest.raises(SystemExit):
+        sampler_gap.main(["--init", str(sft), *args])
+    assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        sampler_gap.main(["--init", str(tmp_path)])
+    assert "not a model directory (no config.json)" in capsys.readouterr().err

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 
 import pytest
 import torch
 
+from baselines.llm.model import quantize_sampler_, quantize_weights_, sampler_storage_dtype
 from baselines.llm.policy import CausalLMPolicy
 from baselines.llm.rollout import EpisodeRequest, RolloutSettings, collect_episodes
 from baselines.train.config import RLConfig, SupervisionConfig
@@ -191,11 +193,11 @@ def test_a_llama_policy_samples_with_the_log_probs_the_trainer_computes(tokenize
     assert diag["train/sampler_ratio_min"] == pytest.approx(1.0, abs=1e-4)
 
 
-@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "int8", "int4"])
 def test_low_precision_sampler_opens_a_logp_gap(sft_checkpoint, tmp_path, dtype) -> None:
     trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, sampler_dtype=dtype))
     assert trainer.sampler_model is not trainer.model and trainer.policy.model is trainer.model
-    assert {p.dtype for p in trainer.sampler_model.parameters()} == {getattr(torch, dtype)}
+    assert {p.dtype for p in trainer.sampler_model.parameters()} == {sampler_storage_dtype(dtype)}
     assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
     trainer.sync_sampler()
     prepared, diag = trainer.prepare(trainer.collect(trainer.train_ids[:2]))
@@ -217,6 +219,61 @@ def test_sampler_is_refreshed_from_the_trained_weights_before_each_rollout(sft_c
     def checked(tasks):
         seen.append(all(torch.equal(s, p.detach().to(torch.bfloat16))
                         for s, p in zip(trainer.sampler_model.parameters(), trainer.model.parameters(), strict=True)))
+        return collect(tasks)
+
+    trainer.collect = checked
+    trainer.train_step()
+    assert seen == [True]
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_quantised_weights_sit_on_per_row_levels_within_half_a_step(bits) -> None:
+    torch.manual_seed(0)
+    top = 2 ** (bits - 1) - 1
+    model = torch.nn.Sequential(torch.nn.Embedding(50, 16), torch.nn.Linear(16, 32), torch.nn.LayerNorm(32),
+                                torch.nn.Linear(32, 50, bias=False))
+    with torch.no_grad():
+        model[1].weight[3].zero_()  # an all-zero row must stay zero (no division by zero)
+        model[3].weight[0, 5] = 40.0  # one outlier coarsens only its own row
+    before = copy.deepcopy(model)
+    quantize_weights_(model, bits)
+    for i in (1, 3):
+        w, w0 = model[i].weight, before[i].weight
+        step = w0.abs().amax(dim=1, keepdim=True) / top
+        levels = torch.where(step > 0, w / step, torch.zeros_like(w))
+        assert torch.allclose(levels, levels.round(), atol=1e-3) and levels.abs().max() <= top + 1e-3
+        assert ((w - w0).abs() <= step / 2 + 1e-6).all() and not torch.equal(w, w0)
+        assert max(len(torch.unique(row)) for row in w) <= 2 * top + 1
+    assert torch.equal(model[1].weight[3], torch.zeros(16))
+    assert (model[3].weight[1] - before[3].weight[1]).abs().max() < (model[3].weight[0] - before[3].weight[0]).abs().max()
+    for kept in ("0.weight", "1.bias", "2.weight", "2.bias"):  # embeddings, biases and norms are not quantised
+        assert torch.equal(model.state_dict()[kept], before.state_dict()[kept]), kept
+    again = quantize_weights_(copy.deepcopy(model), bits)
+    assert all(torch.equal(a, b) for a, b in zip(again.parameters(), model.parameters(), strict=True))
+    untouched = quantize_sampler_(copy.deepcopy(before), "bfloat16")
+    assert all(torch.equal(a, b) for a, b in zip(untouched.parameters(), before.parameters(), strict=True))
+    with pytest.raises(ValueError, match="sampler dtype must be one of .*got 'int3'"):
+        sampler_storage_dtype("int3")
+    with pytest.raises(ValueError, match="bits must be in 2..16, got 1"):
+        quantize_weights_(model, 1)
+
+
+def test_int8_sampler_is_requantised_from_the_trained_weights_before_each_rollout(sft_checkpoint, tmp_path) -> None:
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, sampler_dtype="int8", steps=1, eval_every=0))
+
+    def quantised_policy():
+        return quantize_weights_(copy.deepcopy(trainer.model), 8).parameters()
+
+    assert all(torch.equal(s, q) for s, q in zip(trainer.sampler_model.parameters(), quantised_policy(), strict=True))
+    with torch.no_grad():  # an update of the float32 policy that the sampler has not seen yet
+        for p in trainer.model.parameters():
+            p.mul_(1.01)
+    seen = []
+    collect = trainer.collect
+
+    def checked(tasks):
+        seen.append(all(torch.equal(s, q) for s, q in zip(trainer.sampler_model.parameters(), quantised_policy(),
+                                                          strict=True)))
         return collect(tasks)
 
     trainer.collect = checked
@@ -282,22 +339,23 @@ def test_resume_with_a_bf16_sampler_reproduces_the_next_steps_exactly(sft_checkp
 # ---------------------------------------------------------------- Ray rollout actors
 
 
-def test_ray_actor_samples_in_the_sampler_dtype(sft_checkpoint, chat) -> None:
-    """An actor built for ``sampler_dtype=bfloat16`` and sent the trainer's bf16 sampler weights
-    returns the episodes of the trainer's own bf16 sampler (in-process, no Ray cluster needed)."""
+@pytest.mark.parametrize("dtype", ["bfloat16", "int8"])
+def test_ray_actor_samples_in_the_sampler_dtype(sft_checkpoint, chat, dtype) -> None:
+    """An actor built for ``sampler_dtype`` and sent the trainer's sampler weights returns the
+    episodes of the trainer's own sampler (in-process, no Ray cluster needed)."""
     from baselines.llm.model import load_pretrained
     from baselines.ray_rollout import RolloutWorker, WorkerSpec
     from baselines.train.envs import make_envs
 
     model, tokenizer = load_pretrained(sft_checkpoint)
-    sampler = sampler_copy(model, "bfloat16")
+    sampler = sampler_copy(model, dtype)
     settings = RolloutSettings(max_new_tokens=24, max_observation_tokens=32, per_episode_rng=True)
     requests = [EpisodeRequest(f"lookup-train-{i:05d}", seed=500 + i) for i in range(3)]
     spec = WorkerSpec("ToolGym/Lookup-v0", "train", {}, num_envs=3, model_config=model.config, tokenizer=tokenizer,
-                      include_system_prompt=False, settings=settings, dtype="bfloat16")
+                      include_system_prompt=False, settings=settings, dtype=dtype)
     worker = RolloutWorker(spec)
     worker.load_weights(sampler.state_dict(), 0)
-    assert {p.dtype for p in worker.model.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in worker.model.parameters()} == {sampler_storage_dtype(dtype)}
     got = worker.rollout(requests, [None], 0)
     expected = collect_episodes(CausalLMPolicy(sampler, chat.control), chat, make_envs("ToolGym/Lookup-v0", 3, "train"),
                                 requests, settings, context_length=256)
