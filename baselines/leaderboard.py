@@ -5,7 +5,7 @@
 Each (env, agent, seed) cell is one job; jobs run in parallel processes (torch limited to one
 thread per process). Episode ``i`` of seed ``s`` uses env seed ``1000 * s + i``, so every agent
 sees the same tasks. Agents that can play several episodes at once (``llm:``, ``openai:``; see
-:func:`baselines.agents.supports_batch`) play a job's episodes in batches of ``batch_size``: one
+:func:`toolgym.core.policy.supports_batch`) play a job's episodes in batches of ``batch_size``: one
 batched generation per turn for every running episode. Agents tied to one env (``sb3:`` models
 record the env they were trained on) run only there; other cells show "–".
 """
@@ -17,9 +17,8 @@ import os
 import shlex
 import statistics
 import sys
-import time
 import warnings
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -32,8 +31,9 @@ import baselines.agents  # noqa: F401 - registers the baseline agents with toolg
 import toolgym
 from baselines.procs import exit_with_parent
 from toolgym import agents
-from toolgym.core.errors import INVALID_ACTION_CODES, ConfigError, ErrorCode, did_you_mean
-from toolgym.evaluation import EpisodeResult, run_episode
+from toolgym.core.errors import ConfigError, did_you_mean
+from toolgym.core.policy import supports_batch
+from toolgym.evaluation import run_episode, run_episodes_batched
 from toolgym.registry import NAMESPACE, env_class, env_ids
 from toolgym.stats import wilson_interval
 
@@ -124,7 +124,7 @@ def agent_applies(agent: str, env_id: str) -> bool:
 
 def run_job(job: Job) -> list[dict[str, Any]]:
     """Play one job's episodes (batched for agents that support it); one CSV row per episode."""
-    from baselines.agents import make_agent, supports_batch
+    from baselines.agents import make_agent
 
     env = gym.make(job.env_id, split=job.split, record_timing=True)
     base: Any = env.unwrapped
@@ -134,7 +134,7 @@ def run_job(job: Job) -> list[dict[str, Any]]:
     rows = []
     try:
         if supports_batch(policy) and job.episodes > 1 and job.batch_size > 1:
-            played = run_episodes_batched(env, policy, seeds, job.env_id, job.split, job.batch_size)
+            played = run_episodes_batched(env, policy, seeds, batch_size=job.batch_size, env_id=job.env_id)
         else:
             played = []
             for seed in seeds:
@@ -151,91 +151,6 @@ def run_job(job: Job) -> list[dict[str, Any]]:
     finally:
         env.close()
     return rows
-
-
-def run_episodes_batched(
-    env: gym.Env[str, str],
-    policy: Any,
-    seeds: Sequence[int],
-    env_id: str,
-    split: str,
-    batch_size: int,
-) -> list[tuple[EpisodeResult, int]]:
-    """Play one episode per seed, ``batch_size`` at a time, with one ``act_batch`` call per turn.
-
-    ``env`` plays the first episode of each batch and copies made with the same settings play the
-    others. Each result is what :func:`toolgym.evaluation.run_episode` would record, paired with
-    the tokens the agent used in that episode.
-    """
-    spare: list[gym.Env[str, str]] = []
-    played: list[tuple[EpisodeResult, int]] = []
-    try:
-        for start in range(0, len(seeds), batch_size):
-            wave = list(seeds[start : start + batch_size])
-            while len(spare) < len(wave) - 1:
-                spare.append(gym.make(env_id, split=split, record_timing=True))
-            played.extend(_play_wave([env, *spare][: len(wave)], policy, wave, env_id))
-    finally:
-        for extra in spare:
-            extra.close()
-    return played
-
-
-def _play_wave(
-    envs: Sequence[gym.Env[str, str]], policy: Any, seeds: Sequence[int], env_id: str
-) -> list[tuple[EpisodeResult, int]]:
-    n = len(envs)
-    started = [time.perf_counter()] * n
-    policy.reset_batch(n, seed=seeds[0])
-    observations, infos, task_ids = [], [], []
-    for i, (env, seed) in enumerate(zip(envs, seeds, strict=True)):
-        started[i] = time.perf_counter()
-        observation, info = env.reset(seed=seed)
-        observations.append(observation)
-        infos.append(info)
-        task_ids.append(str(info.get("task_id", "")))
-    totals = [0.0] * n
-    turns = [0] * n
-    codes: list[Counter[str]] = [Counter() for _ in range(n)]
-    cost = [{"step_s": 0.0, "tool_s": 0.0, "output_chars": 0} for _ in range(n)]
-    results: list[tuple[EpisodeResult, int] | None] = [None] * n
-    running = list(range(n))
-    invalid = {code.value for code in INVALID_ACTION_CODES}
-    tool_codes = {ErrorCode.TOOL_ERROR.value, ErrorCode.TIMEOUT.value, ErrorCode.SANDBOX_ERROR.value}
-    while running:
-        actions = policy.act_batch([observations[i] for i in running], [infos[i] for i in running], running)
-        still = []
-        for i, action in zip(running, actions, strict=True):
-            observation, reward, terminated, truncated, info = envs[i].step(action)
-            observations[i], infos[i] = observation, info
-            totals[i] += float(reward)
-            turns[i] += 1
-            for key in cost[i]:
-                cost[i][key] += info.get("timing", {}).get(key, 0)
-            if info.get("error"):
-                codes[i][info["error"]] += 1
-            if not (terminated or truncated):
-                still.append(i)
-                continue
-            result = EpisodeResult(
-                env_id=env_id,
-                task_id=task_ids[i],
-                seed=seeds[i],
-                success=bool(info.get("success", False)),
-                reward=totals[i],
-                turns=turns[i],
-                format_errors=sum(c for k, c in codes[i].items() if k in invalid),
-                tool_errors=sum(c for k, c in codes[i].items() if k in tool_codes),
-                stop_reason=info.get("stop_reason"),
-                wall_s=time.perf_counter() - started[i],
-                error_codes=dict(codes[i]),
-                env_s=float(cost[i]["step_s"]),
-                tool_s=float(cost[i]["tool_s"]),
-                output_chars=int(cost[i]["output_chars"]),
-            )
-            results[i] = (result, int(policy.slot_tokens[i]) if hasattr(policy, "slot_tokens") else 0)
-        running = still
-    return [r for r in results if r is not None]
 
 
 def _limit_threads() -> None:

@@ -108,6 +108,7 @@ def _one_error_line(result: Any) -> str:
         (["run", "ToolGym/Lookup-v0", "--max-turns", "0"], "--max-turns must be ≥ 1, got 0"),
         (["run", "ToolGym/Lookup-v0", "--seed", "-1"], "--seed must be ≥ 0, got -1"),
         (["run", "ToolGym/Lookup-v0", "--episodes", "-3"], "--episodes must be ≥ 0, got -3"),
+        (["run", "ToolGym/Lookup-v0", "--batch-size", "0"], "--batch-size must be ≥ 1, got 0"),
         (["play", "ToolGym/Lookup-v0", "--seed", "-1"], "--seed must be ≥ 0, got -1"),
         (["run", "ToolGym/Lookup-v0", "--agent", "llm:no/such/dir"], "no model directory at 'no/such/dir'"),
         (["run", "ToolGym/Lookup-v0", "--agent", "openai:tiny"], "Expected openai:MODEL@BASE_URL"),

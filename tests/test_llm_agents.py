@@ -25,16 +25,17 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from baselines.agents import AGENT_NAMES, make_agent, parse_llm_spec, supports_batch  # noqa: E402
+from baselines.agents import AGENT_NAMES, make_agent, parse_llm_spec  # noqa: E402
 from baselines.agents.chat import ChatTranscript, parse_tool_calls  # noqa: E402
 from baselines.agents.llm import AGENT_SETTINGS_FILE, LLMAgent, LocalChatModel, read_agent_settings  # noqa: E402
 from baselines.agents.openai_server import OpenAIChatAgent, ServerError, agent_from_spec  # noqa: E402
-from baselines.leaderboard import run_episodes_batched, run_leaderboard  # noqa: E402
+from baselines.leaderboard import run_leaderboard  # noqa: E402
 from baselines.llm.tokenizer import IM_START  # noqa: E402
 from baselines.serve import ServerHandle, serve_in_thread  # noqa: E402
 from toolgym.core.errors import ConfigError  # noqa: E402
 from toolgym.core.formats import ANSWER_CLOSE, ANSWER_OPEN, CALL_CLOSE, CALL_OPEN  # noqa: E402
-from toolgym.evaluation import EpisodeResult, run_episode  # noqa: E402
+from toolgym.core.policy import supports_batch  # noqa: E402
+from toolgym.evaluation import EpisodeResult, run_episode, run_episodes_batched  # noqa: E402
 
 LOOKUP = "ToolGym/Lookup-v0"
 MAX_NEW_TOKENS = 32
@@ -213,7 +214,7 @@ def test_batched_episodes_equal_sequential_ones(local_model: LocalChatModel) -> 
     agent = LLMAgent(local_model)
     seeds = [0, 1, 2, 3, 4]
     sequential = [run_episode(env, agent, seed=s, env_id=LOOKUP) for s in seeds]
-    batched = run_episodes_batched(env, agent, seeds, LOOKUP, "test", batch_size=3)
+    batched = run_episodes_batched(env, agent, seeds, batch_size=3, env_id=LOOKUP)
     assert [_key(r) for r in sequential] == [_key(r) for r, _ in batched]
     assert all(tokens > 0 for _, tokens in batched)
     env.close()
@@ -398,7 +399,7 @@ def test_server_agent_batches_concurrently(server: ServerHandle, local_model: Lo
     )
     local = LLMAgent(local_model)
     seeds = [0, 1, 2, 3]
-    theirs = run_episodes_batched(env, remote, seeds, LOOKUP, "test", batch_size=4)
+    theirs = run_episodes_batched(env, remote, seeds, batch_size=4, env_id=LOOKUP)
     mine = [run_episode(env, local, seed=s, env_id=LOOKUP) for s in seeds]
     assert [_key(r) for r, _ in theirs] == [_key(r) for r in mine]
     env.close()

@@ -22,7 +22,7 @@ from toolgym.core.actions import (
 )
 from toolgym.core.env import InvalidActionPolicy, ToolEnv
 from toolgym.core.errors import ActionError, ConfigError, ErrorCode, ToolError, ToolGymError
-from toolgym.core.policy import Policy
+from toolgym.core.policy import BatchPolicy, Policy
 from toolgym.core.spaces import TextSpace
 from toolgym.core.tasks import Task, TaskSet
 from toolgym.core.tools import Tool, tool
@@ -33,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ActionError",
     "ActionFormat",
+    "BatchPolicy",
     "ConfigError",
     "ErrorCode",
     "FinalAnswer",

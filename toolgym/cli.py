@@ -276,9 +276,11 @@ def run(
     split: Annotated[str, typer.Option(help="Task split.")] = "test",
     seed: Annotated[int, typer.Option(help="Base seed (≥ 0).")] = 0,
     max_turns: Annotated[int | None, typer.Option(help="Override the env's turn limit (≥ 1).")] = None,
+    batch_size: Annotated[int, typer.Option(
+        help="Episodes an llm:/openai: agent plays at once (≥ 1; same tasks and seeds as one at a time).")] = 16,
 ) -> None:
     """Run an agent and print success rate (95% Wilson interval), mean turns and format-error rate."""
-    _check_counts(episodes=(episodes, 0), seed=(seed, 0), max_turns=(max_turns, 1))
+    _check_counts(episodes=(episodes, 0), seed=(seed, 0), max_turns=(max_turns, 1), batch_size=(batch_size, 1))
     check_agent_spec(agent)
     env_id = _resolve(env_id)
     kwargs = {"max_turns": max_turns} if max_turns is not None else {}
@@ -291,7 +293,7 @@ def run(
     with _progress(f"{agent} on {env_id}", total) as advance:
         results = evaluate(
             env_id, policy, episodes=episodes or None, split=split, seed=seed, env_kwargs=kwargs,
-            on_episode=lambda _: advance(),
+            on_episode=lambda _: advance(), batch_size=batch_size,
         )
     summary = summarize(results)
     wins = sum(r.success for r in results)

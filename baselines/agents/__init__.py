@@ -2,7 +2,7 @@
 
 LLM agents (``llm:``, ``openai:``) also have ``reset_batch(n, seed=None)`` and
 ``act_batch(observations, infos, slots=None) -> list[str]``, which the leaderboard uses to play
-several episodes at once (see :func:`supports_batch`).
+several episodes at once (see :class:`toolgym.core.policy.BatchPolicy`).
 """
 
 from __future__ import annotations
@@ -27,11 +27,6 @@ LLM_OPTIONS: dict[str, Any] = {
     "tool_format": str,
 }
 """Options of ``llm:PATH?key=value&...`` and their types (see :class:`baselines.agents.llm.LLMAgent`)."""
-
-
-def supports_batch(agent: Any) -> bool:
-    """Whether ``agent`` can play several episodes at once (``reset_batch`` and ``act_batch``)."""
-    return callable(getattr(agent, "reset_batch", None)) and callable(getattr(agent, "act_batch", None))
 
 
 def parse_llm_spec(spec: str) -> tuple[str, dict[str, Any]]:
