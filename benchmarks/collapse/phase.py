@@ -179,7 +179,7 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, *, max_step: int | None) ->
     ax.set_title("Where collapse after learning appears" + (f" (first {max_step} steps)" if max_step else "")
                  + "; dotted: the 60% bar", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # the title can be wider than the axes
     plt.close(fig)
 
 
