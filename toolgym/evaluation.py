@@ -53,10 +53,10 @@ class EpisodeResult:
 class _Tally:
     """What one episode has accumulated so far: reward, turns, error codes and timing."""
 
-    def __init__(self, seed: int | None, task_id: str) -> None:
+    def __init__(self, seed: int | None) -> None:
         self.started = time.perf_counter()
         self.seed = seed
-        self.task_id = task_id
+        self.task_id = ""  # known once the env is reset
         self.total = 0.0
         self.turns = 0
         self.codes: Counter[str] = Counter()
@@ -106,7 +106,7 @@ def run_episode(
     env_id: str = "",
 ) -> EpisodeResult:
     """Play one episode of ``policy`` in ``env`` and return its result."""
-    tally = _Tally(seed, "")
+    tally = _Tally(seed)
     observation, info = env.reset(seed=seed, options=options)
     policy.reset(seed=seed)
     tally.task_id = str(info.get("task_id", ""))
@@ -176,7 +176,7 @@ def _play_wave(
     policy.reset_batch(n, seed=seeds[0])
     observations, infos, tallies = [], [], []
     for env, seed, option in zip(envs, seeds, options, strict=True):
-        tally = _Tally(seed, "")
+        tally = _Tally(seed)
         observation, info = env.reset(seed=seed, options=option)
         tally.task_id = str(info.get("task_id", ""))
         observations.append(observation)

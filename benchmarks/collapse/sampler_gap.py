@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -47,9 +46,10 @@ def sampler_gap(env_id: str, init: str, dtype: str, *, cap: float = 2.0, seed: i
     Raises:
         ValueError: for ``dtype="float32"`` (no sampler copy), ``cap <= 1`` or an env without a preset.
     """
-
     from baselines.train.config import RLConfig, load_config
     from baselines.train.rl import RLTrainer
+    from baselines.train.supervision import mis_weight, sampler_ratio
+    from baselines.train.terms import sampled_by_sampler
     from benchmarks.collapse.settings import PRESETS
 
     if dtype == "float32":
@@ -67,16 +67,17 @@ def sampler_gap(env_id: str, init: str, dtype: str, *, cap: float = 2.0, seed: i
             prepared, diag = trainer.prepare(trainer.collect(trainer.train_ids[: trainer.cfg.prompts_per_step]))
         finally:
             trainer.close()
-    batch = prepared.batch
-    sampled = (batch.loss_mask * (~batch.is_expert)[:, None] * (~batch.is_hinted)[:, None]).bool()
-    log_ratio = (prepared.old_logp - batch.sample_logprobs)[sampled]
+    # the tokens and ratios the fixes see: mis masks exactly the ones outside [1/C, C]
+    sampled = sampled_by_sampler(prepared)
+    ratio = sampler_ratio(prepared.old_logp, prepared.batch.sample_logprobs, sampled)
+    outside = mis_weight(ratio, cap) == 0
     return {
         "tokens": int(sampled.sum()),
         "logp_mismatch": float(diag["train/logp_mismatch"]),
-        "median_abs_gap": float(log_ratio.abs().median()),
+        "median_abs_gap": float(ratio[sampled].log().abs().median()),
         "ratio_min": float(diag["train/sampler_ratio_min"]),
         "ratio_max": float(diag["train/sampler_ratio_max"]),
-        "outside_cap": float((log_ratio.abs() > math.log(cap)).float().mean()),
+        "outside_cap": float(outside[sampled].float().mean()),
     }
 
 
