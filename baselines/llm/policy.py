@@ -126,12 +126,13 @@ class CausalLMPolicy:
             elif row_generators is not None:
                 chosen = _sample_rows(logprobs, done, row_generators, self.control.pad_id)
             else:
-                chosen = torch.multinomial(logprobs.exp(), 1, generator=generator).squeeze(-1)
+                chosen = _sample(logprobs, generator)
             chosen_lp = logprobs.gather(-1, chosen[:, None]).squeeze(-1)
             chosen = torch.where(done, torch.full_like(chosen, self.control.pad_id), chosen)
+            chosen_ids, chosen_lps = chosen.tolist(), chosen_lp.tolist()  # one device sync, not one a row
             for row in torch.nonzero(~done).flatten().tolist():
-                tokens[row].append(int(chosen[row]))
-                logps[row].append(float(chosen_lp[row]))
+                tokens[row].append(chosen_ids[row])
+                logps[row].append(chosen_lps[row])
             done |= chosen == self.control.eot_id
             if bool(done.all()):
                 break
@@ -165,6 +166,16 @@ class CausalLMPolicy:
         """
         out = self.model(input_ids=input_ids, attention_mask=attention_mask)
         return out.logits[:, :-1, :].float() / self.temperature
+
+
+def _sample(logprobs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One token per row from ``exp(logprobs)``, drawn on the generator's device (a CPU generator
+    with a model on a GPU draws on the CPU, so a seed gives the same stream wherever the model
+    runs), returned on ``logprobs``' device."""
+    probs = logprobs.exp()
+    if generator is not None and generator.device != probs.device:
+        probs = probs.to(generator.device)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(logprobs.device)
 
 
 def _sample_rows(

@@ -115,7 +115,7 @@ def save_checkpoint(
 
 def load_checkpoint_state(path: Path) -> dict[str, Any]:
     """The trainer state that :func:`save_checkpoint` wrote in ``path``."""
-    return torch.load(path / STATE_FILE, weights_only=False)
+    return torch.load(path / STATE_FILE, weights_only=False, map_location="cpu")  # a GPU run resumes anywhere
 
 
 def find_checkpoint(out: Path, resume: str | None, kind: str) -> Path | None:
@@ -247,7 +247,7 @@ def _cat_padded(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]
             if pad:
                 shape = list(x.shape)
                 shape[1] = pad
-                x = torch.cat([x, torch.zeros(shape, dtype=x.dtype)], 1)
+                x = torch.cat([x, x.new_zeros(shape)], 1)
             padded.append(x)
         out[key] = torch.cat(padded, 0)
     return out
