@@ -89,12 +89,14 @@ def evaluate_checkpoint(
     max_observation_tokens: int = 256,
     seed: int = 0,
     variants: tuple[str, ...] = tuple(VARIANTS),
+    device: str = "cpu",
 ) -> dict[str, float]:
     """Success of a saved policy on ``split`` for each of ``variants`` (keys of :data:`VARIANTS`):
     as trained (``id/…``), shifted (``ood/…``), tool outputs shifted (``ood_tool/…``).
 
     All evaluations use the same tasks, episode seeds and sampling seed (T = 1), so the
-    difference is the presentation alone.
+    difference is the presentation alone. ``device`` is the torch device the policy runs on
+    (the run's own, e.g. ``"cuda"``); sampling draws from a CPU generator on any device.
     """
     import toolgym  # noqa: F401  (registers the envs)
     from baselines.llm.policy import CausalLMPolicy
@@ -104,7 +106,7 @@ def evaluate_checkpoint(
     from baselines.train.envs import make_envs, task_ids
 
     model, tokenizer = load_policy_checkpoint(model_dir)
-    model.eval()
+    model.to(device).eval()
     chat = ChatFormat(tokenizer, include_system_prompt=include_system_prompt)
     policy = CausalLMPolicy(model, chat.control)
     settings = RolloutSettings(max_new_tokens, max_observation_tokens)

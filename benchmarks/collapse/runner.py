@@ -225,7 +225,15 @@ def _eval_kwargs(config: Any) -> dict[str, Any]:
         "split": config.eval_split, "episodes": config.eval_episodes, "env_kwargs": config.env_kwargs,
         "include_system_prompt": config.include_system_prompt, "max_new_tokens": config.max_new_tokens,
         "max_observation_tokens": config.max_observation_tokens, "seed": config.seed + 7,
+        # a run's own device where this machine has it (a GPU run backfilled on a CPU machine: the CPU)
+        "device": config.device if config.device == "cpu" or _has_cuda() else "cpu",
     }
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _final_fields(final: dict[str, float]) -> dict[str, float]:
