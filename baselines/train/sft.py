@@ -83,10 +83,11 @@ def sft_step(
         for i, t in enumerate(trajectories)
     ]
     model.train()
+    device = next(model.parameters()).device
     groups = length_buckets([len(e.input_ids) for e in episodes], bucket_tokens) if bucket_tokens else [list(range(len(episodes)))]
     means, counts = [], []
     for rows in groups:
-        batch = collate([episodes[i] for i in rows], chat.control)
+        batch = collate([episodes[i] for i in rows], chat.control).to(device)
         means.append(sft_nll(batch_logits(model, batch, temperature), batch.targets, batch.loss_mask))
         counts.append(batch.loss_mask.sum())
     count = torch.stack(counts).sum()

@@ -30,7 +30,8 @@ def test_a_cpu_generator_samples_reproducibly_whatever_the_models_device(device,
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_rl_steps_run_on_the_device_and_the_checkpoint_resumes_on_the_cpu(device, sft_checkpoint, tmp_path) -> None:
-    sup = SupervisionConfig(use=["sft_mix", "control_kl", "spike_penalty"], sft_mix_batch=4)
+    sup = SupervisionConfig(use=["sft_mix", "control_kl", "spike_penalty", "interleaved_sft"], sft_mix_batch=4,
+                            interleave_every=1, interleave_window=1, interleave_steps=1, interleave_batch=4)
     trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, steps=2, save_every=2, device=device, supervision=sup,
                                   sampler_dtype="bfloat16"))
     assert next(trainer.model.parameters()).device.type == device
