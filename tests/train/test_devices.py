@@ -38,6 +38,7 @@ def test_rl_steps_run_on_the_device_and_the_checkpoint_resumes_on_the_cpu(device
     trainer.train()
     for key in ("train/loss", "train/grad_norm", "train/kl_ref", "diag/probe/illegal_total", "eval/success"):
         assert math.isfinite(trainer.history[-1][key]), key
+    assert any(m.get("train/interleaved_sft_tasks", 0) > 0 for m in trainer.history)  # an SFT phase ran there too
     resumed = RLTrainer(rl_config(sft_checkpoint, tmp_path, steps=3, save_every=2, device="cpu", supervision=sup,
                                   sampler_dtype="bfloat16"), resume="auto")
     assert resumed.step == 2
