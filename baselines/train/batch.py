@@ -213,6 +213,16 @@ def collate(
     )
 
 
+def signal_groups(rewards: torch.Tensor, groups: torch.Tensor) -> int:
+    """How many groups of a batch carry a GRPO signal: their ``rewards`` are not all equal.
+
+    Args:
+        rewards: ``[B]`` episode rewards.
+        groups: ``[B]`` group index of each episode.
+    """
+    return sum(int(bool((rewards[groups == g] != rewards[groups == g][0]).any())) for g in torch.unique(groups))
+
+
 def group_advantages(rewards: torch.Tensor, groups: torch.Tensor, eps: float = 1e-6, scale: str = "group") -> torch.Tensor:
     """GRPO advantages ``(r - mean_g) / (std + eps)`` within each group.
 

@@ -347,6 +347,12 @@ class RLConfig(CommonConfig):
         metadata={"help": "Divide r - mean by the group's std ('group', GRPO), the batch's ('batch') or nothing "
                           "('none', Dr. GRPO), as TRL's scale_rewards."},
     )
+    min_signal_groups: int = field(
+        default=1,
+        metadata={"help": "Drop a step's policy-gradient signal (advantages set to 0; without auxiliary terms the step "
+                          "is skipped) when fewer than this many of its groups have differing rewards: the "
+                          "lone-failure updates of a saturated policy. 1 = off."},
+    )
     probe_size: int = field(default=64, metadata={"help": "Gold trajectories in the teacher-forced probe."})
     collapse_frac: float = field(default=0.5, metadata={"help": "Collapse: success < frac × running best ..."})
     collapse_patience: int = field(default=10, metadata={"help": "... for this many consecutive steps."})
@@ -417,6 +423,8 @@ class RLConfig(CommonConfig):
         _check(self.clip_eps_high is None or self.clip_eps_high > 0, f"clip_eps_high must be > 0, got {self.clip_eps_high!r}.")
         _check(self.spike_ratio > 1 and self.spike_min_jump >= 1 and self.spike_z > 0 and self.spike_abs >= 0,
                "spike_ratio must be > 1, spike_min_jump ≥ 1, spike_z > 0 and spike_abs ≥ 0.")
+        _check(1 <= self.min_signal_groups <= self.prompts_per_step,
+               f"min_signal_groups must be in [1, prompts_per_step={self.prompts_per_step}], got {self.min_signal_groups!r}.")
         _check(self.scale_rewards in SCALE_REWARDS,
                f"scale_rewards must be one of {list(SCALE_REWARDS)}, got {self.scale_rewards!r}.")
         _check(0 < self.collapse_frac < 1, f"collapse_frac must be in (0, 1), got {self.collapse_frac!r}.")

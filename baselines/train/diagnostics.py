@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from baselines.llm.rollout import Episode
+from baselines.train.batch import signal_groups
 from toolgym.core.errors import INVALID_ACTION_CODES, ErrorCode
 
 # the env's invalid-action codes define the format-error rate
@@ -66,16 +67,14 @@ def episode_stats(episodes: Sequence[Episode], prefix: str) -> dict[str, float]:
 
 
 def group_stats(rewards: torch.Tensor, groups: torch.Tensor, prefix: str = "train") -> dict[str, float]:
-    """``/zero_adv_group_frac`` (groups whose rewards are all equal: no GRPO gradient) and
-    ``/group_reward_std`` (mean within-group std)."""
-    zero, stds = 0, []
+    """``/zero_adv_group_frac`` (groups whose rewards are all equal: no GRPO gradient),
+    ``/signal_groups`` (the number of the others) and ``/group_reward_std`` (mean within-group std)."""
     ids = torch.unique(groups)
-    for g in ids:
-        r = rewards[groups == g]
-        stds.append(float(r.std(unbiased=False)))
-        zero += int(bool((r == r[0]).all()))
+    stds = [float(rewards[groups == g].std(unbiased=False)) for g in ids]
+    signal = signal_groups(rewards, groups)
     return {
-        f"{prefix}/zero_adv_group_frac": zero / max(len(ids), 1),
+        f"{prefix}/zero_adv_group_frac": (len(ids) - signal) / max(len(ids), 1),
+        f"{prefix}/signal_groups": float(signal),
         f"{prefix}/group_reward_std": sum(stds) / max(len(stds), 1),
     }
 

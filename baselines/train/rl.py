@@ -8,7 +8,8 @@ One RL step:
    other than float32 the rollouts are sampled by a copy of the policy in that dtype, refreshed
    from the float32 weights first (the sampler–trainer mismatch of vLLM sampling / FSDP training);
 2. advantages ``A = (r - mean_group) / (std_group + eps)`` per episode, broadcast to its tokens
-   (``permuted_advantages``, a control: permuted within the batch);
+   (all 0 when fewer than ``min_signal_groups`` groups have differing rewards;
+   ``permuted_advantages``, a control: permuted within the batch);
 3. recompute the behaviour log-probs on the training sequences (without hints), reference
    statistics, and the diagnostics (teacher-forced probe on gold trajectories, on-policy control
    token probabilities);
@@ -43,7 +44,7 @@ from baselines.llm.model import context_length, load_pretrained, quantize_sample
 from baselines.llm.policy import CausalLMPolicy, token_logprobs
 from baselines.llm.rollout import Episode, EpisodeRequest, RolloutSettings, collect_episodes
 from baselines.llm.tokenizer import ChatFormat
-from baselines.train.batch import TokenBatch, collate, group_advantages
+from baselines.train.batch import TokenBatch, collate, group_advantages, signal_groups
 from baselines.train.callbacks import (
     Callback,
     Checkpoint,
@@ -415,6 +416,8 @@ class RLTrainer:
 
     def _advantages(self, rewards: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
         adv = group_advantages(rewards, groups, self.cfg.adv_eps, self.cfg.scale_rewards)
+        if self.cfg.min_signal_groups > 1 and signal_groups(rewards, groups) < self.cfg.min_signal_groups:
+            adv = torch.zeros_like(adv)  # too few groups carry signal: drop the step's policy gradient
         for term in enabled_terms(self.cfg.supervision):
             adv = term.advantages(adv, self)
         return adv
@@ -475,6 +478,7 @@ class RLTrainer:
             "train/adv_abs_mean": float(adv.abs().mean()),
         }
         stats.update(group_stats(rewards, groups))
+        stats["train/signal_dropped"] = float(0 < stats["train/signal_groups"] < cfg.min_signal_groups)
         stats.update(
             control_prob_stats(
                 ctrl, batch.targets, sampled, batch.illegal, batch.after_open, self.control.names,

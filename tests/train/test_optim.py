@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from baselines.train.batch import group_advantages
 from baselines.train.callbacks import InterleavedSFT
 from baselines.train.config import RLConfig, SFTConfig, SupervisionConfig, load_config
 from baselines.train.optim import lr_at
@@ -41,6 +42,27 @@ def test_update_with_signal_is_not_skipped(sft_checkpoint, tmp_path) -> None:
     stats = trainer.update(prepared, episodes)
     assert stats["train/skipped_updates"] == 0.0
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+
+
+def test_min_signal_groups_drops_the_lone_failure_update_and_the_step_is_skipped(sft_checkpoint, tmp_path) -> None:
+    """A saturated batch whose only signal is one group (entry 20's breaking updates) gives no
+    policy gradient with ``min_signal_groups=2``; two signalling groups keep GRPO's advantages."""
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, eval_every=0, min_signal_groups=2))
+    groups = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    one = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    two = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0])
+    assert trainer._advantages(one, groups).abs().sum() == 0
+    assert torch.equal(trainer._advantages(two, groups), group_advantages(two, groups))
+    episodes = trainer.collect(trainer.train_ids[:2])
+    for i, ep in enumerate(episodes):  # only group 0 has differing rewards
+        ep.reward = float(ep.group != 0 or i % 2 == 0)
+    prepared, stats = trainer.prepare(episodes)
+    assert (stats["train/signal_groups"], stats["train/signal_dropped"]) == (1.0, 1.0)
+    assert prepared.batch.advantages.abs().sum() == 0
+    update = trainer.update(prepared, episodes)
+    assert update["train/skipped_updates"] == update["train/updates"]
+    with pytest.raises(ValueError, match=r"min_signal_groups must be in \[1, prompts_per_step=8\], got 9"):
+        RLConfig(init="x", min_signal_groups=9)
 
 
 # --------------------------------------------------------------------------- defect 2
