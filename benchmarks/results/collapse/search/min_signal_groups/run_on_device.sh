@@ -2,7 +2,11 @@
 # Entry 21 of the collapse search on the device machine: seeds 5-9 of `none` and of
 # `min_signal_groups=2` at entry 20's setting, all ten runs at once, one process and one torch
 # thread each, model on the GPU. Run from the repository root on a GPU machine whose Python has
-# torch and transformers, as: bash runs/gpu21/run_on_device.sh RUN_SECONDS
+# torch and transformers. Prepare here (the tracked tree is over the device's 64 MiB, so
+# benchmarks/results travels out of the tree for the call and comes back after it):
+#   mkdir -p runs/gpu21 && cp benchmarks/results/collapse/search/min_signal_groups/run_on_device.sh \
+#     benchmarks/results/collapse/search/base_sft_lr2e-4/start_eval.json runs/gpu21/
+# then run there: bash runs/gpu21/run_on_device.sh RUN_SECONDS
 # Carried: .whl/ (Python 3.12 wheels of toolgym's other dependencies: gymnasium,
 # farama-notifications, jsonschema, jsonschema-specifications, referencing, rpds-py,
 # fastjsonschema, bm25s, docker), runs/lookup_sft_from_base_s0 (entry 20's start) and
