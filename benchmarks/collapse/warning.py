@@ -33,6 +33,10 @@ lead ≥ ``min_lead`` and false alarms as alarm *onsets* on non-collapsing runs 
 0.7 false alarms per 100 steps, i.e. the measure rewarded a signal that says nothing.
 Version 3 (search entry 4): the start and the best are ``smooth``-step means; version 2 used
 single steps, and entry 2's four "collapses after learning" were peaks of that noise.
+``--skip-idle`` (search entry 21): on a saturated policy about every other step has no learning
+signal and is skipped, so its gradient norm is exactly 0; a baseline of such zeros makes every
+real update look like a jump. With it, those steps are no observation of the update signals
+(:data:`UPDATE_COLUMNS`).
 
 Usage::
 
@@ -76,6 +80,11 @@ SIGNALS: dict[str, tuple[str, int]] = {
 }
 """Candidate signal -> (metric column, expected direction before a collapse: +1 up, -1 down, 0 either)."""
 
+UPDATE_COLUMNS = frozenset({"train/ratio_max", "train/approx_kl", "train/grad_norm_control", "train/grad_norm"})
+"""The signals measured on the step's optimiser updates. A step whose every update was skipped
+(no learning signal) logs them as exactly 0 (1 for the ratio); with ``Protocol.skip_idle`` such a
+step is no observation of them: neither scored nor part of a later step's baseline."""
+
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,7 @@ class Protocol:
     max_false_alarms: float = 1.0
     horizon: int = 10
     smooth: int = 5
+    skip_idle: bool = False
 
 
 def _smoothed(success: Sequence[float], p: Protocol) -> tuple[float, list[float]]:
@@ -224,10 +234,28 @@ def _drops(steps_by_run: dict[str, list[dict[str, Any]]], p: Protocol) -> dict[s
             for run, rows in steps_by_run.items()}
 
 
+def idle(row: dict[str, Any]) -> bool:
+    """Whether every optimiser update of the step was skipped (no learning signal)."""
+    updates, skipped = _num(row.get("train/updates")), _num(row.get("train/skipped_updates"))
+    return updates > 0 and skipped >= updates
+
+
+def observed_rows(rows: Sequence[dict[str, Any]], column: str, p: Protocol) -> list[dict[str, Any]]:
+    """The steps of a run that observe ``column``: all of them, or with ``p.skip_idle`` and a
+    signal of :data:`UPDATE_COLUMNS`, those with at least one update taken."""
+    if p.skip_idle and column in UPDATE_COLUMNS:
+        return [r for r in rows if not idle(r)]
+    return list(rows)
+
+
 def _run_signals(steps_by_run: dict[str, list[dict[str, Any]]], drops: dict[str, int | None], column: str,
                  direction: int, p: Protocol) -> list[RunSignal]:
-    return [RunSignal([int(r["step"]) for r in rows], scores([_num(r.get(column)) for r in rows], direction, p.window),
-                      drops[run]) for run, rows in steps_by_run.items()]
+    out = []
+    for run, all_rows in steps_by_run.items():
+        rows = observed_rows(all_rows, column, p)
+        out.append(RunSignal([int(r["step"]) for r in rows], scores([_num(r.get(column)) for r in rows], direction, p.window),
+                             drops[run]))
+    return out
 
 
 def score_signals(steps_by_run: dict[str, list[dict[str, Any]]], p: Protocol,
@@ -264,7 +292,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"Runs: {len(drops)}, collapsing under the protocol: {n_collapse} "
         f"(frac {p.frac}, patience {p.patience}, min gain {p.min_gain} on {p.smooth}-step means); baseline window "
         f"{p.window} steps, a hit needs an alarm {p.min_lead}–{p.horizon} steps before the drop; false alarms are "
-        f"alarm steps outside those windows (scoring version {3 if p.smooth > 1 else 2}); best threshold with "
+        f"alarm steps outside those windows (scoring version {3 if p.smooth > 1 else 2}"
+        f"{'; steps without an update are no observation of the update signals' if p.skip_idle else ''}); best threshold with "
         f"≤ {p.max_false_alarms:g} false alarms per 100 steps.",
         "",
         "| signal | column | direction | threshold (log ratio) | recall | mean lead (steps) | false alarms / 100 steps |"
@@ -371,10 +400,11 @@ def plot_runs(steps_by_run: dict[str, list[dict[str, Any]]], result: dict[str, A
     for ax in axes.flat[len(names):]:
         ax.set_visible(False)
     for ax, name in zip(axes.flat, names, strict=False):
-        rows = steps_by_run[name]
-        steps = [int(r["step"]) for r in rows]
-        ax.plot(steps, [_num(r["train/success"]) for r in rows], color="black", lw=1)
+        ax.plot([int(r["step"]) for r in steps_by_run[name]], [_num(r["train/success"]) for r in steps_by_run[name]],
+                color="black", lw=1)
         ax.set_ylim(-0.05, 1.05)
+        rows = observed_rows(steps_by_run[name], column, Protocol(**result["protocol"]))
+        steps = [int(r["step"]) for r in rows]
         values = [_num(r.get(column)) for r in rows]
         twin = ax.twinx()
         twin.plot(steps, [abs(v) + EPS for v in values], color="tab:blue", lw=0.9, alpha=0.8)
@@ -411,8 +441,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     for name in ("patience", "window", "min_lead", "horizon", "smooth"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    parser.add_argument("--skip-idle", action="store_true",
+                        help="A step whose every update was skipped (no learning signal) is no observation of the "
+                             "update signals (gradient norms, approx-KL, max ratio): neither scored nor in a baseline.")
     args = parser.parse_args(argv)
-    p = Protocol(args.frac, args.patience, args.min_gain, args.window, args.min_lead, args.max_false_alarms, args.horizon, args.smooth)
+    p = Protocol(args.frac, args.patience, args.min_gain, args.window, args.min_lead, args.max_false_alarms, args.horizon,
+                 args.smooth, args.skip_idle)
     try:
         scored = [(d, load(d)[0]) for d in (args.runs or [args.out])]
         held_out = [(d, load(d)[0]) for d in (args.held_out or [])]

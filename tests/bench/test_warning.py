@@ -247,3 +247,28 @@ def test_phase_refuses_a_run_that_two_directories_of_a_setting_both_hold(tmp_pat
     rows = phase_table([("A", [tmp_path / "later"]), ("B", [tmp_path / "other"])])
     assert [(r["runs"], r["collapsed"]) for r in rows] == [(2, 1), (1, 0)]
     assert phase_table([("A", [tmp_path / "later", tmp_path / "other"])])[0]["runs"] == 3  # different steps
+
+
+def test_skip_idle_takes_steps_without_an_update_out_of_the_update_signals_baseline() -> None:
+    """A saturated run: every other step is skipped (gradient norm exactly 0), the others have a
+    gradient of about 1, and one real jump (×20) comes 3 steps before the drop."""
+    rows = []
+    for step in range(1, 41):
+        skipped = step % 2 == 0 and step != 30
+        norm = 0.0 if skipped else (20.0 if step == 31 else 1.0 + 0.01 * (step % 3))
+        rows.append({"step": step, "train/success": 0.9 if step < 34 else 0.1, "train/updates": 4,
+                     "train/skipped_updates": 4 if skipped else 0, "train/grad_norm": norm, "train/entropy": 0.5})
+    by_run = {"r": rows}
+    p = Protocol(frac=0.5, patience=3, min_gain=0.0, window=3, min_lead=2, horizon=4, smooth=1)
+    drops = {"r": drop_step([r["train/success"] for r in rows], [r["step"] for r in rows], p)}
+    assert drops["r"] == 34
+    plain = warning._run_signals(by_run, drops, "train/grad_norm", +1, p)[0]
+    assert evaluate_threshold([plain], math.log(5.0), p)["false_alarms_per_100"] > 30  # each real step jumps off the zeros
+    skip = Protocol(**{**p.__dict__, "skip_idle": True})
+    kept = warning._run_signals(by_run, drops, "train/grad_norm", +1, skip)[0]
+    assert 2 not in kept.steps and 30 in kept.steps and len(kept.steps) == 21
+    point = evaluate_threshold([kept], math.log(5.0), skip)
+    assert (point["recall"], point["lead_mean"], point["false_alarms_per_100"]) == (1.0, 3.0, 0.0)
+    # a signal measured on the rollouts keeps every step
+    assert len(warning._run_signals(by_run, drops, "train/entropy", 0, skip)[0].steps) == 40
+    assert not warning.idle({"train/updates": 4, "train/skipped_updates": 3})
