@@ -220,7 +220,7 @@ def signal_groups(rewards: torch.Tensor, groups: torch.Tensor) -> int:
         rewards: ``[B]`` episode rewards.
         groups: ``[B]`` group index of each episode.
     """
-    return sum(int(bool((rewards[groups == g] != rewards[groups == g][0]).any())) for g in torch.unique(groups))
+    return sum(int(bool((r != r[0]).any())) for r in (rewards[groups == g] for g in torch.unique(groups)))
 
 
 def group_advantages(rewards: torch.Tensor, groups: torch.Tensor, eps: float = 1e-6, scale: str = "group") -> torch.Tensor:

@@ -387,7 +387,7 @@ def plot_runs(steps_by_run: dict[str, list[dict[str, Any]]], result: dict[str, A
 
     sig = result["signals"][signal]
     column, direction, theta = sig["column"], sig["direction"], sig["best"]["theta"]
-    window = result["protocol"]["window"]
+    p = Protocol(**result["protocol"])
     drops = result[drops_key]
     collapsing = [r for r in steps_by_run if drops.get(r) is not None]
     quiet = [r for r in steps_by_run if drops.get(r) is None][:max_quiet]
@@ -400,10 +400,10 @@ def plot_runs(steps_by_run: dict[str, list[dict[str, Any]]], result: dict[str, A
     for ax in axes.flat[len(names):]:
         ax.set_visible(False)
     for ax, name in zip(axes.flat, names, strict=False):
-        ax.plot([int(r["step"]) for r in steps_by_run[name]], [_num(r["train/success"]) for r in steps_by_run[name]],
-                color="black", lw=1)
+        every = steps_by_run[name]
+        ax.plot([int(r["step"]) for r in every], [_num(r["train/success"]) for r in every], color="black", lw=1)
         ax.set_ylim(-0.05, 1.05)
-        rows = observed_rows(steps_by_run[name], column, Protocol(**result["protocol"]))
+        rows = observed_rows(every, column, p)
         steps = [int(r["step"]) for r in rows]
         values = [_num(r.get(column)) for r in rows]
         twin = ax.twinx()
@@ -411,7 +411,7 @@ def plot_runs(steps_by_run: dict[str, list[dict[str, Any]]], result: dict[str, A
         twin.set_yscale("log")
         twin.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         twin.tick_params(which="both", labelsize=6, colors="tab:blue")
-        for step, z in zip(steps, scores(values, direction, window), strict=True):
+        for step, z in zip(steps, scores(values, direction, p.window), strict=True):
             if not math.isnan(z) and z >= theta:
                 ax.plot([step], [1.02], "v", color="tab:red", ms=4)
         if drops.get(name) is not None:
