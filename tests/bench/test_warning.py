@@ -272,3 +272,51 @@ def test_skip_idle_takes_steps_without_an_update_out_of_the_update_signals_basel
     # a signal measured on the rollouts keeps every step
     assert len(warning._run_signals(by_run, drops, "train/entropy", 0, skip)[0].steps) == 40
     assert not warning.idle({"train/updates": 4, "train/skipped_updates": 3})
+
+
+def test_updates_count_breaks_of_saturated_updates_by_signalling_groups(tmp_path: Path) -> None:
+    """Every saturated update is classed by its signalling groups; idle, dropped and unsaturated
+    steps are not updates; the update before a collapse's drop is named with its groups."""
+    from benchmarks.collapse.updates import main as updates_main
+    from benchmarks.collapse.updates import signalling_groups, update_table
+
+    # steps 1-5 learning, then saturated; the update of step 20 (one group) breaks it for good
+    success = [0.3] * 5 + [0.95] * 14 + [0.95] + [0.0] * 11
+    groups = [8] * 5 + [1, 2, 3, 0, 1, 2, 4, 1, 0, 2, 1, 3, 1, 2] + [1] + [0] * 11
+    # a second run: saturated throughout; its one-group update at step 3 is followed by a dip
+    dip = [0.95, 0.95, 0.95, 0.2, 0.95, 0.95]
+    out = tmp_path / "a"
+    out.mkdir()
+    with open(out / "steps.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["run", "step", "train/success", "train/zero_adv_group_frac", "train/updates",
+                    "train/skipped_updates", "train/approx_kl_after_update", "train/signal_dropped"])
+        for i, (s, g) in enumerate(zip(success, groups, strict=True), 1):
+            w.writerow(["r0", i, s, (8 - g) / 8, 1, int(g == 0), 0.01 * g, 0])
+        for i, s in enumerate(dip, 1):
+            # step 5: signal dropped by min_signal_groups (the step is idle too, as the trainer logs it)
+            w.writerow(["r1", i, s, 7 / 8, 1, int(i == 5), 0.5 if i == 3 else 0.01, int(i == 5)])
+    (out / "runs.csv").write_text("run,arm,seed\nr0,none,0\nr1,none,1\n")
+
+    result = update_table([("A", [out])])
+    rows = {r["signal_groups"]: r for r in result["rows"]}
+    # r0's saturated updates: steps 6-20 minus the two idle ones (groups 0): 13, the last (step 20, one group) broke;
+    # r1's: steps 1-3 (step 4 is not saturated, step 5 dropped, step 6 has no next step); step 3's broke
+    assert (rows["1"]["updates"], rows["1"]["broke"]) == (6 + 3, 2)
+    assert (rows["2"]["updates"], rows["2"]["broke"]) == (4, 0)
+    assert (rows["3+"]["updates"], rows["3+"]["broke"]) == (3, 0)
+    assert rows["1"]["fisher_p_lone_vs_rest"] == pytest.approx(0.475)  # 2/9 vs 0/7: 1 - C(9,1)C(7,1)/C(16,2)
+    assert rows["1"]["ci_low"] < 2 / 9 < rows["1"]["ci_high"]
+    assert rows["3+"]["kl_median"] == pytest.approx(0.03)  # groups 3, 4, 3
+    assert result["collapses"] == [{"setting": "A", "arm": "none", "run": "a/r0", "drop": 21, "signal_groups_before": 1}]
+    # the logged count wins over the fraction; a fraction that is no multiple of 1/groups is refused
+    assert signalling_groups({"train/signal_groups": "2", "train/zero_adv_group_frac": "0.5"}, 8) == 2
+    assert signalling_groups({"train/zero_adv_group_frac": "0.75"}, 8) == 2
+    assert signalling_groups({}, 8) is None
+    with pytest.raises(ValueError, match="--groups"):
+        signalling_groups({"step": "3", "train/zero_adv_group_frac": "0.3"}, 8)
+    assert updates_main(["--out", str(tmp_path / "o"), "--setting", f"A={out}"]) == 0
+    md = (tmp_path / "o" / "updates.md").read_text()
+    assert "| A / none | 1 | 9 | 2 |" in md and "drop at step 21, update of step 20: 1" in md
+    with pytest.raises(SystemExit):
+        updates_main(["--out", str(tmp_path / "o"), "--setting", f"A={out}", "--broke-below", "2"])

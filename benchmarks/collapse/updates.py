@@ -1,0 +1,231 @@
+"""Which updates break a saturated policy? The study's per-update records, by signalling groups.
+
+On a saturated policy most groups of a batch have equal rewards and no GRPO gradient, so an
+update is carried by a few groups, often by one (a *lone-failure update*: one failed episode in
+a group of successes, scaled by GRPO's group standard deviation to a large negative advantage).
+Search entry 20 found both of its slow collapses in such updates; this module asks whether, over
+every update of the runs, the updates carried by fewer groups break the policy more often.
+
+For every optimiser update taken (a step that is not idle, see
+:func:`benchmarks.collapse.warning.idle`) from a batch whose training success is at least
+``min_success`` (a saturated policy), the next logged step says whether the update *broke* the
+policy: training success below ``broke_below``. (The next step's batch is the first one sampled
+from the updated policy.) Per setting and arm, the updates are counted by their number of
+signalling groups (groups whose rewards differ: 1, 2, or 3 and more), with the breaks, the break
+rate's Wilson 95% interval and the median and 90th percentile of the approx-KL the update moved
+the policy (``train/approx_kl_after_update``); Fisher's exact test (two-sided) compares the
+lone-group updates' break rate with that of the others. Beside the table, for every collapse
+after learning (:func:`benchmarks.collapse.warning.drop_step`), the signalling groups of the
+update just before its drop step.
+
+This is an observational reading of the logs, not an experiment: which updates come with which
+batches is not assigned at random (lone-group updates come later in a run, on a more saturated
+policy).
+
+Usage::
+
+    python -m benchmarks.collapse.updates --out DIR \\
+        --setting "lr 2e-4=search/base_sft_lr2e-4,search/min_signal_groups" \\
+        --setting "lr 5e-4=search/base_sft_lr5e-4,search/base_sft_lr5e-4_s4" \\
+        [--min-success 0.9] [--broke-below 0.5]
+
+writes ``updates.md`` and ``updates.json`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from benchmarks.collapse.controls import fisher_p
+from benchmarks.collapse.phase import parse_setting
+from benchmarks.collapse.report import _num, check_distinct_runs, load
+from benchmarks.collapse.warning import Protocol, drop_step, idle
+from toolgym.stats import wilson_interval
+
+BINS: tuple[str, ...] = ("1", "2", "3+")
+"""The signalling-group classes of the table."""
+
+
+def signalling_groups(row: dict[str, Any], groups: int) -> int | None:
+    """The number of groups of the step's batch whose rewards differ (``None``: not logged).
+
+    Runs logged before ``train/signal_groups`` existed have only ``train/zero_adv_group_frac``;
+    for them the count is ``groups × (1 − frac)``, with ``groups`` the batch's number of groups.
+
+    Raises:
+        ValueError: if that product is not a whole number (``groups`` is not the runs' count).
+    """
+    logged = _num(row.get("train/signal_groups"))
+    if not math.isnan(logged):
+        return round(logged)
+    frac = _num(row.get("train/zero_adv_group_frac"))
+    if math.isnan(frac):
+        return None
+    count = groups * (1.0 - frac)
+    if abs(count - round(count)) > 1e-6:
+        raise ValueError(f"train/zero_adv_group_frac={frac} at step {row.get('step')} is not a multiple of 1/{groups}; "
+                         "pass the runs' number of groups per step with --groups.")
+    return round(count)
+
+
+def signal_bin(count: int) -> str:
+    """The table's class of ``count`` signalling groups (``count ≥ 1``)."""
+    return str(count) if count < 3 else "3+"
+
+
+def saturated_updates(rows: Sequence[dict[str, Any]], *, min_success: float, broke_below: float,
+                      groups: int) -> list[dict[str, Any]]:
+    """The updates of one run taken from a batch with training success ≥ ``min_success`` and
+    followed by a logged next step: ``{"step", "signal_groups", "broke", "success",
+    "next_success", "approx_kl_after_update"}`` each (``rows`` sorted by step)."""
+    out = []
+    for row, nxt in pairwise(rows):
+        success = _num(row.get("train/success"))
+        if int(nxt["step"]) != int(row["step"]) + 1 or idle(row) or not success >= min_success:
+            continue
+        count = signalling_groups(row, groups)
+        if not count or _num(row.get("train/signal_dropped")) > 0:
+            continue  # no policy-gradient signal, or the trainer dropped it (min_signal_groups)
+        next_success = _num(nxt.get("train/success"))
+        out.append({"step": int(row["step"]), "signal_groups": count, "broke": next_success < broke_below,
+                    "success": success, "next_success": next_success,
+                    "approx_kl_after_update": _num(row.get("train/approx_kl_after_update"))})
+    return out
+
+
+def _known(values: Sequence[float]) -> list[float]:
+    return sorted(v for v in values if not math.isnan(v))
+
+
+def _median(values: Sequence[float]) -> float:
+    vals = _known(values)
+    return statistics.median(vals) if vals else math.nan
+
+
+def _p90(values: Sequence[float]) -> float:
+    """The 90th percentile (the value below which 90% of the others lie; ``nan`` for none)."""
+    vals = _known(values)
+    return vals[min(len(vals) - 1, int(0.9 * len(vals)))] if vals else math.nan
+
+
+def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: float = 0.9, broke_below: float = 0.5,
+                 groups: int = 8, protocol: Protocol | None = None) -> dict[str, Any]:
+    """Per (setting, arm): the saturated updates by signalling-group class, and the breaking
+    update of each collapse after learning (see the module docstring).
+
+    Returns:
+        ``{"rows": [...], "collapses": [...]}``: a row per (setting, arm, class) with ``updates``,
+        ``broke``, ``rate``, ``ci_low``/``ci_high``, ``kl_median``/``kl_p90`` and, on the class
+        ``"1"``, ``fisher_p_lone_vs_rest``; a collapse record per collapsing run with its drop step
+        and the signalling groups of the update before it.
+
+    Raises:
+        ValueError: if two directories of a setting hold the same run, or on a bad group count.
+    """
+    p = protocol or Protocol()
+    rows: list[dict[str, Any]] = []
+    collapses: list[dict[str, Any]] = []
+    for label, dirs in settings:
+        loaded = [(directory, load(directory)) for directory in dirs]
+        check_distinct_runs([(directory, steps) for directory, (steps, _, _) in loaded])
+        by_arm: dict[str, list[dict[str, Any]]] = {}
+        for directory, (steps_by_run, runs, _) in loaded:
+            for summary in runs:
+                run_rows = steps_by_run.get(summary["run"], [])
+                updates = saturated_updates(run_rows, min_success=min_success, broke_below=broke_below, groups=groups)
+                by_arm.setdefault(summary["arm"], []).extend(updates)
+                drop = drop_step([_num(r["train/success"]) for r in run_rows], [int(r["step"]) for r in run_rows], p)
+                if drop is not None:
+                    before = next((r for r in run_rows if int(r["step"]) == drop - 1), None)
+                    collapses.append({"setting": label, "arm": summary["arm"], "run": f"{directory.name}/{summary['run']}",
+                                      "drop": drop, "signal_groups_before": None if before is None
+                                      else signalling_groups(before, groups)})
+        for arm in sorted(by_arm, key=lambda a: (a != "none", a)):
+            updates = by_arm[arm]
+            lone = [u for u in updates if u["signal_groups"] == 1]
+            rest = [u for u in updates if u["signal_groups"] > 1]
+            for name in BINS:
+                cls = [u for u in updates if signal_bin(u["signal_groups"]) == name]
+                k, n = sum(u["broke"] for u in cls), len(cls)
+                low, high = wilson_interval(k, n)
+                kls = [u["approx_kl_after_update"] for u in cls]
+                row = {"setting": label, "arm": arm, "signal_groups": name, "updates": n, "broke": k,
+                       "rate": k / n if n else math.nan, "ci_low": low, "ci_high": high,
+                       "kl_median": _median(kls), "kl_p90": _p90(kls)}
+                if name == "1":
+                    row["fisher_p_lone_vs_rest"] = (fisher_p(sum(u["broke"] for u in lone), len(lone),
+                                                             sum(u["broke"] for u in rest), len(rest))
+                                                    if lone and rest else math.nan)
+                rows.append(row)
+    return {"min_success": min_success, "broke_below": broke_below, "groups": groups, "rows": rows,
+            "collapses": collapses}
+
+
+def _f(x: float, fmt: str) -> str:
+    return "–" if math.isnan(x) else format(x, fmt)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The table and the collapses' breaking updates as Markdown."""
+    lines = [f"Updates taken from a batch with training success ≥ {result['min_success']:g}, by the number of groups "
+             f"whose rewards differ; *broke*: the next step's training success below {result['broke_below']:g}. "
+             "Wilson 95% intervals; approx-KL: how far the update moved the policy on its own batch; Fisher: "
+             "two-sided exact test of the lone-group updates' break rate against the others'. Observational: "
+             "which batch an update has is not assigned at random.", "",
+             "| setting / arm | signalling groups | updates | broke | rate [95% CI] | approx-KL median | approx-KL p90 "
+             "| Fisher p (1 vs rest) |", "|---|---|---:|---:|---|---:|---:|---:|"]
+    for r in result["rows"]:
+        fisher = _f(r.get("fisher_p_lone_vs_rest", math.nan), ".3g") if r["signal_groups"] == "1" else ""
+        rate = "–" if not r["updates"] else f"{r['rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+        lines.append(f"| {r['setting']} / {r['arm']} | {r['signal_groups']} | {r['updates']} | {r['broke']} | {rate} | "
+                     f"{_f(r['kl_median'], '.4f')} | {_f(r['kl_p90'], '.4f')} | {fisher} |")
+    lines += ["", "Collapses after learning (scoring version 3) and the signalling groups of the update before the drop:", ""]
+    if not result["collapses"]:
+        lines.append("none")
+    for c in result["collapses"]:
+        groups = "not logged" if c["signal_groups_before"] is None else str(c["signal_groups_before"])
+        lines.append(f"* {c['setting']} / {c['arm']}: `{c['run']}`, drop at step {c['drop']}, "
+                     f"update of step {c['drop'] - 1}: {groups}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.collapse.updates", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="Where updates.md and updates.json go.")
+    parser.add_argument("--setting", action="append", required=True, metavar="LABEL=DIR[,DIR...]",
+                        help="A setting and its results directories; repeatable.")
+    parser.add_argument("--min-success", type=float, default=0.9,
+                        help="Count updates from batches with at least this training success (default 0.9).")
+    parser.add_argument("--broke-below", type=float, default=0.5,
+                        help="An update broke the policy when the next step's success is below this (default 0.5).")
+    parser.add_argument("--groups", type=int, default=8,
+                        help="Groups per step, for runs logged before train/signal_groups existed (default 8).")
+    args = parser.parse_args(argv)
+    for name, value in (("--min-success", args.min_success), ("--broke-below", args.broke_below)):
+        if not 0.0 <= value <= 1.0:
+            parser.error(f"{name} must be in [0, 1], got {value}.")
+    if args.groups < 1:
+        parser.error(f"--groups must be ≥ 1, got {args.groups}.")
+    try:
+        result = update_table([parse_setting(s) for s in args.setting], min_success=args.min_success,
+                              broke_below=args.broke_below, groups=args.groups)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.error(str(exc))
+    args.out.mkdir(parents=True, exist_ok=True)
+    md = markdown(result)
+    (args.out / "updates.md").write_text(md, encoding="utf-8")
+    (args.out / "updates.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    print(md, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
