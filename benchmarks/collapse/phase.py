@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.collapse.controls import fisher_p
-from benchmarks.collapse.report import _num, check_distinct_runs, load
+from benchmarks.collapse.report import _num, load_distinct
 from benchmarks.collapse.warning import Protocol, drop_step, learned
 from toolgym.stats import wilson_interval
 
@@ -71,12 +71,10 @@ def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = No
     time on one torch thread.
 
     Raises:
-        ValueError: if two of ``dirs`` hold the same run (:func:`check_distinct_runs`).
+        ValueError: if two of ``dirs`` hold the same run (:func:`benchmarks.collapse.report.check_distinct_runs`).
     """
     out: dict[str, list[dict[str, Any]]] = {}
-    loaded = [(directory, load(directory)) for directory in dirs]
-    check_distinct_runs([(directory, steps) for directory, (steps, _, _) in loaded])
-    for directory, (steps_by_run, runs, _) in loaded:
+    for directory, (steps_by_run, runs, _) in load_distinct(dirs):
         for summary in runs:
             rows = [r for r in steps_by_run.get(summary["run"], [])
                     if max_step is None or int(r["step"]) <= max_step]

@@ -88,6 +88,19 @@ def load(out_dir: Path) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str,
     return dict(steps), runs, manifest
 
 
+def load_distinct(dirs: Sequence[Path]) -> list[tuple[Path, tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]], dict[str, Any]]]]:
+    """``[(directory, load(directory)), ...]`` for ``dirs``, refused if two of them hold the same run
+    (:func:`check_distinct_runs`).
+
+    Raises:
+        FileNotFoundError: as :func:`load`.
+        ValueError: naming the run and both directories.
+    """
+    loaded = [(directory, load(directory)) for directory in dirs]
+    check_distinct_runs([(directory, steps) for directory, (steps, _, _) in loaded])
+    return loaded
+
+
 def check_distinct_runs(steps_by_dir: Sequence[tuple[Path, dict[str, list[dict[str, Any]]]]]) -> None:
     """Refuse a run that two results directories both hold, so that no run is counted twice.
 

@@ -45,8 +45,8 @@ from typing import Any
 
 from benchmarks.collapse.controls import fisher_p
 from benchmarks.collapse.phase import parse_setting
-from benchmarks.collapse.report import _num, check_distinct_runs, load
-from benchmarks.collapse.warning import Protocol, drop_step, idle
+from benchmarks.collapse.report import _num, load_distinct
+from benchmarks.collapse.warning import Protocol, idle, run_drop
 from toolgym.stats import wilson_interval
 
 BINS: tuple[str, ...] = ("1", "2", "3+")
@@ -133,15 +133,13 @@ def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: flo
     rows: list[dict[str, Any]] = []
     collapses: list[dict[str, Any]] = []
     for label, dirs in settings:
-        loaded = [(directory, load(directory)) for directory in dirs]
-        check_distinct_runs([(directory, steps) for directory, (steps, _, _) in loaded])
         by_arm: dict[str, list[dict[str, Any]]] = {}
-        for directory, (steps_by_run, runs, _) in loaded:
+        for directory, (steps_by_run, runs, _) in load_distinct(dirs):
             for summary in runs:
                 run_rows = steps_by_run.get(summary["run"], [])
                 updates = saturated_updates(run_rows, min_success=min_success, broke_below=broke_below, groups=groups)
                 by_arm.setdefault(summary["arm"], []).extend(updates)
-                drop = drop_step([_num(r["train/success"]) for r in run_rows], [int(r["step"]) for r in run_rows], p)
+                drop = run_drop(run_rows, p)
                 if drop is not None:
                     before = next((r for r in run_rows if int(r["step"]) == drop - 1), None)
                     collapses.append({"setting": label, "arm": summary["arm"], "run": f"{directory.name}/{summary['run']}",

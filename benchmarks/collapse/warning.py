@@ -229,9 +229,13 @@ def _nan0(x: float) -> float:
     return 0.0 if math.isnan(x) else x
 
 
+def run_drop(rows: Sequence[dict[str, Any]], p: Protocol) -> int | None:
+    """:func:`drop_step` of one run's logged steps (``rows`` sorted by step)."""
+    return drop_step([_num(r["train/success"]) for r in rows], [int(r["step"]) for r in rows], p)
+
+
 def _drops(steps_by_run: dict[str, list[dict[str, Any]]], p: Protocol) -> dict[str, int | None]:
-    return {run: drop_step([_num(r["train/success"]) for r in rows], [int(r["step"]) for r in rows], p)
-            for run, rows in steps_by_run.items()}
+    return {run: run_drop(rows, p) for run, rows in steps_by_run.items()}
 
 
 def idle(row: dict[str, Any]) -> bool:
