@@ -353,6 +353,12 @@ class RLConfig(CommonConfig):
                           "is skipped) when fewer than this many of its groups have differing rewards: the "
                           "lone-failure updates of a saturated policy. 1 = off."},
     )
+    max_signal_success: float | None = field(
+        default=None,
+        metadata={"help": "Drop a step's policy-gradient signal (as min_signal_groups) when the share of its sampled "
+                          "episodes that succeed is at least this: no policy-gradient update of a saturated "
+                          "policy. None = off."},
+    )
     probe_size: int = field(default=64, metadata={"help": "Gold trajectories in the teacher-forced probe."})
     collapse_frac: float = field(default=0.5, metadata={"help": "Collapse: success < frac × running best ..."})
     collapse_patience: int = field(default=10, metadata={"help": "... for this many consecutive steps."})
@@ -425,6 +431,8 @@ class RLConfig(CommonConfig):
                "spike_ratio must be > 1, spike_min_jump ≥ 1, spike_z > 0 and spike_abs ≥ 0.")
         _check(1 <= self.min_signal_groups <= self.prompts_per_step,
                f"min_signal_groups must be in [1, prompts_per_step={self.prompts_per_step}], got {self.min_signal_groups!r}.")
+        _check(self.max_signal_success is None or 0 < self.max_signal_success <= 1,
+               f"max_signal_success must be in (0, 1] or None, got {self.max_signal_success!r}.")
         _check(self.scale_rewards in SCALE_REWARDS,
                f"scale_rewards must be one of {list(SCALE_REWARDS)}, got {self.scale_rewards!r}.")
         _check(0 < self.collapse_frac < 1, f"collapse_frac must be in (0, 1), got {self.collapse_frac!r}.")

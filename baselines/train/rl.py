@@ -8,7 +8,8 @@ One RL step:
    other than float32 the rollouts are sampled by a copy of the policy in that dtype, refreshed
    from the float32 weights first (the sampler–trainer mismatch of vLLM sampling / FSDP training);
 2. advantages ``A = (r - mean_group) / (std_group + eps)`` per episode, broadcast to its tokens
-   (all 0 when fewer than ``min_signal_groups`` groups have differing rewards;
+   (all 0 when fewer than ``min_signal_groups`` groups have differing rewards, or when the share
+   of sampled episodes that succeed is at least ``max_signal_success``;
    ``permuted_advantages``, a control: permuted within the batch);
 3. recompute the behaviour log-probs on the training sequences (without hints), reference
    statistics, and the diagnostics (teacher-forced probe on gold trajectories, on-policy control
@@ -252,10 +253,13 @@ def uses_sft_batch(cfg: RLConfig) -> bool:
     return any(t.needs_sft_batch for t in enabled_terms(cfg.supervision))
 
 
-def _rewards_and_groups(episodes: Sequence[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``[B]`` episode rewards (float32) and group indices of a rollout batch."""
+def _rewards_and_groups(episodes: Sequence[Episode]) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """``[B]`` episode rewards (float32) and group indices of a rollout batch, and the share of its
+    sampled (not expert) episodes that succeed (``train/success``)."""
+    sampled = [e for e in episodes if not e.is_expert]
     return (torch.tensor([e.reward for e in episodes], dtype=torch.float32),
-            torch.tensor([e.group for e in episodes]))
+            torch.tensor([e.group for e in episodes]),
+            sum(e.success for e in sampled) / max(len(sampled), 1))
 
 
 class RLTrainer:
@@ -414,10 +418,18 @@ class RLTrainer:
         then each enabled term's transformation (e.g. ``permuted_advantages``, a control)."""
         return self._advantages(*_rewards_and_groups(episodes))
 
-    def _advantages(self, rewards: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    def signal_dropped(self, rewards: torch.Tensor, groups: torch.Tensor, success: float) -> bool:
+        """Whether the step's policy-gradient signal is dropped: fewer than ``min_signal_groups``
+        groups have differing ``rewards``, or the batch's ``success`` (share of sampled episodes
+        that succeed) is at least ``max_signal_success``."""
+        cfg = self.cfg
+        return ((cfg.min_signal_groups > 1 and signal_groups(rewards, groups) < cfg.min_signal_groups)
+                or (cfg.max_signal_success is not None and success >= cfg.max_signal_success))
+
+    def _advantages(self, rewards: torch.Tensor, groups: torch.Tensor, success: float) -> torch.Tensor:
         adv = group_advantages(rewards, groups, self.cfg.adv_eps, self.cfg.scale_rewards)
-        if self.cfg.min_signal_groups > 1 and signal_groups(rewards, groups) < self.cfg.min_signal_groups:
-            adv = torch.zeros_like(adv)  # too few groups carry signal: drop the step's policy gradient
+        if self.signal_dropped(rewards, groups, success):
+            adv = torch.zeros_like(adv)  # too little signal, or a saturated batch: no policy gradient this step
         for term in enabled_terms(self.cfg.supervision):
             adv = term.advantages(adv, self)
         return adv
@@ -426,8 +438,8 @@ class RLTrainer:
     def prepare(self, episodes: list[Episode]) -> tuple[PreparedBatch, dict[str, float]]:
         """Advantages, old / reference log-probs and the on-policy diagnostics of a rollout batch."""
         cfg = self.cfg
-        rewards, groups = _rewards_and_groups(episodes)
-        adv = self._advantages(rewards, groups)
+        rewards, groups, success = _rewards_and_groups(episodes)
+        adv = self._advantages(rewards, groups, success)
         batch = collate(episodes, self.control, adv.tolist()).to(cfg.device)
         shape, dev = batch.targets.shape, batch.targets.device
         old_logp = torch.zeros(shape, device=dev)
@@ -478,7 +490,7 @@ class RLTrainer:
             "train/adv_abs_mean": float(adv.abs().mean()),
         }
         stats.update(group_stats(rewards, groups))
-        stats["train/signal_dropped"] = float(0 < stats["train/signal_groups"] < cfg.min_signal_groups)
+        stats["train/signal_dropped"] = float(stats["train/signal_groups"] > 0 and self.signal_dropped(rewards, groups, success))
         stats.update(
             control_prob_stats(
                 ctrl, batch.targets, sampled, batch.illegal, batch.after_open, self.control.names,

@@ -18,6 +18,11 @@ lone-group updates' break rate with that of the others. Beside the table, for ev
 after learning (:func:`benchmarks.collapse.warning.drop_step`), the signalling groups of the
 update just before its drop step.
 
+``max_success`` (exclusive) and ``after_success`` select a band instead: e.g. the updates a policy
+that has learned takes from its batches below saturation (``--min-success 0.5 --max-success 0.9
+--after-success 0.9``: batches with success in [0.5, 0.9) after the run's first batch at 0.9 or
+more), which is what remains when the trainer drops the saturated ones (``max_signal_success``).
+
 This is an observational reading of the logs, not an experiment: which updates come with which
 batches is not assigned at random (lone-group updates come later in a run, on a more saturated
 policy).
@@ -27,7 +32,7 @@ Usage::
     python -m benchmarks.collapse.updates --out DIR \\
         --setting "lr 2e-4=search/base_sft_lr2e-4,search/min_signal_groups" \\
         --setting "lr 5e-4=search/base_sft_lr5e-4,search/base_sft_lr5e-4_s4" \\
-        [--min-success 0.9] [--broke-below 0.5]
+        [--min-success 0.9] [--max-success 1.01] [--after-success 0.9] [--broke-below 0.5]
 
 writes ``updates.md`` and ``updates.json`` in ``--out``.
 """
@@ -81,14 +86,19 @@ def signal_bin(count: int) -> str:
 
 
 def saturated_updates(rows: Sequence[dict[str, Any]], *, min_success: float, broke_below: float,
-                      groups: int) -> list[dict[str, Any]]:
-    """The updates of one run taken from a batch with training success ≥ ``min_success`` and
-    followed by a logged next step: ``{"step", "signal_groups", "broke", "success",
-    "next_success", "approx_kl_after_update"}`` each (``rows`` sorted by step)."""
+                      groups: int, max_success: float = math.inf,
+                      after_success: float | None = None) -> list[dict[str, Any]]:
+    """The updates of one run taken from a batch with training success in ``[min_success,
+    max_success)`` and followed by a logged next step: ``{"step", "signal_groups", "broke",
+    "success", "next_success", "approx_kl_after_update"}`` each (``rows`` sorted by step). With
+    ``after_success``, only the updates from the run's first batch with success at least that on."""
     out = []
+    learned = after_success is None
     for row, nxt in pairwise(rows):
         success = _num(row.get("train/success"))
-        if int(nxt["step"]) != int(row["step"]) + 1 or idle(row) or not success >= min_success:
+        learned = learned or success >= after_success
+        if (int(nxt["step"]) != int(row["step"]) + 1 or idle(row) or not learned
+                or not min_success <= success < max_success):
             continue
         count = signalling_groups(row, groups)
         if not count or _num(row.get("train/signal_dropped")) > 0:
@@ -116,8 +126,10 @@ def _p90(values: Sequence[float]) -> float:
 
 
 def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: float = 0.9, broke_below: float = 0.5,
-                 groups: int = 8, protocol: Protocol | None = None) -> dict[str, Any]:
-    """Per (setting, arm): the saturated updates by signalling-group class, and the breaking
+                 groups: int = 8, protocol: Protocol | None = None, max_success: float = math.inf,
+                 after_success: float | None = None) -> dict[str, Any]:
+    """Per (setting, arm): the saturated updates (or those of the band ``[min_success,
+    max_success)``, from the first batch at ``after_success`` on) by signalling-group class, and the breaking
     update of each collapse after learning (see the module docstring).
 
     Returns:
@@ -137,7 +149,8 @@ def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: flo
         for directory, (steps_by_run, runs, _) in load_distinct(dirs):
             for summary in runs:
                 run_rows = steps_by_run.get(summary["run"], [])
-                updates = saturated_updates(run_rows, min_success=min_success, broke_below=broke_below, groups=groups)
+                updates = saturated_updates(run_rows, min_success=min_success, broke_below=broke_below, groups=groups,
+                                            max_success=max_success, after_success=after_success)
                 by_arm.setdefault(summary["arm"], []).extend(updates)
                 drop = run_drop(run_rows, p)
                 if drop is not None:
@@ -162,7 +175,8 @@ def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: flo
                                                              sum(u["broke"] for u in rest), len(rest))
                                                     if lone and rest else math.nan)
                 rows.append(row)
-    return {"min_success": min_success, "broke_below": broke_below, "groups": groups, "rows": rows,
+    return {"min_success": min_success, "max_success": None if math.isinf(max_success) else max_success,
+            "after_success": after_success, "broke_below": broke_below, "groups": groups, "rows": rows,
             "collapses": collapses}
 
 
@@ -172,7 +186,12 @@ def _f(x: float, fmt: str) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     """The table and the collapses' breaking updates as Markdown."""
-    lines = [f"Updates taken from a batch with training success ≥ {result['min_success']:g}, by the number of groups "
+    band = f"≥ {result['min_success']:g}"
+    if result.get("max_success") is not None:
+        band += f" and < {result['max_success']:g}"
+    if result.get("after_success") is not None:
+        band += f", from the run's first batch at ≥ {result['after_success']:g} on"
+    lines = [f"Updates taken from a batch with training success {band}, by the number of groups "
              f"whose rewards differ; *broke*: the next step's training success below {result['broke_below']:g}. "
              "Wilson 95% intervals; approx-KL: how far the update moved the policy on its own batch; Fisher: "
              "two-sided exact test of the lone-group updates' break rate against the others'. Observational: "
@@ -202,19 +221,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="A setting and its results directories; repeatable.")
     parser.add_argument("--min-success", type=float, default=0.9,
                         help="Count updates from batches with at least this training success (default 0.9).")
+    parser.add_argument("--max-success", type=float, default=math.inf,
+                        help="... and below this (default: no bound).")
+    parser.add_argument("--after-success", type=float, default=None,
+                        help="Only from the run's first batch with at least this training success on (default: all).")
     parser.add_argument("--broke-below", type=float, default=0.5,
                         help="An update broke the policy when the next step's success is below this (default 0.5).")
     parser.add_argument("--groups", type=int, default=8,
                         help="Groups per step, for runs logged before train/signal_groups existed (default 8).")
     args = parser.parse_args(argv)
-    for name, value in (("--min-success", args.min_success), ("--broke-below", args.broke_below)):
+    for name, value in (("--min-success", args.min_success), ("--broke-below", args.broke_below),
+                        ("--after-success", 0.0 if args.after_success is None else args.after_success)):
         if not 0.0 <= value <= 1.0:
             parser.error(f"{name} must be in [0, 1], got {value}.")
+    if not args.max_success > args.min_success:
+        parser.error(f"--max-success must be above --min-success={args.min_success:g}, got {args.max_success:g}.")
     if args.groups < 1:
         parser.error(f"--groups must be ≥ 1, got {args.groups}.")
     try:
         result = update_table([parse_setting(s) for s in args.setting], min_success=args.min_success,
-                              broke_below=args.broke_below, groups=args.groups)
+                              broke_below=args.broke_below, groups=args.groups, max_success=args.max_success,
+                              after_success=args.after_success)
     except (ValueError, FileNotFoundError) as exc:
         parser.error(str(exc))
     args.out.mkdir(parents=True, exist_ok=True)

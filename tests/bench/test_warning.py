@@ -313,6 +313,13 @@ def test_updates_count_breaks_of_saturated_updates_by_signalling_groups(tmp_path
     assert signalling_groups({"train/signal_groups": "2", "train/zero_adv_group_frac": "0.5"}, 8) == 2
     assert signalling_groups({"train/zero_adv_group_frac": "0.75"}, 8) == 2
     assert signalling_groups({}, 8) is None
+    # a band below saturation: r0's learning steps 1-5 (0.3; steps 1-4 followed by 0.3, "broke") count
+    # only without after_success; after learning only r1's step 4 (0.2, one group, then 0.95) is in it
+    band = {r["signal_groups"]: r for r in update_table([("A", [out])], min_success=0.2, max_success=0.9)["rows"]}
+    assert [(band[k]["updates"], band[k]["broke"]) for k in ("1", "3+")] == [(1, 0), (5, 4)]
+    learned = update_table([("A", [out])], min_success=0.2, max_success=0.9, after_success=0.9)
+    assert [(r["updates"], r["broke"]) for r in learned["rows"]] == [(1, 0), (0, 0), (0, 0)]
+    assert (learned["max_success"], learned["after_success"]) == (0.9, 0.9)
     with pytest.raises(ValueError, match="--groups"):
         signalling_groups({"step": "3", "train/zero_adv_group_frac": "0.3"}, 8)
     assert updates_main(["--out", str(tmp_path / "o"), "--setting", f"A={out}"]) == 0
@@ -320,3 +327,8 @@ def test_updates_count_breaks_of_saturated_updates_by_signalling_groups(tmp_path
     assert "| A / none | 1 | 9 | 2 |" in md and "drop at step 21, update of step 20: 1" in md
     with pytest.raises(SystemExit):
         updates_main(["--out", str(tmp_path / "o"), "--setting", f"A={out}", "--broke-below", "2"])
+    with pytest.raises(SystemExit):
+        updates_main(["--out", str(tmp_path / "o"), "--setting", f"A={out}", "--max-success", "0.5"])
+    assert updates_main(["--out", str(tmp_path / "b"), "--setting", f"A={out}", "--min-success", "0.2",
+                         "--max-success", "0.9", "--after-success", "0.9"]) == 0
+    assert "success ≥ 0.2 and < 0.9, from the run's first batch at ≥ 0.9 on" in (tmp_path / "b" / "updates.md").read_text()

@@ -51,8 +51,8 @@ def test_min_signal_groups_drops_the_lone_failure_update_and_the_step_is_skipped
     groups = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])
     one = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
     two = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0])
-    assert trainer._advantages(one, groups).abs().sum() == 0
-    assert torch.equal(trainer._advantages(two, groups), group_advantages(two, groups))
+    assert trainer._advantages(one, groups, 8 / 9).abs().sum() == 0
+    assert torch.equal(trainer._advantages(two, groups, 7 / 9), group_advantages(two, groups))
     episodes = trainer.collect(trainer.train_ids[:2])
     for i, ep in enumerate(episodes):  # only group 0 has differing rewards
         ep.reward = float(ep.group != 0 or i % 2 == 0)
@@ -63,6 +63,34 @@ def test_min_signal_groups_drops_the_lone_failure_update_and_the_step_is_skipped
     assert update["train/skipped_updates"] == update["train/updates"]
     with pytest.raises(ValueError, match=r"min_signal_groups must be in \[1, prompts_per_step=8\], got 9"):
         RLConfig(init="x", min_signal_groups=9)
+
+
+def test_max_signal_success_drops_the_update_of_a_saturated_batch_only(sft_checkpoint, tmp_path) -> None:
+    """With ``max_signal_success=0.9`` a batch whose sampled episodes succeed 90% of the time or
+    more gives no policy gradient, whatever its signalling groups; one below keeps GRPO's
+    advantages; success is counted over the sampled episodes, as ``train/success``."""
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, eval_every=0, max_signal_success=0.9))
+    groups = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    rewards = torch.tensor([1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0])
+    assert trainer._advantages(rewards, groups, 0.9).abs().sum() == 0
+    assert torch.equal(trainer._advantages(rewards, groups, 0.89), group_advantages(rewards, groups))
+    episodes = trainer.collect(trainer.train_ids[:2])
+    assert len(episodes) == 8 and len({e.group for e in episodes}) == 2
+    for i, ep in enumerate(episodes):  # 7 of 8 succeed (0.875 < 0.9): both groups signal, kept
+        ep.reward = float(i != 0)
+        ep.success = i != 0
+    prepared, stats = trainer.prepare(episodes)
+    assert (stats["train/signal_groups"], stats["train/signal_dropped"]) == (1.0, 0.0)
+    assert prepared.batch.advantages.abs().sum() > 0
+    episodes[0].success = True  # the same rewards, all 8 counted as successes (1.0 ≥ 0.9): dropped
+    prepared, stats = trainer.prepare(episodes)
+    assert (stats["train/signal_groups"], stats["train/signal_dropped"]) == (1.0, 1.0)
+    assert prepared.batch.advantages.abs().sum() == 0
+    update = trainer.update(prepared, episodes)
+    assert update["train/skipped_updates"] == update["train/updates"]
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match=rf"max_signal_success must be in \(0, 1\] or None, got {bad}"):
+            RLConfig(init="x", max_signal_success=bad)
 
 
 # --------------------------------------------------------------------------- defect 2
