@@ -32,7 +32,7 @@ Usage::
     python -m benchmarks.collapse.updates --out DIR \\
         --setting "lr 2e-4=search/base_sft_lr2e-4,search/min_signal_groups" \\
         --setting "lr 5e-4=search/base_sft_lr5e-4,search/base_sft_lr5e-4_s4" \\
-        [--min-success 0.9] [--max-success 1.01] [--after-success 0.9] [--broke-below 0.5]
+        [--min-success 0.9] [--max-success HIGH] [--after-success LEARNED] [--broke-below 0.5]
 
 writes ``updates.md`` and ``updates.json`` in ``--out``.
 """
