@@ -76,7 +76,7 @@ def test_max_signal_success_drops_the_update_of_a_saturated_batch_only(sft_check
     assert torch.equal(trainer._advantages(rewards, groups, 0.89), group_advantages(rewards, groups))
     episodes = trainer.collect(trainer.train_ids[:2])
     assert len(episodes) == 8 and len({e.group for e in episodes}) == 2
-    for i, ep in enumerate(episodes):  # 7 of 8 succeed (0.875 < 0.9): both groups signal, kept
+    for i, ep in enumerate(episodes):  # 7 of 8 succeed (0.875 < 0.9), only group 0 signals: kept
         ep.reward = float(i != 0)
         ep.success = i != 0
     prepared, stats = trainer.prepare(episodes)
