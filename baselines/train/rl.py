@@ -416,7 +416,7 @@ class RLTrainer:
     def episode_advantages(self, episodes: Sequence[Episode]) -> torch.Tensor:
         """``[B]`` advantages of a rollout batch: GRPO's within each group (``scale_rewards``),
         then each enabled term's transformation (e.g. ``permuted_advantages``, a control)."""
-        return self._advantages(*_rewards_and_groups(episodes))
+        return self._advantages(*_rewards_and_groups(episodes))[0]
 
     def signal_dropped(self, rewards: torch.Tensor, groups: torch.Tensor, success: float) -> bool:
         """Whether the step's policy-gradient signal is dropped: fewer than ``min_signal_groups``
@@ -426,20 +426,23 @@ class RLTrainer:
         return ((cfg.min_signal_groups > 1 and signal_groups(rewards, groups) < cfg.min_signal_groups)
                 or (cfg.max_signal_success is not None and success >= cfg.max_signal_success))
 
-    def _advantages(self, rewards: torch.Tensor, groups: torch.Tensor, success: float) -> torch.Tensor:
+    def _advantages(self, rewards: torch.Tensor, groups: torch.Tensor, success: float) -> tuple[torch.Tensor, bool]:
+        """The batch's advantages (see :meth:`episode_advantages`) and whether its policy-gradient
+        signal was dropped (:meth:`signal_dropped`)."""
         adv = group_advantages(rewards, groups, self.cfg.adv_eps, self.cfg.scale_rewards)
-        if self.signal_dropped(rewards, groups, success):
+        dropped = self.signal_dropped(rewards, groups, success)
+        if dropped:
             adv = torch.zeros_like(adv)  # too little signal, or a saturated batch: no policy gradient this step
         for term in enabled_terms(self.cfg.supervision):
             adv = term.advantages(adv, self)
-        return adv
+        return adv, dropped
 
     @torch.no_grad()
     def prepare(self, episodes: list[Episode]) -> tuple[PreparedBatch, dict[str, float]]:
         """Advantages, old / reference log-probs and the on-policy diagnostics of a rollout batch."""
         cfg = self.cfg
         rewards, groups, success = _rewards_and_groups(episodes)
-        adv = self._advantages(rewards, groups, success)
+        adv, dropped = self._advantages(rewards, groups, success)
         batch = collate(episodes, self.control, adv.tolist()).to(cfg.device)
         shape, dev = batch.targets.shape, batch.targets.device
         old_logp = torch.zeros(shape, device=dev)
@@ -490,7 +493,7 @@ class RLTrainer:
             "train/adv_abs_mean": float(adv.abs().mean()),
         }
         stats.update(group_stats(rewards, groups))
-        stats["train/signal_dropped"] = float(stats["train/signal_groups"] > 0 and self.signal_dropped(rewards, groups, success))
+        stats["train/signal_dropped"] = float(stats["train/signal_groups"] > 0 and dropped)
         stats.update(
             control_prob_stats(
                 ctrl, batch.targets, sampled, batch.illegal, batch.after_open, self.control.names,

@@ -51,8 +51,10 @@ def test_min_signal_groups_drops_the_lone_failure_update_and_the_step_is_skipped
     groups = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])
     one = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
     two = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0])
-    assert trainer._advantages(one, groups, 8 / 9).abs().sum() == 0
-    assert torch.equal(trainer._advantages(two, groups, 7 / 9), group_advantages(two, groups))
+    adv, dropped = trainer._advantages(one, groups, 8 / 9)
+    assert dropped and adv.abs().sum() == 0
+    adv, dropped = trainer._advantages(two, groups, 7 / 9)
+    assert not dropped and torch.equal(adv, group_advantages(two, groups))
     episodes = trainer.collect(trainer.train_ids[:2])
     for i, ep in enumerate(episodes):  # only group 0 has differing rewards
         ep.reward = float(ep.group != 0 or i % 2 == 0)
@@ -72,8 +74,10 @@ def test_max_signal_success_drops_the_update_of_a_saturated_batch_only(sft_check
     trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, eval_every=0, max_signal_success=0.9))
     groups = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])
     rewards = torch.tensor([1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0])
-    assert trainer._advantages(rewards, groups, 0.9).abs().sum() == 0
-    assert torch.equal(trainer._advantages(rewards, groups, 0.89), group_advantages(rewards, groups))
+    adv, dropped = trainer._advantages(rewards, groups, 0.9)
+    assert dropped and adv.abs().sum() == 0
+    adv, dropped = trainer._advantages(rewards, groups, 0.89)
+    assert not dropped and torch.equal(adv, group_advantages(rewards, groups))
     episodes = trainer.collect(trainer.train_ids[:2])
     assert len(episodes) == 8 and len({e.group for e in episodes}) == 2
     for i, ep in enumerate(episodes):  # 7 of 8 succeed (0.875 < 0.9), only group 0 signals: kept
