@@ -129,6 +129,17 @@ def check_distinct_runs(steps_by_dir: Sequence[tuple[Path, dict[str, list[dict[s
             seen[run].append((directory, rows))
 
 
+def updates_taken(rows: Sequence[dict[str, Any]], before: int | None = None) -> int | None:
+    """Optimiser updates a run took (``train/updates`` less ``train/skipped_updates``, the updates
+    without learning signal), over all its logged steps or those before step ``before``; ``None``
+    for a log without ``train/updates`` (written before the trainer counted them)."""
+    kept = [r for r in rows if before is None or int(_num(r["step"])) < before]
+    if any(math.isnan(_num(r.get("train/updates"))) for r in kept):
+        return None
+    skipped = (_num(r.get("train/skipped_updates")) for r in kept)
+    return int(sum(_num(r["train/updates"]) for r in kept) - sum(0.0 if math.isnan(x) else x for x in skipped))
+
+
 def run_record(summary: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-run quantities of the summary table."""
     succ = [_num(r["train/success"]) for r in rows]
@@ -153,6 +164,8 @@ def run_record(summary: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str,
         "ood": _num(summary.get("final_ood_success")),
         "ood_tool": _num(summary.get("final_ood_tool_success")),
         "wall_s": _num(summary.get("run_wall_s")),
+        "updates": updates_taken(rows),
+        "updates_before_collapse": updates_taken(rows, collapse) if collapse is not None else None,
     }
 
 
@@ -347,12 +360,22 @@ def write_report(out_dir: Path) -> Path:
         lines += ["## When does vanilla GRPO collapse? (learning rate × KL to the reference)", "", TABLE_HEADER]
         lines += [summary_row(f"lr {lr:g}, KL {kl:g}", recs) for (_, lr, kl), recs in sweep]
         lines += ["", "![sweep](sweep_success.png)", ""]
-    lines += ["## Per run", "", "| run | steps | first | best | final | collapse step | first spike | lead | in-dist. | OOD | OOD, tool outputs | wall s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Per run",
+        "",
+        "| run | steps | first | best | final | collapse step | first spike | lead | optimiser updates taken "
+        "(before the collapse step) | in-dist. | OOD | OOD, tool outputs | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for rec in sorted(records, key=lambda r: (_arm_order(r["arm"]), r["lr"], r["kl_coef"], r["seed"])):
+        updates = "–" if rec["updates"] is None else str(rec["updates"])
+        if rec["updates_before_collapse"] is not None:
+            updates += f" ({rec['updates_before_collapse']})"
         lines.append(
             f"| {rec['run']} | {rec['steps']} | {rec['first']:.2f} | {rec['best']:.2f} | {rec['final']:.2f} | "
             f"{'–' if rec['collapse'] is None else rec['collapse']} | {'–' if rec['spike'] is None else rec['spike']} | "
-            f"{'–' if rec['lead'] is None else rec['lead']} | {rec['id']:.2f} | {rec['ood']:.2f} | {rec['ood_tool']:.2f} | {rec['wall_s']:.0f} |"
+            f"{'–' if rec['lead'] is None else rec['lead']} | {updates} | {rec['id']:.2f} | {rec['ood']:.2f} | "
+            f"{rec['ood_tool']:.2f} | {rec['wall_s']:.0f} |"
         )
     lines += ["", "## How this was made", ""]
     lines += ["```", *manifest.get("commands", []), "python -m benchmarks.collapse report", "```", ""]

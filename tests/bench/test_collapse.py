@@ -153,6 +153,12 @@ def test_run_record_lead_time_and_ci() -> None:
     rec = run_record(summary, rows)
     assert rec["best"] == 0.6 and rec["collapse"] == 3 and rec["spike"] == 2 and rec["lead"] == 1
     assert rec["final"] == pytest.approx(0.4)
+    assert rec["updates"] is None and rec["updates_before_collapse"] is None  # a log without update counts
+    for row, (updates, skipped) in zip(rows, [("8", "0"), ("8", "5"), ("8", "")], strict=True):
+        row.update({"train/updates": updates, "train/skipped_updates": skipped})
+    rec = run_record(summary, rows)
+    assert (rec["updates"], rec["updates_before_collapse"]) == (19, 11)  # 8 + 3 + 8; before step 3: 8 + 3
+    assert run_record({**summary, "collapse_step": ""}, rows)["updates_before_collapse"] is None
     m, h = mean_ci([0.0, 1.0])
     assert m == 0.5 and h == pytest.approx(6.353, abs=1e-3)  # t(0.975, 1) * 0.7071 / sqrt(2)
     assert math.isnan(mean_ci([0.3])[1])
