@@ -359,6 +359,12 @@ class RLConfig(CommonConfig):
                           "episodes that succeed is at least this: no policy-gradient update of a saturated "
                           "policy. None = off."},
     )
+    signal_scaled_lr: bool = field(
+        default=False,
+        metadata={"help": "Multiply each step's learning rate by the share of its groups whose rewards differ "
+                          "(signalling groups / groups): a saturated batch whose only signal is one group moves the "
+                          "policy that much less far; a step with none takes no update, auxiliary terms included."},
+    )
     probe_size: int = field(default=64, metadata={"help": "Gold trajectories in the teacher-forced probe."})
     collapse_frac: float = field(default=0.5, metadata={"help": "Collapse: success < frac × running best ..."})
     collapse_patience: int = field(default=10, metadata={"help": "... for this many consecutive steps."})

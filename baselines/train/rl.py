@@ -2,7 +2,9 @@
 
 One RL step:
 
-0. set the step's learning rate (warm-up, schedule: :mod:`baselines.train.optim`);
+0. set the step's learning rate (warm-up, schedule: :mod:`baselines.train.optim`; with
+   ``signal_scaled_lr``, once the batch is prepared, times the share of its groups whose rewards
+   differ);
 1. pick ``prompts_per_step`` tasks (from the run's own task stream); roll out ``group_size`` episodes of each (some may be the
    expert's trajectory, or sampled with a hint, if those signals are on). With ``sampler_dtype``
    other than float32 the rollouts are sampled by a copy of the policy in that dtype, refreshed
@@ -426,6 +428,14 @@ class RLTrainer:
         return ((cfg.min_signal_groups > 1 and signal_groups(rewards, groups) < cfg.min_signal_groups)
                 or (cfg.max_signal_success is not None and success >= cfg.max_signal_success))
 
+    @staticmethod
+    def signal_lr_scale(episodes: Sequence[Episode]) -> float:
+        """The factor ``signal_scaled_lr`` puts on a step's learning rate: the share of the batch's
+        groups whose rewards differ (1 when every group signals; 1/8 for a lone failure among 8
+        groups; 0 when none does)."""
+        rewards, groups, _ = _rewards_and_groups(episodes)
+        return signal_groups(rewards, groups) / max(len(torch.unique(groups)), 1)
+
     def _advantages(self, rewards: torch.Tensor, groups: torch.Tensor, success: float) -> tuple[torch.Tensor, bool]:
         """The batch's advantages (see :meth:`episode_advantages`) and whether its policy-gradient
         signal was dropped (:meth:`signal_dropped`)."""
@@ -570,10 +580,10 @@ class RLTrainer:
                     self.model.parameters(), cfg.grad_clip if cfg.grad_clip is not None else float("inf")
                 )
                 check_finite("gradient norm", norm, self.step)
-                if float(norm) > 0:
+                if float(norm) > 0 and self.optimizer.param_groups[0]["lr"] > 0:
                     self.optimizer.step()
-                else:  # no learning signal (e.g. every advantage 0, no auxiliary term): AdamW would
-                    skipped += 1  # still move the weights along its momentum and by weight decay
+                else:  # no learning signal (e.g. every advantage 0, no auxiliary term) or a zero lr
+                    skipped += 1  # (signal_scaled_lr): AdamW would still move its moments, or the weights
                 n_updates += 1
                 stats["loss"] = loss.detach()
                 stats["grad_norm"] = norm.detach()
@@ -678,6 +688,10 @@ class RLTrainer:
         metrics = episode_stats(sampled, "train")
         prepared, diag = self.prepare(episodes)
         metrics.update(diag)
+        if cfg.signal_scaled_lr:
+            metrics["train/lr_scale"] = scale = self.signal_lr_scale(episodes)
+            self.lr *= scale
+            set_lr(self.optimizer, self.lr)
         metrics.update(probe_stats(self.model, self.probe, self.chat, temperature=cfg.temperature))
         metrics["train/rollout_s"] = rollout_s
         return episodes, prepared, metrics

@@ -11,7 +11,7 @@ import torch
 from baselines.train.batch import group_advantages
 from baselines.train.callbacks import InterleavedSFT
 from baselines.train.config import RLConfig, SFTConfig, SupervisionConfig, load_config
-from baselines.train.optim import lr_at
+from baselines.train.optim import lr_at, scheduled_lr
 from baselines.train.rl import RLTrainer, rl_loss
 from tests.train.test_trainers import params, rl_config
 
@@ -95,6 +95,35 @@ def test_max_signal_success_drops_the_update_of_a_saturated_batch_only(sft_check
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match=rf"max_signal_success must be in \(0, 1\] or None, got {bad}"):
             RLConfig(init="x", max_signal_success=bad)
+
+
+def test_signal_scaled_lr_scales_the_step_by_the_share_of_signalling_groups(sft_checkpoint, tmp_path, monkeypatch) -> None:
+    """``signal_scaled_lr``: the step's learning rate is the scheduled one times the share of its
+    groups whose rewards differ (one of two: half); with none it is 0 and no Adam step is taken,
+    so the weights and AdamW's moments stay as they were, even when the KL term has a gradient."""
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, eval_every=0, signal_scaled_lr=True, kl_coef=0.1))
+    with torch.no_grad():  # away from the reference, so that the KL term has a gradient
+        for p in trainer.model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    episodes = trainer.collect(trainer.train_ids[:2])
+    monkeypatch.setattr(trainer, "collect", lambda tasks: episodes)
+    for i, ep in enumerate(episodes):  # only group 0 has differing rewards
+        ep.reward = float(ep.group != 0 or i % 2 == 0)
+    _, _, metrics = trainer.begin_step()
+    assert metrics["train/lr_scale"] == 0.5
+    assert trainer.lr == pytest.approx(scheduled_lr(trainer.cfg, 1) / 2) and trainer.lr > 0
+    assert all(group["lr"] == trainer.lr for group in trainer.optimizer.param_groups)
+    for ep in episodes:
+        ep.reward = 1.0
+    _, prepared, metrics = trainer.begin_step()
+    assert (metrics["train/lr_scale"], trainer.lr) == (0.0, 0.0)
+    before = params(trainer.model)
+    update = trainer.update(prepared, episodes)
+    assert update["train/grad_norm"] > 0  # the KL term has a gradient: the lr alone stops the step
+    assert update["train/skipped_updates"] == update["train/updates"] == 4.0
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+    assert not trainer.optimizer.state
+    assert RLTrainer(rl_config(sft_checkpoint, tmp_path / "off", eval_every=0)).cfg.signal_scaled_lr is False
 
 
 # --------------------------------------------------------------------------- defect 2
