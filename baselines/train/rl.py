@@ -17,7 +17,8 @@ One RL step:
    statistics, and the diagnostics (teacher-forced probe on gold trajectories, on-policy control
    token probabilities);
 4. ``epochs × minibatches`` updates of :func:`rl_loss` (stale ratios, as in PPO); an update whose
-   gradient is exactly zero (no learning signal) is skipped, not stepped (``train/skipped_updates``);
+   gradient is exactly zero (no learning signal), or whose learning rate is 0, is skipped, not
+   stepped (``train/skipped_updates``);
 5. the callbacks (:mod:`baselines.train.callbacks`), in order: evaluation of the RL policy (every
    ``eval_every`` steps); the supervision terms' own callbacks (``interleaved_sft``: an SFT phase
    on the expert trajectories of the tasks that failed in the window, never at the last step,

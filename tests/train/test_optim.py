@@ -123,7 +123,7 @@ def test_signal_scaled_lr_scales_the_step_by_the_share_of_signalling_groups(sft_
     assert update["train/skipped_updates"] == update["train/updates"] == 4.0
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
     assert not trainer.optimizer.state
-    assert RLTrainer(rl_config(sft_checkpoint, tmp_path / "off", eval_every=0)).cfg.signal_scaled_lr is False
+    assert RLConfig(init="x").signal_scaled_lr is False  # off by default
 
 
 # --------------------------------------------------------------------------- defect 2
