@@ -22,6 +22,9 @@ update just before its drop step.
 that has learned takes from its batches below saturation (``--min-success 0.5 --max-success 0.9
 --after-success 0.9``: batches with success in [0.5, 0.9) after the run's first batch at 0.9 or
 more), which is what remains when the trainer drops the saturated ones (``max_signal_success``).
+``max_step`` reads each run's first steps only, as if it had stopped there (an update at step
+``max_step`` has no next step and is not counted): runs of different lengths compared over the
+same window.
 
 This is an observational reading of the logs, not an experiment: which updates come with which
 batches is not assigned at random (lone-group updates come later in a run, on a more saturated
@@ -32,7 +35,7 @@ Usage::
     python -m benchmarks.collapse.updates --out DIR \\
         --setting "lr 2e-4=search/base_sft_lr2e-4,search/min_signal_groups" \\
         --setting "lr 5e-4=search/base_sft_lr5e-4,search/base_sft_lr5e-4_s4" \\
-        [--min-success 0.9] [--max-success HIGH] [--after-success LEARNED] [--broke-below 0.5]
+        [--min-success 0.9] [--max-success HIGH] [--after-success LEARNED] [--broke-below 0.5] [--max-step N]
 
 writes ``updates.md`` and ``updates.json`` in ``--out``.
 """
@@ -127,10 +130,11 @@ def _p90(values: Sequence[float]) -> float:
 
 def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: float = 0.9, broke_below: float = 0.5,
                  groups: int = 8, protocol: Protocol | None = None, max_success: float = math.inf,
-                 after_success: float | None = None) -> dict[str, Any]:
+                 after_success: float | None = None, max_step: int | None = None) -> dict[str, Any]:
     """Per (setting, arm): the saturated updates (or those of the band ``[min_success,
     max_success)``, from the first batch at ``after_success`` on) by signalling-group class, and the breaking
-    update of each collapse after learning (see the module docstring).
+    update of each collapse after learning (see the module docstring); with ``max_step``, on each
+    run's steps ≤ ``max_step`` only (collapses too).
 
     Returns:
         ``{"rows": [...], "collapses": [...]}``: a row per (setting, arm, class) with ``updates``,
@@ -148,7 +152,8 @@ def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: flo
         by_arm: dict[str, list[dict[str, Any]]] = {}
         for directory, (steps_by_run, runs, _) in load_distinct(dirs):
             for summary in runs:
-                run_rows = steps_by_run.get(summary["run"], [])
+                run_rows = [r for r in steps_by_run.get(summary["run"], [])
+                            if max_step is None or int(r["step"]) <= max_step]
                 updates = saturated_updates(run_rows, min_success=min_success, broke_below=broke_below, groups=groups,
                                             max_success=max_success, after_success=after_success)
                 by_arm.setdefault(summary["arm"], []).extend(updates)
@@ -176,7 +181,8 @@ def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: flo
                                                     if lone and rest else math.nan)
                 rows.append(row)
     return {"min_success": min_success, "max_success": None if math.isinf(max_success) else max_success,
-            "after_success": after_success, "broke_below": broke_below, "groups": groups, "rows": rows,
+            "after_success": after_success, "broke_below": broke_below, "groups": groups, "max_step": max_step,
+            "rows": rows,
             "collapses": collapses}
 
 
@@ -191,6 +197,8 @@ def markdown(result: dict[str, Any]) -> str:
         band += f" and < {result['max_success']:g}"
     if result.get("after_success") is not None:
         band += f", from the run's first batch at ≥ {result['after_success']:g} on"
+    if result.get("max_step") is not None:
+        band += f", in each run's first {result['max_step']} steps"
     lines = [f"Updates taken from a batch with training success {band}, by the number of groups "
              f"whose rewards differ; *broke*: the next step's training success below {result['broke_below']:g}. "
              "Wilson 95% intervals; approx-KL: how far the update moved the policy on its own batch; Fisher: "
@@ -229,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="An update broke the policy when the next step's success is below this (default 0.5).")
     parser.add_argument("--groups", type=int, default=8,
                         help="Groups per step, for runs logged before train/signal_groups existed (default 8).")
+    parser.add_argument("--max-step", type=int, default=None,
+                        help="Read each run's first N steps only (default: whole runs).")
     args = parser.parse_args(argv)
     for name, value in (("--min-success", args.min_success), ("--broke-below", args.broke_below),
                         ("--after-success", 0.0 if args.after_success is None else args.after_success)):
@@ -238,10 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--max-success must be above --min-success={args.min_success:g}, got {args.max_success:g}.")
     if args.groups < 1:
         parser.error(f"--groups must be ≥ 1, got {args.groups}.")
+    if args.max_step is not None and args.max_step < 2:
+        parser.error(f"--max-step must be ≥ 2 (an update is read by the step after it), got {args.max_step}.")
     try:
         result = update_table([parse_setting(s) for s in args.setting], min_success=args.min_success,
                               broke_below=args.broke_below, groups=args.groups, max_success=args.max_success,
-                              after_success=args.after_success)
+                              after_success=args.after_success, max_step=args.max_step)
     except (ValueError, FileNotFoundError) as exc:
         parser.error(str(exc))
     args.out.mkdir(parents=True, exist_ok=True)

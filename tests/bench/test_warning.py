@@ -332,3 +332,11 @@ def test_updates_count_breaks_of_saturated_updates_by_signalling_groups(tmp_path
     assert updates_main(["--out", str(tmp_path / "b"), "--setting", f"A={out}", "--min-success", "0.2",
                          "--max-success", "0.9", "--after-success", "0.9"]) == 0
     assert "success ≥ 0.2 and < 0.9, from the run's first batch at ≥ 0.9 on" in (tmp_path / "b" / "updates.md").read_text()
+    # the first 20 steps only: r0's update of step 20 has no next step there, so nothing broke and no collapse
+    early = update_table([("A", [out])], max_step=20)
+    assert [(r["updates"], r["broke"]) for r in early["rows"]] == [(5 + 3, 1), (4, 0), (3, 0)]
+    assert (early["collapses"], early["max_step"]) == ([], 20)
+    assert updates_main(["--out", str(tmp_path / "c"), "--setting", f"A={out}", "--max-step", "20"]) == 0
+    assert "in each run's first 20 steps" in (tmp_path / "c" / "updates.md").read_text()
+    with pytest.raises(SystemExit):
+        updates_main(["--out", str(tmp_path / "o"), "--setting", f"A={out}", "--max-step", "1"])
