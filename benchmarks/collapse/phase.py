@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.collapse.controls import fisher_p
-from benchmarks.collapse.report import _num, load_distinct
+from benchmarks.collapse.report import _num, first_steps, load_distinct
 from benchmarks.collapse.warning import Protocol, drop_step, learned
 from toolgym.stats import wilson_interval
 
@@ -76,8 +76,7 @@ def verdicts(dirs: Sequence[Path], protocol: Protocol, max_step: int | None = No
     out: dict[str, list[dict[str, Any]]] = {}
     for directory, (steps_by_run, runs, _) in load_distinct(dirs):
         for summary in runs:
-            rows = [r for r in steps_by_run.get(summary["run"], [])
-                    if max_step is None or int(r["step"]) <= max_step]
+            rows = first_steps(steps_by_run.get(summary["run"], []), max_step)
             success = [float(r["train/success"]) for r in rows]
             drop = drop_step(success, [int(r["step"]) for r in rows], protocol)
             out.setdefault(summary["arm"], []).append(

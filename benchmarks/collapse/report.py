@@ -101,6 +101,12 @@ def load_distinct(dirs: Sequence[Path]) -> list[tuple[Path, tuple[dict[str, list
     return loaded
 
 
+def first_steps(rows: Sequence[dict[str, Any]], max_step: int | None) -> list[dict[str, Any]]:
+    """The logged rows of a run at steps ≤ ``max_step`` (all of them for ``None``): the run read as
+    if it had stopped there, so that runs of different lengths are judged over one window."""
+    return [r for r in rows if max_step is None or int(r["step"]) <= max_step]
+
+
 def check_distinct_runs(steps_by_dir: Sequence[tuple[Path, dict[str, list[dict[str, Any]]]]]) -> None:
     """Refuse a run that two results directories both hold, so that no run is counted twice.
 

@@ -53,7 +53,7 @@ from typing import Any
 
 from benchmarks.collapse.controls import fisher_p
 from benchmarks.collapse.phase import parse_setting
-from benchmarks.collapse.report import _num, load_distinct
+from benchmarks.collapse.report import _num, first_steps, load_distinct
 from benchmarks.collapse.warning import Protocol, idle, run_drop
 from toolgym.stats import wilson_interval
 
@@ -152,8 +152,7 @@ def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: flo
         by_arm: dict[str, list[dict[str, Any]]] = {}
         for directory, (steps_by_run, runs, _) in load_distinct(dirs):
             for summary in runs:
-                run_rows = [r for r in steps_by_run.get(summary["run"], [])
-                            if max_step is None or int(r["step"]) <= max_step]
+                run_rows = first_steps(steps_by_run.get(summary["run"], []), max_step)
                 updates = saturated_updates(run_rows, min_success=min_success, broke_below=broke_below, groups=groups,
                                             max_success=max_success, after_success=after_success)
                 by_arm.setdefault(summary["arm"], []).extend(updates)
