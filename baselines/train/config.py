@@ -336,6 +336,13 @@ class RLConfig(CommonConfig):
     group_size: int = field(default=8, metadata={"help": "Episodes per task (G)."})
     epochs: int = field(default=4, metadata={"help": "Passes over each rollout batch."})
     minibatches: int = field(default=2, metadata={"help": "Minibatches per pass (updates = epochs × minibatches)."})
+    target_kl: float | None = field(
+        default=None,
+        metadata={"help": "PPO's early stop (Spinning Up, Stable-Baselines3): end a step's updates as soon as a "
+                          "minibatch's approx-KL to the sampling policy, measured before its update, exceeds 1.5 × "
+                          "this; that minibatch and the rest are not stepped (train/kl_stopped, train/updates). "
+                          "None = off."},
+    )
     lr: float = field(default=1e-4, metadata={"help": "AdamW peak learning rate (see warmup_steps, lr_schedule)."})
     clip_eps: float = field(default=0.2, metadata={"help": "PPO ratio clip ε (lower and upper)."})
     clip_eps_high: float | None = field(default=None, metadata={"help": "Upper clip ε (DAPO clip-higher); None = clip_eps."})
@@ -431,6 +438,7 @@ class RLConfig(CommonConfig):
             _check(getattr(self, name) >= 1, f"{name} must be ≥ 1, got {getattr(self, name)!r}.")
         _check(self.group_size >= 2, f"group_size must be ≥ 2 (GRPO compares episodes of a task), got {self.group_size!r}.")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")
+        _check(self.target_kl is None or self.target_kl > 0, f"target_kl must be > 0 or None, got {self.target_kl!r}.")
         _check(0 < self.clip_eps < 1, f"clip_eps must be in (0, 1), got {self.clip_eps!r}.")
         _check(self.clip_eps_high is None or self.clip_eps_high > 0, f"clip_eps_high must be > 0, got {self.clip_eps_high!r}.")
         _check(self.spike_ratio > 1 and self.spike_min_jump >= 1 and self.spike_z > 0 and self.spike_abs >= 0,

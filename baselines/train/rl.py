@@ -18,7 +18,9 @@ One RL step:
    token probabilities);
 4. ``epochs × minibatches`` updates of :func:`rl_loss` (stale ratios, as in PPO); an update whose
    gradient is exactly zero (no learning signal), or whose learning rate is 0, is skipped, not
-   stepped (``train/skipped_updates``);
+   stepped (``train/skipped_updates``); with ``target_kl``, the step's updates end at the first
+   minibatch whose approx-KL before its update exceeds ``1.5 × target_kl`` (PPO's early stop,
+   ``train/kl_stopped``);
 5. the callbacks (:mod:`baselines.train.callbacks`), in order: evaluation of the RL policy (every
    ``eval_every`` steps); the supervision terms' own callbacks (``interleaved_sft``: an SFT phase
    on the expert trajectories of the tasks that failed in the window, never at the last step,
@@ -538,8 +540,11 @@ class RLTrainer:
         sums: dict[str, float] = {}
         maxima = {"ratio_max": 0.0, "grad_norm_max": 0.0}
         n_updates = skipped = 0
+        kl_stopped = False
         size = prepared.batch.size
         for epoch in range(cfg.epochs):
+            if kl_stopped:
+                break
             order = torch.randperm(size, generator=self.streams.torch["minibatches"]).tolist()
             for mb in range(cfg.minibatches):
                 rows = sorted(order[mb::cfg.minibatches])
@@ -572,6 +577,14 @@ class RLTrainer:
                 )
                 # under DDP every rank must stop together: check the sum over ranks
                 check_finite("RL loss", self.dist.all_reduce(loss.detach().reshape(1)), self.step)
+                if cfg.target_kl is not None and self._kl_exceeded(stats["approx_kl"], scales):
+                    kl_stopped = True  # this minibatch is not stepped, nor any after it
+                    if n_updates == 0:  # keep the step's statistics: log it as one skipped update
+                        stats.update(loss=loss.detach(), grad_norm=torch.zeros(()))
+                        for key, value in self.dist.reduce_stats(stats, scales).items():
+                            sums[key] = sums.get(key, 0.0) + float(value)
+                        n_updates = skipped = 1
+                    break
                 self.optimizer.zero_grad(set_to_none=True)
                 every = cfg.control_grad_norm_every
                 if epoch == 0 and mb == 0 and every and self.step % every == 0:
@@ -599,8 +612,15 @@ class RLTrainer:
         out.update({f"train/{k}": v for k, v in maxima.items()})
         out["train/updates"] = float(n_updates)
         out["train/skipped_updates"] = float(skipped)
+        out["train/kl_stopped"] = float(kl_stopped)
         out["train/approx_kl_after_update"] = self._kl_after_update(prepared)
         return out
+
+    def _kl_exceeded(self, approx_kl: torch.Tensor, scales: LossScales | None) -> bool:
+        """Whether a minibatch's approx-KL (before its update; the global value under multi-process
+        training, so that every rank stops together) exceeds ``1.5 × target_kl``."""
+        value = self.dist.reduce_stats({"approx_kl": approx_kl}, scales)["approx_kl"]
+        return value > 1.5 * float(self.cfg.target_kl or math.inf)
 
     @torch.no_grad()
     def _kl_after_update(self, prepared: PreparedBatch) -> float:

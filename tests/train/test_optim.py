@@ -126,6 +126,39 @@ def test_signal_scaled_lr_scales_the_step_by_the_share_of_signalling_groups(sft_
     assert RLConfig(init="x").signal_scaled_lr is False  # off by default
 
 
+def test_target_kl_ends_the_steps_updates_at_the_first_minibatch_past_the_threshold(sft_checkpoint, tmp_path, monkeypatch) -> None:
+    """PPO's early stop: with ``target_kl`` the step's updates end at the first minibatch whose
+    approx-KL before its update exceeds 1.5 × target_kl; that minibatch is not stepped. A target
+    no minibatch reaches changes nothing, bit for bit."""
+    def step_once(**overrides):
+        torch.manual_seed(0)
+        trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / str(len(overrides)), eval_every=0, **overrides))
+        episodes = trainer.collect(trainer.train_ids[:2])
+        prepared, _ = trainer.prepare(episodes)
+        prepared.batch.advantages.copy_(torch.linspace(-1, 1, prepared.batch.size))
+        return trainer, prepared, episodes, trainer.update(prepared, episodes)
+
+    plain, _, _, free = step_once()
+    loose, _, _, never = step_once(target_kl=1e9)
+    for stats in (free, never):
+        assert (stats["train/kl_stopped"], stats["train/updates"]) == (0.0, 4.0)
+    assert all(torch.equal(a, b) for a, b in zip(params(plain.model), params(loose.model), strict=True))
+    # the first minibatch is measured on the sampling weights (approx-KL 0); any later one has moved
+    tight, prepared, episodes, stopped = step_once(target_kl=1e-9)
+    assert (stopped["train/kl_stopped"], stopped["train/updates"], stopped["train/skipped_updates"]) == (1.0, 1.0, 0.0)
+    assert all(state["step"] == 1 for state in tight.optimizer.state.values())
+    # a policy already past the threshold at the first minibatch: no Adam step, the step still logged
+    monkeypatch.setattr(tight, "_kl_exceeded", lambda approx_kl, scales: True)
+    before = params(tight.model)
+    first = tight.update(prepared, episodes)
+    assert (first["train/kl_stopped"], first["train/updates"], first["train/skipped_updates"]) == (1.0, 1.0, 1.0)
+    assert all(torch.equal(a, b) for a, b in zip(before, tight.model.parameters(), strict=True))
+    assert "train/approx_kl" in first and first["train/grad_norm"] == 0.0
+    with pytest.raises(ValueError, match=r"target_kl must be > 0 or None, got 0.0"):
+        RLConfig(init="x", target_kl=0.0)
+    assert RLConfig(init="x").target_kl is None  # off by default
+
+
 # --------------------------------------------------------------------------- defect 2
 def test_lr_warmup_and_schedules() -> None:
     assert [lr_at(s, lr=1.0, warmup_steps=4, schedule="constant", total_steps=10) for s in (1, 2, 4, 5, 10)] == [
