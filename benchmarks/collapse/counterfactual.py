@@ -21,6 +21,9 @@ Usage::
     python -m benchmarks.collapse.counterfactual --run runs/collapse/work/none_lr0.002_kl0_s1 --step 7 \\
         [--variants real,permuted,negated,zeroed] [--eval-episodes 64] [--update-set epochs=1] [--out cf.json]
 
+``--update-set`` changes the examined update only (``lr=…``, ``epochs=1``, ``target_kl=0.12``, …);
+each variant reports the Adam updates it took and whether ``target_kl`` stopped it.
+
 ``--run`` is a run directory of the study (or any ``RLTrainer`` out_dir with ``config.yaml`` and
 checkpoints); the run's own files are not changed (the replay writes to a temporary directory).
 """
@@ -156,7 +159,9 @@ def branch(
                 "weight_change_l2": moved,
                 "approx_kl_after_update": stats["train/approx_kl_after_update"],
                 "grad_norm": stats["train/grad_norm"],
+                "updates": stats["train/updates"],
                 "skipped_updates": stats["train/skipped_updates"],
+                "kl_stopped": stats["train/kl_stopped"],
                 **{k: v for k, v in after.items() if k in REPORTED},
             }
     return {

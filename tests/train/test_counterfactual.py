@@ -49,6 +49,12 @@ def test_update_overrides_change_the_examined_update_only(sft_checkpoint, tmp_pa
     assert 0 < one_pass["variants"]["real"]["weight_change_l2"] < base["variants"]["real"]["weight_change_l2"]
     assert 0 < tiny_lr["variants"]["real"]["weight_change_l2"] < base["variants"]["real"]["weight_change_l2"] / 100
     assert "the update with epochs=1" in markdown(one_pass)
+    # PPO's early stop: the update ends at the first minibatch with sampled tokens after an Adam
+    # step (a minibatch of expert rows alone has no approx-KL)
+    stopped = branch(run, 3, ["real"], eval_episodes=2, update_overrides=["target_kl=1e-9"])["variants"]["real"]
+    assert (base["variants"]["real"]["updates"], base["variants"]["real"]["kl_stopped"]) == (4.0, 0.0)
+    assert stopped["kl_stopped"] == 1.0 and 1 <= stopped["updates"] < 4
+    assert 0 < stopped["weight_change_l2"] < base["variants"]["real"]["weight_change_l2"]
     # advantages recomputed under the update's config: unchanged settings give the run's own update,
     # scale_rewards=none gives another one
     same = branch(run, 3, ["real"], eval_episodes=2, update_overrides=[f"scale_rewards={straight.cfg.scale_rewards}"])
