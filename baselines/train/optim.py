@@ -75,6 +75,32 @@ def make_optimizer(
     return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
+@torch.no_grad()
+def adam_update_rms(optimizer: torch.optim.Optimizer) -> float:
+    """How large the gradients about to be stepped are against Adam's memory of them: the largest,
+    over the parameter tensors, of ``sqrt(mean(g² / max(v̂, ε²)))``, with ``v̂`` the bias-corrected
+    second moment that Adam(W)'s next step will divide by (``g`` included).
+
+    It is the ``RMS_t`` of StableAdamW's update clipping (Wortsman et al., 2023): about 1 when the
+    gradient is as large as its running RMS (exactly 1 at a tensor's first step), far above 1 when
+    a gradient much larger than the ones before arrives, where Adam's normalised step is largest.
+    Call it after ``backward`` (and clipping), before ``optimizer.step()``; 0.0 without gradients.
+    """
+    worst = 0.0
+    for group in optimizer.param_groups:
+        beta2, eps = group["betas"][1], group["eps"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            g2 = p.grad.detach().float().pow(2)
+            state = optimizer.state.get(p, {})
+            t = float(state["step"]) + 1 if "step" in state else 1.0
+            v = state["exp_avg_sq"].float() * beta2 + (1 - beta2) * g2 if "exp_avg_sq" in state else (1 - beta2) * g2
+            v_hat = v / (1 - beta2**t)
+            worst = max(worst, float((g2 / v_hat.clamp(min=eps * eps)).mean().sqrt()))
+    return worst
+
+
 def _seed_of(seed: int, purpose: str) -> int:
     digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)

@@ -88,7 +88,7 @@ from baselines.train.envs import ExpertBank, make_envs, task_ids
 from baselines.train.grammar import env_action_format, format_control_tokens
 from baselines.train.logger import MetricLogger
 from baselines.train.multiprocess import Distributed, LossScales, NullLogger
-from baselines.train.optim import RandomStreams, optimizer_for, scheduled_lr, set_lr
+from baselines.train.optim import RandomStreams, adam_update_rms, optimizer_for, scheduled_lr, set_lr
 from baselines.train.sft import sft_step
 from baselines.train.supervision import clip_ranges, clipped_pg_loss, control_kl_positions, k3_kl, masked_mean
 from baselines.train.terms import enabled_terms
@@ -538,7 +538,7 @@ class RLTrainer:
         cfg, sup = self.cfg, self.cfg.supervision
         own = [e for e in episodes if e.success and not e.is_expert]
         sums: dict[str, float] = {}
-        maxima = {"ratio_max": 0.0, "grad_norm_max": 0.0}
+        maxima = {"ratio_max": 0.0, "grad_norm_max": 0.0, "adam_rms_max": 0.0}
         n_updates = skipped = 0
         kl_stopped = False
         size = prepared.batch.size
@@ -595,6 +595,7 @@ class RLTrainer:
                 )
                 check_finite("gradient norm", norm, self.step)
                 if float(norm) > 0 and self.optimizer.param_groups[0]["lr"] > 0:
+                    maxima["adam_rms_max"] = max(maxima["adam_rms_max"], adam_update_rms(self.optimizer))
                     self.optimizer.step()
                 else:  # no learning signal (e.g. every advantage 0, no auxiliary term) or a zero lr
                     skipped += 1  # (signal_scaled_lr): AdamW would still move its moments, or the weights

@@ -11,7 +11,7 @@ import torch
 from baselines.train.batch import group_advantages
 from baselines.train.callbacks import InterleavedSFT
 from baselines.train.config import RLConfig, SFTConfig, SupervisionConfig, load_config
-from baselines.train.optim import lr_at, scheduled_lr
+from baselines.train.optim import adam_update_rms, lr_at, scheduled_lr
 from baselines.train.rl import RLTrainer, rl_loss
 from tests.train.test_trainers import params, rl_config
 
@@ -30,7 +30,7 @@ def test_update_without_learning_signal_leaves_every_parameter_bit_identical(sft
     stats = trainer.update(prepared, episodes)
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
     assert stats["train/skipped_updates"] == stats["train/updates"] == 4.0
-    assert stats["train/grad_norm"] == 0.0
+    assert stats["train/grad_norm"] == 0.0 and stats["train/adam_rms_max"] == 0.0  # nothing stepped
 
 
 def test_update_with_signal_is_not_skipped(sft_checkpoint, tmp_path) -> None:
@@ -41,6 +41,7 @@ def test_update_with_signal_is_not_skipped(sft_checkpoint, tmp_path) -> None:
     before = params(trainer.model)
     stats = trainer.update(prepared, episodes)
     assert stats["train/skipped_updates"] == 0.0
+    assert stats["train/adam_rms_max"] > 0
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
 
 
@@ -157,6 +158,26 @@ def test_target_kl_ends_the_steps_updates_at_the_first_minibatch_past_the_thresh
     with pytest.raises(ValueError, match=r"target_kl must be > 0 or None, got 0.0"):
         RLConfig(init="x", target_kl=0.0)
     assert RLConfig(init="x").target_kl is None  # off by default
+
+
+def test_adam_update_rms_is_the_gradient_against_the_second_moment_adam_will_divide_by() -> None:
+    """1 at a tensor's first step; after many small gradients a large one gives a large value, the
+    one computed from the ``v̂`` that AdamW then actually used; no gradient, no value."""
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.AdamW([w], lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+    assert adam_update_rms(opt) == 0.0
+    w.grad = torch.tensor([0.5, -2.0, 1.0])
+    assert adam_update_rms(opt) == pytest.approx(1.0)
+    opt.step()
+    for _ in range(20):
+        w.grad = torch.full((3,), 0.01)
+        opt.step()
+    w.grad = torch.full((3,), 1.0)
+    rms = adam_update_rms(opt)
+    opt.step()
+    v_hat = opt.state[w]["exp_avg_sq"] / (1 - 0.999 ** float(opt.state[w]["step"]))
+    assert rms == pytest.approx(float((w.grad.pow(2) / v_hat).mean().sqrt()), rel=1e-5)
+    assert rms > 3  # a gradient 100x its recent size, against a 22-step memory that holds it
 
 
 # --------------------------------------------------------------------------- defect 2
