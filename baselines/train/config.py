@@ -210,6 +210,12 @@ class CommonConfig:
     lr_schedule: str = field(
         default="constant", metadata={"help": "After warm-up: 'constant', 'linear' or 'cosine' decay to 0 at the end."}
     )
+    optimizer: str = field(
+        default="adamw",
+        metadata={"help": "'adamw' (torch's) or 'stable_adamw' (torch-optimi's StableAdamW: AdamW whose step of each "
+                          "tensor is divided by max(1, RMS of g²/v̂), Wortsman et al. 2023's update clipping; the "
+                          "same betas, ε and weight decay)."},
+    )
     adam_beta1: float = field(default=0.9, metadata={"help": "AdamW β1."})
     adam_beta2: float = field(default=0.999, metadata={"help": "AdamW β2."})
     adam_eps: float = field(default=1e-8, metadata={"help": "AdamW ε."})
@@ -217,10 +223,11 @@ class CommonConfig:
     grad_clip: float | None = field(default=1.0, metadata={"help": "Clip the global grad norm to this (None = off)."})
 
     def __post_init__(self) -> None:
-        from baselines.train.optim import SCHEDULES
+        from baselines.train.optim import OPTIMIZERS, SCHEDULES
 
         _check(self.warmup_steps >= 0, f"warmup_steps must be ≥ 0, got {self.warmup_steps!r}.")
         _check(self.lr_schedule in SCHEDULES, f"lr_schedule must be one of {list(SCHEDULES)}, got {self.lr_schedule!r}.")
+        _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}.")
         _check(0 <= self.adam_beta1 < 1 and 0 <= self.adam_beta2 < 1,
                f"adam_beta1 and adam_beta2 must be in [0, 1), got {self.adam_beta1!r} and {self.adam_beta2!r}.")
         _check(self.adam_eps > 0, f"adam_eps must be > 0, got {self.adam_eps!r}.")

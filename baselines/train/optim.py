@@ -1,7 +1,9 @@
 """Sound optimisation shared by the SFT and RL trainers: AdamW from the config, learning-rate
 warm-up and schedule, and one seeded random stream per purpose.
 
-* :func:`make_optimizer` builds AdamW with the config's betas, eps and weight decay.
+* :func:`make_optimizer` builds AdamW (torch's, or torch-optimi's StableAdamW) with the config's
+  betas, eps and weight decay; :func:`adam_update_rms` measures the gradients about to be stepped
+  against the second moment the step divides by.
 * :func:`lr_at` is the learning rate of a (1-based) step: linear warm-up over ``warmup_steps``
   steps (step 1 uses ``lr / warmup_steps``), then ``constant``, or ``linear`` / ``cosine`` decay
   towards 0 at the end of the run. The RL trainer sets it once per RL step (all
@@ -27,6 +29,9 @@ import torch
 
 SCHEDULES: tuple[str, ...] = ("constant", "linear", "cosine")
 """Learning-rate schedules after warm-up."""
+
+OPTIMIZERS: tuple[str, ...] = ("adamw", "stable_adamw")
+"""The optimisers :func:`make_optimizer` builds."""
 
 
 def lr_at(step: int, *, lr: float, warmup_steps: int, schedule: str, total_steps: int) -> float:
@@ -70,9 +75,25 @@ def make_optimizer(
     betas: tuple[float, float],
     eps: float,
     weight_decay: float,
-) -> torch.optim.AdamW:
-    """AdamW with the config's settings."""
-    return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    kind: str = "adamw",
+) -> torch.optim.Optimizer:
+    """AdamW with the config's settings: torch's (``kind="adamw"``) or torch-optimi's StableAdamW
+    (``"stable_adamw"``: the same step, divided per tensor by ``max(1, RMS_t)``, ``RMS_t`` as in
+    :func:`adam_update_rms`).
+
+    Raises:
+        ValueError: for an unknown ``kind``.
+        ImportError: (one line) for ``stable_adamw`` without torch-optimi installed.
+    """
+    if kind == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    if kind != "stable_adamw":
+        raise ValueError(f"Unknown optimizer {kind!r}; expected one of {list(OPTIMIZERS)}.")
+    try:
+        from optimi import StableAdamW
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("optimizer='stable_adamw' needs torch-optimi: pip install 'toolgym[train]'.") from None
+    return StableAdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=False, triton=False)
 
 
 @torch.no_grad()
@@ -88,15 +109,21 @@ def adam_update_rms(optimizer: torch.optim.Optimizer) -> float:
     """
     worst = 0.0
     for group in optimizer.param_groups:
-        beta2, eps = group["betas"][1], group["eps"]
+        eps = group["eps"]
+        beta2 = group["betas"][1] if "betas" in group else group["beta2"]
         for p in group["params"]:
             if p.grad is None:
                 continue
             g2 = p.grad.detach().float().pow(2)
             state = optimizer.state.get(p, {})
-            t = float(state["step"]) + 1 if "step" in state else 1.0
-            v = state["exp_avg_sq"].float() * beta2 + (1 - beta2) * g2 if "exp_avg_sq" in state else (1 - beta2) * g2
-            v_hat = v / (1 - beta2**t)
+            if "step" in group:  # torch-optimi: one step count per group, moments kept debiased
+                t = int(group["step"]) + 1
+                b = (beta2**t - beta2) / (beta2**t - 1)  # optimi's debias_beta
+                v_hat = state["exp_avg_sq"].float() * b + (1 - b) * g2 if "exp_avg_sq" in state else g2
+            else:  # torch: raw moments and a step count per parameter
+                t = int(state["step"]) + 1 if "step" in state else 1
+                v = state["exp_avg_sq"].float() * beta2 + (1 - beta2) * g2 if "exp_avg_sq" in state else (1 - beta2) * g2
+                v_hat = v / (1 - beta2**t)
             worst = max(worst, float((g2 / v_hat.clamp(min=eps * eps)).mean().sqrt()))
     return worst
 
@@ -132,11 +159,12 @@ class RandomStreams:
             self.torch[k].set_state(s)
 
 
-def optimizer_for(params: Iterable[torch.nn.Parameter], cfg: Any) -> torch.optim.AdamW:
-    """:func:`make_optimizer` from a trainer config's ``lr``, ``adam_beta1/2``, ``adam_eps`` and
-    ``weight_decay``."""
+def optimizer_for(params: Iterable[torch.nn.Parameter], cfg: Any) -> torch.optim.Optimizer:
+    """:func:`make_optimizer` from a trainer config's ``optimizer``, ``lr``, ``adam_beta1/2``,
+    ``adam_eps`` and ``weight_decay``."""
     return make_optimizer(
-        params, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, weight_decay=cfg.weight_decay
+        params, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, weight_decay=cfg.weight_decay,
+        kind=cfg.optimizer,
     )
 
 

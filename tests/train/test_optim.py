@@ -11,7 +11,7 @@ import torch
 from baselines.train.batch import group_advantages
 from baselines.train.callbacks import InterleavedSFT
 from baselines.train.config import RLConfig, SFTConfig, SupervisionConfig, load_config
-from baselines.train.optim import adam_update_rms, lr_at, scheduled_lr
+from baselines.train.optim import adam_update_rms, lr_at, make_optimizer, scheduled_lr
 from baselines.train.rl import RLTrainer, rl_loss
 from tests.train.test_trainers import params, rl_config
 
@@ -178,6 +178,46 @@ def test_adam_update_rms_is_the_gradient_against_the_second_moment_adam_will_div
     v_hat = opt.state[w]["exp_avg_sq"] / (1 - 0.999 ** float(opt.state[w]["step"]))
     assert rms == pytest.approx(float((w.grad.pow(2) / v_hat).mean().sqrt()), rel=1e-5)
     assert rms > 3  # a gradient 100x its recent size, against a 22-step memory that holds it
+
+
+def test_stable_adamw_divides_adamws_step_by_the_update_rms_and_equals_it_below_one() -> None:
+    """``optimizer=stable_adamw``: the same moments as AdamW; a tensor's step is AdamW's divided by
+    ``max(1, RMS_t)`` (:func:`adam_update_rms`), so after small gradients a large one moves the
+    weights ``RMS_t`` times less; the config rejects an unknown optimiser in one line."""
+    def run(kind: str) -> tuple[torch.nn.Parameter, torch.optim.Optimizer]:
+        w = torch.nn.Parameter(torch.ones(4))
+        return w, make_optimizer([w], lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, kind=kind)
+
+    (a, adam), (s, stable) = run("adamw"), run("stable_adamw")
+    grads = [torch.tensor([0.3, -0.1, 0.2, 0.05])] * 5 + [torch.tensor([3.0, -1.0, 2.0, 0.5])]
+    for i, g in enumerate(grads):
+        before_a, before_s = a.detach().clone(), s.detach().clone()
+        a.grad, s.grad = g.clone(), g.clone()
+        rms = adam_update_rms(stable)
+        assert rms == pytest.approx(adam_update_rms(adam), rel=1e-5)
+        adam.step()
+        stable.step()
+        step_a, step_s = a.detach() - before_a, s.detach() - before_s
+        assert torch.allclose(step_s * max(1.0, rms), step_a, rtol=1e-4, atol=1e-9), i
+    assert rms > 2  # the last gradient is 10x the earlier ones: StableAdamW's step is that much shorter
+    with pytest.raises(ValueError, match=r"optimizer must be one of \['adamw', 'stable_adamw'\], got 'sgd'"):
+        RLConfig(init="x", optimizer="sgd")
+    with pytest.raises(ValueError, match="Unknown optimizer 'sgd'"):
+        make_optimizer([a], lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, kind="sgd")
+
+
+def test_rl_with_stable_adamw_trains_and_resumes_exactly(sft_checkpoint, tmp_path) -> None:
+    """StableAdamW's state (one step count per group, debiased moments) survives a checkpoint."""
+    kw = dict(optimizer="stable_adamw", entropy_coef=0.01)  # the entropy term: a gradient at every step
+    straight = RLTrainer(rl_config(sft_checkpoint, tmp_path / "a", steps=4, **kw))
+    straight.train()
+    RLTrainer(rl_config(sft_checkpoint, tmp_path / "b", steps=2, save_every=2, **kw)).train()
+    resumed = RLTrainer(rl_config(sft_checkpoint, tmp_path / "b", steps=4, save_every=2, **kw), resume="auto")
+    assert type(resumed.optimizer).__name__ == "StableAdamW" and resumed.step == 2
+    resumed.train()
+    for key in ("train/loss", "train/success", "train/grad_norm", "train/adam_rms_max"):
+        assert [m[key] for m in resumed.history[2:]] == [m[key] for m in straight.history[2:]], key
+    assert all(m["train/adam_rms_max"] > 0 for m in straight.history)
 
 
 # --------------------------------------------------------------------------- defect 2
