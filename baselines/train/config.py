@@ -350,6 +350,12 @@ class RLConfig(CommonConfig):
                           "this; that minibatch and the rest are not stepped (train/kl_stopped, train/updates). "
                           "None = off."},
     )
+    target_kl_rollback: bool = field(
+        default=False,
+        metadata={"help": "With target_kl: also undo the Adam update that crossed the threshold (weights and optimiser "
+                          "state restored, TRPO-style step rejection), and check the batch's approx-KL after the "
+                          "step's last update the same way (train/kl_rolled_back)."},
+    )
     lr: float = field(default=1e-4, metadata={"help": "AdamW peak learning rate (see warmup_steps, lr_schedule)."})
     clip_eps: float = field(default=0.2, metadata={"help": "PPO ratio clip ε (lower and upper)."})
     clip_eps_high: float | None = field(default=None, metadata={"help": "Upper clip ε (DAPO clip-higher); None = clip_eps."})
@@ -446,6 +452,7 @@ class RLConfig(CommonConfig):
         _check(self.group_size >= 2, f"group_size must be ≥ 2 (GRPO compares episodes of a task), got {self.group_size!r}.")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")
         _check(self.target_kl is None or self.target_kl > 0, f"target_kl must be > 0 or None, got {self.target_kl!r}.")
+        _check(not self.target_kl_rollback or self.target_kl is not None, "target_kl_rollback needs target_kl (got None).")
         _check(0 < self.clip_eps < 1, f"clip_eps must be in (0, 1), got {self.clip_eps!r}.")
         _check(self.clip_eps_high is None or self.clip_eps_high > 0, f"clip_eps_high must be > 0, got {self.clip_eps_high!r}.")
         _check(self.spike_ratio > 1 and self.spike_min_jump >= 1 and self.spike_z > 0 and self.spike_abs >= 0,

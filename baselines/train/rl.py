@@ -20,7 +20,8 @@ One RL step:
    gradient is exactly zero (no learning signal), or whose learning rate is 0, is skipped, not
    stepped (``train/skipped_updates``); with ``target_kl``, the step's updates end at the first
    minibatch whose approx-KL before its update exceeds ``1.5 × target_kl`` (PPO's early stop,
-   ``train/kl_stopped``);
+   ``train/kl_stopped``); with ``target_kl_rollback`` the update that crossed it is also undone,
+   and the batch's approx-KL after the last update is checked too (``train/kl_rolled_back``);
 5. the callbacks (:mod:`baselines.train.callbacks`), in order: evaluation of the RL policy (every
    ``eval_every`` steps); the supervision terms' own callbacks (``interleaved_sft``: an SFT phase
    on the expert trajectories of the tasks that failed in the window, never at the last step,
@@ -541,6 +542,9 @@ class RLTrainer:
         maxima = {"ratio_max": 0.0, "grad_norm_max": 0.0, "adam_rms_max": 0.0}
         n_updates = skipped = 0
         kl_stopped = False
+        rollback = cfg.target_kl is not None and cfg.target_kl_rollback
+        before_last: tuple[dict[str, Any], dict[str, Any]] | None = None  # the state before the last Adam step
+        rolled_back = 0
         size = prepared.batch.size
         for epoch in range(cfg.epochs):
             if kl_stopped:
@@ -579,6 +583,9 @@ class RLTrainer:
                 check_finite("RL loss", self.dist.all_reduce(loss.detach().reshape(1)), self.step)
                 if cfg.target_kl is not None and self._kl_exceeded(stats["approx_kl"], scales):
                     kl_stopped = True  # this minibatch is not stepped, nor any after it
+                    if rollback and before_last is not None:  # nor kept: the update that crossed it
+                        self._restore(before_last)
+                        rolled_back = 1
                     if n_updates == 0:  # keep the step's statistics: log it as one skipped update
                         stats.update(loss=loss.detach(), grad_norm=torch.zeros(()))
                         for key, value in self.dist.reduce_stats(stats, scales).items():
@@ -596,6 +603,8 @@ class RLTrainer:
                 check_finite("gradient norm", norm, self.step)
                 if float(norm) > 0 and self.optimizer.param_groups[0]["lr"] > 0:
                     maxima["adam_rms_max"] = max(maxima["adam_rms_max"], adam_update_rms(self.optimizer))
+                    if rollback:
+                        before_last = (copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()))
                     self.optimizer.step()
                 else:  # no learning signal (e.g. every advantage 0, no auxiliary term) or a zero lr
                     skipped += 1  # (signal_scaled_lr): AdamW would still move its moments, or the weights
@@ -615,7 +624,18 @@ class RLTrainer:
         out["train/skipped_updates"] = float(skipped)
         out["train/kl_stopped"] = float(kl_stopped)
         out["train/approx_kl_after_update"] = self._kl_after_update(prepared)
+        if rollback:
+            if not rolled_back and before_last is not None and out["train/approx_kl_after_update"] > 1.5 * float(cfg.target_kl):
+                self._restore(before_last)  # the last update crossed it: the whole batch's KL, as the stop's
+                rolled_back = 1
+                out["train/approx_kl_after_update"] = self._kl_after_update(prepared)
+            out["train/kl_rolled_back"] = float(rolled_back)
         return out
+
+    def _restore(self, state: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        """Put back the weights and optimiser state saved before an Adam step (``target_kl_rollback``)."""
+        self.model.load_state_dict(state[0])
+        self.optimizer.load_state_dict(state[1])
 
     def _kl_exceeded(self, approx_kl: torch.Tensor, scales: LossScales | None) -> bool:
         """Whether a minibatch's approx-KL (before its update; the global value under multi-process

@@ -162,6 +162,7 @@ def branch(
                 "updates": stats["train/updates"],
                 "skipped_updates": stats["train/skipped_updates"],
                 "kl_stopped": stats["train/kl_stopped"],
+                "kl_rolled_back": stats.get("train/kl_rolled_back", 0.0),
                 **{k: v for k, v in after.items() if k in REPORTED},
             }
     return {

@@ -160,6 +160,44 @@ def test_target_kl_ends_the_steps_updates_at_the_first_minibatch_past_the_thresh
     assert RLConfig(init="x").target_kl is None  # off by default
 
 
+def test_target_kl_rollback_undoes_the_update_that_crossed_the_threshold(sft_checkpoint, tmp_path, monkeypatch) -> None:
+    """With ``target_kl_rollback`` the Adam update after which a minibatch's approx-KL is past the
+    threshold is undone (weights and optimiser state as before it), and a last update that takes
+    the batch's approx-KL past it is undone too; without a crossing nothing changes."""
+    def trainer_and_batch(name: str, **overrides):
+        torch.manual_seed(0)
+        trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / name, eval_every=0, **overrides))
+        episodes = trainer.collect(trainer.train_ids[:2])
+        prepared, _ = trainer.prepare(episodes)
+        prepared.batch.advantages.copy_(torch.linspace(-1, 1, prepared.batch.size))
+        return trainer, prepared, episodes
+
+    # every minibatch after the first has moved past a tiny target: the first update is undone
+    trainer, prepared, episodes = trainer_and_batch("tiny", target_kl=1e-9, target_kl_rollback=True)
+    before = params(trainer.model)
+    stats = trainer.update(prepared, episodes)
+    assert (stats["train/kl_stopped"], stats["train/kl_rolled_back"], stats["train/updates"]) == (1.0, 1.0, 1.0)
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+    assert not trainer.optimizer.state and stats["train/approx_kl_after_update"] == 0.0
+    # no minibatch crosses it, the batch's KL after the last update does: the last update is undone
+    plain, prepared, episodes = trainer_and_batch("plain")
+    states, step = [], plain.optimizer.step
+    monkeypatch.setattr(plain.optimizer, "step", lambda: (states.append(params(plain.model)), step()))
+    plain.update(prepared, episodes)
+    last, prepared, episodes = trainer_and_batch("last", target_kl=1e-9, target_kl_rollback=True)
+    monkeypatch.setattr(last, "_kl_exceeded", lambda approx_kl, scales: False)
+    stats = last.update(prepared, episodes)
+    assert (stats["train/kl_stopped"], stats["train/kl_rolled_back"], stats["train/updates"]) == (0.0, 1.0, 4.0)
+    assert all(torch.equal(a, b) for a, b in zip(states[-1], last.model.parameters(), strict=True))
+    assert all(int(s["step"]) == 3 for s in last.optimizer.state.values())
+    # a target no update reaches: the update is the plain one, bit for bit
+    loose, prepared, episodes = trainer_and_batch("loose", target_kl=1e9, target_kl_rollback=True)
+    assert loose.update(prepared, episodes)["train/kl_rolled_back"] == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(params(plain.model), loose.model.parameters(), strict=True))
+    with pytest.raises(ValueError, match=r"target_kl_rollback needs target_kl \(got None\)"):
+        RLConfig(init="x", target_kl_rollback=True)
+
+
 def test_adam_update_rms_is_the_gradient_against_the_second_moment_adam_will_divide_by() -> None:
     """1 at a tensor's first step; after many small gradients a large one gives a large value, the
     one computed from the ``v̂`` that AdamW then actually used; no gradient, no value."""
