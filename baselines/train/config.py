@@ -353,8 +353,8 @@ class RLConfig(CommonConfig):
     target_kl_rollback: bool = field(
         default=False,
         metadata={"help": "With target_kl: also undo the Adam update that crossed the threshold (weights and optimiser "
-                          "state restored, TRPO-style step rejection), and check the batch's approx-KL after the "
-                          "step's last update the same way (train/kl_rolled_back)."},
+                          "state restored, TRPO-style step rejection; still counted in train/updates), and check "
+                          "the batch's approx-KL after the step's last update the same way (train/kl_rolled_back)."},
     )
     lr: float = field(default=1e-4, metadata={"help": "AdamW peak learning rate (see warmup_steps, lr_schedule)."})
     clip_eps: float = field(default=0.2, metadata={"help": "PPO ratio clip ε (lower and upper)."})

@@ -117,6 +117,9 @@ def branch(
             fields["eval_episodes"] = eval_episodes
         cfg = load_config(RLConfig, config_path, list(overrides), **fields)
         update_cfg = load_config(RLConfig, config_path, [*overrides, *update_overrides], **fields)
+        if update_cfg.optimizer != cfg.optimizer:  # the replay steps the run's own optimiser state
+            raise ValueError(f"--update-set cannot change the optimizer ({cfg.optimizer!r} → {update_cfg.optimizer!r}): "
+                             "the replayed update continues the run's own optimiser state; use --set for the whole replay.")
         if start is not None:  # the checkpoint's trainer state, in the replay's own out_dir
             trainer = RLTrainer(cfg, resume=str(start))
         else:

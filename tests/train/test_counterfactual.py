@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from baselines.train.config import SupervisionConfig
+from baselines.train.config import RLConfig, SupervisionConfig, save_yaml
 from baselines.train.rl import RLTrainer
 from benchmarks.collapse.counterfactual import branch, latest_checkpoint_before, main, markdown
 from tests.train.test_trainers import rl_config
@@ -70,3 +70,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--run", str(tmp_path), "--step", "2", "--variants", "real,sideways"])
     assert exc.value.code == 2 and "Unknown counterfactual variants ['sideways']" in capsys.readouterr().err
+    save_yaml(RLConfig(init="x"), tmp_path / "config.yaml")
+    with pytest.raises(SystemExit) as exc:
+        main(["--run", str(tmp_path), "--step", "2", "--update-set", "optimizer=stable_adamw"])
+    assert exc.value.code == 2 and "--update-set cannot change the optimizer ('adamw' → 'stable_adamw')" in capsys.readouterr().err
