@@ -542,7 +542,7 @@ class RLTrainer:
         maxima = {"ratio_max": 0.0, "grad_norm_max": 0.0, "adam_rms_max": 0.0}
         n_updates = skipped = 0
         kl_stopped = False
-        rollback = cfg.target_kl is not None and cfg.target_kl_rollback
+        rollback = cfg.target_kl_rollback  # the config requires target_kl with it
         before_last: tuple[dict[str, Any], dict[str, Any]] | None = None  # the state before the last Adam step
         rolled_back = 0
         size = prepared.batch.size
@@ -581,33 +581,34 @@ class RLTrainer:
                 )
                 # under DDP every rank must stop together: check the sum over ranks
                 check_finite("RL loss", self.dist.all_reduce(loss.detach().reshape(1)), self.step)
-                if cfg.target_kl is not None and self._kl_exceeded(stats["approx_kl"], scales):
-                    kl_stopped = True  # this minibatch is not stepped, nor any after it
+                if cfg.target_kl is not None:
+                    kl = self.dist.reduce_stats({"approx_kl": stats["approx_kl"]}, scales)["approx_kl"]
+                    kl_stopped = self._past_target_kl(kl)  # every rank decides on the global value
+                if kl_stopped:  # this minibatch is not stepped, nor any after it
                     if rollback and before_last is not None:  # nor kept: the update that crossed it
                         self._restore(before_last)
                         rolled_back = 1
-                    if n_updates == 0:  # keep the step's statistics: log it as one skipped update
-                        stats.update(loss=loss.detach(), grad_norm=torch.zeros(()))
-                        for key, value in self.dist.reduce_stats(stats, scales).items():
-                            sums[key] = sums.get(key, 0.0) + float(value)
-                        n_updates = skipped = 1
-                    break
-                self.optimizer.zero_grad(set_to_none=True)
-                every = cfg.control_grad_norm_every
-                if epoch == 0 and mb == 0 and every and self.step % every == 0:
-                    stats["grad_norm_control"] = torch.tensor(self._control_grad_norm(logits, part, scales))
-                loss.backward()
-                norm = torch.nn.utils.clip_grad_norm_(
-                    self.model.parameters(), cfg.grad_clip if cfg.grad_clip is not None else float("inf")
-                )
-                check_finite("gradient norm", norm, self.step)
-                if float(norm) > 0 and self.optimizer.param_groups[0]["lr"] > 0:
-                    maxima["adam_rms_max"] = max(maxima["adam_rms_max"], adam_update_rms(self.optimizer))
-                    if rollback:
-                        before_last = (copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()))
-                    self.optimizer.step()
-                else:  # no learning signal (e.g. every advantage 0, no auxiliary term) or a zero lr
-                    skipped += 1  # (signal_scaled_lr): AdamW would still move its moments, or the weights
+                    if n_updates:
+                        break
+                    norm = torch.zeros(())  # the step's first minibatch: logged as one skipped update
+                    skipped += 1
+                else:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    every = cfg.control_grad_norm_every
+                    if epoch == 0 and mb == 0 and every and self.step % every == 0:
+                        stats["grad_norm_control"] = torch.tensor(self._control_grad_norm(logits, part, scales))
+                    loss.backward()
+                    norm = torch.nn.utils.clip_grad_norm_(
+                        self.model.parameters(), cfg.grad_clip if cfg.grad_clip is not None else float("inf")
+                    )
+                    check_finite("gradient norm", norm, self.step)
+                    if float(norm) > 0 and self.optimizer.param_groups[0]["lr"] > 0:
+                        maxima["adam_rms_max"] = max(maxima["adam_rms_max"], adam_update_rms(self.optimizer))
+                        if rollback:
+                            before_last = (copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()))
+                        self.optimizer.step()
+                    else:  # no learning signal (e.g. every advantage 0, no auxiliary term) or a zero lr
+                        skipped += 1  # (signal_scaled_lr): AdamW would still move its moments, or the weights
                 n_updates += 1
                 stats["loss"] = loss.detach()
                 stats["grad_norm"] = norm.detach()
@@ -617,6 +618,8 @@ class RLTrainer:
                     sums[key] = sums.get(key, 0.0) + float(value)
                 maxima["ratio_max"] = max(maxima["ratio_max"], float(stats["ratio_max"]))
                 maxima["grad_norm_max"] = max(maxima["grad_norm_max"], float(norm))
+                if kl_stopped:
+                    break
         out = {f"train/{k}": v / max(n_updates, 1) for k, v in sums.items() if k not in ("ratio_max", "grad_norm_control")}
         out["train/grad_norm_control"] = sums.get("grad_norm_control", math.nan)
         out.update({f"train/{k}": v for k, v in maxima.items()})
@@ -625,10 +628,12 @@ class RLTrainer:
         out["train/kl_stopped"] = float(kl_stopped)
         out["train/approx_kl_after_update"] = self._kl_after_update(prepared)
         if rollback:
-            if not rolled_back and before_last is not None and out["train/approx_kl_after_update"] > 1.5 * float(cfg.target_kl):
-                self._restore(before_last)  # the last update crossed it: the whole batch's KL, as the stop's
-                rolled_back = 1
-                out["train/approx_kl_after_update"] = self._kl_after_update(prepared)
+            if not rolled_back and before_last is not None:  # did the last update cross it? (the whole batch)
+                kl = float(self.dist.all_reduce(torch.tensor([out["train/approx_kl_after_update"]]), "mean"))
+                if self._past_target_kl(kl):
+                    self._restore(before_last)
+                    rolled_back = 1
+                    out["train/approx_kl_after_update"] = self._kl_after_update(prepared)
             out["train/kl_rolled_back"] = float(rolled_back)
         return out
 
@@ -637,11 +642,10 @@ class RLTrainer:
         self.model.load_state_dict(state[0])
         self.optimizer.load_state_dict(state[1])
 
-    def _kl_exceeded(self, approx_kl: torch.Tensor, scales: LossScales | None) -> bool:
-        """Whether a minibatch's approx-KL (before its update; the global value under multi-process
-        training, so that every rank stops together) exceeds ``1.5 × target_kl``."""
-        value = self.dist.reduce_stats({"approx_kl": approx_kl}, scales)["approx_kl"]
-        return value > 1.5 * float(self.cfg.target_kl or math.inf)
+    def _past_target_kl(self, approx_kl: float) -> bool:
+        """PPO's early-stop rule: an approx-KL (the global value under multi-process training, so
+        that every rank decides alike) above ``1.5 × target_kl``; never without ``target_kl``."""
+        return approx_kl > 1.5 * float(self.cfg.target_kl or math.inf)
 
     @torch.no_grad()
     def _kl_after_update(self, prepared: PreparedBatch) -> float:

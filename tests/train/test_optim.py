@@ -149,7 +149,7 @@ def test_target_kl_ends_the_steps_updates_at_the_first_minibatch_past_the_thresh
     assert (stopped["train/kl_stopped"], stopped["train/updates"], stopped["train/skipped_updates"]) == (1.0, 1.0, 0.0)
     assert all(state["step"] == 1 for state in tight.optimizer.state.values())
     # a policy already past the threshold at the first minibatch: no Adam step, the step still logged
-    monkeypatch.setattr(tight, "_kl_exceeded", lambda approx_kl, scales: True)
+    monkeypatch.setattr(tight, "_past_target_kl", lambda approx_kl: True)
     before = params(tight.model)
     first = tight.update(prepared, episodes)
     assert (first["train/kl_stopped"], first["train/updates"], first["train/skipped_updates"]) == (1.0, 1.0, 1.0)
@@ -185,8 +185,15 @@ def test_target_kl_rollback_undoes_the_update_that_crossed_the_threshold(sft_che
     monkeypatch.setattr(plain.optimizer, "step", lambda: (states.append(params(plain.model)), step()))
     plain.update(prepared, episodes)
     last, prepared, episodes = trainer_and_batch("last", target_kl=1e-9, target_kl_rollback=True)
-    monkeypatch.setattr(last, "_kl_exceeded", lambda approx_kl, scales: False)
+    rule, calls = last._past_target_kl, []
+
+    def after_the_minibatches(approx_kl: float) -> bool:  # 4 minibatch checks (2 epochs × 2) say no,
+        calls.append(approx_kl)  # the 5th, on the batch after the last update, is the real rule
+        return len(calls) > 4 and rule(approx_kl)
+
+    monkeypatch.setattr(last, "_past_target_kl", after_the_minibatches)
     stats = last.update(prepared, episodes)
+    assert len(calls) == 5
     assert (stats["train/kl_stopped"], stats["train/kl_rolled_back"], stats["train/updates"]) == (0.0, 1.0, 4.0)
     assert all(torch.equal(a, b) for a, b in zip(states[-1], last.model.parameters(), strict=True))
     assert all(int(s["step"]) == 3 for s in last.optimizer.state.values())
