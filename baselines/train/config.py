@@ -356,6 +356,16 @@ class RLConfig(CommonConfig):
                           "state restored, TRPO-style step rejection; still counted in train/updates), and check "
                           "the batch's approx-KL after the step's last update the same way (train/kl_rolled_back)."},
     )
+    expert_guard: float | None = field(
+        default=None,
+        metadata={"help": "Undo an Adam update that raises the mean per-token NLL of a fixed batch of training-task "
+                          "expert trajectories by more than this many nats (weights and optimiser state restored; the "
+                          "step's remaining updates are not taken: train/expert_guard_rolled_back). inf = measure "
+                          "only (train/expert_nll_rise_max). None = off."},
+    )
+    expert_guard_size: int = field(
+        default=16, metadata={"help": "Tasks of the expert_guard batch: the first this many training tasks, expert-solved."}
+    )
     lr: float = field(default=1e-4, metadata={"help": "AdamW peak learning rate (see warmup_steps, lr_schedule)."})
     clip_eps: float = field(default=0.2, metadata={"help": "PPO ratio clip ε (lower and upper)."})
     clip_eps_high: float | None = field(default=None, metadata={"help": "Upper clip ε (DAPO clip-higher); None = clip_eps."})
@@ -447,12 +457,15 @@ class RLConfig(CommonConfig):
         _check(self.envs_per_worker is None or self.envs_per_worker >= 1, f"envs_per_worker must be ≥ 1 or None, got {self.envs_per_worker!r}.")
         if isinstance(self.supervision, dict):
             self.supervision = SupervisionConfig(**self.supervision)
-        for name in ("steps", "prompts_per_step", "epochs", "minibatches", "probe_size", "collapse_patience", "spike_window"):
+        for name in ("steps", "prompts_per_step", "epochs", "minibatches", "probe_size", "expert_guard_size", "collapse_patience",
+                     "spike_window"):
             _check(getattr(self, name) >= 1, f"{name} must be ≥ 1, got {getattr(self, name)!r}.")
         _check(self.group_size >= 2, f"group_size must be ≥ 2 (GRPO compares episodes of a task), got {self.group_size!r}.")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")
         _check(self.target_kl is None or self.target_kl > 0, f"target_kl must be > 0 or None, got {self.target_kl!r}.")
         _check(not self.target_kl_rollback or self.target_kl is not None, "target_kl_rollback needs target_kl (got None).")
+        _check(self.expert_guard is None or self.expert_guard > 0,
+               f"expert_guard must be > 0 (nats per token; inf = measure only) or None, got {self.expert_guard!r}.")
         _check(0 < self.clip_eps < 1, f"clip_eps must be in (0, 1), got {self.clip_eps!r}.")
         _check(self.clip_eps_high is None or self.clip_eps_high > 0, f"clip_eps_high must be > 0, got {self.clip_eps_high!r}.")
         _check(self.spike_ratio > 1 and self.spike_min_jump >= 1 and self.spike_z > 0 and self.spike_abs >= 0,

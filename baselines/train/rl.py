@@ -322,6 +322,7 @@ class RLTrainer:
         self.eval_requests = fixed_requests(eval_ids, cfg.eval_episodes, seed=10_000)
         gold = [t for t in eval_bank.many(eval_ids[: cfg.probe_size]) if t.success]
         self.probe = collate([t.to_episode(self.chat, max_observation_tokens=cfg.max_observation_tokens) for t in gold], self.control).to(cfg.device)
+        self.guard_batch: TokenBatch | None = None  # expert_guard's batch, built on first use
         self.optimizer = optimizer_for(self.model.parameters(), cfg)
         # one stream per purpose: arms with the same seed draw the same tasks at every step
         self.streams = RandomStreams(
@@ -543,11 +544,14 @@ class RLTrainer:
         n_updates = skipped = 0
         kl_stopped = False
         rollback = cfg.target_kl_rollback  # the config requires target_kl with it
+        guard = cfg.expert_guard is not None
         before_last: tuple[dict[str, Any], dict[str, Any]] | None = None  # the state before the last Adam step
-        rolled_back = 0
+        rolled_back = guard_rolled_back = 0
+        nll_before = self._expert_nll() if guard else math.nan
+        rise_max = -math.inf
         size = prepared.batch.size
         for epoch in range(cfg.epochs):
-            if kl_stopped:
+            if kl_stopped or guard_rolled_back:
                 break
             order = torch.randperm(size, generator=self.streams.torch["minibatches"]).tolist()
             for mb in range(cfg.minibatches):
@@ -604,9 +608,17 @@ class RLTrainer:
                     check_finite("gradient norm", norm, self.step)
                     if float(norm) > 0 and self.optimizer.param_groups[0]["lr"] > 0:
                         maxima["adam_rms_max"] = max(maxima["adam_rms_max"], adam_update_rms(self.optimizer))
-                        if rollback:
+                        if rollback or guard:
                             before_last = (copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()))
                         self.optimizer.step()
+                        if guard:  # did this update hurt the expert trajectories? (expert_guard)
+                            nll = self._expert_nll()
+                            rise_max = max(rise_max, nll - nll_before)
+                            if nll - nll_before > float(cfg.expert_guard):
+                                self._restore(before_last)
+                                guard_rolled_back = 1
+                            else:
+                                nll_before = nll
                     else:  # no learning signal (e.g. every advantage 0, no auxiliary term) or a zero lr
                         skipped += 1  # (signal_scaled_lr): AdamW would still move its moments, or the weights
                 n_updates += 1
@@ -618,7 +630,7 @@ class RLTrainer:
                     sums[key] = sums.get(key, 0.0) + float(value)
                 maxima["ratio_max"] = max(maxima["ratio_max"], float(stats["ratio_max"]))
                 maxima["grad_norm_max"] = max(maxima["grad_norm_max"], float(norm))
-                if kl_stopped:
+                if kl_stopped or guard_rolled_back:
                     break
         out = {f"train/{k}": v / max(n_updates, 1) for k, v in sums.items() if k not in ("ratio_max", "grad_norm_control")}
         out["train/grad_norm_control"] = sums.get("grad_norm_control", math.nan)
@@ -627,8 +639,11 @@ class RLTrainer:
         out["train/skipped_updates"] = float(skipped)
         out["train/kl_stopped"] = float(kl_stopped)
         out["train/approx_kl_after_update"] = self._kl_after_update(prepared)
+        if guard:
+            out["train/expert_nll_rise_max"] = rise_max if rise_max > -math.inf else math.nan
+            out["train/expert_guard_rolled_back"] = float(guard_rolled_back)
         if rollback:
-            if not rolled_back and before_last is not None:  # did the last update cross it? (the whole batch)
+            if not rolled_back and not guard_rolled_back and before_last is not None:  # did the last update cross it? (the whole batch)
                 kl = float(self.dist.all_reduce(torch.tensor([out["train/approx_kl_after_update"]]), "mean"))
                 if self._past_target_kl(kl):
                     self._restore(before_last)
@@ -641,6 +656,28 @@ class RLTrainer:
         """Put back the weights and optimiser state saved before an Adam step (``target_kl_rollback``)."""
         self.model.load_state_dict(state[0])
         self.optimizer.load_state_dict(state[1])
+
+    @torch.no_grad()
+    def _expert_nll(self) -> float:
+        """Mean per-token NLL of the ``expert_guard`` batch under the current policy (the mean over
+        ranks under multi-process training, so that every rank decides alike)."""
+        if self.guard_batch is None:  # the expert trajectories of the first training tasks
+            size = self.cfg.expert_guard_size
+            solved = [t for t in self.bank.many(self.train_ids[:size]) if t.success]
+            if not solved:
+                raise ValueError(f"expert_guard needs expert-solved training tasks; none of the first {size} is.")
+            episodes = [t.to_episode(self.chat, max_observation_tokens=self.cfg.max_observation_tokens) for t in solved]
+            self.guard_batch = collate(episodes, self.control).to(self.cfg.device)
+        batch = self.guard_batch
+        total = num = 0.0
+        self.model.eval()
+        for rows in chunks(batch.size, max(1, batch.size // self.cfg.minibatches)):
+            part = batch.select(rows)
+            logp, _ = token_logprobs(batch_logits(self.model, part, self.cfg.temperature), part.targets)
+            num -= float((logp * part.loss_mask).sum())
+            total += float(part.loss_mask.sum())
+        self.model.train()
+        return float(self.dist.all_reduce(torch.tensor([num / max(total, 1.0)], dtype=torch.float64), "mean"))
 
     def _past_target_kl(self, approx_kl: float) -> bool:
         """PPO's early-stop rule: an approx-KL (the global value under multi-process training, so

@@ -166,6 +166,8 @@ def branch(
                 "skipped_updates": stats["train/skipped_updates"],
                 "kl_stopped": stats["train/kl_stopped"],
                 "kl_rolled_back": stats.get("train/kl_rolled_back", 0.0),
+                "expert_guard_rolled_back": stats.get("train/expert_guard_rolled_back", 0.0),
+                "expert_nll_rise_max": stats.get("train/expert_nll_rise_max", math.nan),
                 **{k: v for k, v in after.items() if k in REPORTED},
             }
     return {

@@ -205,6 +205,55 @@ def test_target_kl_rollback_undoes_the_update_that_crossed_the_threshold(sft_che
         RLConfig(init="x", target_kl_rollback=True)
 
 
+def test_expert_guard_undoes_an_update_that_raises_the_expert_nll_and_measures_only_at_inf(sft_checkpoint, tmp_path) -> None:
+    """``expert_guard``: after each Adam update the mean per-token NLL of the first training tasks'
+    expert trajectories is measured; an update that raises it by more than the guard is undone
+    (weights and optimiser state as before it) and ends the step. ``inf`` measures without ever
+    undoing: the update is the plain one, bit for bit, and the rise it reports is the real one."""
+    def trainer_and_batch(name: str, **overrides):
+        torch.manual_seed(0)
+        trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / name, eval_every=0, **overrides))
+        episodes = trainer.collect(trainer.train_ids[:2])
+        prepared, _ = trainer.prepare(episodes)
+        prepared.batch.advantages.copy_(torch.linspace(-1, 1, prepared.batch.size))
+        return trainer, prepared, episodes
+
+    plain, prepared, episodes = trainer_and_batch("plain")
+    states, step = [], plain.optimizer.step
+    plain.optimizer.step = lambda: (states.append(params(plain.model)), step())
+    free = plain.update(prepared, episodes)
+    assert "train/expert_guard_rolled_back" not in free and plain.guard_batch is None
+    measure, prepared, episodes = trainer_and_batch("measure", expert_guard=float("inf"))
+    nll_start = measure._expert_nll()
+    stats = measure.update(prepared, episodes)
+    assert (stats["train/expert_guard_rolled_back"], stats["train/updates"]) == (0.0, 4.0)
+    assert all(torch.equal(a, b) for a, b in zip(params(plain.model), measure.model.parameters(), strict=True))
+    rises = []  # the rise of each update, recomputed from the plain run's weights before each step
+    for before, after in zip(states, [*states[1:], params(plain.model)], strict=True):
+        for p, w in zip(measure.model.parameters(), before, strict=True):
+            p.data.copy_(w)
+        a = measure._expert_nll()
+        for p, w in zip(measure.model.parameters(), after, strict=True):
+            p.data.copy_(w)
+        rises.append(measure._expert_nll() - a)
+    assert stats["train/expert_nll_rise_max"] == pytest.approx(max(rises), rel=1e-6, abs=1e-9)
+    assert nll_start > 0 and measure.guard_batch is not None
+    assert measure.guard_batch.size <= measure.cfg.expert_guard_size
+    # a guard every update crosses: the first update is undone and the step ends there
+    tight, prepared, episodes = trainer_and_batch("tight", expert_guard=1e-12)
+    tight_before = params(tight.model)
+    real_nll, calls = tight._expert_nll, []
+    tight._expert_nll = lambda: (calls.append(0), real_nll() + len(calls))[1]  # each call 1 nat above the last
+    stats = tight.update(prepared, episodes)
+    assert (stats["train/expert_guard_rolled_back"], stats["train/updates"], len(calls)) == (1.0, 1.0, 2)
+    assert stats["train/expert_nll_rise_max"] > 0.5  # 1 nat plus the update's own (small) change
+    assert all(torch.equal(a, b) for a, b in zip(tight_before, tight.model.parameters(), strict=True))
+    assert not tight.optimizer.state
+    with pytest.raises(ValueError, match=r"expert_guard must be > 0 \(nats per token; inf = measure only\) or None, got 0.0"):
+        RLConfig(init="x", expert_guard=0.0)
+    assert RLConfig(init="x").expert_guard is None  # off by default
+
+
 def test_adam_update_rms_is_the_gradient_against_the_second_moment_adam_will_divide_by() -> None:
     """1 at a tensor's first step; after many small gradients a large one gives a large value, the
     one computed from the ``v̂`` that AdamW then actually used; no gradient, no value."""
