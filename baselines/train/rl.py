@@ -22,6 +22,8 @@ One RL step:
    minibatch whose approx-KL before its update exceeds ``1.5 × target_kl`` (PPO's early stop,
    ``train/kl_stopped``); with ``target_kl_rollback`` the update that crossed it is also undone,
    and the batch's approx-KL after the last update is checked too (``train/kl_rolled_back``);
+   with ``expert_guard`` an update that raises the NLL of fixed training-task expert trajectories
+   by more than the guard is undone and ends the step (``train/expert_guard_rolled_back``);
 5. the callbacks (:mod:`baselines.train.callbacks`), in order: evaluation of the RL policy (every
    ``eval_every`` steps); the supervision terms' own callbacks (``interleaved_sft``: an SFT phase
    on the expert trajectories of the tasks that failed in the window, never at the last step,
