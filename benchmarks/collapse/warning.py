@@ -77,10 +77,13 @@ SIGNALS: dict[str, tuple[str, int]] = {
     "content-token probability (probe)": ("diag/probe/content_p", -1),
     "entropy": ("train/entropy", 0),
     "reward spread within groups": ("train/group_reward_std", -1),
+    "expert-trajectory NLL rise of the update (expert_guard)": ("train/expert_nll_rise_max", +1),
 }
 """Candidate signal -> (metric column, expected direction before a collapse: +1 up, -1 down, 0 either)."""
 
-UPDATE_COLUMNS = frozenset({"train/ratio_max", "train/approx_kl", "train/grad_norm_control", "train/grad_norm"})
+UPDATE_COLUMNS = frozenset(
+    {"train/ratio_max", "train/approx_kl", "train/grad_norm_control", "train/grad_norm", "train/expert_nll_rise_max"}
+)
 """The signals measured on the step's optimiser updates. A step whose every update was skipped
 (no learning signal) logs them as exactly 0 (1 for the ratio); with ``Protocol.skip_idle`` such a
 step is no observation of them: neither scored nor part of a later step's baseline."""
