@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import yaml
 
 from baselines.llm.model import SAMPLER_STORAGE, TinyLMConfig
+from baselines.train.guards import PROBE_CHANGES
 from baselines.train.terms import term_names
 
 SCALE_REWARDS = ("group", "batch", "none")
@@ -363,6 +364,14 @@ class RLConfig(CommonConfig):
                           "step's remaining updates are not taken: train/expert_guard_rolled_back). inf = measure "
                           "only (train/expert_nll_rise_max). None = off."},
     )
+    structure_guard: dict[str, float] | None = field(
+        default=None,
+        metadata={"help": "Undo an Adam update whose change of the probe statistics of the expert_guard batch exceeds "
+                          "a threshold, by name: control_hit_fall, illegal_rise, after_open_eot_rise, content_fall "
+                          "(probabilities; see baselines/train/guards.py), e.g. {content_fall: 0.03}; the step's "
+                          "remaining updates are not taken (train/expert_guard_rolled_back; train/structure/NAME_max "
+                          "is the step's largest change). inf = measure only. None = off."},
+    )
     expert_guard_size: int = field(
         default=16, metadata={"help": "Tasks of the expert_guard batch: the first this many training tasks, expert-solved."}
     )
@@ -464,6 +473,12 @@ class RLConfig(CommonConfig):
         _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")
         _check(self.target_kl is None or self.target_kl > 0, f"target_kl must be > 0 or None, got {self.target_kl!r}.")
         _check(not self.target_kl_rollback or self.target_kl is not None, "target_kl_rollback needs target_kl (got None).")
+        if self.structure_guard is not None:
+            unknown = sorted(set(self.structure_guard) - set(PROBE_CHANGES))
+            _check(not unknown and bool(self.structure_guard),
+                   f"structure_guard takes thresholds for {list(PROBE_CHANGES)}, got {self.structure_guard!r}.")
+            _check(all(v > 0 for v in self.structure_guard.values()),
+                   f"structure_guard thresholds must be > 0 (inf = measure only), got {self.structure_guard!r}.")
         _check(self.expert_guard is None or self.expert_guard > 0,
                f"expert_guard must be > 0 (nats per token; inf = measure only) or None, got {self.expert_guard!r}.")
         _check(0 < self.clip_eps < 1, f"clip_eps must be in (0, 1), got {self.clip_eps!r}.")
@@ -604,7 +619,8 @@ def convert_value(name: str, value: Any, typ: Any) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise fail()
-        return value
+        inner = args[1] if len(args) == 2 else Any
+        return {k: convert_value(f"{name}[{k!r}]", v, inner) for k, v in value.items()}
     if dataclasses.is_dataclass(typ):
         if isinstance(value, typ):
             return value

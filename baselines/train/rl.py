@@ -23,7 +23,9 @@ One RL step:
    ``train/kl_stopped``); with ``target_kl_rollback`` the update that crossed it is also undone,
    and the batch's approx-KL after the last update is checked too (``train/kl_rolled_back``);
    with ``expert_guard`` an update that raises the NLL of fixed training-task expert trajectories
-   by more than the guard is undone and ends the step (``train/expert_guard_rolled_back``);
+   by more than the guard is undone and ends the step (``train/expert_guard_rolled_back``), and
+   so, with ``structure_guard``, is one that changes their probe statistics (a gold control
+   token's probability, illegal control mass, content probability) more than its thresholds;
 5. the callbacks (:mod:`baselines.train.callbacks`), in order: evaluation of the RL policy (every
    ``eval_every`` steps); the supervision terms' own callbacks (``interleaved_sft``: an SFT phase
    on the expert trajectories of the tasks that failed in the window, never at the last step,
@@ -89,6 +91,7 @@ from baselines.train.diagnostics import (
 from baselines.train.early_warning import WarningRule
 from baselines.train.envs import ExpertBank, make_envs, task_ids
 from baselines.train.grammar import env_action_format, format_control_tokens
+from baselines.train.guards import exceeded, probe_changes
 from baselines.train.logger import MetricLogger
 from baselines.train.multiprocess import Distributed, LossScales, NullLogger
 from baselines.train.optim import RandomStreams, adam_update_rms, optimizer_for, scheduled_lr, set_lr
@@ -546,11 +549,13 @@ class RLTrainer:
         n_updates = skipped = 0
         kl_stopped = False
         rollback = cfg.target_kl_rollback  # the config requires target_kl with it
-        guard = cfg.expert_guard is not None
+        guard, structure = cfg.expert_guard is not None, cfg.structure_guard is not None
         before_last: tuple[dict[str, Any], dict[str, Any]] | None = None  # the state before the last Adam step
         rolled_back = guard_rolled_back = 0
         nll_before = self._expert_nll() if guard else math.nan
+        probe_before = self._expert_probe() if structure else {}
         rise_max = -math.inf
+        change_max = dict.fromkeys(cfg.structure_guard or {}, -math.inf)
         size = prepared.batch.size
         for epoch in range(cfg.epochs):
             if kl_stopped or guard_rolled_back:
@@ -610,17 +615,25 @@ class RLTrainer:
                     check_finite("gradient norm", norm, self.step)
                     if float(norm) > 0 and self.optimizer.param_groups[0]["lr"] > 0:
                         maxima["adam_rms_max"] = max(maxima["adam_rms_max"], adam_update_rms(self.optimizer))
-                        if rollback or guard:
+                        if rollback or guard or structure:
                             before_last = (copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()))
                         self.optimizer.step()
-                        if guard:  # did this update hurt the expert trajectories? (expert_guard)
+                        undo = False  # did this update hurt the expert trajectories? (expert_guard, structure_guard)
+                        if guard:
                             nll = self._expert_nll()
                             rise_max = max(rise_max, nll - nll_before)
-                            if nll - nll_before > float(cfg.expert_guard):
-                                self._restore(before_last)
-                                guard_rolled_back = 1
-                            else:
-                                nll_before = nll
+                            undo = nll - nll_before > float(cfg.expert_guard)
+                        if structure:
+                            probe_after = self._expert_probe()
+                            changes = self._probe_changes(probe_before, probe_after)
+                            change_max = {k: max(v, changes[k]) for k, v in change_max.items()}
+                            undo = undo or bool(exceeded(changes, cfg.structure_guard))
+                        if undo:
+                            self._restore(before_last)
+                            guard_rolled_back = 1
+                        else:
+                            nll_before = nll if guard else math.nan
+                            probe_before = probe_after if structure else {}
                     else:  # no learning signal (e.g. every advantage 0, no auxiliary term) or a zero lr
                         skipped += 1  # (signal_scaled_lr): AdamW would still move its moments, or the weights
                 n_updates += 1
@@ -643,6 +656,9 @@ class RLTrainer:
         out["train/approx_kl_after_update"] = self._kl_after_update(prepared)
         if guard:
             out["train/expert_nll_rise_max"] = rise_max if rise_max > -math.inf else math.nan
+        for name, value in change_max.items():
+            out[f"train/structure/{name}_max"] = value if value > -math.inf else math.nan
+        if guard or structure:
             out["train/expert_guard_rolled_back"] = float(guard_rolled_back)
         if rollback:
             if not rolled_back and not guard_rolled_back and before_last is not None:  # did the last update cross it? (the whole batch)
@@ -659,18 +675,35 @@ class RLTrainer:
         self.model.load_state_dict(state[0])
         self.optimizer.load_state_dict(state[1])
 
-    @torch.no_grad()
-    def _expert_nll(self) -> float:
-        """Mean per-token NLL of the ``expert_guard`` batch under the current policy (the mean over
-        ranks under multi-process training, so that every rank decides alike)."""
-        if self.guard_batch is None:  # the expert trajectories of the first training tasks
+    def _expert_batch(self) -> TokenBatch:
+        """The guards' fixed batch: the expert trajectories of the first ``expert_guard_size``
+        training tasks the expert solves (built on first use)."""
+        if self.guard_batch is None:
             size = self.cfg.expert_guard_size
             solved = [t for t in self.bank.many(self.train_ids[:size]) if t.success]
             if not solved:
-                raise ValueError(f"expert_guard needs expert-solved training tasks; none of the first {size} is.")
+                raise ValueError(f"expert_guard/structure_guard need expert-solved training tasks; none of the first {size} is.")
             episodes = [t.to_episode(self.chat, max_observation_tokens=self.cfg.max_observation_tokens) for t in solved]
             self.guard_batch = collate(episodes, self.control).to(self.cfg.device)
-        batch = self.guard_batch
+        return self.guard_batch
+
+    def _expert_probe(self) -> dict[str, float]:
+        """The probe's statistics (``guard/…``) on the guards' batch under the current policy."""
+        return probe_stats(self.model, self._expert_batch(), self.chat, temperature=self.cfg.temperature, prefix="guard")
+
+    def _probe_changes(self, before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        """:func:`~baselines.train.guards.probe_changes` between two ``_expert_probe`` readings (the
+        mean over ranks under multi-process training, so that every rank decides alike)."""
+        changes = probe_changes(before, after, prefix="guard/")
+        names = list(changes)
+        mean = self.dist.all_reduce(torch.tensor([changes[n] for n in names], dtype=torch.float64), "mean")
+        return dict(zip(names, (float(v) for v in mean), strict=True))
+
+    @torch.no_grad()
+    def _expert_nll(self) -> float:
+        """Mean per-token NLL of the guards' batch under the current policy (the mean over ranks
+        under multi-process training, so that every rank decides alike)."""
+        batch = self._expert_batch()
         total = num = 0.0
         self.model.eval()
         for rows in chunks(batch.size, max(1, batch.size // self.cfg.minibatches)):

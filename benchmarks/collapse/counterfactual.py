@@ -168,6 +168,7 @@ def branch(
                 "kl_rolled_back": stats.get("train/kl_rolled_back", 0.0),
                 "expert_guard_rolled_back": stats.get("train/expert_guard_rolled_back", 0.0),
                 "expert_nll_rise_max": stats.get("train/expert_nll_rise_max", math.nan),
+                **{k.removeprefix("train/"): v for k, v in stats.items() if k.startswith("train/structure/")},
                 **{k: v for k, v in after.items() if k in REPORTED},
             }
     return {

@@ -26,6 +26,17 @@ more), which is what remains when the trainer drops the saturated ones (``max_si
 ``max_step`` has no next step and is not counted): runs of different lengths compared over the
 same window.
 
+What the update changed (the ``kinds`` part): the teacher-forced probe (gold trajectories of
+evaluation tasks, logged at every step before its update) read at the update's step and at the
+next one gives, per update, the changes of :data:`PROBE_CHANGES`: how far the probability of a
+gold control token fell (the largest fall over the control tokens), how far the illegal
+control-token mass and p(end-of-turn | ``<tool_call>``) rose, and how far the gold content tokens'
+probability fell. Per (setting, arm), for each change: its AUROC for telling the breaking updates
+from the others (the probability that a breaking update's change exceeds a non-breaking one's,
+ties counting half) and how many breaking updates exceed every non-breaking one. Each breaking
+update is then of the *control* kind if one of the three control changes exceeds every
+non-breaking update's, else of the *content* kind if its content change does, else *neither*.
+
 This is an observational reading of the logs, not an experiment: which updates come with which
 batches is not assigned at random (lone-group updates come later in a run, on a more saturated
 policy).
@@ -51,6 +62,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from baselines.train.guards import CONTROL_CHANGES, PROBE_CHANGES, exceeded, probe_changes
 from benchmarks.collapse.controls import fisher_p
 from benchmarks.collapse.phase import parse_setting
 from benchmarks.collapse.report import _num, first_steps, load_distinct
@@ -59,6 +71,36 @@ from toolgym.stats import wilson_interval
 
 BINS: tuple[str, ...] = ("1", "2", "3+")
 """The signalling-group classes of the table."""
+
+
+def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """P(a positive's value > a negative's), ties counting half (``nan`` without both kinds)."""
+    pos, neg = _known(positives), _known(negatives)
+    if not pos or not neg:
+        return math.nan
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def break_kinds(updates: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The ``kinds`` record of one (setting, arm): per change its AUROC and the breaking updates
+    above every non-breaking one, and the kind of each breaking update (module docstring)."""
+    broke = [u for u in updates if u["broke"]]
+    kept = [u for u in updates if not u["broke"]]
+    tops = {name: max(_known([u[name] for u in kept]), default=math.nan) for name in PROBE_CHANGES}
+    changes = {}
+    for name in PROBE_CHANGES:
+        values = [u[name] for u in broke]
+        changes[name] = {"auroc": auroc(values, [u[name] for u in kept]), "kept_max": tops[name],
+                         "broke_median": _median(values),
+                         "broke_above_kept": sum(v > tops[name] for v in values if not math.isnan(tops[name]))}
+    kinds = []
+    for u in broke:
+        above = exceeded(u, tops)
+        kind = "control" if any(n in CONTROL_CHANGES for n in above) else "content" if "content_fall" in above else "neither"
+        kinds.append({"step": u["step"], "run": u.get("run"), "kind": kind, "above": above})
+    return {"updates": len(updates), "broke": len(broke), "changes": changes, "breaks": kinds,
+            "counts": {k: sum(b["kind"] == k for b in kinds) for k in ("control", "content", "neither")}}
 
 
 def signalling_groups(row: dict[str, Any], groups: int) -> int | None:
@@ -109,7 +151,7 @@ def saturated_updates(rows: Sequence[dict[str, Any]], *, min_success: float, bro
         next_success = _num(nxt.get("train/success"))
         out.append({"step": int(row["step"]), "signal_groups": count, "broke": next_success < broke_below,
                     "success": success, "next_success": next_success,
-                    "approx_kl_after_update": _num(row.get("train/approx_kl_after_update"))})
+                    "approx_kl_after_update": _num(row.get("train/approx_kl_after_update")), **probe_changes(row, nxt)})
     return out
 
 
@@ -137,16 +179,18 @@ def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: flo
     run's steps ≤ ``max_step`` only (collapses too).
 
     Returns:
-        ``{"rows": [...], "collapses": [...]}``: a row per (setting, arm, class) with ``updates``,
+        ``{"rows": [...], "kinds": [...], "collapses": [...]}``: a row per (setting, arm, class) with ``updates``,
         ``broke``, ``rate``, ``ci_low``/``ci_high``, ``kl_median``/``kl_p90`` and, on the class
-        ``"1"``, ``fisher_p_lone_vs_rest``; a collapse record per collapsing run with its drop step
-        and the signalling groups of the update before it.
+        ``"1"``, ``fisher_p_lone_vs_rest``; a :func:`break_kinds` record per (setting, arm); a
+        collapse record per collapsing run with its drop step and the signalling groups of the
+        update before it.
 
     Raises:
         ValueError: if two directories of a setting hold the same run, or on a bad group count.
     """
     p = protocol or Protocol()
     rows: list[dict[str, Any]] = []
+    kinds: list[dict[str, Any]] = []
     collapses: list[dict[str, Any]] = []
     for label, dirs in settings:
         by_arm: dict[str, list[dict[str, Any]]] = {}
@@ -155,15 +199,17 @@ def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: flo
                 run_rows = first_steps(steps_by_run.get(summary["run"], []), max_step)
                 updates = saturated_updates(run_rows, min_success=min_success, broke_below=broke_below, groups=groups,
                                             max_success=max_success, after_success=after_success)
-                by_arm.setdefault(summary["arm"], []).extend(updates)
+                run = f"{directory.name}/{summary['run']}"
+                by_arm.setdefault(summary["arm"], []).extend({**u, "run": run} for u in updates)
                 drop = run_drop(run_rows, p)
                 if drop is not None:
                     before = next((r for r in run_rows if int(r["step"]) == drop - 1), None)
-                    collapses.append({"setting": label, "arm": summary["arm"], "run": f"{directory.name}/{summary['run']}",
+                    collapses.append({"setting": label, "arm": summary["arm"], "run": run,
                                       "drop": drop, "signal_groups_before": None if before is None
                                       else signalling_groups(before, groups)})
         for arm in sorted(by_arm, key=lambda a: (a != "none", a)):
             updates = by_arm[arm]
+            kinds.append({"setting": label, "arm": arm, **break_kinds(updates)})
             lone = [u for u in updates if u["signal_groups"] == 1]
             rest = [u for u in updates if u["signal_groups"] > 1]
             for name in BINS:
@@ -181,7 +227,7 @@ def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: flo
                 rows.append(row)
     return {"min_success": min_success, "max_success": None if math.isinf(max_success) else max_success,
             "after_success": after_success, "broke_below": broke_below, "groups": groups, "max_step": max_step,
-            "rows": rows,
+            "rows": rows, "kinds": kinds,
             "collapses": collapses}
 
 
@@ -210,6 +256,17 @@ def markdown(result: dict[str, Any]) -> str:
         rate = "–" if not r["updates"] else f"{r['rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
         lines.append(f"| {r['setting']} / {r['arm']} | {r['signal_groups']} | {r['updates']} | {r['broke']} | {rate} | "
                      f"{_f(r['kl_median'], '.4f')} | {_f(r['kl_p90'], '.4f')} | {fisher} |")
+    lines += ["", "What the updates changed on the teacher-forced probe (gold trajectories of evaluation tasks), "
+              "the next step's value against the update's step's: AUROC for telling the breaking updates from the "
+              "others, the breaking updates above every non-breaking one, and the kind of each break (control: a "
+              "control change above every non-breaking update's; content: else the content change; else neither).", "",
+              "| setting / arm | updates (broke) | " + " | ".join(PROBE_CHANGES.values()) + " | breaks: control / content / neither |",
+              "|---|---:|" + "---|" * len(PROBE_CHANGES) + "---|"]
+    for k in result.get("kinds", []):
+        cells = [f"AUROC {_f(c['auroc'], '.2f')}, {c['broke_above_kept']} above" for c in k["changes"].values()]
+        counts = k["counts"]
+        lines.append(f"| {k['setting']} / {k['arm']} | {k['updates']} ({k['broke']}) | " + " | ".join(cells)
+                     + f" | {counts['control']} / {counts['content']} / {counts['neither']} |")
     lines += ["", "Collapses after learning (scoring version 3) and the signalling groups of the update before the drop:", ""]
     if not result["collapses"]:
         lines.append("none")

@@ -340,3 +340,48 @@ def test_updates_count_breaks_of_saturated_updates_by_signalling_groups(tmp_path
     assert "in each run's first 20 steps" in (tmp_path / "c" / "updates.md").read_text()
     with pytest.raises(SystemExit):
         updates_main(["--out", str(tmp_path / "o"), "--setting", f"A={out}", "--max-step", "1"])
+
+
+def test_updates_class_each_break_by_what_it_changed_on_the_probe(tmp_path: Path) -> None:
+    """Per update, the probe's changes to the next step; a break whose control change exceeds every
+    non-breaking update's is of the control kind, else one whose content change does is of the
+    content kind, else neither; the AUROC reads breaking against non-breaking updates."""
+    from benchmarks.collapse.updates import auroc, probe_changes, update_table
+
+    # (success, p(gold </tool_call>), p(gold </answer>), illegal mass, p(eot | <tool_call>), content p)
+    steps = [
+        (0.95, 0.99, 0.99, 1e-5, 1e-6, 0.999),
+        (0.95, 0.98, 0.99, 2e-5, 1e-6, 0.998),  # small changes: not breaking
+        (0.95, 0.99, 0.99, 1e-5, 1e-6, 0.999),  # this step's update breaks </tool_call>: control kind
+        (0.20, 0.30, 0.99, 1e-5, 1e-6, 0.999),
+        (0.95, 0.99, 0.99, 1e-5, 1e-6, 0.999),  # this one breaks the content: content kind
+        (0.10, 0.99, 0.99, 1e-5, 1e-6, 0.950),
+        (0.95, 0.99, 0.99, 1e-5, 1e-6, 0.999),  # breaks with changes no larger than the kept ones': neither
+        (0.30, 0.98, 0.99, 2e-5, 1e-6, 0.998),
+        (0.95, 0.99, 0.99, 1e-5, 1e-6, 0.999),
+    ]
+    out = tmp_path / "a"
+    out.mkdir()
+    cols = ["diag/probe/hit_mean/tool_call_end", "diag/probe/hit_mean/answer_end", "diag/probe/illegal_total",
+            "diag/probe/after_open_eot", "diag/probe/content_p"]
+    with open(out / "steps.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["run", "step", "train/success", "train/signal_groups", "train/updates", "train/skipped_updates", *cols])
+        for i, (s, *probe) in enumerate(steps, 1):
+            w.writerow(["r0", i, s, 2, 8, 0, *probe])
+    (out / "runs.csv").write_text("run,arm,seed\nr0,none,0\n")
+    change = probe_changes({"diag/probe/hit_mean/a": "0.9", "diag/probe/hit_mean/b": "0.8", "diag/probe/content_p": "0.99"},
+                           {"diag/probe/hit_mean/a": "0.5", "diag/probe/hit_mean/b": "0.9", "diag/probe/content_p": "0.97"})
+    assert change["control_hit_fall"] == pytest.approx(0.4) and change["content_fall"] == pytest.approx(0.02)
+    assert math.isnan(change["illegal_rise"])
+    assert auroc([2.0, 1.0], [1.0, 0.0]) == pytest.approx((1 + 1 + 0.5 + 1) / 4) and math.isnan(auroc([], [1.0]))
+
+    result = update_table([("A", [out])])
+    (kinds,) = result["kinds"]
+    # saturated updates: steps 1, 2, 3, 5, 7 (4, 6 and 8 are below 0.9; 9 has no next step); 3, 5 and 7 broke
+    assert (kinds["updates"], kinds["broke"]) == (5, 3)
+    assert [(b["step"], b["kind"]) for b in kinds["breaks"]] == [(3, "control"), (5, "content"), (7, "neither")]
+    assert kinds["counts"] == {"control": 1, "content": 1, "neither": 1}
+    assert kinds["changes"]["control_hit_fall"]["broke_above_kept"] == 1
+    assert kinds["changes"]["control_hit_fall"]["kept_max"] == pytest.approx(0.01)
+    assert 0.5 < kinds["changes"]["content_fall"]["auroc"] <= 1.0

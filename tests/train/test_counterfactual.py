@@ -3,6 +3,8 @@ reproduces the run's own update exactly, and the other variants change only the 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from baselines.train.config import RLConfig, SupervisionConfig, save_yaml
@@ -55,6 +57,12 @@ def test_update_overrides_change_the_examined_update_only(sft_checkpoint, tmp_pa
     assert (base["variants"]["real"]["updates"], base["variants"]["real"]["kl_stopped"]) == (4.0, 0.0)
     assert stopped["kl_stopped"] == 1.0 and 1 <= stopped["updates"] < 4
     assert 0 < stopped["weight_change_l2"] < base["variants"]["real"]["weight_change_l2"]
+    # the guards, measuring only: the run's own update, with what the guards read
+    measured = branch(run, 3, ["real"], eval_episodes=2, update_overrides=[
+        "expert_guard=inf", "structure_guard={content_fall: .inf, illegal_rise: .inf}"])["variants"]["real"]
+    assert measured["approx_kl_after_update"] == base["variants"]["real"]["approx_kl_after_update"]
+    assert measured["expert_guard_rolled_back"] == 0.0 and math.isfinite(measured["expert_nll_rise_max"])
+    assert math.isfinite(measured["structure/content_fall_max"]) and "structure/control_hit_fall_max" not in measured
     # advantages recomputed under the update's config: unchanged settings give the run's own update,
     # scale_rewards=none gives another one
     same = branch(run, 3, ["real"], eval_episodes=2, update_overrides=[f"scale_rewards={straight.cfg.scale_rewards}"])

@@ -11,6 +11,7 @@ import torch
 from baselines.train.batch import group_advantages
 from baselines.train.callbacks import InterleavedSFT
 from baselines.train.config import RLConfig, SFTConfig, SupervisionConfig, load_config
+from baselines.train.guards import PROBE_CHANGES
 from baselines.train.optim import adam_update_rms, lr_at, make_optimizer, scheduled_lr
 from baselines.train.rl import RLTrainer, rl_loss
 from tests.train.test_trainers import params, rl_config
@@ -252,6 +253,55 @@ def test_expert_guard_undoes_an_update_that_raises_the_expert_nll_and_measures_o
     with pytest.raises(ValueError, match=r"expert_guard must be > 0 \(nats per token; inf = measure only\) or None, got 0.0"):
         RLConfig(init="x", expert_guard=0.0)
     assert RLConfig(init="x").expert_guard is None  # off by default
+
+
+def test_structure_guard_undoes_an_update_that_moves_the_expert_probe_past_a_threshold(sft_checkpoint, tmp_path) -> None:
+    """``structure_guard``: after each Adam update the probe statistics of the expert batch are
+    read again; an update whose change exceeds a threshold (by name) is undone and ends the step.
+    Thresholds at ``inf`` measure only: the update is the plain one, bit for bit, and the largest
+    change logged is the one recomputed from the plain run's weights."""
+    def trainer_and_batch(name: str, **overrides):
+        torch.manual_seed(0)
+        trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / name, eval_every=0, **overrides))
+        episodes = trainer.collect(trainer.train_ids[:2])
+        prepared, _ = trainer.prepare(episodes)
+        prepared.batch.advantages.copy_(torch.linspace(-1, 1, prepared.batch.size))
+        return trainer, prepared, episodes
+
+    plain, prepared, episodes = trainer_and_batch("plain")
+    states, step = [], plain.optimizer.step
+    plain.optimizer.step = lambda: (states.append(params(plain.model)), step())
+    plain.update(prepared, episodes)
+    inf = float("inf")
+    measure, prepared, episodes = trainer_and_batch("measure", structure_guard=dict.fromkeys(PROBE_CHANGES, inf))
+    stats = measure.update(prepared, episodes)
+    assert (stats["train/expert_guard_rolled_back"], stats["train/updates"]) == (0.0, 4.0)
+    assert all(torch.equal(a, b) for a, b in zip(params(plain.model), measure.model.parameters(), strict=True))
+    falls = []  # each update's content fall, recomputed from the plain run's weights around each step
+    for before, after in zip(states, [*states[1:], params(plain.model)], strict=True):
+        readings = []
+        for weights in (before, after):
+            for p, w in zip(measure.model.parameters(), weights, strict=True):
+                p.data.copy_(w)
+            readings.append(measure._expert_probe())
+        falls.append(measure._probe_changes(*readings)["content_fall"])
+    assert stats["train/structure/content_fall_max"] == pytest.approx(max(falls), rel=1e-6, abs=1e-12)
+    assert set(PROBE_CHANGES) == {k.split("/")[2].removesuffix("_max") for k in stats if k.startswith("train/structure/")}
+    # a threshold the first update crosses: it is undone, and the step ends there
+    tight, prepared, episodes = trainer_and_batch("tight", structure_guard={"content_fall": 0.5})
+    before = params(tight.model)
+    real = tight._probe_changes
+    tight._probe_changes = lambda a, b: {**real(a, b), "content_fall": 0.9}
+    stats = tight.update(prepared, episodes)
+    assert (stats["train/expert_guard_rolled_back"], stats["train/updates"]) == (1.0, 1.0)
+    assert stats["train/structure/content_fall_max"] == 0.9
+    assert all(torch.equal(a, b) for a, b in zip(before, tight.model.parameters(), strict=True))
+    assert not tight.optimizer.state
+    with pytest.raises(ValueError, match=r"structure_guard takes thresholds for \['control_hit_fall'"):
+        RLConfig(init="x", structure_guard={"content": 0.1})
+    assert RLConfig(init="x").structure_guard is None  # off by default
+    # YAML reads 2e-5 as a string: the thresholds become floats like any float field
+    assert load_config(RLConfig, overrides=["init=x", "structure_guard={content_fall: 2e-5}"]).structure_guard == {"content_fall": 2e-5}
 
 
 def test_adam_update_rms_is_the_gradient_against_the_second_moment_adam_will_divide_by() -> None:
