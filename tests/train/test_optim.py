@@ -3,6 +3,7 @@ stream per purpose, typed config values, and the two control arms."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -128,16 +129,23 @@ def test_signal_scaled_lr_scales_the_step_by_the_share_of_signalling_groups(sft_
     assert RLConfig(init="x").signal_scaled_lr is False  # off by default
 
 
+def _trainer_and_batch(sft_checkpoint, root, name: str, **overrides):
+    """A trainer in ``root / name`` and one prepared batch of two tasks, its advantages fixed to
+    ``linspace(-1, 1)``: the same update for every config compared."""
+    torch.manual_seed(0)
+    trainer = RLTrainer(rl_config(sft_checkpoint, root / name, eval_every=0, **overrides))
+    episodes = trainer.collect(trainer.train_ids[:2])
+    prepared, _ = trainer.prepare(episodes)
+    prepared.batch.advantages.copy_(torch.linspace(-1, 1, prepared.batch.size))
+    return trainer, prepared, episodes
+
+
 def test_target_kl_ends_the_steps_updates_at_the_first_minibatch_past_the_threshold(sft_checkpoint, tmp_path, monkeypatch) -> None:
     """PPO's early stop: with ``target_kl`` the step's updates end at the first minibatch whose
     approx-KL before its update exceeds 1.5 × target_kl; that minibatch is not stepped. A target
     no minibatch reaches changes nothing, bit for bit."""
     def step_once(**overrides):
-        torch.manual_seed(0)
-        trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / str(len(overrides)), eval_every=0, **overrides))
-        episodes = trainer.collect(trainer.train_ids[:2])
-        prepared, _ = trainer.prepare(episodes)
-        prepared.batch.advantages.copy_(torch.linspace(-1, 1, prepared.batch.size))
+        trainer, prepared, episodes = _trainer_and_batch(sft_checkpoint, tmp_path, str(len(overrides)), **overrides)
         return trainer, prepared, episodes, trainer.update(prepared, episodes)
 
     plain, _, _, free = step_once()
@@ -165,13 +173,7 @@ def test_target_kl_rollback_undoes_the_update_that_crossed_the_threshold(sft_che
     """With ``target_kl_rollback`` the Adam update after which a minibatch's approx-KL is past the
     threshold is undone (weights and optimiser state as before it), and a last update that takes
     the batch's approx-KL past it is undone too; without a crossing nothing changes."""
-    def trainer_and_batch(name: str, **overrides):
-        torch.manual_seed(0)
-        trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / name, eval_every=0, **overrides))
-        episodes = trainer.collect(trainer.train_ids[:2])
-        prepared, _ = trainer.prepare(episodes)
-        prepared.batch.advantages.copy_(torch.linspace(-1, 1, prepared.batch.size))
-        return trainer, prepared, episodes
+    trainer_and_batch = functools.partial(_trainer_and_batch, sft_checkpoint, tmp_path)
 
     # every minibatch after the first has moved past a tiny target: the first update is undone
     trainer, prepared, episodes = trainer_and_batch("tiny", target_kl=1e-9, target_kl_rollback=True)
@@ -211,13 +213,7 @@ def test_expert_guard_undoes_an_update_that_raises_the_expert_nll_and_measures_o
     expert trajectories is measured; an update that raises it by more than the guard is undone
     (weights and optimiser state as before it) and ends the step. ``inf`` measures without ever
     undoing: the update is the plain one, bit for bit, and the rise it reports is the real one."""
-    def trainer_and_batch(name: str, **overrides):
-        torch.manual_seed(0)
-        trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / name, eval_every=0, **overrides))
-        episodes = trainer.collect(trainer.train_ids[:2])
-        prepared, _ = trainer.prepare(episodes)
-        prepared.batch.advantages.copy_(torch.linspace(-1, 1, prepared.batch.size))
-        return trainer, prepared, episodes
+    trainer_and_batch = functools.partial(_trainer_and_batch, sft_checkpoint, tmp_path)
 
     plain, prepared, episodes = trainer_and_batch("plain")
     states, step = [], plain.optimizer.step
@@ -260,13 +256,7 @@ def test_structure_guard_undoes_an_update_that_moves_the_expert_probe_past_a_thr
     read again; an update whose change exceeds a threshold (by name) is undone and ends the step.
     Thresholds at ``inf`` measure only: the update is the plain one, bit for bit, and the largest
     change logged is the one recomputed from the plain run's weights."""
-    def trainer_and_batch(name: str, **overrides):
-        torch.manual_seed(0)
-        trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / name, eval_every=0, **overrides))
-        episodes = trainer.collect(trainer.train_ids[:2])
-        prepared, _ = trainer.prepare(episodes)
-        prepared.batch.advantages.copy_(torch.linspace(-1, 1, prepared.batch.size))
-        return trainer, prepared, episodes
+    trainer_and_batch = functools.partial(_trainer_and_batch, sft_checkpoint, tmp_path)
 
     plain, prepared, episodes = trainer_and_batch("plain")
     states, step = [], plain.optimizer.step
