@@ -373,7 +373,8 @@ class RLConfig(CommonConfig):
                           "is the step's largest change). inf = measure only. None = off."},
     )
     expert_guard_size: int = field(
-        default=16, metadata={"help": "Tasks of the expert_guard batch: the first this many training tasks, expert-solved."}
+        default=16, metadata={"help": "The expert_guard / structure_guard batch: the expert trajectories of the first this "
+                                      "many training tasks (those the expert solves)."}
     )
     lr: float = field(default=1e-4, metadata={"help": "AdamW peak learning rate (see warmup_steps, lr_schedule)."})
     clip_eps: float = field(default=0.2, metadata={"help": "PPO ratio clip ε (lower and upper)."})

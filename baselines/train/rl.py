@@ -327,7 +327,7 @@ class RLTrainer:
         self.eval_requests = fixed_requests(eval_ids, cfg.eval_episodes, seed=10_000)
         gold = [t for t in eval_bank.many(eval_ids[: cfg.probe_size]) if t.success]
         self.probe = collate([t.to_episode(self.chat, max_observation_tokens=cfg.max_observation_tokens) for t in gold], self.control).to(cfg.device)
-        self.guard_batch: TokenBatch | None = None  # expert_guard's batch, built on first use
+        self.guard_batch: TokenBatch | None = None  # expert_guard's and structure_guard's batch, built on first use
         self.optimizer = optimizer_for(self.model.parameters(), cfg)
         # one stream per purpose: arms with the same seed draw the same tasks at every step
         self.streams = RandomStreams(
