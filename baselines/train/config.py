@@ -372,6 +372,12 @@ class RLConfig(CommonConfig):
                           "remaining updates are not taken (train/expert_guard_rolled_back; train/structure/NAME_max "
                           "is the step's largest change). inf = measure only. None = off."},
     )
+    random_undo: float = field(
+        default=0.0,
+        metadata={"help": "The guards' control: undo each Adam update with this probability (weights and optimiser "
+                          "state restored) and end the step, as expert_guard / structure_guard do, but at random "
+                          "(train/expert_guard_rolled_back). 0 = off."},
+    )
     expert_guard_size: int = field(
         default=16, metadata={"help": "The expert_guard / structure_guard batch: the expert trajectories of the first this "
                                       "many training tasks (those the expert solves)."}
@@ -474,6 +480,7 @@ class RLConfig(CommonConfig):
         _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")
         _check(self.target_kl is None or self.target_kl > 0, f"target_kl must be > 0 or None, got {self.target_kl!r}.")
         _check(not self.target_kl_rollback or self.target_kl is not None, "target_kl_rollback needs target_kl (got None).")
+        _check(0 <= self.random_undo < 1, f"random_undo must be in [0, 1), got {self.random_undo!r}.")
         if self.structure_guard is not None:
             unknown = sorted(set(self.structure_guard) - set(PROBE_CHANGES))
             _check(not unknown and bool(self.structure_guard),

@@ -25,7 +25,8 @@ One RL step:
    with ``expert_guard`` an update that raises the NLL of fixed training-task expert trajectories
    by more than the guard is undone and ends the step (``train/expert_guard_rolled_back``), and
    so, with ``structure_guard``, is one that changes their probe statistics (a gold control
-   token's probability, illegal control mass, content probability) more than its thresholds;
+   token's probability, illegal control mass, content probability) more than its thresholds
+   (``random_undo``, their control, undoes updates at random instead);
 5. the callbacks (:mod:`baselines.train.callbacks`), in order: evaluation of the RL policy (every
    ``eval_every`` steps); the supervision terms' own callbacks (``interleaved_sft``: an SFT phase
    on the expert trajectories of the tasks that failed in the window, never at the last step,
@@ -331,7 +332,7 @@ class RLTrainer:
         self.optimizer = optimizer_for(self.model.parameters(), cfg)
         # one stream per purpose: arms with the same seed draw the same tasks at every step
         self.streams = RandomStreams(
-            cfg.seed, python=("tasks", "sft_mix", "interleaved_sft"), torch_=("minibatches", "permutation")
+            cfg.seed, python=("tasks", "sft_mix", "interleaved_sft", "random_undo"), torch_=("minibatches", "permutation")
         )
         self.generator = torch.Generator().manual_seed(cfg.seed)  # token sampling (without per_episode_rng)
         self.spikes = SpikeDetector(
@@ -550,6 +551,7 @@ class RLTrainer:
         kl_stopped = False
         rollback = cfg.target_kl_rollback  # the config requires target_kl with it
         guard, structure = cfg.expert_guard is not None, cfg.structure_guard is not None
+        at_random = cfg.random_undo > 0  # the guards' control
         before_last: tuple[dict[str, Any], dict[str, Any]] | None = None  # the state before the last Adam step
         rolled_back = guard_rolled_back = 0
         nll_before = self._expert_nll() if guard else math.nan
@@ -615,7 +617,7 @@ class RLTrainer:
                     check_finite("gradient norm", norm, self.step)
                     if float(norm) > 0 and self.optimizer.param_groups[0]["lr"] > 0:
                         maxima["adam_rms_max"] = max(maxima["adam_rms_max"], adam_update_rms(self.optimizer))
-                        if rollback or guard or structure:
+                        if rollback or guard or structure or at_random:
                             before_last = (copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()))
                         self.optimizer.step()
                         undo = False  # did this update hurt the expert trajectories? (expert_guard, structure_guard)
@@ -628,6 +630,8 @@ class RLTrainer:
                             changes = self._probe_changes(probe_before, probe_after)
                             change_max = {k: max(v, changes[k]) for k, v in change_max.items()}
                             undo = undo or bool(exceeded(changes, cfg.structure_guard))
+                        if at_random:
+                            undo = self.streams.py["random_undo"].random() < cfg.random_undo or undo
                         if undo:
                             self._restore(before_last)
                             guard_rolled_back = 1
@@ -658,7 +662,7 @@ class RLTrainer:
             out["train/expert_nll_rise_max"] = rise_max if rise_max > -math.inf else math.nan
         for name, value in change_max.items():
             out[f"train/structure/{name}_max"] = value if value > -math.inf else math.nan
-        if guard or structure:
+        if guard or structure or at_random:
             out["train/expert_guard_rolled_back"] = float(guard_rolled_back)
         if rollback:
             if not rolled_back and not guard_rolled_back and before_last is not None:  # did the last update cross it? (the whole batch)

@@ -294,6 +294,27 @@ def test_structure_guard_undoes_an_update_that_moves_the_expert_probe_past_a_thr
     assert load_config(RLConfig, overrides=["init=x", "structure_guard={content_fall: 2e-5}"]).structure_guard == {"content_fall": 2e-5}
 
 
+def test_random_undo_undoes_updates_at_random_like_a_guard(sft_checkpoint, tmp_path) -> None:
+    """``random_undo``, the guards' control: each Adam update is undone with the given probability
+    (from its own random stream) and the step ends there, as when a guard undoes one."""
+    trainer_and_batch = functools.partial(_trainer_and_batch, sft_checkpoint, tmp_path)
+    always, prepared, episodes = trainer_and_batch("always", random_undo=0.999999)
+    before = params(always.model)
+    stats = always.update(prepared, episodes)
+    assert (stats["train/expert_guard_rolled_back"], stats["train/updates"]) == (1.0, 1.0)
+    assert all(torch.equal(a, b) for a, b in zip(before, always.model.parameters(), strict=True))
+    assert not always.optimizer.state
+    # a rate no draw reaches: the plain update, bit for bit, and the other streams untouched
+    plain, prepared, episodes = trainer_and_batch("plain")
+    plain.update(prepared, episodes)
+    rare, prepared, episodes = trainer_and_batch("rare", random_undo=1e-12)
+    assert rare.update(prepared, episodes)["train/expert_guard_rolled_back"] == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(params(plain.model), rare.model.parameters(), strict=True))
+    with pytest.raises(ValueError, match=r"random_undo must be in \[0, 1\), got 1.0"):
+        RLConfig(init="x", random_undo=1.0)
+    assert RLConfig(init="x").random_undo == 0.0  # off by default
+
+
 def test_adam_update_rms_is_the_gradient_against_the_second_moment_adam_will_divide_by() -> None:
     """1 at a tensor's first step; after many small gradients a large one gives a large value, the
     one computed from the ``v̂`` that AdamW then actually used; no gradient, no value."""
