@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import yaml
 
 from baselines.llm.model import SAMPLER_STORAGE, TinyLMConfig
-from baselines.train.guards import PROBE_CHANGES
+from baselines.train.guards import GUARD_REFERENCES, PROBE_CHANGES
 from baselines.train.terms import term_names
 
 SCALE_REWARDS = ("group", "batch", "none")
@@ -378,6 +378,13 @@ class RLConfig(CommonConfig):
                           "state restored) and end the step, as expert_guard / structure_guard do, but at random "
                           "(train/expert_guard_rolled_back). 0 = off."},
     )
+    guard_reference: str = field(
+        default="update",
+        metadata={"help": "What expert_guard / structure_guard compare the readings after an Adam update with: "
+                          "'update', those after the step's last update kept (each update judged alone), or 'step', "
+                          "those at the step's start (the step's updates judged together, so that updates that each "
+                          "pass but add up are caught)."},
+    )
     expert_guard_size: int = field(
         default=16, metadata={"help": "The expert_guard / structure_guard batch: the expert trajectories of the first this "
                                       "many training tasks (those the expert solves)."}
@@ -480,6 +487,10 @@ class RLConfig(CommonConfig):
         _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")
         _check(self.target_kl is None or self.target_kl > 0, f"target_kl must be > 0 or None, got {self.target_kl!r}.")
         _check(not self.target_kl_rollback or self.target_kl is not None, "target_kl_rollback needs target_kl (got None).")
+        _check(self.guard_reference in GUARD_REFERENCES,
+               f"guard_reference must be one of {list(GUARD_REFERENCES)}, got {self.guard_reference!r}.")
+        _check(self.guard_reference == "update" or self.expert_guard is not None or self.structure_guard is not None,
+               f"guard_reference={self.guard_reference!r} needs expert_guard or structure_guard (both are None).")
         _check(0 <= self.random_undo < 1, f"random_undo must be in [0, 1), got {self.random_undo!r}.")
         if self.structure_guard is not None:
             unknown = sorted(set(self.structure_guard) - set(PROBE_CHANGES))

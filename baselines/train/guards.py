@@ -13,7 +13,8 @@ gold trajectories' structure:
 
 The collapse study reads them from its logs (``benchmarks/collapse/updates.py``: which changes
 the updates that broke a policy made); the RL trainer's ``structure_guard`` undoes an update whose
-change on training-task expert trajectories exceeds a threshold.
+change on training-task expert trajectories exceeds a threshold, the change read from the last
+update kept or from the step's start (:data:`GUARD_REFERENCES`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ PROBE_CHANGES: dict[str, str] = {
     "content_fall": "fall of p(gold content token)",
 }
 """The changes across an update, by name (see the module docstring)."""
+
+GUARD_REFERENCES: dict[str, str] = {
+    "update": "the readings after the step's last update kept: each update judged alone",
+    "step": "the readings at the step's start: the step's updates judged together",
+}
+"""What the RL trainer's guards compare an update's readings with (``RLConfig.guard_reference``)."""
 
 CONTROL_CHANGES: tuple[str, ...] = ("control_hit_fall", "illegal_rise", "after_open_eot_rise")
 """The changes that concern the control tokens."""

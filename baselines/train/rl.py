@@ -25,7 +25,8 @@ One RL step:
    with ``expert_guard`` an update that raises the NLL of fixed training-task expert trajectories
    by more than the guard is undone and ends the step (``train/expert_guard_rolled_back``), and
    so, with ``structure_guard``, is one that changes their probe statistics (a gold control
-   token's probability, illegal control mass, content probability) more than its thresholds
+   token's probability, illegal control mass, content probability) more than its thresholds,
+   each read from the last update kept or, with ``guard_reference="step"``, from the step's start
    (``random_undo``, their control, undoes updates at random instead);
 5. the callbacks (:mod:`baselines.train.callbacks`), in order: evaluation of the RL policy (every
    ``eval_every`` steps); the supervision terms' own callbacks (``interleaved_sft``: an SFT phase
@@ -44,7 +45,7 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,6 +273,70 @@ def _rewards_and_groups(episodes: Sequence[Episode]) -> tuple[torch.Tensor, torc
     return (torch.tensor([e.reward for e in episodes], dtype=torch.float32),
             torch.tensor([e.group for e in episodes]),
             sum(e.success for e in sampled) / max(len(sampled), 1))
+
+
+class UpdateChecks:
+    """The checks made after each Adam update of one step: ``expert_guard``, ``structure_guard``
+    and their control ``random_undo``.
+
+    Built at the start of the step's updates, it takes the guards' first readings of the expert
+    batch; :meth:`undo` decides, after each update, whether to undo it (the step then ends);
+    :meth:`metrics` reports the step's largest changes and whether an update was undone. An
+    update's readings (``expert_guard``'s NLL, ``structure_guard``'s probe statistics) are compared
+    with those after the last update kept, or with ``guard_reference="step"`` with those at the
+    step's start (:data:`~baselines.train.guards.GUARD_REFERENCES`). The random draw of ``random_undo`` is made after every
+    update, whatever the guards decide, so that a run's draws do not depend on them.
+    """
+
+    def __init__(self, trainer: RLTrainer) -> None:
+        cfg = trainer.cfg
+        self.trainer, self.cfg = trainer, cfg
+        self.nll_guard = cfg.expert_guard is not None
+        self.structure = cfg.structure_guard is not None
+        self.at_random = cfg.random_undo > 0
+        self.active = self.nll_guard or self.structure or self.at_random
+        """Whether any check is on (the trainer then keeps the state before each update)."""
+        self.nll_ref = trainer._expert_nll() if self.nll_guard else math.nan
+        self.probe_ref = trainer._expert_probe() if self.structure else {}
+        self.rise_max = -math.inf
+        self.change_max = dict.fromkeys(cfg.structure_guard or {}, -math.inf)
+        self.undone = False
+        """Whether an update of this step was undone."""
+
+    def undo(self) -> bool:
+        """After an Adam update: whether to undo it (an expert-NLL rise or a probe change above
+        its threshold, or ``random_undo``'s draw); its readings become the reference if kept."""
+        cfg, trainer = self.cfg, self.trainer
+        undo = False
+        if self.nll_guard:
+            nll = trainer._expert_nll()
+            self.rise_max = max(self.rise_max, nll - self.nll_ref)
+            undo = nll - self.nll_ref > float(cfg.expert_guard)
+        if self.structure:
+            probe = trainer._expert_probe()
+            changes = trainer._probe_changes(self.probe_ref, probe)
+            self.change_max = {k: max(v, changes[k]) for k, v in self.change_max.items()}
+            undo = undo or bool(exceeded(changes, cfg.structure_guard))
+        if self.at_random:
+            undo = trainer.streams.py["random_undo"].random() < cfg.random_undo or undo
+        if undo:
+            self.undone = True
+        elif cfg.guard_reference == "update":
+            self.nll_ref = nll if self.nll_guard else math.nan
+            self.probe_ref = probe if self.structure else {}
+        return undo
+
+    def metrics(self) -> dict[str, float]:
+        """``train/expert_nll_rise_max``, ``train/structure/NAME_max`` (the step's largest, ``nan``
+        without an update) and ``train/expert_guard_rolled_back``, for the checks that are on."""
+        out: dict[str, float] = {}
+        if self.nll_guard:
+            out["train/expert_nll_rise_max"] = self.rise_max if self.rise_max > -math.inf else math.nan
+        for name, value in self.change_max.items():
+            out[f"train/structure/{name}_max"] = value if value > -math.inf else math.nan
+        if self.active:
+            out["train/expert_guard_rolled_back"] = float(self.undone)
+        return out
 
 
 class RLTrainer:
@@ -550,17 +615,12 @@ class RLTrainer:
         n_updates = skipped = 0
         kl_stopped = False
         rollback = cfg.target_kl_rollback  # the config requires target_kl with it
-        guard, structure = cfg.expert_guard is not None, cfg.structure_guard is not None
-        at_random = cfg.random_undo > 0  # the guards' control
+        checks = UpdateChecks(self)  # expert_guard, structure_guard, random_undo: their first readings
         before_last: tuple[dict[str, Any], dict[str, Any]] | None = None  # the state before the last Adam step
-        rolled_back = guard_rolled_back = 0
-        nll_before = self._expert_nll() if guard else math.nan
-        probe_before = self._expert_probe() if structure else {}
-        rise_max = -math.inf
-        change_max = dict.fromkeys(cfg.structure_guard or {}, -math.inf)
+        rolled_back = 0
         size = prepared.batch.size
         for epoch in range(cfg.epochs):
-            if kl_stopped or guard_rolled_back:
+            if kl_stopped or checks.undone:
                 break
             order = torch.randperm(size, generator=self.streams.torch["minibatches"]).tolist()
             for mb in range(cfg.minibatches):
@@ -617,27 +677,11 @@ class RLTrainer:
                     check_finite("gradient norm", norm, self.step)
                     if float(norm) > 0 and self.optimizer.param_groups[0]["lr"] > 0:
                         maxima["adam_rms_max"] = max(maxima["adam_rms_max"], adam_update_rms(self.optimizer))
-                        if rollback or guard or structure or at_random:
+                        if rollback or checks.active:
                             before_last = (copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()))
                         self.optimizer.step()
-                        undo = False  # did this update hurt the expert trajectories? (expert_guard, structure_guard)
-                        if guard:
-                            nll = self._expert_nll()
-                            rise_max = max(rise_max, nll - nll_before)
-                            undo = nll - nll_before > float(cfg.expert_guard)
-                        if structure:
-                            probe_after = self._expert_probe()
-                            changes = self._probe_changes(probe_before, probe_after)
-                            change_max = {k: max(v, changes[k]) for k, v in change_max.items()}
-                            undo = undo or bool(exceeded(changes, cfg.structure_guard))
-                        if at_random:
-                            undo = self.streams.py["random_undo"].random() < cfg.random_undo or undo
-                        if undo:
+                        if checks.active and checks.undo():
                             self._restore(before_last)
-                            guard_rolled_back = 1
-                        else:
-                            nll_before = nll if guard else math.nan
-                            probe_before = probe_after if structure else {}
                     else:  # no learning signal (e.g. every advantage 0, no auxiliary term) or a zero lr
                         skipped += 1  # (signal_scaled_lr): AdamW would still move its moments, or the weights
                 n_updates += 1
@@ -649,7 +693,7 @@ class RLTrainer:
                     sums[key] = sums.get(key, 0.0) + float(value)
                 maxima["ratio_max"] = max(maxima["ratio_max"], float(stats["ratio_max"]))
                 maxima["grad_norm_max"] = max(maxima["grad_norm_max"], float(norm))
-                if kl_stopped or guard_rolled_back:
+                if kl_stopped or checks.undone:
                     break
         out = {f"train/{k}": v / max(n_updates, 1) for k, v in sums.items() if k not in ("ratio_max", "grad_norm_control")}
         out["train/grad_norm_control"] = sums.get("grad_norm_control", math.nan)
@@ -658,14 +702,9 @@ class RLTrainer:
         out["train/skipped_updates"] = float(skipped)
         out["train/kl_stopped"] = float(kl_stopped)
         out["train/approx_kl_after_update"] = self._kl_after_update(prepared)
-        if guard:
-            out["train/expert_nll_rise_max"] = rise_max if rise_max > -math.inf else math.nan
-        for name, value in change_max.items():
-            out[f"train/structure/{name}_max"] = value if value > -math.inf else math.nan
-        if guard or structure or at_random:
-            out["train/expert_guard_rolled_back"] = float(guard_rolled_back)
+        out.update(checks.metrics())
         if rollback:
-            if not rolled_back and not guard_rolled_back and before_last is not None:  # did the last update cross it? (the whole batch)
+            if not rolled_back and not checks.undone and before_last is not None:  # did the last update cross it? (the whole batch)
                 kl = float(self.dist.all_reduce(torch.tensor([out["train/approx_kl_after_update"]]), "mean"))
                 if self._past_target_kl(kl):
                     self._restore(before_last)
@@ -703,20 +742,32 @@ class RLTrainer:
         mean = self.dist.all_reduce(torch.tensor([changes[n] for n in names], dtype=torch.float64), "mean")
         return dict(zip(names, (float(v) for v in mean), strict=True))
 
-    @torch.no_grad()
     def _expert_nll(self) -> float:
         """Mean per-token NLL of the guards' batch under the current policy (the mean over ranks
         under multi-process training, so that every rank decides alike)."""
-        batch = self._expert_batch()
+        nll = self._token_mean(self._expert_batch(), lambda rows, part, logp: (-logp * part.loss_mask, part.loss_mask))
+        return float(self.dist.all_reduce(torch.tensor([nll], dtype=torch.float64), "mean"))
+
+    @torch.no_grad()
+    def _token_mean(
+        self, batch: TokenBatch,
+        term: Callable[[list[int], TokenBatch, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    ) -> float:
+        """``sum(values) / sum(weights)`` over ``batch`` in minibatch-sized chunks, in eval mode:
+        ``term(rows, part, logp)`` gives a chunk's per-token ``values`` and ``weights`` from its
+        rows, its sub-batch and ``logp``, the log-probs of its targets under the current policy."""
         total = num = 0.0
         self.model.eval()
-        for rows in chunks(batch.size, max(1, batch.size // self.cfg.minibatches)):
-            part = batch.select(rows)
-            logp, _ = token_logprobs(batch_logits(self.model, part, self.cfg.temperature), part.targets)
-            num -= float((logp * part.loss_mask).sum())
-            total += float(part.loss_mask.sum())
-        self.model.train()
-        return float(self.dist.all_reduce(torch.tensor([num / max(total, 1.0)], dtype=torch.float64), "mean"))
+        try:
+            for rows in chunks(batch.size, max(1, batch.size // self.cfg.minibatches)):
+                part = batch.select(rows)
+                logp, _ = token_logprobs(batch_logits(self.model, part, self.cfg.temperature), part.targets)
+                values, weights = term(rows, part, logp)
+                num += float(values.sum())
+                total += float(weights.sum())
+        finally:
+            self.model.train()
+        return num / max(total, 1.0)
 
     def _past_target_kl(self, approx_kl: float) -> bool:
         """PPO's early-stop rule: an approx-KL (the global value under multi-process training, so
@@ -732,16 +783,12 @@ class RLTrainer:
         sampled = batch.loss_mask * (~batch.is_expert)[:, None]
         if not bool((sampled > 0).any()):
             return 0.0
-        total = num = 0.0
-        self.model.eval()
-        for rows in chunks(batch.size, max(1, batch.size // self.cfg.minibatches)):
-            part = prepared.select(rows)
-            logp, _ = token_logprobs(batch_logits(self.model, part.batch, self.cfg.temperature), part.batch.targets)
-            m = part.batch.loss_mask * (~part.batch.is_expert)[:, None]
-            num += float(((part.old_logp - logp) * m).sum())
-            total += float(m.sum())
-        self.model.train()
-        return num / max(total, 1.0)
+
+        def kl_terms(rows: list[int], part: TokenBatch, logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            m = part.loss_mask * (~part.is_expert)[:, None]
+            return (prepared.old_logp[torch.as_tensor(rows), : logp.shape[1]] - logp) * m, m
+
+        return self._token_mean(batch, kl_terms)
 
     def _control_grad_norm(self, logits: torch.Tensor, part: PreparedBatch, scales: LossScales | None = None) -> float:
         """Norm of the gradient of the trained token-mean loss terms (:func:`token_terms`'

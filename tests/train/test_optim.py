@@ -563,3 +563,55 @@ def test_interleaved_sft_is_evaluated_before_its_phase_and_not_at_the_end(sft_ch
     # the collapse detector follows the RL steps: steps 2 and 3 sampled right after a phase
     assert [m["train/after_sft_phase"] for m in h] == [0.0, 1.0, 1.0]
     assert trainer.collapse.best == h[0]["train/success"]
+
+
+def test_guard_reference_step_reads_each_update_from_the_steps_start(sft_checkpoint, tmp_path) -> None:
+    """``guard_reference="step"``: the guards compare each update's readings with the step's first
+    ones, not with the last update's, so that updates that each pass but add up are caught. With
+    thresholds at ``inf`` the update is the plain one, bit for bit, and the largest change logged is
+    the largest recomputed from the step's start; a threshold the step's sum crosses undoes the
+    update that crossed it."""
+    trainer_and_batch = functools.partial(_trainer_and_batch, sft_checkpoint, tmp_path)
+    plain, prepared, episodes = trainer_and_batch("plain")
+    states, step = [], plain.optimizer.step
+    plain.optimizer.step = lambda: (states.append(params(plain.model)), step())
+    plain.update(prepared, episodes)
+    start, after_each = states[0], [*states[1:], params(plain.model)]
+    inf = float("inf")
+    measure, prepared, episodes = trainer_and_batch(
+        "measure", structure_guard=dict.fromkeys(PROBE_CHANGES, inf), expert_guard=inf, guard_reference="step"
+    )
+    stats = measure.update(prepared, episodes)
+    assert (stats["train/expert_guard_rolled_back"], stats["train/updates"]) == (0.0, 4.0)
+    assert all(torch.equal(a, b) for a, b in zip(params(plain.model), measure.model.parameters(), strict=True))
+
+    def readings(weights):
+        for p, w in zip(measure.model.parameters(), weights, strict=True):
+            p.data.copy_(w)
+        return measure._expert_probe(), measure._expert_nll()
+
+    probe0, nll0 = readings(start)
+    later = [readings(w) for w in after_each]
+    falls = [measure._probe_changes(probe0, probe)["content_fall"] for probe, _ in later]
+    assert stats["train/structure/content_fall_max"] == pytest.approx(max(falls), rel=1e-6, abs=1e-12)
+    assert stats["train/expert_nll_rise_max"] == pytest.approx(max(n - nll0 for _, n in later), rel=1e-6, abs=1e-9)
+    # each update moves the content by 0.01 from the last: per update it passes 0.025; from the
+    # step's start the third crosses it, is undone, and the step ends there with two kept
+    for reference, expected in (("update", (0.0, 4.0)), ("step", (1.0, 3.0))):
+        tight, prepared, episodes = trainer_and_batch(f"tight_{reference}", structure_guard={"content_fall": 0.025},
+                                                      guard_reference=reference)
+        count = [0]
+
+        def probe(count=count):
+            count[0] += 1
+            return {"guard/content_p": 1.0 - 0.01 * count[0]}
+
+        tight._expert_probe = probe
+        stats = tight.update(prepared, episodes)
+        assert (stats["train/expert_guard_rolled_back"], stats["train/updates"]) == expected, reference
+        assert stats["train/structure/content_fall_max"] == pytest.approx(0.01 if reference == "update" else 0.03)
+    with pytest.raises(ValueError, match=r"guard_reference must be one of \['update', 'step'\], got 'epoch'"):
+        RLConfig(init="x", guard_reference="epoch")
+    with pytest.raises(ValueError, match=r"guard_reference='step' needs expert_guard or structure_guard"):
+        RLConfig(init="x", guard_reference="step")
+    assert RLConfig(init="x").guard_reference == "update"  # each update judged alone by default
