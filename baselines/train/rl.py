@@ -284,8 +284,9 @@ class UpdateChecks:
     :meth:`metrics` reports the step's largest changes and whether an update was undone. An
     update's readings (``expert_guard``'s NLL, ``structure_guard``'s probe statistics) are compared
     with those after the last update kept, or with ``guard_reference="step"`` with those at the
-    step's start (:data:`~baselines.train.guards.GUARD_REFERENCES`). The random draw of ``random_undo`` is made after every
-    update, whatever the guards decide, so that a run's draws do not depend on them.
+    step's start (:data:`~baselines.train.guards.GUARD_REFERENCES`). The random draw of
+    ``random_undo`` is made after every update, whatever the guards decide, so that a run's draws
+    do not depend on them.
     """
 
     def __init__(self, trainer: RLTrainer) -> None:
