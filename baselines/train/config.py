@@ -84,6 +84,12 @@ class SupervisionConfig:
         metadata={"help": "sft_mix / sft_only: 'expert' trajectories, the policy's 'own' successes, or 'both'."},
     )
     sft_mix_batch: int = field(default=32, metadata={"help": "sft_mix / sft_only: expert episodes per update."})
+    sft_mix_positions: str = field(
+        default="all",
+        metadata={"help": "sft_mix / sft_only: the target tokens whose NLL is trained: 'all', 'control' (only the "
+                          "control tokens) or 'content' (all but them); the sum is still divided by all the tokens, "
+                          "so 'control' and 'content' are the two parts of 'all'."},
+    )
     # control_kl
     control_kl_coef: float = field(
         default=1.0, metadata={"help": "control_kl: weight of the KL at control positions."}
@@ -146,7 +152,10 @@ class SupervisionConfig:
         for name in ("interleave_every", "interleave_window", "interleave_steps", "interleave_batch", "sft_mix_batch"):
             _check(getattr(self, name) >= 1, f"{name} must be ≥ 1, got {getattr(self, name)!r}.")
         _check(self.sft_mix_source in ("expert", "own", "both"), f"sft_mix_source must be 'expert', 'own' or 'both', got {self.sft_mix_source!r}.")
-        from baselines.train.supervision import CONTROL_KL_DIRECTIONS, CONTROL_KL_POSITIONS
+        from baselines.train.supervision import CONTROL_KL_DIRECTIONS, CONTROL_KL_POSITIONS, SFT_MIX_POSITIONS
+
+        _check(self.sft_mix_positions in SFT_MIX_POSITIONS,
+               f"sft_mix_positions must be one of {list(SFT_MIX_POSITIONS)}, got {self.sft_mix_positions!r}.")
 
         _check(self.control_kl_direction in CONTROL_KL_DIRECTIONS,
                f"control_kl_direction must be one of {list(CONTROL_KL_DIRECTIONS)}, got {self.control_kl_direction!r}.")

@@ -15,7 +15,8 @@ signal                   term (the maths; each term's unit in ``terms.py`` adds 
                          sampled token is one or follows one); ``control_kl_direction/positions``
 ``spike_penalty``        ``Σ_c max(0, π(c) - τ)`` where no control token belongs; τ a multiple of the
                          reference's own π_ref(c) there (or a fixed number)
-``sft_mix``              NLL of expert (and/or own successful) episodes
+``sft_mix``              NLL of expert (and/or own successful) episodes; ``sft_mix_positions`` keeps
+                         its control-token or its content-token part (the sum of the two is the whole)
 ``tis``                  the policy-gradient term of each sampled token times the detached
                          ``min(π_train/π_sampler, C)`` (truncated importance sampling)
 ``mis``                  the same term zeroed where ``π_train/π_sampler ∉ [1/C, C]`` (masked
@@ -221,10 +222,34 @@ def non_target_mask(targets: torch.Tensor, control_ids: torch.Tensor) -> torch.T
     return targets[..., None] != control_ids.view(*([1] * targets.dim()), -1)
 
 
-def sft_nll(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Token-mean negative log-likelihood of ``targets`` over ``mask``."""
+SFT_MIX_POSITIONS: tuple[str, ...] = ("all", "control", "content")
+"""Which target tokens the ``sft_mix`` NLL trains (see :func:`sft_nll`)."""
+
+
+def sft_nll(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    control_ids: torch.Tensor | None = None,
+    positions: str = "all",
+) -> torch.Tensor:
+    """Token-mean negative log-likelihood of ``targets`` over ``mask``.
+
+    With ``positions="control"`` (or ``"content"``) only the targets that are (are not) one of
+    ``control_ids`` add their NLL, and the sum is still divided by the number of tokens in
+    ``mask``: each kept token weighs what it weighs in the whole mean, so the two parts add up to
+    it and either part alone is the whole loss with the other part removed.
+    """
+    if positions not in SFT_MIX_POSITIONS:
+        raise ValueError(f"Unknown sft_mix positions {positions!r}; expected one of {list(SFT_MIX_POSITIONS)}.")
     logp = F.log_softmax(logits, dim=-1).gather(-1, targets[..., None]).squeeze(-1)
-    return masked_mean(-logp, mask)
+    if positions == "all":
+        return masked_mean(-logp, mask)
+    if control_ids is None:
+        raise ValueError(f"sft_nll(positions={positions!r}) needs the control-token ids.")
+    is_ctrl = torch.isin(targets, control_ids)
+    keep = is_ctrl if positions == "control" else ~is_ctrl
+    return masked_mean(-logp * keep, mask)
 
 
 def sampler_ratio(old_logp: torch.Tensor, sample_logp: torch.Tensor, where: torch.Tensor) -> torch.Tensor:

@@ -172,12 +172,15 @@ class SFTMix(Term):
     needs_sft_batch = True
 
     def loss(self, ctx: LossContext) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
-        """``sft_mix_coef`` × the token-mean NLL of the update's SFT batch."""
+        """``sft_mix_coef`` × the token-mean NLL of the update's SFT batch (at its
+        ``sft_mix_positions``)."""
         if ctx.sft_logits is None or ctx.sft_batch is None:
             return None, {}
         from baselines.train.supervision import sft_nll
 
-        nll = sft_nll(ctx.sft_logits, ctx.sft_batch.targets, ctx.sft_batch.loss_mask)
+        sup = ctx.cfg.supervision
+        nll = sft_nll(ctx.sft_logits, ctx.sft_batch.targets, ctx.sft_batch.loss_mask, ctx.control_ids,
+                      sup.sft_mix_positions)
         return ctx.cfg.supervision.sft_mix_coef * nll, {"sft_mix_nll": nll.detach()}
 
 
@@ -325,7 +328,7 @@ TERMS: tuple[Term, ...] = (
     InterleavedSFTTerm("interleaved_sft", "SFT phases on the expert trajectories of failed tasks between RL steps",
                        ("interleave_every", "interleave_window", "interleave_steps", "interleave_lr", "interleave_batch")),
     SFTMix("sft_mix", "NLL of expert (and/or own successful) episodes added to every update",
-           ("sft_mix_coef", "sft_mix_source", "sft_mix_batch"), {"sft_mix_nll": "plain"}),
+           ("sft_mix_coef", "sft_mix_source", "sft_mix_batch", "sft_mix_positions"), {"sft_mix_nll": "plain"}),
     ControlKL("control_kl", "full-vocabulary KL to the reference at control-token positions",
               ("control_kl_coef", "control_kl_direction", "control_kl_positions"), {"control_kl": "control_kl"}),
     ControlClip("control_clip", "a tighter ratio clip ε at control-token positions", ("control_clip_eps",)),

@@ -15,6 +15,7 @@ from baselines.train.supervision import (
     masked_mean,
     non_target_mask,
     policy_shaping_loss,
+    sft_nll,
     spike_penalty,
 )
 
@@ -173,3 +174,28 @@ def test_policy_shaping_weight_and_gradient() -> None:
 def test_masked_mean_ignores_masked_values() -> None:
     assert masked_mean(torch.tensor([1.0, 100.0, 3.0]), torch.tensor([1.0, 0.0, 1.0])).item() == 2.0
     assert masked_mean(torch.tensor([1.0]), torch.tensor([0.0])).item() == 0.0
+
+
+# ---------------------------------------------------------------------------- sft_mix positions
+def test_sft_nll_control_and_content_parts_add_up_and_touch_only_their_tokens() -> None:
+    """``sft_mix_positions``: each part keeps the whole mean's per-token weight, so the two add up to
+    it, and each part's gradient reaches only the logits of its own target tokens."""
+    targets = torch.tensor([[0, 5, 6, 1, 7], [8, 2, 9, 9, 9]])
+    mask = torch.ones(2, 5)
+    mask[1, 3:] = 0  # padding: in neither part nor in the divisor
+    logits = _logits(3)
+    whole = sft_nll(logits, targets, mask)
+    parts = {p: sft_nll(logits, targets, mask, CONTROL, p) for p in ("control", "content")}
+    assert torch.allclose(parts["control"] + parts["content"], whole)
+    logp = torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)
+    assert torch.allclose(parts["control"], -(logp[0, 0] + logp[0, 3] + logp[1, 1]) / 8)
+    is_ctrl = torch.tensor([[True, False, False, True, False], [False, True, False, False, False]])
+    for part, where in (("control", is_ctrl), ("content", ~is_ctrl & mask.bool())):
+        x = logits.clone().requires_grad_(True)
+        sft_nll(x, targets, mask, CONTROL, part).backward()
+        assert torch.equal(x.grad.abs().sum(-1) > 0, where)
+    assert torch.equal(sft_nll(logits, targets, mask, None, "all"), whole)
+    with pytest.raises(ValueError, match="needs the control-token ids"):
+        sft_nll(logits, targets, mask, None, "control")
+    with pytest.raises(ValueError, match="expected one of"):
+        sft_nll(logits, targets, mask, CONTROL, "tags")

@@ -53,3 +53,28 @@ def test_every_statistic_rl_loss_logs_has_a_declared_normalisation(sft_checkpoin
     _, stats = rl_loss(logits, prepared, cfg, trainer.control_ids, ref_logits=ref, sft_logits=sft_logits, sft_batch=sft_batch)
     declared = {name for t in (BASE, *TERMS) for name in t.stats}
     assert set(stats) | {"loss", "grad_norm", "grad_norm_control"} <= declared
+
+
+def test_sft_mix_positions_selects_the_part_of_the_nll_the_term_trains() -> None:
+    """``sft_mix`` (and ``sft_only``) train the NLL part named by ``sft_mix_positions``; an unknown
+    name is a one-line config error."""
+    from types import SimpleNamespace
+
+    from baselines.train.supervision import sft_nll
+
+    sft_mix = next(t for t in TERMS if t.name == "sft_mix")
+    sft_only = next(t for t in TERMS if t.name == "sft_only")
+    control_ids = torch.tensor([0, 1])
+    targets = torch.tensor([[0, 4, 5, 1], [3, 1, 6, 7]])
+    mask = torch.ones(2, 4)
+    logits = torch.randn(2, 4, 8, generator=torch.Generator().manual_seed(0))
+    for positions in ("all", "control", "content"):
+        for term, use in ((sft_mix, ["sft_mix"]), (sft_only, ["sft_only"])):
+            sup = SupervisionConfig(use=use, sft_mix_coef=0.5, sft_mix_positions=positions)
+            ctx = SimpleNamespace(cfg=SimpleNamespace(supervision=sup), sft_logits=logits, control_ids=control_ids,
+                                  sft_batch=SimpleNamespace(targets=targets, loss_mask=mask))
+            added, stats = term.loss(ctx)
+            expected = sft_nll(logits, targets, mask, control_ids, positions)
+            assert torch.allclose(added, 0.5 * expected) and torch.allclose(stats["sft_mix_nll"], expected)
+    with pytest.raises(ValueError, match="sft_mix_positions must be one of \\['all', 'control', 'content'\\], got 'tags'"):
+        SupervisionConfig(sft_mix_positions="tags")
