@@ -181,7 +181,7 @@ class SFTMix(Term):
         sup = ctx.cfg.supervision
         nll = sft_nll(ctx.sft_logits, ctx.sft_batch.targets, ctx.sft_batch.loss_mask, ctx.control_ids,
                       sup.sft_mix_positions)
-        return ctx.cfg.supervision.sft_mix_coef * nll, {"sft_mix_nll": nll.detach()}
+        return sup.sft_mix_coef * nll, {"sft_mix_nll": nll.detach()}
 
 
 class ControlKL(Term):
