@@ -230,25 +230,25 @@ def sft_nll(
     logits: torch.Tensor,
     targets: torch.Tensor,
     mask: torch.Tensor,
-    control_ids: torch.Tensor | None = None,
+    control_mask: torch.Tensor | None = None,
     positions: str = "all",
 ) -> torch.Tensor:
     """Token-mean negative log-likelihood of ``targets`` over ``mask``.
 
-    With ``positions="control"`` (or ``"content"``) only the targets that are (are not) one of
-    ``control_ids`` add their NLL, and the sum is still divided by the number of tokens in
-    ``mask``: each kept token weighs what it weighs in the whole mean, so the two parts add up to
-    it and either part alone is the whole loss with the other part removed.
+    With ``positions="control"`` (or ``"content"``) only the targets where ``control_mask`` (the
+    batch's ``[B, T]`` "target is a control token", :attr:`TokenBatch.control_mask`) is (is not)
+    set add their NLL, and the sum is still divided by the number of tokens in ``mask``: each kept
+    token weighs what it weighs in the whole mean, so the two parts add up to it and either part
+    alone is the whole loss with the other part removed.
     """
     if positions not in SFT_MIX_POSITIONS:
         raise ValueError(f"Unknown sft_mix positions {positions!r}; expected one of {list(SFT_MIX_POSITIONS)}.")
     logp = F.log_softmax(logits, dim=-1).gather(-1, targets[..., None]).squeeze(-1)
     if positions == "all":
         return masked_mean(-logp, mask)
-    if control_ids is None:
-        raise ValueError(f"sft_nll(positions={positions!r}) needs the control-token ids.")
-    is_ctrl = torch.isin(targets, control_ids)
-    keep = is_ctrl if positions == "control" else ~is_ctrl
+    if control_mask is None:
+        raise ValueError(f"sft_nll(positions={positions!r}) needs the batch's control-token mask.")
+    keep = control_mask if positions == "control" else ~control_mask
     return masked_mean(-logp * keep, mask)
 
 

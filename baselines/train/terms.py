@@ -178,9 +178,8 @@ class SFTMix(Term):
             return None, {}
         from baselines.train.supervision import sft_nll
 
-        sup = ctx.cfg.supervision
-        nll = sft_nll(ctx.sft_logits, ctx.sft_batch.targets, ctx.sft_batch.loss_mask, ctx.control_ids,
-                      sup.sft_mix_positions)
+        sup, b = ctx.cfg.supervision, ctx.sft_batch
+        nll = sft_nll(ctx.sft_logits, b.targets, b.loss_mask, b.control_mask, sup.sft_mix_positions)
         return sup.sft_mix_coef * nll, {"sft_mix_nll": nll.detach()}
 
 

@@ -184,18 +184,19 @@ def test_sft_nll_control_and_content_parts_add_up_and_touch_only_their_tokens() 
     mask = torch.ones(2, 5)
     mask[1, 3:] = 0  # padding: in neither part nor in the divisor
     logits = _logits(3)
+    control_mask = torch.isin(targets, CONTROL) & mask.bool()  # as TokenBatch.control_mask
     whole = sft_nll(logits, targets, mask)
-    parts = {p: sft_nll(logits, targets, mask, CONTROL, p) for p in ("control", "content")}
+    parts = {p: sft_nll(logits, targets, mask, control_mask, p) for p in ("control", "content")}
     assert torch.allclose(parts["control"] + parts["content"], whole)
     logp = torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)
     assert torch.allclose(parts["control"], -(logp[0, 0] + logp[0, 3] + logp[1, 1]) / 8)
     is_ctrl = torch.tensor([[True, False, False, True, False], [False, True, False, False, False]])
     for part, where in (("control", is_ctrl), ("content", ~is_ctrl & mask.bool())):
         x = logits.clone().requires_grad_(True)
-        sft_nll(x, targets, mask, CONTROL, part).backward()
+        sft_nll(x, targets, mask, control_mask, part).backward()
         assert torch.equal(x.grad.abs().sum(-1) > 0, where)
     assert torch.equal(sft_nll(logits, targets, mask, None, "all"), whole)
-    with pytest.raises(ValueError, match="needs the control-token ids"):
+    with pytest.raises(ValueError, match="needs the batch's control-token mask"):
         sft_nll(logits, targets, mask, None, "control")
     with pytest.raises(ValueError, match="expected one of"):
-        sft_nll(logits, targets, mask, CONTROL, "tags")
+        sft_nll(logits, targets, mask, control_mask, "tags")

@@ -71,10 +71,11 @@ def test_sft_mix_positions_selects_the_part_of_the_nll_the_term_trains() -> None
     for positions in ("all", "control", "content"):
         for term, use in ((sft_mix, ["sft_mix"]), (sft_only, ["sft_only"])):
             sup = SupervisionConfig(use=use, sft_mix_coef=0.5, sft_mix_positions=positions)
-            ctx = SimpleNamespace(cfg=SimpleNamespace(supervision=sup), sft_logits=logits, control_ids=control_ids,
-                                  sft_batch=SimpleNamespace(targets=targets, loss_mask=mask))
+            control_mask = torch.isin(targets, control_ids)
+            ctx = SimpleNamespace(cfg=SimpleNamespace(supervision=sup), sft_logits=logits,
+                                  sft_batch=SimpleNamespace(targets=targets, loss_mask=mask, control_mask=control_mask))
             added, stats = term.loss(ctx)
-            expected = sft_nll(logits, targets, mask, control_ids, positions)
+            expected = sft_nll(logits, targets, mask, control_mask, positions)
             assert torch.allclose(added, 0.5 * expected) and torch.allclose(stats["sft_mix_nll"], expected)
     with pytest.raises(ValueError, match="sft_mix_positions must be one of \\['all', 'control', 'content'\\], got 'tags'"):
         SupervisionConfig(sft_mix_positions="tags")
