@@ -100,13 +100,23 @@ PRESETS: dict[str, Preset] = {
         lr=5e-4,
         steps=60,
     ),
+    "ToolGym/SQL-v0": Preset(
+        sft_config=CONFIG_DIR / "calc_sft_from_base.yaml",
+        rl_config=CONFIG_DIR / "sql_rl.yaml",
+        rl_overrides=SHORT_RUN_SUPERVISION + ("eval_every=10", "eval_episodes=64", "save_every=10"),
+        sft_overrides=("env=ToolGym/SQL-v0",),
+        lr=5e-4,
+        steps=60,
+    ),
 }
 """Per-env presets. Search-v0's tiny SFT policy does not generalise to held-out questions (see
 ``benchmarks/results/train/README.md``), so its study trains and evaluates on the training split.
 Calc-v0's start is the base model SFT'd on Calc (``calc_sft_from_base.yaml``: 0.60 on 128 held-out
 dev episodes; search log entry 12; committed as ``benchmarks/results/collapse/search/calc_start/model``,
 pass it with ``--sft`` to skip the hour of SFT); its defaults are the second edition's setting
-(lr 5e-4, 60 steps)."""
+(lr 5e-4, 60 steps). SQL-v0's start is the same recipe on SQL (the leaderboard's ``llm:sql_sft``,
+``benchmarks/results/leaderboard/models/sql_sft``; search log entry 46), with 128 new tokens a turn
+for SQL's longer calls."""
 
 QUICK_SFT: tuple[str, ...] = (
     "init=null", "steps=20", "batch_size=8", "tokenizer_tasks=60", "vocab_size=512", "eval_every=0", "eval_episodes=8",

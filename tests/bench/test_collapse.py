@@ -223,18 +223,19 @@ def test_report_without_results_is_a_one_line_error(tmp_path, capsys: pytest.Cap
     assert err == [f"error: {tmp_path} has no steps.csv/runs.csv; run `python -m benchmarks.collapse run` first."]
 
 
-def test_the_calc_preset_loads_its_configs_and_is_an_env_choice() -> None:
+@pytest.mark.parametrize(("env_id", "turn_cap"), [("ToolGym/Calc-v0", 64), ("ToolGym/SQL-v0", 128)])
+def test_the_base_model_presets_load_their_configs_and_are_env_choices(env_id: str, turn_cap: int) -> None:
     from baselines.train.config import RLConfig, SFTConfig, load_config
     from benchmarks.collapse.__main__ import build_parser
     from benchmarks.collapse.runner import preset_for
 
-    preset = preset_for("ToolGym/Calc-v0")
+    preset = preset_for(env_id)
     sft = load_config(SFTConfig, preset.sft_config, list(preset.sft_overrides))
     rl = load_config(RLConfig, preset.rl_config, list(preset.rl_overrides), init="unused")
-    assert sft.env == rl.env == "ToolGym/Calc-v0" and Path(sft.init, "model.safetensors").is_file()
-    assert (preset.lr, preset.steps, rl.supervision.interleave_every) == (5e-4, 60, 5)
-    args = build_parser().parse_args(["run", "--env", "ToolGym/Calc-v0", "--quick"])
-    assert args.env == "ToolGym/Calc-v0"
+    assert sft.env == rl.env == env_id and Path(sft.init, "model.safetensors").is_file()
+    assert (preset.lr, preset.steps, rl.supervision.interleave_every, rl.max_new_tokens) == (5e-4, 60, 5, turn_cap)
+    args = build_parser().parse_args(["run", "--env", env_id, "--quick"])
+    assert args.env == env_id
 
 
 def test_steps_logged_counts_metric_rows_and_target_steps_follow_overrides(tmp_path) -> None:
