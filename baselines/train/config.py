@@ -193,7 +193,12 @@ class CommonConfig:
     )
     split: str = field(default="train", metadata={"help": "Training task split."})
     eval_split: str = field(default="dev", metadata={"help": "Evaluation / probe task split."})
-    num_tasks: int | None = field(default=None, metadata={"help": "Use only the first N training tasks."})
+    num_tasks: int | None = field(default=None, metadata={"help": "Use only the first N training tasks (after skip_tasks)."})
+    skip_tasks: int = field(
+        default=0,
+        metadata={"help": "Skip the split's first N training tasks; with num_tasks, a window of the split (e.g. SFT on "
+                          "tasks 0-1199 with num_tasks=1200, RL on the rest with skip_tasks=1200)."},
+    )
     include_system_prompt: bool = field(
         default=True, metadata={"help": "Put the env's system prompt (tools, format) in the model's prompt."}
     )
@@ -249,6 +254,7 @@ class CommonConfig:
         _check(self.eval_every >= 0, f"eval_every must be ≥ 0, got {self.eval_every!r}.")
         _check(self.eval_episodes >= 1, f"eval_episodes must be ≥ 1, got {self.eval_episodes!r}.")
         _check(self.num_tasks is None or self.num_tasks >= 1, f"num_tasks must be ≥ 1 or None, got {self.num_tasks!r}.")
+        _check(self.skip_tasks >= 0, f"skip_tasks must be ≥ 0, got {self.skip_tasks!r}.")
         _check(self.threads is None or self.threads >= 1, f"threads must be ≥ 1 or None, got {self.threads!r}.")
         _check(self.save_every >= 0 and self.keep_checkpoints >= 1,
                f"save_every must be ≥ 0 and keep_checkpoints ≥ 1, got {self.save_every!r} and {self.keep_checkpoints!r}.")

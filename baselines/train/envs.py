@@ -23,9 +23,22 @@ def make_envs(env_id: str, n: int, split: str, env_kwargs: dict[str, Any] | None
     return [make_env(env_id, split, env_kwargs) for _ in range(n)]
 
 
-def task_ids(env: gym.Env, limit: int | None = None) -> list[str]:
-    """Ids of the env's tasks (after its split / difficulty / task_ids filters), in file order."""
+def task_ids(env: gym.Env, limit: int | None = None, skip: int = 0) -> list[str]:
+    """Ids of the env's tasks (after its split / difficulty / task_ids filters), in file order.
+
+    Args:
+        env: The env whose task set is listed.
+        limit: Keep at most this many ids (after ``skip``); ``None`` keeps all.
+        skip: Drop the first ``skip`` ids.
+
+    Raises:
+        ValueError: if ``skip`` leaves no task.
+    """
     ids = [t.id for t in env.unwrapped.task_set]
+    if skip:
+        if skip >= len(ids):
+            raise ValueError(f"skip_tasks={skip} leaves no task: the env's task set has {len(ids)}; expected skip_tasks < {len(ids)}.")
+        ids = ids[skip:]
     return ids[:limit] if limit is not None else ids
 
 

@@ -386,7 +386,7 @@ class RLTrainer:
         per_episode_rng = cfg.per_episode_rng or cfg.rollout_workers > 0 or self.dist.enabled
         self.settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, per_episode_rng=per_episode_rng)
         self.eval_settings = RolloutSettings(cfg.max_new_tokens, cfg.max_observation_tokens, greedy=cfg.eval_greedy)
-        self.train_ids = task_ids(self.envs[0], cfg.num_tasks)
+        self.train_ids = task_ids(self.envs[0], cfg.num_tasks, cfg.skip_tasks)
         self.bank = ExpertBank(cfg.env, cfg.split, cfg.env_kwargs)
         eval_bank = ExpertBank(cfg.env, cfg.eval_split, cfg.env_kwargs)
         eval_ids = task_ids(eval_bank.env)

@@ -323,7 +323,7 @@ def _load_source(name: str, env_id: str, env_kwargs: dict[str, Any], cfg: SFTCon
         ValueError: if the oracle solved none of the source's training tasks.
     """
     bank = ExpertBank(env_id, cfg.split, env_kwargs)
-    ids = task_ids(bank.env, cfg.num_tasks)
+    ids = task_ids(bank.env, cfg.num_tasks, cfg.skip_tasks)
     trajectories = [t for t in bank.many(ids) if t.success]
     if not trajectories:
         raise ValueError(f"The oracle of {name} solved none of the {len(ids)} training tasks.")

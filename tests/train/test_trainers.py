@@ -213,6 +213,23 @@ def test_a_sequence_longer_than_the_context_is_a_one_line_error(tmp_path, capsys
     assert "model.max_positions" in last
 
 
+def test_skip_tasks_gives_the_rl_trainer_a_window_disjoint_from_the_sfts_tasks(sft_checkpoint, tmp_path) -> None:
+    """``num_tasks=N`` for the SFT and ``skip_tasks=N`` for RL split the training tasks in two, so
+    that RL's training success is not read on tasks the SFT policy has memorised."""
+    from baselines.train.envs import make_env, task_ids
+
+    env = make_env("ToolGym/Lookup-v0", "train", {})
+    every = task_ids(env)
+    assert task_ids(env, 20) == every[:20] and task_ids(env, 20, skip=20) == every[20:40]
+    assert task_ids(env, None, skip=len(every) - 1) == every[-1:]
+    trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path, num_tasks=None, skip_tasks=20))
+    assert trainer.train_ids == every[20:] and not set(trainer.train_ids) & set(every[:20])
+    with pytest.raises(ValueError, match=f"^skip_tasks={len(every)} leaves no task: the env's task set has {len(every)}"):
+        task_ids(env, skip=len(every))
+    with pytest.raises(ValueError, match="skip_tasks must be ≥ 0, got -1"):
+        SFTConfig(skip_tasks=-1)
+
+
 def test_sft_resume_from_a_directory_that_is_no_checkpoint_says_so(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="is not an SFT checkpoint .*expected a directory like"):
         SFTTrainer(SFTConfig(out_dir=str(tmp_path), progress=False), resume=str(tmp_path))
