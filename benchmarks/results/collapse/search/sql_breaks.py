@@ -1,0 +1,84 @@
+"""Entries 46-47: did GRPO learn on SQL-v0 before it broke, and when did it break?
+
+Reads a result directory's ``steps.csv`` and ``runs.csv`` (``python -m benchmarks.collapse run``'s
+merged output) and prints one row per run: the first and best 5-step means of training success
+(learned = best >= first + 0.15), the break (the first step whose training success is below half of
+the first 5-step mean), the lr and the largest approx-KL up to it, the entropy at step 1 and at the
+break, the share of zero-advantage groups in the first 20 steps (or all steps, if fewer) and before the
+break, the
+detector's collapse step, the final evaluation and process CPU-seconds per step. Runs stopped before
+they finished are read from ``partial/<run>.csv`` (copies of their ``metrics.csv``). Run from the
+repository root:
+
+    python benchmarks/results/collapse/search/sql_breaks.py benchmarks/results/collapse/search/sql_none_lr5e-4 \
+        benchmarks/results/collapse/search/sql_permuted_lr5e-4
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+
+def _f(row: dict[str, str], key: str) -> float | None:
+    value = row.get(key, "")
+    return float(value) if value not in ("", None) else None
+
+
+def _summary(name: str, rows: list[dict[str, str]], run: dict[str, str] | None) -> dict[str, object]:
+    rows = sorted((r for r in rows if r.get("train/success")), key=lambda r: int(r["step"]))
+    success = [float(r["train/success"]) for r in rows]
+    means = [sum(success[i:i + 5]) / 5 for i in range(len(success) - 4)]
+    first = means[0]
+    broke = next((i for i, s in enumerate(success) if s < first / 2), None)
+    upto = rows[: (broke + 1) if broke is not None else len(rows)]
+    zero = [float(r["train/zero_adv_group_frac"]) for r in rows[:20]]
+    zero_before = [float(r["train/zero_adv_group_frac"]) for r in upto[:-1]] if broke else zero
+    marked = [int(float(r["diag/collapse_step"])) for r in rows if (_f(r, "diag/collapse_step") or -1) > 0]
+    return {
+        "run": name, "partial": run is None, "steps": len(rows),
+        "first5": round(first, 3), "best5": round(max(means), 3), "learned": max(means) >= first + 0.15,
+        "break_step": int(rows[broke]["step"]) if broke is not None else None,
+        "lr_at_break": _f(rows[broke], "train/lr") if broke is not None else None,
+        "max_approx_kl_to_break": round(max(_f(r, "train/approx_kl") or 0.0 for r in upto), 4),
+        "entropy_step1": round(float(rows[0]["train/entropy"]), 4),
+        "entropy_at_break": round(float(rows[broke]["train/entropy"]), 4) if broke is not None else None,
+        "zero_adv_share_first20": round(sum(zero) / len(zero), 3),
+        "zero_adv_share_before_break": round(sum(zero_before) / len(zero_before), 3),
+        "detector_collapse_step": marked[0] if marked else None,
+        "eval": [(int(r["step"]), float(r["eval/success"])) for r in rows if r.get("eval/success")],
+        "final_id_success": _f(run, "final_id_success") if run else None,
+        "cpu_s_per_step": round(float(run["run_cpu_s"]) / len(rows), 1) if run else None,
+    }
+
+
+def breaks(result_dir: Path) -> list[dict[str, object]]:
+    """One summary per run of ``result_dir`` (see the module docstring): the finished runs of its
+    ``steps.csv``/``runs.csv``, then the partial runs' ``metrics.csv`` copies in ``partial/``."""
+    steps = list(csv.DictReader((result_dir / "steps.csv").open()))
+    runs = sorted(csv.DictReader((result_dir / "runs.csv").open()), key=lambda r: int(r["seed"]))
+    out = [_summary(r["run"], [s for s in steps if s["run"] == r["run"]], r) for r in runs]
+    for path in sorted((result_dir / "partial").glob("*.csv")):
+        out.append(_summary(path.stem, list(csv.DictReader(path.open())), None))
+    return out
+
+
+def main(argv: list[str]) -> int:
+    """Print and save (``breaks.json`` beside each input) the summaries of the given result directories."""
+    if not argv:
+        print(__doc__.strip().splitlines()[0], file=sys.stderr)
+        print("usage: sql_breaks.py RESULT_DIR [RESULT_DIR ...]", file=sys.stderr)
+        return 2
+    for d in map(Path, argv):
+        rows = breaks(d)
+        (d / "breaks.json").write_text(json.dumps(rows, indent=1) + "\n")
+        print(f"== {d}")
+        for r in rows:
+            print(json.dumps(r))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
