@@ -9,9 +9,11 @@ import math
 import shutil
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import torch
 
+import toolgym  # noqa: F401  (registers the ToolGym envs)
 from baselines.agents.llm import AGENT_SETTINGS_FILE, read_agent_settings
 from baselines.train import __main__ as train_cli
 from baselines.train.common import TrainingDivergedError
@@ -440,7 +442,7 @@ def test_the_shipped_configs_are_found() -> None:
 def test_every_shipped_config_loads_with_its_trainer(path: Path) -> None:
     kind = RLConfig if path.stem.endswith("_rl") else SFTConfig
     cfg = load_config(kind, path, [], **({"init": "runs/x"} if kind is RLConfig else {}))
-    assert cfg.env in {"ToolGym/Lookup-v0", "ToolGym/Search-v0", "ToolGym/Calc-v0"}
+    assert cfg.env.startswith("ToolGym/") and cfg.env in gym.registry, cfg.env
     if path.name.endswith("_from_base.yaml"):  # SFT from the base model, with the collapse study's format
         base = load_config(SFTConfig, "baselines/train/configs/base_mixture.yaml")
         committed = Path(cfg.init)
