@@ -2,13 +2,13 @@
 
 Reads a result directory's ``steps.csv`` and ``runs.csv`` (``python -m benchmarks.collapse run``'s
 merged output) and prints one row per run: the first and best 5-step means of training success
-(learned = best >= first + 0.15), the break (the first step whose training success is below half of
-the first 5-step mean), the lr and the largest approx-KL up to it, the entropy at step 1 and at the
-break, the share of zero-advantage groups in the first 20 steps (or all steps, if fewer) and before the
-break, the
-detector's collapse step, the final evaluation and process CPU-seconds per step. Runs stopped before
-they finished are read from ``partial/<run>.csv`` (copies of their ``metrics.csv``). Run from the
-repository root:
+(learned: the study's rule, :func:`benchmarks.collapse.warning.learned`, a 5-step mean at least
+0.15 above the first), the break (the first step whose training success is below half of the first
+5-step mean), the lr and the largest approx-KL up to it, the entropy at step 1 and at the break,
+the share of zero-advantage groups in the first 20 steps (or all steps, if fewer) and before the
+break, the detector's collapse step, the final evaluation and process CPU-seconds per step. Runs
+stopped before they finished are read from ``partial/<run>.csv`` (copies of their
+``metrics.csv``). Run from the repository root:
 
     python benchmarks/results/collapse/search/sql_breaks.py benchmarks/results/collapse/search/sql_none_lr5e-4 \
         benchmarks/results/collapse/search/sql_permuted_lr5e-4
@@ -20,6 +20,9 @@ import csv
 import json
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[4]))  # the repository root, for `benchmarks`
+from benchmarks.collapse.warning import Protocol, learned  # noqa: E402
 
 
 def _f(row: dict[str, str], key: str) -> float | None:
@@ -39,7 +42,7 @@ def _summary(name: str, rows: list[dict[str, str]], run: dict[str, str] | None) 
     marked = [int(float(r["diag/collapse_step"])) for r in rows if (_f(r, "diag/collapse_step") or -1) > 0]
     return {
         "run": name, "partial": run is None, "steps": len(rows),
-        "first5": round(first, 3), "best5": round(max(means), 3), "learned": max(means) >= first + 0.15,
+        "first5": round(first, 3), "best5": round(max(means), 3), "learned": learned(success, Protocol()),
         "break_step": int(rows[broke]["step"]) if broke is not None else None,
         "lr_at_break": _f(rows[broke], "train/lr") if broke is not None else None,
         "max_approx_kl_to_break": round(max(_f(r, "train/approx_kl") or 0.0 for r in upto), 4),
