@@ -67,6 +67,10 @@ SHORT_RUN_SUPERVISION: tuple[str, ...] = (
     "supervision.interleave_steps=10",
 )
 
+STUDY_RL: tuple[str, ...] = SHORT_RUN_SUPERVISION + ("eval_every=10", "eval_episodes=64", "save_every=10")
+"""RL overrides every preset shares: the short-run supervision settings, an evaluation on 64
+episodes every 10 steps, and a checkpoint every 10 steps (for resumes and counterfactual replays)."""
+
 STUDY_CONTEXT: dict[str, tuple[str, ...]] = {
     "ToolGym/Lookup-v0": ("model.max_positions=256",),
     "ToolGym/Search-v0": ("model.max_positions=640",),
@@ -80,7 +84,7 @@ PRESETS: dict[str, Preset] = {
     "ToolGym/Lookup-v0": Preset(
         sft_config=CONFIG_DIR / "lookup_sft.yaml",
         rl_config=CONFIG_DIR / "lookup_rl.yaml",
-        rl_overrides=SHORT_RUN_SUPERVISION + ("eval_every=10", "eval_episodes=64", "save_every=10"),
+        rl_overrides=STUDY_RL,
         sft_overrides=STUDY_CONTEXT["ToolGym/Lookup-v0"],
         lr=2e-3,
         steps=30,
@@ -88,7 +92,7 @@ PRESETS: dict[str, Preset] = {
     "ToolGym/Search-v0": Preset(
         sft_config=CONFIG_DIR / "search_sft.yaml",
         rl_config=CONFIG_DIR / "search_rl.yaml",
-        rl_overrides=SHORT_RUN_SUPERVISION + ("eval_every=10", "eval_episodes=64", "save_every=10", "split=train", "eval_split=train"),
+        rl_overrides=STUDY_RL + ("split=train", "eval_split=train"),
         sft_overrides=STUDY_CONTEXT["ToolGym/Search-v0"],
         lr=2e-3,
         steps=30,
@@ -96,14 +100,14 @@ PRESETS: dict[str, Preset] = {
     "ToolGym/Calc-v0": Preset(
         sft_config=CONFIG_DIR / "calc_sft_from_base.yaml",
         rl_config=CONFIG_DIR / "calc_rl.yaml",
-        rl_overrides=SHORT_RUN_SUPERVISION + ("eval_every=10", "eval_episodes=64", "save_every=10"),
+        rl_overrides=STUDY_RL,
         lr=5e-4,
         steps=60,
     ),
     "ToolGym/SQL-v0": Preset(
         sft_config=CONFIG_DIR / "calc_sft_from_base.yaml",
         rl_config=CONFIG_DIR / "sql_rl.yaml",
-        rl_overrides=SHORT_RUN_SUPERVISION + ("eval_every=10", "eval_episodes=64", "save_every=10"),
+        rl_overrides=STUDY_RL,
         sft_overrides=("env=ToolGym/SQL-v0",),
         lr=5e-4,
         steps=60,
