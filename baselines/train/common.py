@@ -188,6 +188,23 @@ def chunks(n: int, size: int) -> list[list[int]]:
     return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
 
 
+def micro_groups(rows: Sequence[int], size: int | None, world_size: int = 1) -> list[list[int]]:
+    """``rows`` (one minibatch) split into the fewest strided groups ``rows[k::n]`` that give each
+    of ``world_size`` processes at most ``size`` rows a forward pass (gradient accumulation).
+
+    Every group keeps at least ``world_size`` rows, so that each process gets one; when the rows
+    do not divide evenly that can leave a process one row more than ``size``. ``size=None`` is one
+    group: the whole minibatch.
+    """
+    if size is None:
+        return [list(rows)]
+    if size < 1:
+        raise ValueError(f"micro-batch size must be ≥ 1 or None, got {size!r}.")
+    n = max(1, math.ceil(len(rows) / (size * world_size)))
+    n = min(n, max(1, len(rows) // world_size))
+    return [list(rows[k::n]) for k in range(n)]
+
+
 @torch.no_grad()
 def probe_stats(
     model: Any,

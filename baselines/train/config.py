@@ -359,6 +359,13 @@ class RLConfig(CommonConfig):
     group_size: int = field(default=8, metadata={"help": "Episodes per task (G)."})
     epochs: int = field(default=4, metadata={"help": "Passes over each rollout batch."})
     minibatches: int = field(default=2, metadata={"help": "Minibatches per pass (updates = epochs × minibatches)."})
+    micro_batch_size: int | None = field(
+        default=None,
+        metadata={"help": "Rows per forward pass (per process) of an update, whose gradients accumulate over a "
+                          "minibatch's micro-batches, and of the no-grad passes (old and reference log-probs, "
+                          "KL after an update, guards). The update is the same up to float rounding; peak memory, "
+                          "which grows with rows × sequence length × vocabulary, falls. None = a whole minibatch."},
+    )
     target_kl: float | None = field(
         default=None,
         metadata={"help": "PPO's early stop (Spinning Up, Stable-Baselines3): end a step's updates as soon as a "
@@ -499,6 +506,8 @@ class RLConfig(CommonConfig):
                      "spike_window"):
             _check(getattr(self, name) >= 1, f"{name} must be ≥ 1, got {getattr(self, name)!r}.")
         _check(self.group_size >= 2, f"group_size must be ≥ 2 (GRPO compares episodes of a task), got {self.group_size!r}.")
+        _check(self.micro_batch_size is None or self.micro_batch_size >= 1,
+               f"micro_batch_size must be ≥ 1 or None (a whole minibatch), got {self.micro_batch_size!r}.")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")
         _check(self.target_kl is None or self.target_kl > 0, f"target_kl must be > 0 or None, got {self.target_kl!r}.")
         _check(not self.target_kl_rollback or self.target_kl is not None, "target_kl_rollback needs target_kl (got None).")

@@ -20,6 +20,14 @@ Logged statistics are reduced the same way (``mean_r(stat_r · scale_r)``; maxim
 ``train/loss`` and every other metric keep their single-process meaning and name. Only rank 0
 logs, evaluates and writes checkpoints.
 
+Micro-batches (``micro_batch_size``, gradient accumulation) use the same shares one level down: a
+rank's share of a minibatch runs in parts, part ``m`` scaled by ``W · n_{r,m} / N``
+(:meth:`Distributed.micro_loss_scales`; ``n_{r,m} / N`` in one process), so the accumulated
+gradient is the whole minibatch's; a replicated term (``sft_mix``) is computed on the first part
+only, and :func:`combine_micro_stats` turns the parts' statistics into the rank's before
+:meth:`Distributed.reduce_stats`. Under DDP the gradients are all-reduced once, at the last part's
+backward.
+
 FSDP / DeepSpeed configs of ``accelerate`` are rejected with a clear error: rollouts sample from
 the full, unsharded model on every rank, which DDP keeps and FSDP does not (see docs/scaling.md).
 """
@@ -74,6 +82,37 @@ class LossScales:
     on_policy: float = 1.0
     control_kl: float = 1.0
     total_tokens: float | None = None
+
+
+def combine_micro_stats(
+    parts: Sequence[tuple[dict[str, torch.Tensor | float], LossScales]],
+) -> tuple[dict[str, float], LossScales]:
+    """One rank's ``rl_loss`` statistics and :class:`LossScales` for a whole minibatch, from those
+    of its micro-batches (gradient accumulation): a token / on-policy / control-KL mean is the
+    micro-batches' means weighted by their counts (their scales), a maximum the largest, and a
+    ``plain`` statistic (a share of the whole, like the loss, or a term computed on one
+    micro-batch only, like ``sft_mix``'s NLL) their sum. The scales add up, so the result goes on
+    to :meth:`Distributed.reduce_stats` as one micro-batch's would."""
+    first = parts[0][1]
+    total = LossScales(
+        sum(s.tokens for _, s in parts), sum(s.on_policy for _, s in parts), sum(s.control_kl for _, s in parts),
+        first.total_tokens,
+    )
+    weight_of = {**{k: "tokens" for k in TOKEN_STATS}, **{k: "on_policy" for k in ON_POLICY_STATS},
+                 **{k: "control_kl" for k in CONTROL_KL_STATS}}
+    out: dict[str, float] = {}
+    for key in {k for stats, _ in parts for k in stats}:
+        values = [(float(stats[key]), scales) for stats, scales in parts if key in stats]
+        if key in MAX_STATS:
+            out[key] = max(v for v, _ in values)
+        elif key in weight_of:
+            kind = weight_of[key]
+            weighted = [(v, getattr(s, kind)) for v, s in values if getattr(s, kind) > 0]
+            norm = sum(w for _, w in weighted)
+            out[key] = sum(v * w for v, w in weighted) / norm if norm > 0 else values[0][0]
+        else:
+            out[key] = sum(v for v, _ in values)
+    return out, total
 
 
 class Distributed:
@@ -221,11 +260,22 @@ class Distributed:
     # ------------------------------------------------------------------ losses and statistics
     def loss_scales(self, tokens: torch.Tensor, on_policy: torch.Tensor, control_kl: torch.Tensor) -> LossScales:
         """:class:`LossScales` of this rank's minibatch shard from its local counts (one all-reduce)."""
-        local = torch.stack([tokens.float().sum(), on_policy.float().sum(), control_kl.float().sum()]).cpu()
-        total = self.all_reduce(local)
+        return self.micro_loss_scales([(tokens, on_policy, control_kl)])[0]
+
+    def micro_loss_scales(self, masks: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> list[LossScales]:
+        """:class:`LossScales` of each micro-batch of this rank's minibatch shard (gradient
+        accumulation), from the ``(tokens, on_policy, control_kl)`` masks of each: ``W · n / N``
+        with ``n`` the micro-batch's count and ``N`` the whole minibatch's over every rank and
+        micro-batch (one all-reduce). One micro-batch gives :meth:`loss_scales`; in one process
+        the factors are the micro-batches' shares ``n / N`` of the minibatch's token means."""
+        local = torch.stack([torch.stack([m.float().sum() for m in counts]) for counts in masks]).cpu()
+        total = self.all_reduce(local.sum(0))
         w = float(self.world_size)
-        ratio = [w * float(n) / float(t) if float(t) > 0 else 0.0 for n, t in zip(local, total, strict=True)]
-        return LossScales(ratio[0], ratio[1], ratio[2], float(total[0]))
+        out = []
+        for row in local:
+            ratio = [w * float(n) / float(t) if float(t) > 0 else 0.0 for n, t in zip(row, total, strict=True)]
+            out.append(LossScales(ratio[0], ratio[1], ratio[2], float(total[0])))
+        return out
 
     def token_scale(self, tokens: torch.Tensor) -> tuple[float, float]:
         """``(W · n_r / N, N)`` for one token count (SFT)."""

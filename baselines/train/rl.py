@@ -16,7 +16,9 @@ One RL step:
 3. recompute the behaviour log-probs on the training sequences (without hints), reference
    statistics, and the diagnostics (teacher-forced probe on gold trajectories, on-policy control
    token probabilities);
-4. ``epochs × minibatches`` updates of :func:`rl_loss` (stale ratios, as in PPO); an update whose
+4. ``epochs × minibatches`` updates of :func:`rl_loss` (stale ratios, as in PPO; with
+   ``micro_batch_size`` each minibatch's gradient is accumulated over parts of that many rows,
+   and the no-grad passes of step 3 run on such parts too); an update whose
    gradient is exactly zero (no learning signal), or whose learning rate is 0, is skipped, not
    stepped (``train/skipped_updates``); with ``target_kl``, the step's updates end at the first
    minibatch whose approx-KL before its update exceeds ``1.5 × target_kl`` (PPO's early stop,
@@ -41,6 +43,7 @@ loss and hooks); this module calls the enabled terms' hooks and knows no term by
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -78,6 +81,7 @@ from baselines.train.common import (
     fixed_requests,
     hold_out_dir,
     load_checkpoint_state,
+    micro_groups,
     probe_stats,
     save_checkpoint,
     save_policy,
@@ -95,7 +99,7 @@ from baselines.train.envs import ExpertBank, make_envs, task_ids
 from baselines.train.grammar import env_action_format, format_control_tokens
 from baselines.train.guards import exceeded, probe_changes
 from baselines.train.logger import MetricLogger
-from baselines.train.multiprocess import Distributed, LossScales, NullLogger
+from baselines.train.multiprocess import Distributed, LossScales, NullLogger, combine_micro_stats
 from baselines.train.optim import RandomStreams, adam_update_rms, optimizer_for, scheduled_lr, set_lr
 from baselines.train.sft import sft_step
 from baselines.train.supervision import clip_ranges, clipped_pg_loss, control_kl_positions, k3_kl, masked_mean
@@ -540,7 +544,7 @@ class RLTrainer:
         ctrl = torch.zeros((*shape, len(self.control.id_list)), device=dev)
         ref_ctrl = torch.zeros_like(ctrl)
         self.model.eval()
-        for rows in chunks(batch.size, max(1, batch.size // cfg.minibatches)):
+        for rows in chunks(batch.size, self._chunk_rows(batch.size)):
             sub = batch.select(rows)
             w = sub.targets.shape[1]
             idx = torch.as_tensor(rows)
@@ -609,7 +613,7 @@ class RLTrainer:
 
     def update(self, prepared: PreparedBatch, episodes: list[Episode]) -> dict[str, float]:
         """``epochs × minibatches`` optimiser steps on the batch; returns averaged statistics."""
-        cfg, sup = self.cfg, self.cfg.supervision
+        cfg = self.cfg
         own = [e for e in episodes if e.success and not e.is_expert]
         sums: dict[str, float] = {}
         maxima = {"ratio_max": 0.0, "grad_norm_max": 0.0, "adam_rms_max": 0.0}
@@ -628,30 +632,10 @@ class RLTrainer:
                 rows = sorted(order[mb::cfg.minibatches])
                 if not rows:
                     continue
-                scales = None
-                if self.dist.enabled:  # this rank's rows; global token means (see multiprocess.py)
-                    self.dist.check_shardable(len(rows), "An RL minibatch")
-                    rows = self.dist.shard(rows)
-                part = prepared.select(rows)
-                if self.dist.enabled:
-                    pb = part.batch
-                    positions = control_kl_positions(
-                        pb.targets, part.ref_argmax, pb.loss_mask, self.control_ids, sup.control_kl_positions
-                    )
-                    scales = self.dist.loss_scales(pb.loss_mask, pb.loss_mask * (~pb.is_expert)[:, None], positions)
-                logits = batch_logits(self.train_model, part.batch, cfg.temperature)
-                ref_logits = None
-                if any(t.needs_ref_logits for t in enabled_terms(sup)):
-                    with torch.no_grad():
-                        ref_logits = batch_logits(self.ref_model, part.batch, cfg.temperature)
-                sft_batch = sft_logits = None
-                if uses_sft_batch(cfg):
-                    sft_batch = self.sft_mix_batch(own)
-                    if sft_batch is not None:
-                        sft_logits = batch_logits(self.train_model, sft_batch, cfg.temperature)
-                loss, stats = rl_loss(
-                    logits, part, cfg, self.control_ids, ref_logits=ref_logits, sft_logits=sft_logits, sft_batch=sft_batch,
-                    scales=scales,
+                self.optimizer.zero_grad(set_to_none=True)
+                every = cfg.control_grad_norm_every
+                loss, stats, scales = self._backward_minibatch(
+                    prepared, rows, own, control_norm=bool(epoch == 0 and mb == 0 and every and self.step % every == 0)
                 )
                 # under DDP every rank must stop together: check the sum over ranks
                 check_finite("RL loss", self.dist.all_reduce(loss.detach().reshape(1)), self.step)
@@ -667,11 +651,6 @@ class RLTrainer:
                     norm = torch.zeros(())  # the step's first minibatch: logged as one skipped update
                     skipped += 1
                 else:
-                    self.optimizer.zero_grad(set_to_none=True)
-                    every = cfg.control_grad_norm_every
-                    if epoch == 0 and mb == 0 and every and self.step % every == 0:
-                        stats["grad_norm_control"] = torch.tensor(self._control_grad_norm(logits, part, scales))
-                    loss.backward()
                     norm = torch.nn.utils.clip_grad_norm_(
                         self.model.parameters(), cfg.grad_clip if cfg.grad_clip is not None else float("inf")
                     )
@@ -686,7 +665,7 @@ class RLTrainer:
                     else:  # no learning signal (e.g. every advantage 0, no auxiliary term) or a zero lr
                         skipped += 1  # (signal_scaled_lr): AdamW would still move its moments, or the weights
                 n_updates += 1
-                stats["loss"] = loss.detach()
+                stats["loss"] = loss
                 stats["grad_norm"] = norm.detach()
                 if self.dist.enabled:
                     stats = self.dist.reduce_stats(stats, scales)
@@ -713,6 +692,71 @@ class RLTrainer:
                     out["train/approx_kl_after_update"] = self._kl_after_update(prepared)
             out["train/kl_rolled_back"] = float(rolled_back)
         return out
+
+    def _backward_minibatch(
+        self, prepared: PreparedBatch, rows: list[int], own: list[Episode], *, control_norm: bool = False
+    ) -> tuple[torch.Tensor, dict[str, Any], LossScales | None]:
+        """Forward and backward passes of one minibatch's :func:`rl_loss`, leaving its gradient in
+        the parameters' ``.grad``: this process's share of ``rows`` under multi-process training,
+        in micro-batches of ``micro_batch_size`` rows whose scaled losses add up to the
+        minibatch's (gradient accumulation; each backward frees its micro-batch's logits).
+
+        Returns:
+            ``(loss, stats, scales)``: the minibatch's loss (detached), its statistics on this
+            process (with ``grad_norm_control`` when ``control_norm``) and this process's
+            :class:`LossScales` (None in one process without micro-batches).
+        """
+        cfg, sup = self.cfg, self.cfg.supervision
+        if self.dist.enabled:  # this rank's rows; global token means (see multiprocess.py)
+            self.dist.check_shardable(len(rows), "An RL minibatch")
+        groups = micro_groups(rows, cfg.micro_batch_size, self.dist.world_size)
+        parts = [prepared.select(self.dist.shard(group)) for group in groups]
+        scales: list[LossScales | None] = [None]
+        if self.dist.enabled or len(parts) > 1:
+            masks = []
+            for part in parts:
+                pb = part.batch
+                positions = control_kl_positions(
+                    pb.targets, part.ref_argmax, pb.loss_mask, self.control_ids, sup.control_kl_positions
+                )
+                masks.append((pb.loss_mask, pb.loss_mask * (~pb.is_expert)[:, None], positions))
+            scales = list(self.dist.micro_loss_scales(masks))
+        needs_ref = any(t.needs_ref_logits for t in enabled_terms(sup))
+        sft_batch = self.sft_mix_batch(own) if uses_sft_batch(cfg) else None  # replicated: on the first micro-batch only
+        total: torch.Tensor | None = None
+        per_part: list[tuple[dict[str, Any], LossScales | None]] = []
+        control_grads: list[torch.Tensor] | None = None
+        for i, (part, part_scales) in enumerate(zip(parts, scales, strict=True)):  # [None]: one part
+            logits = batch_logits(self.train_model, part.batch, cfg.temperature)
+            ref_logits = None
+            if needs_ref:
+                with torch.no_grad():
+                    ref_logits = batch_logits(self.ref_model, part.batch, cfg.temperature)
+            sft_logits = None
+            part_sft = sft_batch if i == 0 else None
+            if part_sft is not None:
+                sft_logits = batch_logits(self.train_model, part_sft, cfg.temperature)
+            loss, stats = rl_loss(
+                logits, part, cfg, self.control_ids, ref_logits=ref_logits, sft_logits=sft_logits, sft_batch=part_sft,
+                scales=part_scales,
+            )
+            if control_norm:
+                grads = self._control_grads(logits, part, part_scales)
+                control_grads = grads if control_grads is None else [a + b for a, b in zip(control_grads, grads, strict=True)]
+            # under DDP, gradients are averaged over ranks once, at the last micro-batch's backward
+            sync = self.dist.enabled and i < len(parts) - 1
+            with self.train_model.no_sync() if sync else contextlib.nullcontext():
+                loss.backward()
+            total = loss.detach() if total is None else total + loss.detach()
+            per_part.append((stats, part_scales))
+        if len(per_part) == 1:
+            stats, rank_scales = per_part[0]
+        else:
+            stats, rank_scales = combine_micro_stats(per_part)  # type: ignore[arg-type]
+        if control_grads is not None:
+            stats["grad_norm_control"] = torch.tensor(self._control_grad_norm(control_grads))
+        assert total is not None  # micro_groups gives at least one part
+        return total, stats, rank_scales
 
     def _restore(self, state: tuple[dict[str, Any], dict[str, Any]]) -> None:
         """Put back the weights and optimiser state saved before an Adam step (``target_kl_rollback``)."""
@@ -749,6 +793,13 @@ class RLTrainer:
         nll = self._token_mean(self._expert_batch(), lambda rows, part, logp: (-logp * part.loss_mask, part.loss_mask))
         return float(self.dist.all_reduce(torch.tensor([nll], dtype=torch.float64), "mean"))
 
+    def _chunk_rows(self, n: int) -> int:
+        """Rows per forward pass of the no-grad passes over a batch of ``n`` rows (old and reference
+        log-probs, the KL after an update, the guards' readings): a minibatch's, or at most
+        ``micro_batch_size``."""
+        size = max(1, n // self.cfg.minibatches)
+        return size if self.cfg.micro_batch_size is None else min(size, self.cfg.micro_batch_size)
+
     @torch.no_grad()
     def _token_mean(
         self, batch: TokenBatch,
@@ -760,7 +811,7 @@ class RLTrainer:
         total = num = 0.0
         self.model.eval()
         try:
-            for rows in chunks(batch.size, max(1, batch.size // self.cfg.minibatches)):
+            for rows in chunks(batch.size, self._chunk_rows(batch.size)):
                 part = batch.select(rows)
                 logp, _ = token_logprobs(batch_logits(self.model, part, self.cfg.temperature), part.targets)
                 values, weights = term(rows, part, logp)
@@ -791,27 +842,31 @@ class RLTrainer:
 
         return self._token_mean(batch, kl_terms)
 
-    def _control_grad_norm(self, logits: torch.Tensor, part: PreparedBatch, scales: LossScales | None = None) -> float:
-        """Norm of the gradient of the trained token-mean loss terms (:func:`token_terms`'
-        ``trained``: the policy gradient with the run's clip ranges and policy shaping, plus the
-        k3-KL and entropy terms) restricted to positions whose target is a control token (first
-        minibatch of the step; the loss's token-mean normaliser). Under multi-process training the
-        normaliser is the global token count and the gradients of all ranks are summed before
-        taking the norm."""
+    def _control_grads(self, logits: torch.Tensor, part: PreparedBatch, scales: LossScales | None = None) -> list[torch.Tensor]:
+        """This process's per-parameter gradient of the trained token-mean loss terms
+        (:func:`token_terms`' ``trained``: the policy gradient with the run's clip ranges and
+        policy shaping, plus the k3-KL and entropy terms) restricted to positions whose target is a
+        control token, divided by the minibatch's loss-mask tokens (over every process and
+        micro-batch: ``scales.total_tokens``); zeros for a part without control tokens."""
         b = part.batch
+        params = [p for p in self.model.parameters() if p.requires_grad]
         per_token = token_terms(logits, part, self.cfg)["trained"]
         ctrl = b.loss_mask * b.control_mask
         total = scales.total_tokens if scales is not None and scales.total_tokens is not None else b.loss_mask.sum()
         loss = (per_token * ctrl).sum() / torch.as_tensor(total).clamp(min=1.0)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if self.dist.enabled:  # every rank must join the all-reduce, even with no control token
-            grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-            flat = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grads, params, strict=True)])
-            return float(self.dist.all_reduce(flat.double()).norm())
         if not loss.requires_grad or float(ctrl.sum()) == 0:
-            return 0.0
+            return [torch.zeros_like(p) for p in params]
         grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-        return float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None)))
+        return [g if g is not None else torch.zeros_like(p) for g, p in zip(grads, params, strict=True)]
+
+    def _control_grad_norm(self, grads: list[torch.Tensor]) -> float:
+        """Norm of the control-position gradient (:meth:`_control_grads`, summed over a
+        minibatch's micro-batches) of the step's first minibatch. Under multi-process training
+        the gradients of all ranks are summed before taking the norm."""
+        if self.dist.enabled:  # every rank must join the all-reduce, even with no control token
+            flat = torch.cat([g.flatten() for g in grads])
+            return float(self.dist.all_reduce(flat.double()).norm())
+        return float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads)))
 
     def interleaved_sft(self, window: Iterable[dict[str, float]]) -> dict[str, float]:
         """SFT phase on expert trajectories of the tasks with reward 0 throughout ``window`` (one

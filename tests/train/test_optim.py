@@ -507,15 +507,16 @@ def test_grad_norm_control_follows_the_trained_loss(sft_checkpoint, tmp_path) ->
     b = prepared.batch
     prepared.batch.advantages.copy_(torch.linspace(-1, 1, b.size))
     logits = trainer.policy.logits(b.input_ids, b.attention_mask)
-    norm = trainer._control_grad_norm(logits, prepared)
+    norm = trainer._control_grad_norm(trainer._control_grads(logits, prepared))
     prepared.old_logp[b.is_expert] = -50.0
-    assert norm > 0 and trainer._control_grad_norm(logits, prepared) == pytest.approx(norm, rel=1e-6)
+    again = trainer._control_grad_norm(trainer._control_grads(logits, prepared))
+    assert norm > 0 and again == pytest.approx(norm, rel=1e-6)
     sup = SupervisionConfig(use=["sft_only"], sft_mix_batch=2)
     trainer = RLTrainer(rl_config(sft_checkpoint, tmp_path / "sft_only", eval_every=0, supervision=sup))
     prepared, _ = trainer.prepare(trainer.collect(trainer.train_ids[:2]))
     prepared.batch.advantages.copy_(torch.linspace(-1, 1, prepared.batch.size))
     logits = trainer.policy.logits(prepared.batch.input_ids, prepared.batch.attention_mask)
-    assert trainer._control_grad_norm(logits, prepared) == 0.0
+    assert trainer._control_grad_norm(trainer._control_grads(logits, prepared)) == 0.0
 
 
 def test_kl_after_the_last_update_is_logged(sft_checkpoint, tmp_path) -> None:
