@@ -59,9 +59,11 @@ def _summary(name: str, rows: list[dict[str, str]], run: dict[str, str] | None) 
 
 def breaks(result_dir: Path) -> list[dict[str, object]]:
     """One summary per run of ``result_dir`` (see the module docstring): the finished runs of its
-    ``steps.csv``/``runs.csv``, then the partial runs' ``metrics.csv`` copies in ``partial/``."""
-    steps = list(csv.DictReader((result_dir / "steps.csv").open()))
-    runs = sorted(csv.DictReader((result_dir / "runs.csv").open()), key=lambda r: int(r["seed"]))
+    ``steps.csv``/``runs.csv`` (none when the directory has only partial runs), then the partial
+    runs' ``metrics.csv`` copies in ``partial/``."""
+    finished = (result_dir / "runs.csv").exists()
+    steps = list(csv.DictReader((result_dir / "steps.csv").open())) if finished else []
+    runs = sorted(csv.DictReader((result_dir / "runs.csv").open()), key=lambda r: int(r["seed"])) if finished else []
     out = [_summary(r["run"], [s for s in steps if s["run"] == r["run"]], r) for r in runs]
     for path in sorted((result_dir / "partial").glob("*.csv")):
         out.append(_summary(path.stem, list(csv.DictReader(path.open())), None))
