@@ -60,6 +60,11 @@ CONTROL_KL_STATS = stats_normalised_by("control_kl")
 """``rl_loss`` statistics that are means over the ``control_kl`` positions."""
 MAX_STATS = stats_normalised_by("max")
 """``rl_loss`` statistics reduced with ``max``."""
+SCALE_OF: dict[str, str] = {
+    **{k: "tokens" for k in TOKEN_STATS}, **{k: "on_policy" for k in ON_POLICY_STATS},
+    **{k: "control_kl" for k in CONTROL_KL_STATS},
+}
+"""The :class:`LossScales` field that weights each mean statistic (the others are ``max`` or ``plain``)."""
 
 
 def launched_world_size() -> int:
@@ -98,15 +103,13 @@ def combine_micro_stats(
         sum(s.tokens for _, s in parts), sum(s.on_policy for _, s in parts), sum(s.control_kl for _, s in parts),
         first.total_tokens,
     )
-    weight_of = {**{k: "tokens" for k in TOKEN_STATS}, **{k: "on_policy" for k in ON_POLICY_STATS},
-                 **{k: "control_kl" for k in CONTROL_KL_STATS}}
     out: dict[str, float] = {}
     for key in {k for stats, _ in parts for k in stats}:
         values = [(float(stats[key]), scales) for stats, scales in parts if key in stats]
         if key in MAX_STATS:
             out[key] = max(v for v, _ in values)
-        elif key in weight_of:
-            kind = weight_of[key]
+        elif key in SCALE_OF:
+            kind = SCALE_OF[key]
             weighted = [(v, getattr(s, kind)) for v, s in values if getattr(s, kind) > 0]
             norm = sum(w for _, w in weighted)
             out[key] = sum(v * w for v, w in weighted) / norm if norm > 0 else values[0][0]
@@ -289,8 +292,7 @@ class Distributed:
         if not self.enabled or scales is None:
             return {k: float(v) for k, v in stats.items()}
         keys = sorted(stats)
-        weight = {**{k: scales.tokens for k in TOKEN_STATS}, **{k: scales.on_policy for k in ON_POLICY_STATS},
-                  **{k: scales.control_kl for k in CONTROL_KL_STATS}}
+        weight = {k: getattr(scales, kind) for k, kind in SCALE_OF.items()}
         means = torch.tensor([float(stats[k]) * weight.get(k, 1.0) for k in keys if k not in MAX_STATS], dtype=torch.float64)
         maxima = torch.tensor([float(stats[k]) for k in keys if k in MAX_STATS], dtype=torch.float64)
         means = self.all_reduce(means, "mean")
