@@ -1,4 +1,4 @@
-"""Entries 46-49: did GRPO learn on SQL-v0 before it broke, and when did it break?
+"""Entries 46-50: did GRPO learn on SQL-v0 before it broke, and when did it break?
 
 Reads a result directory's ``steps.csv`` and ``runs.csv`` (``python -m benchmarks.collapse run``'s
 merged output) and prints one row per run: the first and best 5-step means of training success
@@ -6,7 +6,10 @@ merged output) and prints one row per run: the first and best 5-step means of tr
 0.15 above the first), the break (the first step whose training success is below half of the first
 5-step mean), the lr and the largest approx-KL up to it, the entropy at step 1 and at the break,
 the share of zero-advantage groups in the first 20 steps (or all steps, if fewer) and before the
-break, the detector's collapse step, the final evaluation and process CPU-seconds per step. Runs
+break, the detector's collapse step, the study's ``drop_step`` (collapse after learning), entry
+49's lasting fall (the first step from which every step is below half of the first 5-step mean,
+with at least 3 steps after it), the probe's illegal control-token mass at steps 1, 10, 20, ... and
+the last, the final evaluation and process CPU-seconds per step. Runs
 stopped before they finished are read from ``partial/<run>.csv`` (copies of their
 ``metrics.csv``). Run from the repository root:
 
@@ -22,7 +25,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4]))  # the repository root, for `benchmarks`
-from benchmarks.collapse.warning import Protocol, learned  # noqa: E402
+from benchmarks.collapse.warning import Protocol, drop_step, learned  # noqa: E402
 
 
 def _f(row: dict[str, str], key: str) -> float | None:
@@ -39,6 +42,8 @@ def _summary(name: str, rows: list[dict[str, str]], run: dict[str, str] | None) 
     upto = rows[: (broke + 1) if broke is not None else len(rows)]
     zero = [float(r["train/zero_adv_group_frac"]) for r in rows[:20]]
     zero_before = [float(r["train/zero_adv_group_frac"]) for r in upto[:-1]] if broke else zero
+    steps = [int(r["step"]) for r in rows]
+    lasting = next((i for i in range(len(success) - 3) if all(s < first / 2 for s in success[i:])), None)
     marked = [int(float(r["diag/collapse_step"])) for r in rows if (_f(r, "diag/collapse_step") or -1) > 0]
     return {
         "run": name, "partial": run is None, "steps": len(rows),
@@ -51,6 +56,13 @@ def _summary(name: str, rows: list[dict[str, str]], run: dict[str, str] | None) 
         "zero_adv_share_first20": round(sum(zero) / len(zero), 3),
         "zero_adv_share_before_break": round(sum(zero_before) / len(zero_before), 3),
         "detector_collapse_step": marked[0] if marked else None,
+        "drop_step": drop_step(success, steps, Protocol()),
+        "lasting_fall_step": steps[lasting] if lasting is not None else None,
+        "probe_illegal": [
+            (int(r["step"]), float(f"{float(r['diag/probe/illegal_total']):.2g}"))
+            for i, r in enumerate(rows) if (i == 0 or int(r["step"]) % 10 == 0 or i == len(rows) - 1)
+            and r.get("diag/probe/illegal_total")
+        ],
         "eval": [(int(r["step"]), float(r["eval/success"])) for r in rows if r.get("eval/success")],
         "final_id_success": _f(run, "final_id_success") if run else None,
         "cpu_s_per_step": round(float(run["run_cpu_s"]) / len(rows), 1) if run else None,
