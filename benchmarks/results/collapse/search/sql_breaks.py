@@ -9,7 +9,8 @@ the share of zero-advantage groups in the first 20 steps (or all steps, if fewer
 break, the detector's collapse step, the study's ``drop_step`` (collapse after learning), entry
 49's lasting fall (the first step from which every step is below half of the first 5-step mean,
 with at least 3 steps after it), the probe's illegal control-token mass at steps 1, 10, 20, ... and
-the last, the final evaluation and process CPU-seconds per step. Runs
+the last, the final evaluation and process CPU-seconds per step (of the last process over all the
+run's steps: too low for a run resumed from a checkpoint, whose earlier steps another process ran). Runs
 stopped before they finished are read from ``partial/<run>.csv`` (copies of their
 ``metrics.csv``). Run from the repository root:
 
