@@ -70,17 +70,24 @@ def _summary(name: str, rows: list[dict[str, str]], run: dict[str, str] | None) 
     }
 
 
-def breaks(result_dir: Path) -> list[dict[str, object]]:
-    """One summary per run of ``result_dir`` (see the module docstring): the finished runs of its
-    ``steps.csv``/``runs.csv`` (none when the directory has only partial runs), then the partial
-    runs' ``metrics.csv`` copies in ``partial/``."""
+def run_rows(result_dir: Path) -> list[tuple[str, list[dict[str, str]], dict[str, str] | None]]:
+    """``(run, per-step rows, runs.csv row or None)`` for every run of ``result_dir``: the finished
+    runs of its ``steps.csv``/``runs.csv`` (none when the directory has only partial runs), then the
+    partial runs' ``metrics.csv`` copies in ``partial/`` (with ``None``)."""
     finished = (result_dir / "runs.csv").exists()
     steps = list(csv.DictReader((result_dir / "steps.csv").open())) if finished else []
     runs = sorted(csv.DictReader((result_dir / "runs.csv").open()), key=lambda r: int(r["seed"])) if finished else []
-    out = [_summary(r["run"], [s for s in steps if s["run"] == r["run"]], r) for r in runs]
+    out: list[tuple[str, list[dict[str, str]], dict[str, str] | None]] = [
+        (r["run"], [s for s in steps if s["run"] == r["run"]], r) for r in runs
+    ]
     for path in sorted((result_dir / "partial").glob("*.csv")):
-        out.append(_summary(path.stem, list(csv.DictReader(path.open())), None))
+        out.append((path.stem, list(csv.DictReader(path.open())), None))
     return out
+
+
+def breaks(result_dir: Path) -> list[dict[str, object]]:
+    """One summary per run of ``result_dir`` (see the module docstring and :func:`run_rows`)."""
+    return [_summary(name, rows, run) for name, rows, run in run_rows(result_dir)]
 
 
 def main(argv: list[str]) -> int:
