@@ -1,14 +1,17 @@
-"""Entry 50: real against permuted advantages on SQL-v0, step by step on the same tasks.
+"""Entries 50-51: arms on SQL-v0 compared step by step on the same tasks.
 
-Runs with the same seed draw the same tasks at every step, so the difference of their training
-success at a step is the reward's effect with the tasks' difficulty taken out. Reads the ``none``
-runs of ``REAL_DIR`` and the ``permuted_advantages`` runs of ``PERMUTED_DIR``. Prints, per seed,
-the mean difference (real − permuted) over blocks of 10 steps, the dev success of each at every
-evaluation (and the start's, from ``REAL_DIR/start_eval.json``), and the probe's illegal
-control-token mass; plots the three, one column per seed, to ``OUT.png``. Run from the repository root:
+Runs with the same seed draw the same tasks at every step, so the difference of two arms'
+training success at a step is the difference the arms make with the tasks' difficulty taken out.
+Each argument after ``OUT.png`` is ``ARM=DIR``: the runs of ``ARM`` in the result directory
+``DIR`` (finished or ``partial/``); the first is the baseline. Prints, per seed, each other arm's
+mean difference from the baseline over blocks of 10 steps, and every arm's dev success at each
+evaluation (and the start's, from the first ``DIR``'s ``start_eval.json``); plots, one column per
+seed, the differences (bars for one other arm, 5-step means for several), dev success, format
+errors (5-step means) and the probe's illegal control-token mass, to ``OUT.png``. Run from the
+repository root, e.g. entry 50's figure:
 
-    python benchmarks/results/collapse/search/sql_paired.py benchmarks/results/collapse/search/sql_half_lr1e-4 \\
-        benchmarks/results/collapse/search/sql_half_permuted_lr1e-4 benchmarks/results/collapse/search/sql_half_lr1e-4_paired.png
+    S=benchmarks/results/collapse/search
+    python $S/sql_paired.py $S/sql_half_lr1e-4_paired.png permuted_advantages=$S/sql_half_permuted_lr1e-4 none=$S/sql_half_lr1e-4
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sql_breaks, beside this file
 from sql_breaks import run_rows  # noqa: E402
 
+COLORS = ("tab:orange", "black", "tab:blue", "tab:green", "tab:purple", "tab:red")
+
 
 def _by_seed(result_dir: Path, arm: str) -> dict[int, list[dict[str, str]]]:
     """The rows (sorted by step) of each of ``arm``'s runs in ``result_dir`` (the study's merge
@@ -27,9 +32,8 @@ def _by_seed(result_dir: Path, arm: str) -> dict[int, list[dict[str, str]]]:
     with (``<arm>_lr..._sN``)."""
     out = {}
     for name, rows, _ in run_rows(result_dir):
-        if not name.startswith(f"{arm}_lr"):
-            continue
-        out[int(name.rsplit("_s", 1)[1])] = sorted((r for r in rows if r.get("train/success")), key=lambda r: int(r["step"]))
+        if name.startswith(f"{arm}_lr"):
+            out[int(name.rsplit("_s", 1)[1])] = sorted((r for r in rows if r.get("train/success")), key=lambda r: int(r["step"]))
     return out
 
 
@@ -38,55 +42,83 @@ def _column(rows: list[dict[str, str]], key: str) -> tuple[list[int], list[float
     return [s for s, _ in pairs], [v for _, v in pairs]
 
 
+def _mean5(values: list[float]) -> list[float]:
+    return [sum(values[max(0, i - 4):i + 1]) / len(values[max(0, i - 4):i + 1]) for i in range(len(values))]
+
+
+def _parse(args: list[str]) -> list[tuple[str, Path]]:
+    arms = []
+    for arg in args:
+        arm, sep, directory = arg.partition("=")
+        if not sep or not arm or not Path(directory).is_dir():
+            raise SystemExit(f"sql_paired.py: expected ARM=DIR with an existing result directory, got {arg!r}")
+        arms.append((arm, Path(directory)))
+    return arms
+
+
 def main(argv: list[str]) -> int:
     """Print the paired differences and write the figure (see the module docstring)."""
-    if len(argv) != 3:
-        print("usage: sql_paired.py REAL_DIR PERMUTED_DIR OUT.png", file=sys.stderr)
+    if len(argv) < 3:
+        print("usage: sql_paired.py OUT.png BASE_ARM=DIR ARM=DIR [ARM=DIR ...]", file=sys.stderr)
         return 2
-    real, permuted = _by_seed(Path(argv[0]), "none"), _by_seed(Path(argv[1]), "permuted_advantages")
-    seeds = sorted(set(real) & set(permuted))
+    arms = _parse(argv[1:])
+    runs = {arm: _by_seed(d, arm) for arm, d in arms}
+    seeds = sorted(set.intersection(*(set(r) for r in runs.values())))
     if not seeds:
-        print(f"no seed has runs in both {argv[0]} and {argv[1]}", file=sys.stderr)
+        print("no seed has a run of every arm given", file=sys.stderr)
         return 2
+    start_file = arms[0][1] / "start_eval.json"
+    start = json.loads(start_file.read_text())["final_id_success"] if start_file.exists() else None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    start_file = Path(argv[0]) / "start_eval.json"
-    start = json.loads(start_file.read_text())["final_id_success"] if start_file.exists() else None
-    fig, axes = plt.subplots(3, len(seeds), figsize=(4.2 * len(seeds), 7.5), sharex=True, squeeze=False)
+    base = arms[0][0]
+    others = [arm for arm, _ in arms[1:]]
+    fig, axes = plt.subplots(4, len(seeds), figsize=(4.4 * len(seeds), 9.5), sharex=True, squeeze=False)
     for col, seed in enumerate(seeds):
-        a, b = real[seed], permuted[seed]
-        n = min(len(a), len(b))
-        diff = [float(x["train/success"]) - float(y["train/success"]) for x, y in zip(a[:n], b[:n], strict=True)]
-        blocks = [(i + 1, min(i + 10, n), sum(diff[i:i + 10]) / len(diff[i:i + 10])) for i in range(0, n, 10)]
-        print(f"seed {seed}: steps in common 1-{n}; real - permuted training success by block: "
-              + ", ".join(f"{lo}-{hi} {m:+.3f}" for lo, hi, m in blocks))
-        for label, rows in (("real", a), ("permuted", b)):
-            steps, dev = _column(rows, "eval/success")
-            print(f"  {label:8s} dev success " + " ".join(f"{s}:{v:.2f}" for s, v in zip(steps, dev, strict=True)))
         ax = axes[0][col]
-        ax.bar(range(1, n + 1), diff, color=["tab:green" if d >= 0 else "tab:red" for d in diff])
+        for k, arm in enumerate(others, 1):
+            a, b = runs[arm][seed], runs[base][seed]
+            n = min(len(a), len(b))
+            diff = [float(x["train/success"]) - float(y["train/success"]) for x, y in zip(a[:n], b[:n], strict=True)]
+            blocks = [(i + 1, min(i + 10, n), sum(diff[i:i + 10]) / len(diff[i:i + 10])) for i in range(0, n, 10)]
+            print(f"seed {seed}: {arm} - {base} training success, steps 1-{n}, by block: "
+                  + ", ".join(f"{lo}-{hi} {m:+.3f}" for lo, hi, m in blocks))
+            if len(others) == 1:
+                ax.bar(range(1, n + 1), diff, color=["tab:green" if d >= 0 else "tab:red" for d in diff])
+            else:
+                ax.plot(range(1, n + 1), _mean5(diff), color=COLORS[k % len(COLORS)], label=arm)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_title(f"seed {seed}")
-        ax.set_ylabel("training success,\nreal − permuted (same tasks)" if col == 0 else "")
-        for key, ax, ylabel in (("eval/success", axes[1][col], "dev success (64 episodes)"),
-                                ("diag/probe/illegal_total", axes[2][col], "illegal control mass (probe)")):
-            for label, rows, color in (("real advantages", a, "black"), ("permuted", b, "tab:orange")):
-                steps, values = _column(rows, key)
-                ax.plot(steps, values, marker="o" if key == "eval/success" else None, ms=3, color=color, label=label)
-            ax.set_ylabel(ylabel if col == 0 else "")
-            if key == "diag/probe/illegal_total":
-                ax.set_yscale("log")
-                ax.set_xlabel("RL step")
+        if len(others) > 1:
+            ax.legend(fontsize=7)
+        if col == 0:
+            ax.set_ylabel(f"training success,\n{'arm' if len(others) > 1 else others[0]} − {base}\n(same tasks"
+                          + (", 5-step mean)" if len(others) > 1 else ")"))
+        for k, (arm, _) in enumerate(arms):
+            rows, color = runs[arm][seed], COLORS[k % len(COLORS)]
+            steps, dev = _column(rows, "eval/success")
+            print(f"  {arm:20s} dev success " + " ".join(f"{s}:{v:.2f}" for s, v in zip(steps, dev, strict=True)))
+            axes[1][col].plot(steps, dev, marker="o", ms=3, color=color, label=arm)
+            steps, fmt = _column(rows, "train/format_error_rate")
+            axes[2][col].plot(steps, _mean5(fmt), color=color, label=arm)
+            steps, mass = _column(rows, "diag/probe/illegal_total")
+            axes[3][col].plot(steps, mass, color=color, label=arm)
         if start is not None:
             axes[1][col].axhline(start, color="grey", ls="--", lw=1, label="start")
-        axes[1][col].legend(fontsize=8)
-    fig.suptitle("SQL-v0, half start, lr 1e-4: real against permuted advantages (entry 50)")
+        axes[1][col].legend(fontsize=7)
+        axes[3][col].set_yscale("log")
+        axes[3][col].set_xlabel("RL step")
+        if col == 0:
+            axes[1][col].set_ylabel("dev success (64 episodes)")
+            axes[2][col].set_ylabel("format errors\n(training, 5-step mean)")
+            axes[3][col].set_ylabel("illegal control mass (probe)")
+    fig.suptitle(f"SQL-v0, the same tasks each step: {', '.join(a for a, _ in arms)}")
     fig.tight_layout()
-    fig.savefig(argv[2], dpi=110)
-    print(f"wrote {argv[2]}")
+    fig.savefig(argv[0], dpi=110)
+    print(f"wrote {argv[0]}")
     return 0
 
 
