@@ -76,7 +76,7 @@ def main(argv: list[str]) -> int:
 
     base = arms[0][0]
     others = [arm for arm, _ in arms[1:]]
-    fig, axes = plt.subplots(4, len(seeds), figsize=(4.4 * len(seeds), 9.5), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(4, len(seeds), figsize=(max(6.5, 4.4 * len(seeds)), 9.5), sharex=True, squeeze=False)
     for col, seed in enumerate(seeds):
         ax = axes[0][col]
         for k, arm in enumerate(others, 1):
@@ -115,7 +115,7 @@ def main(argv: list[str]) -> int:
             axes[1][col].set_ylabel("dev success (64 episodes)")
             axes[2][col].set_ylabel("format errors\n(training, 5-step mean)")
             axes[3][col].set_ylabel("illegal control mass (probe)")
-    fig.suptitle(f"SQL-v0, the same tasks each step: {', '.join(a for a, _ in arms)}")
+    fig.suptitle("SQL-v0, the same tasks each step:\n" + ", ".join(a for a, _ in arms), fontsize=10)
     fig.tight_layout()
     fig.savefig(argv[0], dpi=110)
     print(f"wrote {argv[0]}")
