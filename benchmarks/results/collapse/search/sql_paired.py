@@ -80,16 +80,17 @@ def main(argv: list[str]) -> int:
     for col, seed in enumerate(seeds):
         ax = axes[0][col]
         for k, arm in enumerate(others, 1):
-            a, b = runs[arm][seed], runs[base][seed]
-            n = min(len(a), len(b))
-            diff = [float(x["train/success"]) - float(y["train/success"]) for x, y in zip(a[:n], b[:n], strict=True)]
-            blocks = [(i + 1, min(i + 10, n), sum(diff[i:i + 10]) / len(diff[i:i + 10])) for i in range(0, n, 10)]
-            print(f"seed {seed}: {arm} - {base} training success, steps 1-{n}, by block: "
+            a, b = (dict(zip(*_column(runs[name][seed], "train/success"), strict=True)) for name in (arm, base))
+            common = sorted(set(a) & set(b))  # paired by step number: the same tasks
+            diff = [a[s] - b[s] for s in common]
+            blocks = [(common[i], common[min(i + 10, len(common)) - 1], sum(diff[i:i + 10]) / len(diff[i:i + 10]))
+                      for i in range(0, len(common), 10)]
+            print(f"seed {seed}: {arm} - {base} training success, steps {common[0]}-{common[-1]}, by block: "
                   + ", ".join(f"{lo}-{hi} {m:+.3f}" for lo, hi, m in blocks))
             if len(others) == 1:
-                ax.bar(range(1, n + 1), diff, color=["tab:green" if d >= 0 else "tab:red" for d in diff])
+                ax.bar(common, diff, color=["tab:green" if d >= 0 else "tab:red" for d in diff])
             else:
-                ax.plot(range(1, n + 1), _mean5(diff), color=COLORS[k % len(COLORS)], label=arm)
+                ax.plot(common, _mean5(diff), color=COLORS[k % len(COLORS)], label=arm)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_title(f"seed {seed}")
         if len(others) > 1:
