@@ -1,10 +1,11 @@
-"""Entries 50-52: arms on SQL-v0 compared step by step on the same tasks.
+"""Entries 50-54: arms on SQL-v0 compared step by step on the same tasks.
 
 Runs with the same seed draw the same tasks at every step, so the difference of two arms'
 training success at a step is the difference the arms make with the tasks' difficulty taken out.
 Each argument after ``OUT.png`` is ``ARM=DIR``: the runs of ``ARM`` in the result directory
 ``DIR`` (finished or ``partial/``); the first is the baseline. Prints, per seed, each other arm's
-mean difference from the baseline over blocks of 10 steps, and every arm's dev success at each
+mean difference from the baseline over blocks of 10 steps (``--block N`` as the first argument
+for blocks of N, as entry 54 reads), and every arm's dev success at each
 evaluation (and the start's, from the first ``DIR``'s ``start_eval.json``); plots, one column per
 seed, the differences (bars for one other arm, 5-step means for several), dev success, format
 errors (5-step means) and the probe's illegal control-token mass, to ``OUT.png``. Run from the
@@ -58,8 +59,14 @@ def _parse(args: list[str]) -> list[tuple[str, Path]]:
 
 def main(argv: list[str]) -> int:
     """Print the paired differences and write the figure (see the module docstring)."""
+    block = 10
+    if argv[:1] == ["--block"]:
+        if len(argv) < 2 or not argv[1].isdigit() or int(argv[1]) < 1:
+            print("sql_paired.py: --block expects a positive whole number of steps", file=sys.stderr)
+            return 2
+        block, argv = int(argv[1]), argv[2:]
     if len(argv) < 3:
-        print("usage: sql_paired.py OUT.png BASE_ARM=DIR ARM=DIR [ARM=DIR ...]", file=sys.stderr)
+        print("usage: sql_paired.py [--block N] OUT.png BASE_ARM=DIR ARM=DIR [ARM=DIR ...]", file=sys.stderr)
         return 2
     arms = _parse(argv[1:])
     runs = {arm: _by_seed(d, arm) for arm, d in arms}
@@ -83,8 +90,8 @@ def main(argv: list[str]) -> int:
             a, b = (dict(zip(*_column(runs[name][seed], "train/success"), strict=True)) for name in (arm, base))
             common = sorted(set(a) & set(b))  # paired by step number: the same tasks
             diff = [a[s] - b[s] for s in common]
-            blocks = [(common[i], common[min(i + 10, len(common)) - 1], sum(diff[i:i + 10]) / len(diff[i:i + 10]))
-                      for i in range(0, len(common), 10)]
+            blocks = [(common[i], common[min(i + block, len(common)) - 1], sum(diff[i:i + block]) / len(diff[i:i + block]))
+                      for i in range(0, len(common), block)]
             print(f"seed {seed}: {arm} - {base} training success, steps {common[0]}-{common[-1]}, by block: "
                   + ", ".join(f"{lo}-{hi} {m:+.3f}" for lo, hi, m in blocks))
             if len(others) == 1:
