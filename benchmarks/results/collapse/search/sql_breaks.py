@@ -9,17 +9,19 @@ the share of zero-advantage groups in the first 20 steps (or all steps, if fewer
 break, the detector's collapse step, the study's ``drop_step`` (collapse after learning), entry
 49's lasting fall (the first step from which every step is below half of the first 5-step mean,
 with at least 3 steps after it), the probe's illegal control-token mass at steps 1, 10, 20, ... and
-the last, the final evaluation and process CPU-seconds per step (of the last process over all the
+the last, entry 55's learned rule read on dev success (with ``--dev-above X``: see :func:`dev_rule`), the
+final evaluation and process CPU-seconds per step (of the last process over all the
 run's steps: too low for a run resumed from a checkpoint, whose earlier steps another process ran). Runs
 stopped before they finished are read from ``partial/<run>.csv`` (copies of their
 ``metrics.csv``). Run from the repository root:
 
     python benchmarks/results/collapse/search/sql_breaks.py benchmarks/results/collapse/search/sql_none_lr5e-4 \
-        benchmarks/results/collapse/search/sql_permuted_lr5e-4
+        benchmarks/results/collapse/search/sql_permuted_lr5e-4 [--dev-above 0.570]
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import sys
@@ -34,7 +36,26 @@ def _f(row: dict[str, str], key: str) -> float | None:
     return float(value) if value not in ("", None) else None
 
 
-def _summary(name: str, rows: list[dict[str, str]], run: dict[str, str] | None) -> dict[str, object]:
+def dev_rule(evals: list[tuple[int, float]], above: float) -> tuple[int | None, int | None]:
+    """Entry 55's learned rule on dev success: ``(learned, fell)``, the steps of the second of the
+    first two consecutive evaluations above ``above`` (learned on dev), and of the second of the
+    first two consecutive evaluations after that below half of the best evaluation so far (a fall
+    after learning on dev); ``None`` where it did not happen."""
+    learned_at = next((evals[i + 1][0] for i in range(len(evals) - 1)
+                       if evals[i][1] > above and evals[i + 1][1] > above), None)
+    if learned_at is None:
+        return None, None
+    best = 0.0
+    for i, (step, value) in enumerate(evals):
+        best = max(best, value)
+        if step > learned_at and i > 0 and evals[i - 1][0] > learned_at \
+                and value < best / 2 and evals[i - 1][1] < best / 2:
+            return learned_at, step
+    return learned_at, None
+
+
+def _summary(name: str, rows: list[dict[str, str]], run: dict[str, str] | None,
+             dev_above: float | None = None) -> dict[str, object]:
     rows = sorted((r for r in rows if r.get("train/success")), key=lambda r: int(r["step"]))
     success = [float(r["train/success"]) for r in rows]
     means = [sum(success[i:i + 5]) / 5 for i in range(len(success) - 4)]
@@ -46,6 +67,8 @@ def _summary(name: str, rows: list[dict[str, str]], run: dict[str, str] | None) 
     steps = [int(r["step"]) for r in rows]
     lasting = next((i for i in range(len(success) - 3) if all(s < first / 2 for s in success[i:])), None)
     marked = [int(float(r["diag/collapse_step"])) for r in rows if (_f(r, "diag/collapse_step") or -1) > 0]
+    evals = [(int(r["step"]), float(r["eval/success"])) for r in rows if r.get("eval/success")]
+    dev = dev_rule(evals, dev_above) if dev_above is not None else (None, None)
     return {
         "run": name, "partial": run is None, "steps": len(rows),
         "first5": round(first, 3), "best5": round(max(means), 3), "learned": learned(success, Protocol()),
@@ -64,7 +87,8 @@ def _summary(name: str, rows: list[dict[str, str]], run: dict[str, str] | None) 
             for i, r in enumerate(rows) if (i == 0 or int(r["step"]) % 10 == 0 or i == len(rows) - 1)
             and r.get("diag/probe/illegal_total")
         ],
-        "eval": [(int(r["step"]), float(r["eval/success"])) for r in rows if r.get("eval/success")],
+        "eval": evals,
+        **({"dev_learned_step": dev[0], "dev_fall_step": dev[1]} if dev_above is not None else {}),
         "final_id_success": _f(run, "final_id_success") if run else None,
         "cpu_s_per_step": round(float(run["run_cpu_s"]) / len(rows), 1) if run else None,
     }
@@ -85,19 +109,24 @@ def run_rows(result_dir: Path) -> list[tuple[str, list[dict[str, str]], dict[str
     return out
 
 
-def breaks(result_dir: Path) -> list[dict[str, object]]:
+def breaks(result_dir: Path, dev_above: float | None = None) -> list[dict[str, object]]:
     """One summary per run of ``result_dir`` (see the module docstring and :func:`run_rows`)."""
-    return [_summary(name, rows, run) for name, rows, run in run_rows(result_dir)]
+    return [_summary(name, rows, run, dev_above) for name, rows, run in run_rows(result_dir)]
 
 
 def main(argv: list[str]) -> int:
     """Print and save (``breaks.json`` beside each input) the summaries of the given result directories."""
-    if not argv:
-        print(__doc__.strip().splitlines()[0], file=sys.stderr)
-        print("usage: sql_breaks.py RESULT_DIR [RESULT_DIR ...]", file=sys.stderr)
-        return 2
-    for d in map(Path, argv):
-        rows = breaks(d)
+    parser = argparse.ArgumentParser(prog="sql_breaks.py", description=__doc__.strip().splitlines()[0])
+    parser.add_argument("dirs", nargs="+", type=Path, metavar="RESULT_DIR")
+    parser.add_argument("--dev-above", type=float, default=None, metavar="X",
+                        help="read entry 55's learned rule on dev success with this threshold (e.g. the start's upper bound)")
+    args = parser.parse_args(argv)
+    if args.dev_above is not None and not 0 <= args.dev_above <= 1:
+        parser.error(f"--dev-above must be a success rate in [0, 1], got {args.dev_above}")
+    for d in args.dirs:
+        if not d.is_dir():
+            parser.error(f"no result directory {d}")
+        rows = breaks(d, args.dev_above)
         (d / "breaks.json").write_text(json.dumps(rows, indent=1) + "\n")
         print(f"== {d}")
         for r in rows:
