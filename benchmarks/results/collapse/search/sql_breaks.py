@@ -1,4 +1,4 @@
-"""Entries 46-54: did GRPO learn on SQL-v0 before it broke, and when did it break?
+"""Entries 46-55: did GRPO learn on SQL-v0 before it broke, and when did it break?
 
 Reads a result directory's ``steps.csv`` and ``runs.csv`` (``python -m benchmarks.collapse run``'s
 merged output) and prints one row per run: the first and best 5-step means of training success

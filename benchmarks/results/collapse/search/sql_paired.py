@@ -1,4 +1,4 @@
-"""Entries 50-54: arms on SQL-v0 compared step by step on the same tasks.
+"""Entries 50-55: arms on SQL-v0 compared step by step on the same tasks.
 
 Runs with the same seed draw the same tasks at every step, so the difference of two arms'
 training success at a step is the difference the arms make with the tasks' difficulty taken out.
