@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -41,17 +42,14 @@ def dev_rule(evals: list[tuple[int, float]], above: float) -> tuple[int | None, 
     first two consecutive evaluations above ``above`` (learned on dev), and of the second of the
     first two consecutive evaluations after that below half of the best evaluation so far (a fall
     after learning on dev); ``None`` where it did not happen."""
-    learned_at = next((evals[i + 1][0] for i in range(len(evals) - 1)
-                       if evals[i][1] > above and evals[i + 1][1] > above), None)
+    pairs = list(itertools.pairwise(evals))
+    learned_at = next((b[0] for a, b in pairs if a[1] > above and b[1] > above), None)
     if learned_at is None:
         return None, None
-    best = 0.0
-    for i, (step, value) in enumerate(evals):
-        best = max(best, value)
-        if step > learned_at and i > 0 and evals[i - 1][0] > learned_at \
-                and value < best / 2 and evals[i - 1][1] < best / 2:
-            return learned_at, step
-    return learned_at, None
+    bests = list(itertools.accumulate((v for _, v in evals), max))[1:]  # the best up to each pair's second
+    fell = next((b[0] for (a, b), best in zip(pairs, bests, strict=True)
+                 if a[0] > learned_at and a[1] < best / 2 and b[1] < best / 2), None)
+    return learned_at, fell
 
 
 def _summary(name: str, rows: list[dict[str, str]], run: dict[str, str] | None,
@@ -68,7 +66,7 @@ def _summary(name: str, rows: list[dict[str, str]], run: dict[str, str] | None,
     lasting = next((i for i in range(len(success) - 3) if all(s < first / 2 for s in success[i:])), None)
     marked = [int(float(r["diag/collapse_step"])) for r in rows if (_f(r, "diag/collapse_step") or -1) > 0]
     evals = [(int(r["step"]), float(r["eval/success"])) for r in rows if r.get("eval/success")]
-    dev = dev_rule(evals, dev_above) if dev_above is not None else (None, None)
+    dev = dev_rule(evals, dev_above) if dev_above is not None else None
     return {
         "run": name, "partial": run is None, "steps": len(rows),
         "first5": round(first, 3), "best5": round(max(means), 3), "learned": learned(success, Protocol()),
@@ -88,7 +86,7 @@ def _summary(name: str, rows: list[dict[str, str]], run: dict[str, str] | None,
             and r.get("diag/probe/illegal_total")
         ],
         "eval": evals,
-        **({"dev_learned_step": dev[0], "dev_fall_step": dev[1]} if dev_above is not None else {}),
+        **({"dev_learned_step": dev[0], "dev_fall_step": dev[1]} if dev is not None else {}),
         "final_id_success": _f(run, "final_id_success") if run else None,
         "cpu_s_per_step": round(float(run["run_cpu_s"]) / len(rows), 1) if run else None,
     }
@@ -123,9 +121,10 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.dev_above is not None and not 0 <= args.dev_above <= 1:
         parser.error(f"--dev-above must be a success rate in [0, 1], got {args.dev_above}")
+    missing = [str(d) for d in args.dirs if not d.is_dir()]
+    if missing:
+        parser.error(f"no result directory {', '.join(missing)}")
     for d in args.dirs:
-        if not d.is_dir():
-            parser.error(f"no result directory {d}")
         rows = breaks(d, args.dev_above)
         (d / "breaks.json").write_text(json.dumps(rows, indent=1) + "\n")
         print(f"== {d}")
