@@ -146,6 +146,10 @@ class TokenBatch:
         """Number of episodes ``B``."""
         return int(self.input_ids.shape[0])
 
+    def lengths(self) -> list[int]:
+        """Each row's tokens (its unpadded length)."""
+        return [int(n) for n in self.attention_mask.sum(-1).tolist()]
+
     def select(self, rows: torch.Tensor | Sequence[int]) -> TokenBatch:
         """The sub-batch of these rows, trimmed to its longest sequence."""
         idx = torch.as_tensor(rows, dtype=torch.long)

@@ -7,7 +7,7 @@ import logging
 import math
 import shutil
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -188,21 +188,73 @@ def chunks(n: int, size: int) -> list[list[int]]:
     return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
 
 
-def micro_groups(rows: Sequence[int], size: int | None, world_size: int = 1) -> list[list[int]]:
-    """``rows`` (one minibatch) split into the fewest strided groups ``rows[k::n]`` that give each
-    of ``world_size`` processes at most ``size`` rows a forward pass (gradient accumulation).
+def micro_groups(
+    rows: Sequence[int],
+    size: int | None,
+    world_size: int = 1,
+    *,
+    lengths: Sequence[int] | None = None,
+    tokens: int | None = None,
+) -> list[list[int]]:
+    """``rows`` (one minibatch) split into groups of rows that share a forward pass (gradient
+    accumulation), each shared by ``world_size`` processes as ``group[rank::world_size]``.
 
-    Every group keeps at least ``world_size`` rows, so that each process gets one; when the rows
-    do not divide evenly that can leave a process one row more than ``size``. ``size=None`` is one
-    group: the whole minibatch.
+    Without ``tokens``: the fewest strided groups ``rows[k::n]`` that give each process at most
+    ``size`` rows (``size=None``: one group, the whole minibatch).
+
+    With ``tokens`` (a budget of padded tokens per process and pass) and ``lengths`` (each row's
+    tokens, indexed by row): the rows sorted by length, shortest first, and packed greedily into
+    consecutive groups whose rows per process times the group's longest row stay within
+    ``tokens`` (and whose rows per process stay within ``size``, when given). A pass is padded to
+    its longest row, so packing rows of like lengths keeps one long episode from padding a whole
+    minibatch to its length (verl's dynamic batch size); a row longer than the budget gets a pass
+    of its own.
+
+    Every group keeps at least ``world_size`` rows, so that each process gets one; that can
+    leave a process one row more than ``size``, or a pass above the budget.
+
+    Raises:
+        ValueError: for a ``size`` or ``tokens`` below 1, or ``tokens`` without ``lengths``.
     """
+    if size is not None and size < 1:
+        raise ValueError(f"micro-batch size must be ≥ 1 or None, got {size!r}.")
+    if tokens is not None:
+        if tokens < 1:
+            raise ValueError(f"micro-batch tokens must be ≥ 1 or None, got {tokens!r}.")
+        if lengths is None:
+            raise ValueError("micro-batch tokens need each row's length (lengths=...).")
+        return length_buckets(rows, lengths, tokens, size=size, world_size=world_size)
     if size is None:
         return [list(rows)]
-    if size < 1:
-        raise ValueError(f"micro-batch size must be ≥ 1 or None, got {size!r}.")
     n = max(1, math.ceil(len(rows) / (size * world_size)))
     n = min(n, max(1, len(rows) // world_size))
     return [list(rows[k::n]) for k in range(n)]
+
+
+def length_buckets(
+    rows: Iterable[int], lengths: Sequence[int], max_tokens: int, *, size: int | None = None, world_size: int = 1
+) -> list[list[int]]:
+    """``rows`` sorted by ``lengths[row]`` (shortest first; ties keep their order) and cut into
+    consecutive buckets whose padded size per process, ``ceil(rows / world_size)`` × the bucket's
+    longest row, is at most ``max_tokens`` and whose rows per process are at most ``size`` (when
+    given). A row longer than ``max_tokens`` gets a bucket of its own; every bucket keeps at least
+    ``world_size`` rows (a short last one joins the bucket before it). The SFT trainer's
+    ``bucket_tokens`` and the RL trainer's ``micro_batch_tokens`` (:func:`micro_groups`)."""
+    groups: list[list[int]] = []
+    group: list[int] = []
+    for row in sorted(rows, key=lambda r: lengths[r]):  # stable
+        per_process = math.ceil((len(group) + 1) / world_size)
+        fits = per_process * int(lengths[row]) <= max_tokens and (size is None or per_process <= size)
+        if group and len(group) >= world_size and not fits:
+            groups.append(group)
+            group = []
+        group.append(row)
+    if group:
+        if len(group) < world_size and groups:  # too few rows for every process: join the group before
+            groups[-1].extend(group)
+        else:
+            groups.append(group)
+    return groups
 
 
 @torch.no_grad()

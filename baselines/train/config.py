@@ -366,6 +366,14 @@ class RLConfig(CommonConfig):
                           "KL after an update, guards). The update is the same up to float rounding; peak memory, "
                           "which grows with rows × sequence length × vocabulary, falls. None = a whole minibatch."},
     )
+    micro_batch_tokens: int | None = field(
+        default=None,
+        metadata={"help": "Padded tokens (rows × longest row) per forward pass (per process) of an update and of the "
+                          "no-grad passes: each minibatch's rows are sorted by length and packed into micro-batches "
+                          "within this budget (verl's dynamic batch size), so that one long episode does not pad a "
+                          "whole minibatch to its length; a longer row gets a pass of its own. With micro_batch_size "
+                          "too, both limits hold. The update is the same up to float rounding. None = off."},
+    )
     target_kl: float | None = field(
         default=None,
         metadata={"help": "PPO's early stop (Spinning Up, Stable-Baselines3): end a step's updates as soon as a "
@@ -508,6 +516,8 @@ class RLConfig(CommonConfig):
         _check(self.group_size >= 2, f"group_size must be ≥ 2 (GRPO compares episodes of a task), got {self.group_size!r}.")
         _check(self.micro_batch_size is None or self.micro_batch_size >= 1,
                f"micro_batch_size must be ≥ 1 or None (a whole minibatch), got {self.micro_batch_size!r}.")
+        _check(self.micro_batch_tokens is None or self.micro_batch_tokens >= 1,
+               f"micro_batch_tokens must be ≥ 1 or None (no token budget), got {self.micro_batch_tokens!r}.")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}.")
         _check(self.target_kl is None or self.target_kl > 0, f"target_kl must be > 0 or None, got {self.target_kl!r}.")
         _check(not self.target_kl_rollback or self.target_kl is not None, "target_kl_rollback needs target_kl (got None).")

@@ -18,6 +18,7 @@ One RL step:
    token probabilities);
 4. ``epochs × minibatches`` updates of :func:`rl_loss` (stale ratios, as in PPO; with
    ``micro_batch_size`` each minibatch's gradient is accumulated over parts of that many rows,
+   with ``micro_batch_tokens`` over parts packed by length within that many padded tokens,
    and the no-grad passes of step 3 run on such parts too); an update whose
    gradient is exactly zero (no learning signal), or whose learning rate is 0, is skipped, not
    stepped (``train/skipped_updates``); with ``target_kl``, the step's updates end at the first
@@ -544,7 +545,7 @@ class RLTrainer:
         ctrl = torch.zeros((*shape, len(self.control.id_list)), device=dev)
         ref_ctrl = torch.zeros_like(ctrl)
         self.model.eval()
-        for rows in chunks(batch.size, self._chunk_rows(batch.size)):
+        for rows in self._row_groups(batch):
             sub = batch.select(rows)
             w = sub.targets.shape[1]
             idx = torch.as_tensor(rows)
@@ -698,7 +699,8 @@ class RLTrainer:
     ) -> tuple[torch.Tensor, dict[str, Any], LossScales | None]:
         """Forward and backward passes of one minibatch's :func:`rl_loss`, leaving its gradient in
         the parameters' ``.grad``: this process's share of ``rows`` under multi-process training,
-        in micro-batches of ``micro_batch_size`` rows whose scaled losses add up to the
+        in micro-batches of ``micro_batch_size`` rows (or packed by length within
+        ``micro_batch_tokens``: :func:`micro_groups`) whose scaled losses add up to the
         minibatch's (gradient accumulation; each backward frees its micro-batch's logits).
 
         Returns:
@@ -709,7 +711,8 @@ class RLTrainer:
         cfg, sup = self.cfg, self.cfg.supervision
         if self.dist.enabled:  # this rank's rows; global token means (see multiprocess.py)
             self.dist.check_shardable(len(rows), "An RL minibatch")
-        groups = micro_groups(rows, cfg.micro_batch_size, self.dist.world_size)
+        groups = micro_groups(rows, cfg.micro_batch_size, self.dist.world_size, lengths=prepared.batch.lengths(),
+                              tokens=cfg.micro_batch_tokens)
         parts = [prepared.select(self.dist.shard(group)) for group in groups]
         scales: list[LossScales | None] = [None]
         if self.dist.enabled or len(parts) > 1:
@@ -793,6 +796,15 @@ class RLTrainer:
         nll = self._token_mean(self._expert_batch(), lambda rows, part, logp: (-logp * part.loss_mask, part.loss_mask))
         return float(self.dist.all_reduce(torch.tensor([nll], dtype=torch.float64), "mean"))
 
+    def _row_groups(self, batch: TokenBatch) -> list[list[int]]:
+        """The row groups of the no-grad passes over ``batch``: consecutive chunks of
+        :meth:`_chunk_rows` rows or, with ``micro_batch_tokens``, its rows packed by length within
+        that budget and that many rows (:func:`micro_groups`)."""
+        size = self._chunk_rows(batch.size)
+        if self.cfg.micro_batch_tokens is None:
+            return chunks(batch.size, size)
+        return micro_groups(range(batch.size), size, lengths=batch.lengths(), tokens=self.cfg.micro_batch_tokens)
+
     def _chunk_rows(self, n: int) -> int:
         """Rows per forward pass of the no-grad passes over a batch of ``n`` rows (old and reference
         log-probs, the KL after an update, the guards' readings): a minibatch's, or at most
@@ -811,7 +823,7 @@ class RLTrainer:
         total = num = 0.0
         self.model.eval()
         try:
-            for rows in chunks(batch.size, self._chunk_rows(batch.size)):
+            for rows in self._row_groups(batch):
                 part = batch.select(rows)
                 logp, _ = token_logprobs(batch_logits(self.model, part, self.cfg.temperature), part.targets)
                 values, weights = term(rows, part, logp)

@@ -32,6 +32,7 @@ from baselines.train.common import (
     find_checkpoint,
     fixed_requests,
     hold_out_dir,
+    length_buckets,
     load_checkpoint_state,
     load_policy_checkpoint,
     new_tiny_policy,
@@ -84,7 +85,8 @@ def sft_step(
     ]
     model.train()
     device = next(model.parameters()).device
-    groups = length_buckets([len(e.input_ids) for e in episodes], bucket_tokens) if bucket_tokens else [list(range(len(episodes)))]
+    lengths = [len(e.input_ids) for e in episodes]
+    groups = length_buckets(range(len(episodes)), lengths, bucket_tokens) if bucket_tokens else [list(range(len(episodes)))]
     means, counts = [], []
     for rows in groups:
         batch = collate([episodes[i] for i in rows], chat.control).to(device)
@@ -109,18 +111,6 @@ def sft_step(
         loss = dist.all_reduce(loss.detach().reshape(1), "mean")[0]
     return {"train/loss": float(loss.detach()), "train/grad_norm": float(norm), "train/tokens": tokens,
             "train/skipped_updates": float(skipped)}
-
-
-def length_buckets(lengths: list[int], max_tokens: int) -> list[list[int]]:
-    """Indices of ``lengths`` sorted by length and cut into buckets whose padded size (rows ×
-    longest) is at most ``max_tokens``; an episode longer than ``max_tokens`` gets its own bucket."""
-    buckets: list[list[int]] = []
-    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
-        if buckets and (len(buckets[-1]) + 1) * lengths[i] <= max_tokens:
-            buckets[-1].append(i)  # sorted ascending: lengths[i] is the bucket's longest
-        else:
-            buckets.append([i])
-    return buckets
 
 
 class SFTTrainer:

@@ -113,10 +113,12 @@ def test_rl_under_accelerate_matches_one_process(sft_checkpoint, tmp_path) -> No
     assert len(list((multi / "checkpoints").glob("step_*"))) == 1  # written once, by rank 0
 
 
-def test_rl_with_micro_batches_under_accelerate_matches_one_process(sft_checkpoint, tmp_path) -> None:
-    """Each rank accumulates its share of a minibatch over micro-batches of one row (the DDP
-    gradient all-reduce at the last one only): the losses, statistics and weights of one process
-    taking whole minibatches."""
+@pytest.mark.parametrize("micro", [{"micro_batch_size": 1}, {"micro_batch_tokens": 1}], ids=["size", "tokens"])
+def test_rl_with_micro_batches_under_accelerate_matches_one_process(sft_checkpoint, tmp_path, micro) -> None:
+    """Each rank accumulates its share of a minibatch over micro-batches of one row, strided or
+    packed by length (a budget of 1 token: two rows a pass, one a rank; the DDP gradient
+    all-reduce at the last one only): the losses, statistics and weights of one process taking
+    whole minibatches."""
     require("accelerate")
     from baselines.train.config import RLConfig
     from baselines.train.rl import RLTrainer
@@ -131,7 +133,7 @@ def test_rl_with_micro_batches_under_accelerate_matches_one_process(sft_checkpoi
     single = tmp_path / "single"
     RLTrainer(RLConfig(**config, out_dir=str(single))).train()
     multi = tmp_path / "ddp_micro"
-    launch(tmp_path, "rl", {**config, "micro_batch_size": 1}, multi)  # 4 rows a minibatch: 2 micro-batches a rank
+    launch(tmp_path, "rl", {**config, **micro}, multi)  # 4 rows a minibatch: 2 micro-batches a rank
     assert_close_runs(single, multi, ["train/loss", "train/pg_loss", "train/kl_loss", "train/control_kl",
                                       "train/spike_penalty", "train/sft_mix_nll", "train/clip_frac", "train/approx_kl",
                                       "train/grad_norm", "train/grad_norm_control", "train/success"])

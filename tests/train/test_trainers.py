@@ -143,10 +143,10 @@ def test_sft_on_a_mixture_of_envs_formats_and_played_episodes(tmp_path) -> None:
 
 
 def test_length_buckets_sort_and_bound_the_padded_size() -> None:
-    from baselines.train.sft import length_buckets
+    from baselines.train.common import length_buckets
 
     lengths = [50, 10, 400, 12, 30, 900, 11]
-    buckets = length_buckets(lengths, 100)
+    buckets = length_buckets(range(7), lengths, 100)
     assert sorted(i for b in buckets for i in b) == list(range(7))
     assert [[lengths[i] for i in b] for b in buckets] == [[10, 11, 12], [30, 50], [400], [900]]
     assert all(len(b) * max(lengths[i] for i in b) <= 100 or len(b) == 1 for b in buckets)
