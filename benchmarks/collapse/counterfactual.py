@@ -146,7 +146,8 @@ def branch(
         out: dict[str, Any] = {}
         for name in variants:
             trainer.model.load_state_dict(model_state)
-            trainer.optimizer.load_state_dict(optim_state)
+            # a copy each time: load_state_dict keeps the given moment tensors, which the update then changes in place
+            trainer.optimizer.load_state_dict(copy.deepcopy(optim_state))
             trainer.streams.load_state_dict(streams)
             prepared.batch.advantages.copy_(advantages[name])
             if update_overrides:

@@ -36,6 +36,23 @@ def test_branch_replays_the_runs_update_and_varies_only_the_advantages(sft_check
         assert 0.0 <= row["eval/success"] <= 1.0 and "diag/probe/illegal_total" in row
 
 
+def test_each_variant_starts_from_the_saved_optimiser_state_whatever_ran_before(sft_checkpoint, tmp_path) -> None:
+    """``Optimizer.load_state_dict`` keeps the tensors it is given and the update changes them in
+    place: restoring one saved state for every variant must hand each its own copy, or the variants
+    after the first start from Adam moments that the earlier variants' updates have moved."""
+    run = tmp_path / "run"
+    sup = SupervisionConfig(use=["offpolicy_expert"])
+    straight = RLTrainer(rl_config(sft_checkpoint, run, steps=3, save_every=1, eval_every=0, supervision=sup))
+    straight.train()
+    first = branch(run, 3, ["real", "permuted"], eval_episodes=2)["variants"]
+    after = branch(run, 3, ["negated", "permuted", "real"], eval_episodes=2)["variants"]
+    for name in ("real", "permuted"):
+        assert after[name]["grad_norm"] == first[name]["grad_norm"]
+        assert after[name]["weight_change_l2"] == first[name]["weight_change_l2"]
+        assert after[name]["approx_kl_after_update"] == first[name]["approx_kl_after_update"]
+    assert after["real"]["grad_norm"] == straight.history[2]["train/grad_norm"]  # last, and still the run's own update
+
+
 def test_update_overrides_change_the_examined_update_only(sft_checkpoint, tmp_path) -> None:
     run = tmp_path / "run"
     sup = SupervisionConfig(use=["offpolicy_expert"])
