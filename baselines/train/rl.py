@@ -711,8 +711,8 @@ class RLTrainer:
         cfg, sup = self.cfg, self.cfg.supervision
         if self.dist.enabled:  # this rank's rows; global token means (see multiprocess.py)
             self.dist.check_shardable(len(rows), "An RL minibatch")
-        groups = micro_groups(rows, cfg.micro_batch_size, self.dist.world_size, lengths=prepared.batch.lengths(),
-                              tokens=cfg.micro_batch_tokens)
+        lengths = prepared.batch.lengths() if cfg.micro_batch_tokens is not None else None
+        groups = micro_groups(rows, cfg.micro_batch_size, self.dist.world_size, lengths=lengths, tokens=cfg.micro_batch_tokens)
         parts = [prepared.select(self.dist.shard(group)) for group in groups]
         scales: list[LossScales | None] = [None]
         if self.dist.enabled or len(parts) > 1:
