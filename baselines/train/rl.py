@@ -52,7 +52,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -136,6 +136,14 @@ class PreparedBatch:
             sub, self.old_logp[idx, :width], self.ref_logp[idx, :width], self.ref_argmax[idx, :width],
             self.ref_control[idx, :width],
         )
+
+
+class TrainerSnapshot(NamedTuple):
+    """:meth:`RLTrainer.snapshot`: the weights, the optimiser state and the random streams."""
+
+    weights: dict[str, Any]
+    optimizer: dict[str, Any]
+    streams: dict[str, Any]
 
 
 @dataclass
@@ -760,6 +768,19 @@ class RLTrainer:
             stats["grad_norm_control"] = torch.tensor(self._control_grad_norm(control_grads))
         assert total is not None  # micro_groups gives at least one part
         return total, stats, rank_scales
+
+    def snapshot(self) -> TrainerSnapshot:
+        """Copies of the weights, the optimiser state and the random streams, for :meth:`restore`
+        (counterfactual replays and side-by-side measurements branch from one step's state)."""
+        return TrainerSnapshot(copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()),
+                               copy.deepcopy(self.streams.state_dict()))
+
+    def restore(self, snapshot: TrainerSnapshot) -> None:
+        """Put back a :meth:`snapshot`; the same snapshot can be restored any number of times."""
+        self.model.load_state_dict(snapshot.weights)
+        # a copy each time: load_state_dict keeps the moment tensors it is given, which the next Adam step changes in place
+        self.optimizer.load_state_dict(copy.deepcopy(snapshot.optimizer))
+        self.streams.load_state_dict(snapshot.streams)
 
     def _restore(self, state: tuple[dict[str, Any], dict[str, Any]]) -> None:
         """Put back the weights and optimiser state saved before an Adam step (``target_kl_rollback``)."""

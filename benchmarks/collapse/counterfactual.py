@@ -31,7 +31,6 @@ checkpoints); the run's own files are not changed (the replay writes to a tempor
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import tempfile
@@ -129,12 +128,10 @@ def branch(
         before = {k: v for k, v in trainer._evaluate("eval").items() if k in REPORTED}
         episodes, prepared, metrics = trainer.begin_step()
         before.update({k: v for k, v in metrics.items() if k in REPORTED})
-        model_state = copy.deepcopy(trainer.model.state_dict())
-        optim_state = copy.deepcopy(trainer.optimizer.state_dict())
-        streams = copy.deepcopy(trainer.streams.state_dict())
+        saved = trainer.snapshot()
         real = prepared.batch.advantages.clone()
         if update_overrides:  # e.g. scale_rewards=none: the step's advantages as the update's config computes them
-            with _config(trainer, update_cfg):
+            with using_config(trainer, update_cfg):
                 real = trainer.episode_advantages(episodes).to(real.device, real.dtype).reshape(real.shape)
         generator = torch.Generator().manual_seed(cfg.seed + step)
         advantages = {
@@ -145,17 +142,14 @@ def branch(
         }
         out: dict[str, Any] = {}
         for name in variants:
-            trainer.model.load_state_dict(model_state)
-            # a copy each time: load_state_dict keeps the given moment tensors, which the update then changes in place
-            trainer.optimizer.load_state_dict(copy.deepcopy(optim_state))
-            trainer.streams.load_state_dict(streams)
+            trainer.restore(saved)
             prepared.batch.advantages.copy_(advantages[name])
             if update_overrides:
                 set_lr(trainer.optimizer, trainer.lr * update_cfg.lr / cfg.lr)
-            with _config(trainer, update_cfg):
+            with using_config(trainer, update_cfg):
                 stats = trainer.update(prepared, episodes)
             moved = math.sqrt(
-                sum(float((p.detach() - model_state[k]).double().pow(2).sum()) for k, p in trainer.model.state_dict().items())
+                sum(float((p.detach() - saved.weights[k]).double().pow(2).sum()) for k, p in trainer.model.state_dict().items())
             )
             after = probe_stats(trainer.model, trainer.probe, trainer.chat, temperature=cfg.temperature)
             after.update(trainer._evaluate("eval"))
@@ -184,7 +178,7 @@ def branch(
 
 
 @contextmanager
-def _config(trainer: Any, cfg: Any) -> Iterator[None]:
+def using_config(trainer: Any, cfg: Any) -> Iterator[None]:
     """Run ``trainer`` with ``cfg`` inside the block, its own config again after it."""
     own = trainer.cfg
     trainer.cfg = cfg

@@ -22,7 +22,6 @@ element-wise normalisation, see ``rl_memory.py``).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import sys
@@ -44,7 +43,7 @@ def measure(run_dir: Path, from_step: int, batches: int, tokens: int, progress: 
     """
     from baselines.train.config import RLConfig, load_config
     from baselines.train.rl import RLTrainer
-    from benchmarks.collapse.counterfactual import latest_checkpoint_before
+    from benchmarks.collapse.counterfactual import latest_checkpoint_before, using_config
 
     if from_step < 1 or batches < 1:
         raise ValueError(f"--from-step and --batches must be ≥ 1, got {from_step} and {batches}.")
@@ -67,28 +66,23 @@ def measure(run_dir: Path, from_step: int, batches: int, tokens: int, progress: 
             episodes, first, _ = trainer.begin_step()
             advantages = first.batch.advantages.clone()  # a term's random permutation is drawn once, as in the run
             trainer._advantages = lambda *_, adv=advantages: (adv.clone(), False)  # type: ignore[method-assign]
-            state = (copy.deepcopy(trainer.model.state_dict()), copy.deepcopy(trainer.optimizer.state_dict()),
-                     copy.deepcopy(trainer.streams.state_dict()))
+            saved = trainer.snapshot()
             names = list(settings)
             names = names[i % len(names):] + names[: i % len(names)]
             results: dict[str, dict[str, Any]] = {}
             for name in names:
-                trainer.model.load_state_dict(state[0])
-                trainer.optimizer.load_state_dict(copy.deepcopy(state[1]))  # the update changes it in place
-                trainer.streams.load_state_dict(state[2])
-                trainer.cfg = settings[name]
-                cpu, wall = time.process_time(), time.perf_counter()
-                prepared, _ = trainer.prepare(episodes)
-                stats = trainer.update(prepared, episodes)
-                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                trainer.restore(saved)
+                with using_config(trainer, settings[name]):
+                    cpu, wall = time.process_time(), time.perf_counter()
+                    prepared, _ = trainer.prepare(episodes)
+                    stats = trainer.update(prepared, episodes)
+                    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
                 results[name] = {"cpu_s": cpu, "wall_s": wall, "loss": stats["train/loss"],
-                                 "grad_norm": stats["train/grad_norm"],
-                                 "weights": {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}}
-                if name == "run's own":
-                    own_optimizer = copy.deepcopy(trainer.optimizer.state_dict())
+                                 "grad_norm": stats["train/grad_norm"], "after": trainer.snapshot()}
             base = results["run's own"]
             for name, r in results.items():
-                weight_diff = max(float((r["weights"][k] - base["weights"][k]).abs().max()) for k in base["weights"])
+                weights, base_weights = r["after"].weights, base["after"].weights
+                weight_diff = max(float((weights[k] - base_weights[k]).abs().max()) for k in base_weights)
                 stat_diff = max(abs(r[k] - base[k]) / max(abs(base[k]), 1e-12) for k in ("loss", "grad_norm"))
                 rows.append({"step": trainer.step, "setting": name, "cpu_s": r["cpu_s"], "wall_s": r["wall_s"],
                              "loss": r["loss"], "grad_norm": r["grad_norm"], "weight_diff": weight_diff,
@@ -96,9 +90,7 @@ def measure(run_dir: Path, from_step: int, batches: int, tokens: int, progress: 
                              "tokens": sum(len(e.input_ids) for e in episodes),
                              "longest": max(len(e.input_ids) for e in episodes),
                              "same": weight_diff <= 0.1 * trainer.lr and stat_diff <= 1e-4})
-            trainer.model.load_state_dict(base["weights"])  # the run goes on from its own setting's update
-            trainer.optimizer.load_state_dict(copy.deepcopy(own_optimizer))
-            trainer.cfg = own
+            trainer.restore(base["after"])  # the run goes on from its own setting's update
             del trainer._advantages
             if progress:
                 times = ", ".join(f"{r['setting']} {r['cpu_s']:.1f} CPU-s" for r in rows[-len(names):])
