@@ -302,6 +302,14 @@ def _arm_order(arm: str) -> tuple[int, str]:
     return (ARMS.index(arm) if arm in ARMS else len(ARMS), arm)
 
 
+def start_line(manifest: dict[str, Any]) -> str:
+    """The report's line on where the runs started: the SFT config the study trained the start
+    with, or the checkpoint given with ``--sft`` (``sft_config`` is ``None`` then)."""
+    if "sft_config" in manifest and manifest["sft_config"] is None:
+        return f"* Start: the checkpoint `{manifest.get('sft_checkpoint', '?')}`, given with `--sft` (not trained by this study)."
+    return f"* SFT config: `{manifest.get('sft_config', '?')}`."
+
+
 def write_report(out_dir: Path) -> Path:
     """Write ``out_dir/REPORT.md`` and ``out_dir/*.png``; returns the report's path.
 
@@ -395,7 +403,7 @@ def write_report(out_dir: Path) -> Path:
     lines += [
         f"* RL config: `{manifest.get('rl_config', '?')}` with overrides `{' '.join(manifest.get('shared_overrides', []))}`;"
         " each run adds `lr`, `kl_coef`, `seed` and its `supervision.use`.",
-        f"* SFT config: `{manifest.get('sft_config', '?')}`.",
+        start_line(manifest),
         f"* Versions: {json.dumps(manifest.get('versions', {}))}.",
         "* Files: `steps.csv` (every logged step of every run), `runs.csv` (one row per run), `manifest.json`.",
         "",

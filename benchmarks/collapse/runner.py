@@ -215,7 +215,8 @@ def run_study(
                     report_steps(sum(_steps_logged(d) for d in run_dirs), total_steps)
     backfill_evaluations(work_dir, say)
     summaries = collect(work_dir, out_dir)
-    write_manifest(out_dir, env_id=env_id, init=init, shared=shared, specs=specs, quick=quick, command=command, work_dir=work_dir)
+    write_manifest(out_dir, env_id=env_id, init=init, shared=shared, specs=specs, quick=quick, command=command, work_dir=work_dir,
+                   sft_given=sft is not None)
     return summaries
 
 
@@ -346,9 +347,13 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def write_manifest(
     out_dir: Path, *, env_id: str, init: str, shared: list[str], specs: Sequence[RunSpec], quick: bool, command: str,
-    work_dir: Path,
+    work_dir: Path, sft_given: bool = False,
 ) -> None:
-    """Record how the study was run (merged with earlier invocations' commands)."""
+    """Record how the study was run (merged with earlier invocations' commands).
+
+    ``sft_given``: the starting checkpoint ``init`` came from ``--sft`` rather than from the
+    preset's SFT config, so ``sft_config`` is recorded as ``None`` (the study did not train it).
+    """
     import torch
     import transformers
 
@@ -363,7 +368,7 @@ def write_manifest(
         "quick": quick,
         "commands": commands,
         "sft_checkpoint": init,
-        "sft_config": str(preset.sft_config.relative_to(preset.sft_config.parents[3])),
+        "sft_config": None if sft_given else str(preset.sft_config.relative_to(preset.sft_config.parents[3])),
         "rl_config": str(preset.rl_config.relative_to(preset.rl_config.parents[3])),
         "shared_overrides": shared,
         "runs": sorted({s.name for s in specs} | set(old.get("runs", []))),

@@ -22,7 +22,8 @@ from benchmarks.collapse.ood import (  # noqa: E402
     shift_prompt,
     shift_tool_output,
 )
-from benchmarks.collapse.report import main_setting, mean_ci, run_record  # noqa: E402
+from benchmarks.collapse.report import main_setting, mean_ci, run_record, start_line  # noqa: E402
+from benchmarks.collapse.runner import write_manifest  # noqa: E402
 from benchmarks.collapse.settings import RunSpec, arm_supervision  # noqa: E402
 
 ARMS = ["none", "interleaved_sft"]  # offpolicy_expert etc. are covered by tests/train
@@ -62,6 +63,21 @@ def test_quick_study_writes_every_step_of_every_run(study: dict) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["env"] == "ToolGym/Lookup-v0" and manifest["quick"] is True
     assert any("--quick" in c for c in manifest["commands"])
+
+
+def test_manifest_and_report_name_the_given_start_not_the_preset_sft_config(tmp_path: Path) -> None:
+    common = {"env_id": "ToolGym/Lookup-v0", "init": "runs/x/model", "shared": [], "quick": False, "command": "c",
+              "work_dir": tmp_path / "work", "specs": [RunSpec("none", 0, 5e-4)]}
+    (tmp_path / "trained").mkdir()
+    (tmp_path / "given").mkdir()
+    write_manifest(tmp_path / "trained", **common)
+    trained = json.loads((tmp_path / "trained" / "manifest.json").read_text())
+    assert trained["sft_config"] == "baselines/train/configs/lookup_sft.yaml"
+    assert start_line(trained) == "* SFT config: `baselines/train/configs/lookup_sft.yaml`."
+    write_manifest(tmp_path / "given", **common, sft_given=True)
+    given = json.loads((tmp_path / "given" / "manifest.json").read_text())
+    assert given["sft_config"] is None and given["sft_checkpoint"] == "runs/x/model"
+    assert start_line(given) == "* Start: the checkpoint `runs/x/model`, given with `--sft` (not trained by this study)."
 
 
 def test_rerun_skips_finished_runs(study: dict, capsys: pytest.CaptureFixture[str]) -> None:
