@@ -37,6 +37,19 @@ ties counting half) and how many breaking updates exceed every non-breaking one.
 update is then of the *control* kind if one of the three control changes exceeds every
 non-breaking update's, else of the *content* kind if its content change does, else *neither*.
 
+Whether a break is *foreshadowed* (the ``foreshadowing`` part, with ``lead``): each candidate
+warning signal of :data:`benchmarks.collapse.warning.SIGNALS`, as the warning scorer's score (log
+ratio to its recent median, in its declared direction), read ``lead − 1`` steps before the update's
+step, i.e. ``lead`` steps before the next step, the first batch sampled from the updated policy
+(``lead=2``: the last step at which an alarm meets the warning bar's 2 steps). Per (setting, arm)
+and signal: the AUROC for telling breaking updates from the others with a bootstrap 95% interval
+over runs (updates of one run are not independent), and the per-update recall at a 1% alarm rate
+(the share of breaking updates above the 99th percentile of the others' scores). The update's own
+approx-KL (:data:`POSITIVE_CONTROL`; measured after the update, no warning) shows what a signal that
+separates them looks like. And the break rate by the update's index among the run's saturated
+updates (:data:`HAZARD_BINS`), with a Fisher test of the first ten against the later ones: a rate
+that does not rise as saturated updates accumulate is a hazard without a build-up to warn of.
+
 This is an observational reading of the logs, not an experiment: which updates come with which
 batches is not assigned at random (lone-group updates come later in a run, on a more saturated
 policy).
@@ -46,7 +59,8 @@ Usage::
     python -m benchmarks.collapse.updates --out DIR \\
         --setting "lr 2e-4=search/base_sft_lr2e-4,search/min_signal_groups" \\
         --setting "lr 5e-4=search/base_sft_lr5e-4,search/base_sft_lr5e-4_s4" \\
-        [--min-success 0.9] [--max-success HIGH] [--after-success LEARNED] [--broke-below 0.5] [--max-step N]
+        [--min-success 0.9] [--max-success HIGH] [--after-success LEARNED] [--broke-below 0.5] [--max-step N] \\
+        [--lead 2 [--resamples 2000] [--seed 0]]
 
 writes ``updates.md`` and ``updates.json`` in ``--out``.
 """
@@ -54,8 +68,10 @@ writes ``updates.md`` and ``updates.json`` in ``--out``.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import math
+import random
 import statistics
 from collections.abc import Sequence
 from itertools import pairwise
@@ -66,11 +82,20 @@ from baselines.train.guards import CONTROL_CHANGES, PROBE_CHANGES, exceeded, pro
 from benchmarks.collapse.controls import fisher_p
 from benchmarks.collapse.phase import parse_setting
 from benchmarks.collapse.report import _num, first_steps, load_distinct
-from benchmarks.collapse.warning import Protocol, idle, run_drop
+from benchmarks.collapse.warning import SIGNALS, Protocol, idle, observed_rows, run_drop, scores
 from toolgym.stats import wilson_interval
 
 BINS: tuple[str, ...] = ("1", "2", "3+")
 """The signalling-group classes of the table."""
+
+POSITIVE_CONTROL = "approx. KL of the update itself (after it; positive control, no warning)"
+"""The foreshadowing table's control row: the update's own ``train/approx_kl_after_update``."""
+
+HAZARD_BINS: tuple[tuple[int, float], ...] = ((1, 5), (6, 10), (11, 20), (21, math.inf))
+"""Index ranges (1-based, inclusive) of a run's saturated updates for the break-rate-by-index table."""
+
+ALARM_RATE = 0.01
+"""The foreshadowing table's recall is read at this share of non-breaking updates alarmed."""
 
 
 def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float:
@@ -78,7 +103,7 @@ def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float:
     pos, neg = _known(positives), _known(negatives)
     if not pos or not neg:
         return math.nan
-    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    wins = sum(bisect.bisect_left(neg, p) + 0.5 * (bisect.bisect_right(neg, p) - bisect.bisect_left(neg, p)) for p in pos)
     return wins / (len(pos) * len(neg))
 
 
@@ -164,15 +189,88 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(vals) if vals else math.nan
 
 
-def _p90(values: Sequence[float]) -> float:
-    """The 90th percentile (the value below which 90% of the others lie; ``nan`` for none)."""
+def _quantile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (the value below which a share ``q`` of the others lie; ``nan`` for none)."""
     vals = _known(values)
-    return vals[min(len(vals) - 1, int(0.9 * len(vals)))] if vals else math.nan
+    return vals[min(len(vals) - 1, int(q * len(vals)))] if vals else math.nan
+
+
+def _p90(values: Sequence[float]) -> float:
+    return _quantile(values, 0.9)
+
+
+def signal_scores(rows: Sequence[dict[str, Any]], p: Protocol) -> dict[str, dict[int, float]]:
+    """Every signal of :data:`SIGNALS` of one run (``rows`` sorted by step) as the warning scorer
+    scores it: ``{signal: {step: score}}``, NaN where there is no score."""
+    out = {}
+    for name, (column, direction) in SIGNALS.items():
+        observed = observed_rows(rows, column, p)
+        values = scores([_num(r.get(column)) for r in observed], direction, p.window)
+        out[name] = {int(r["step"]): v for r, v in zip(observed, values, strict=True)}
+    return out
+
+
+def foreshadow(updates: Sequence[dict[str, Any]], *, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """The foreshadowing record of one (setting, arm): per signal of the updates' ``"before"``
+    scores (and :data:`POSITIVE_CONTROL`), the breaking and other updates it scores, the AUROC, its
+    bootstrap 95% interval over runs (``resamples`` resamples of the runs with replacement,
+    ``random.Random(seed)``; a resample without both kinds is redrawn, not counted) and the recall
+    at :data:`ALARM_RATE`; and the break rate by the update's index in its run (:data:`HAZARD_BINS`).
+    Each update needs ``"run"``, ``"index"``, ``"broke"``, ``"approx_kl_after_update"`` and
+    ``"before"`` (``{signal: score}``)."""
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for u in updates:
+        by_run.setdefault(u["run"], []).append(u)
+    runs = sorted(by_run)
+    names = list(SIGNALS) + [POSITIVE_CONTROL]
+
+    def value(u: dict[str, Any], name: str) -> float:
+        return u["approx_kl_after_update"] if name == POSITIVE_CONTROL else u["before"].get(name, math.nan)
+
+    def split(group: Sequence[dict[str, Any]], name: str) -> tuple[list[float], list[float]]:
+        return ([value(u, name) for u in group if u["broke"]], [value(u, name) for u in group if not u["broke"]])
+
+    rng = random.Random(seed)
+    signals = {}
+    for name in names:
+        broke, kept = split(updates, name)
+        if not _known(broke) or not _known(kept):
+            signals[name] = {"broke": len(_known(broke)), "kept": len(_known(kept)), "auroc": math.nan,
+                             "ci_low": math.nan, "ci_high": math.nan, "recall_at_alarm_rate": math.nan}
+            continue
+        boot: list[float] = []
+        draws = 0
+        while len(boot) < resamples and draws < 20 * resamples:
+            draws += 1
+            sample = [u for run in (rng.choice(runs) for _ in runs) for u in by_run[run]]
+            a = auroc(*split(sample, name))
+            if not math.isnan(a):
+                boot.append(a)
+        boot.sort()
+        top = _quantile(kept, 1.0 - ALARM_RATE)
+        signals[name] = {"broke": len(_known(broke)), "kept": len(_known(kept)), "auroc": auroc(broke, kept),
+                         "ci_low": boot[int(0.025 * (len(boot) - 1))] if boot else math.nan,
+                         "ci_high": boot[int(math.ceil(0.975 * (len(boot) - 1)))] if boot else math.nan,
+                         "recall_at_alarm_rate": sum(v > top for v in _known(broke)) / len(_known(broke))}
+    hazard = []
+    for low, high in HAZARD_BINS:
+        cls = [u for u in updates if low <= u["index"] <= high]
+        k, n = sum(u["broke"] for u in cls), len(cls)
+        ci = wilson_interval(k, n)
+        hazard.append({"first": low, "last": None if math.isinf(high) else int(high), "updates": n, "broke": k,
+                       "rate": k / n if n else math.nan, "ci_low": ci[0], "ci_high": ci[1]})
+    early = [u for u in updates if u["index"] <= 10]
+    late = [u for u in updates if u["index"] > 10]
+    fisher = (fisher_p(sum(u["broke"] for u in early), len(early), sum(u["broke"] for u in late), len(late))
+              if early and late else math.nan)
+    return {"updates": len(updates), "runs": len(runs), "signals": signals, "hazard": hazard,
+            "fisher_p_first10_vs_later": fisher}
 
 
 def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: float = 0.9, broke_below: float = 0.5,
                  groups: int = 8, protocol: Protocol | None = None, max_success: float = math.inf,
-                 after_success: float | None = None, max_step: int | None = None) -> dict[str, Any]:
+                 after_success: float | None = None, max_step: int | None = None, lead: int | None = None,
+                 resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Per (setting, arm): the saturated updates (or those of the band ``[min_success,
     max_success)``, from the first batch at ``after_success`` on) by signalling-group class, and the breaking
     update of each collapse after learning (see the module docstring); with ``max_step``, on each
@@ -183,15 +281,20 @@ def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: flo
         ``broke``, ``rate``, ``ci_low``/``ci_high``, ``kl_median``/``kl_p90`` and, on the class
         ``"1"``, ``fisher_p_lone_vs_rest``; a :func:`break_kinds` record per (setting, arm); a
         collapse record per collapsing run with its drop step and the signalling groups of the
-        update before it.
+        update before it; with ``lead``, also ``"foreshadowing"``: a :func:`foreshadow` record per
+        (setting, arm), each update's signals read ``lead − 1`` steps before its step.
 
     Raises:
-        ValueError: if two directories of a setting hold the same run, or on a bad group count.
+        ValueError: if two directories of a setting hold the same run, on a bad group count, or if
+            ``lead`` is below 1.
     """
+    if lead is not None and lead < 1:
+        raise ValueError(f"lead must be ≥ 1 (steps before the first batch sampled after the update), got {lead}.")
     p = protocol or Protocol()
     rows: list[dict[str, Any]] = []
     kinds: list[dict[str, Any]] = []
     collapses: list[dict[str, Any]] = []
+    foreshadowing: list[dict[str, Any]] = []
     for label, dirs in settings:
         by_arm: dict[str, list[dict[str, Any]]] = {}
         for directory, (steps_by_run, runs, _) in load_distinct(dirs):
@@ -200,6 +303,12 @@ def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: flo
                 updates = saturated_updates(run_rows, min_success=min_success, broke_below=broke_below, groups=groups,
                                             max_success=max_success, after_success=after_success)
                 run = f"{directory.name}/{summary['run']}"
+                if lead is not None:
+                    by_signal = signal_scores(run_rows, p)
+                    for index, u in enumerate(updates, start=1):
+                        u["index"] = index
+                        u["before"] = {name: by_step.get(u["step"] + 1 - lead, math.nan)
+                                       for name, by_step in by_signal.items()}
                 by_arm.setdefault(summary["arm"], []).extend({**u, "run": run} for u in updates)
                 drop = run_drop(run_rows, p)
                 if drop is not None:
@@ -210,6 +319,8 @@ def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: flo
         for arm in sorted(by_arm, key=lambda a: (a != "none", a)):
             updates = by_arm[arm]
             kinds.append({"setting": label, "arm": arm, **break_kinds(updates)})
+            if lead is not None:
+                foreshadowing.append({"setting": label, "arm": arm, **foreshadow(updates, resamples=resamples, seed=seed)})
             lone = [u for u in updates if u["signal_groups"] == 1]
             rest = [u for u in updates if u["signal_groups"] > 1]
             for name in BINS:
@@ -227,8 +338,9 @@ def update_table(settings: Sequence[tuple[str, list[Path]]], *, min_success: flo
                 rows.append(row)
     return {"min_success": min_success, "max_success": None if math.isinf(max_success) else max_success,
             "after_success": after_success, "broke_below": broke_below, "groups": groups, "max_step": max_step,
-            "rows": rows, "kinds": kinds,
-            "collapses": collapses}
+            "rows": rows, "kinds": kinds, "collapses": collapses,
+            **({"lead": lead, "resamples": resamples, "seed": seed, "foreshadowing": foreshadowing}
+               if lead is not None else {})}
 
 
 def _f(x: float, fmt: str) -> str:
@@ -267,6 +379,8 @@ def markdown(result: dict[str, Any]) -> str:
         counts = k["counts"]
         lines.append(f"| {k['setting']} / {k['arm']} | {k['updates']} ({k['broke']}) | " + " | ".join(cells)
                      + f" | {counts['control']} / {counts['content']} / {counts['neither']} |")
+    if "foreshadowing" in result:
+        lines += foreshadowing_markdown(result)
     lines += ["", "Collapses after learning (scoring version 3) and the signalling groups of the update before the drop:", ""]
     if not result["collapses"]:
         lines.append("none")
@@ -275,6 +389,34 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"* {c['setting']} / {c['arm']}: `{c['run']}`, drop at step {c['drop']}, "
                      f"update of step {c['drop'] - 1}: {groups}")
     return "\n".join(lines) + "\n"
+
+
+def foreshadowing_markdown(result: dict[str, Any]) -> list[str]:
+    """The foreshadowing tables' lines (``result`` from :func:`update_table` with ``lead``)."""
+    lead = result["lead"]
+    lines = ["", f"Is a break foreshadowed? Each warning signal's score (scoring version 3: log ratio to the median "
+             f"of the previous steps, in the signal's declared direction) {lead - 1} step(s) before the update's "
+             f"step ({lead} before the first batch sampled after it): AUROC for telling breaking updates from the "
+             f"others, with a bootstrap 95% interval over runs ({result['resamples']} resamples, seed "
+             f"{result['seed']}), and the share of breaking updates above the {100 * (1 - ALARM_RATE):g}th "
+             "percentile of the others' scores (the per-update recall at a "
+             f"{100 * ALARM_RATE:g}% alarm rate). The last row is no warning: the update's own approx-KL, "
+             "measured after it.", ""]
+    for f in result["foreshadowing"]:
+        lines += [f"**{f['setting']} / {f['arm']}** ({f['updates']} updates in {f['runs']} runs)", "",
+                  "| signal | breaking / other updates scored | AUROC [95% CI] | recall at "
+                  f"{100 * ALARM_RATE:g}% alarms |", "|---|---:|---|---:|"]
+        for name, c in f["signals"].items():
+            lines.append(f"| {name} | {c['broke']} / {c['kept']} | {_f(c['auroc'], '.2f')} "
+                         f"[{_f(c['ci_low'], '.2f')}, {_f(c['ci_high'], '.2f')}] | {_f(c['recall_at_alarm_rate'], '.2f')} |")
+        lines += ["", "| saturated updates, index in the run | updates | broke | rate [95% CI] |", "|---|---:|---:|---|"]
+        for h in f["hazard"]:
+            span = f"{h['first']}–{h['last']}" if h["last"] is not None else f"{h['first']} and later"
+            rate = "–" if not h["updates"] else f"{h['rate']:.3f} [{h['ci_low']:.3f}, {h['ci_high']:.3f}]"
+            lines.append(f"| {span} | {h['updates']} | {h['broke']} | {rate} |")
+        lines += ["", f"Fisher exact test (two-sided), break rate of the first ten saturated updates of a run against "
+                  f"the later ones: p = {_f(f['fisher_p_first10_vs_later'], '.3g')}.", ""]
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -295,7 +437,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="Groups per step, for runs logged before train/signal_groups existed (default 8).")
     parser.add_argument("--max-step", type=int, default=None,
                         help="Read each run's first N steps only (default: whole runs).")
+    parser.add_argument("--lead", type=int, default=None,
+                        help="Also measure whether breaks are foreshadowed: the warning signals' scores this many steps "
+                             "before the first batch sampled after each update (2: the warning bar's lead; default: off).")
+    parser.add_argument("--resamples", type=int, default=2000,
+                        help="Bootstrap resamples of the runs for the foreshadowing AUROCs (default 2000).")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the bootstrap (default 0).")
     args = parser.parse_args(argv)
+    if args.lead is not None and args.lead < 1:
+        parser.error(f"--lead must be ≥ 1, got {args.lead}.")
+    if args.resamples < 1:
+        parser.error(f"--resamples must be ≥ 1, got {args.resamples}.")
     for name, value in (("--min-success", args.min_success), ("--broke-below", args.broke_below),
                         ("--after-success", 0.0 if args.after_success is None else args.after_success)):
         if not 0.0 <= value <= 1.0:
@@ -309,7 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = update_table([parse_setting(s) for s in args.setting], min_success=args.min_success,
                               broke_below=args.broke_below, groups=args.groups, max_success=args.max_success,
-                              after_success=args.after_success, max_step=args.max_step)
+                              after_success=args.after_success, max_step=args.max_step, lead=args.lead,
+                              resamples=args.resamples, seed=args.seed)
     except (ValueError, FileNotFoundError) as exc:
         parser.error(str(exc))
     args.out.mkdir(parents=True, exist_ok=True)

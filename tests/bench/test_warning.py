@@ -385,3 +385,67 @@ def test_updates_class_each_break_by_what_it_changed_on_the_probe(tmp_path: Path
     assert kinds["changes"]["control_hit_fall"]["broke_above_kept"] == 1
     assert kinds["changes"]["control_hit_fall"]["kept_max"] == pytest.approx(0.01)
     assert 0.5 < kinds["changes"]["content_fall"]["auroc"] <= 1.0
+
+
+def _foreshadow_runs(out: Path) -> None:
+    """Four runs whose update at step ``b`` (15-18) breaks a saturated policy, the gradient norm
+    spiking tenfold one step before it; a fifth without a break, with a twentyfold spike at step 20."""
+    out.mkdir()
+    with open(out / "steps.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["run", "step", "train/success", "train/signal_groups", "train/updates", "train/skipped_updates",
+                    "train/grad_norm", "train/entropy", "train/approx_kl_after_update"])
+        for k in range(5):
+            b = 15 + k if k < 4 else None
+            for step in range(1, 31):
+                success = 0.95 if b is None or step <= b else 0.1
+                spike = (b is not None and step == b - 1) or (b is None and step == 20)
+                w.writerow([f"r{k}", step, success, 2, 8, 0, (20.0 if b is None else 10.0) if spike else 1.0, 0.5,
+                            1.0 if step == b else 0.01])
+    (out / "runs.csv").write_text("run,arm,seed\n" + "".join(f"r{k},none,{k}\n" for k in range(5)))
+
+
+def test_foreshadowing_reads_each_signal_lead_steps_before_the_first_batch_after_the_update(tmp_path: Path) -> None:
+    """With lead 2 each saturated update is scored by the signal one step before its own step: a
+    spike there separates the breaking updates (but for the non-breaking run's larger spike), a
+    constant signal does not (AUROC 0.5), the update's own approx-KL does; with lead 1 the read
+    moves to the update's step, where the spike has passed. The break rate is counted by index."""
+    from benchmarks.collapse.updates import POSITIVE_CONTROL, update_table
+    from benchmarks.collapse.updates import main as updates_main
+
+    out = tmp_path / "a"
+    _foreshadow_runs(out)
+    result = update_table([("A", [out])], lead=2, resamples=200)
+    (f,) = result["foreshadowing"]
+    # saturated updates: r0-r3 steps 1..b (b = 15..18), r4 steps 1..29; 4 broke
+    assert (f["updates"], f["runs"]) == (15 + 16 + 17 + 18 + 29, 5)
+    grad = f["signals"]["gradient norm"]
+    # scores exist from step 6 on, so updates from step 7 on are scored: 9+10+11+12 + 23 = 65, 4 of them breaking
+    assert (grad["broke"], grad["kept"]) == (4, 61)
+    assert grad["auroc"] == pytest.approx(1 - 1 / 61)  # each breaking update is below r4's update of step 21 only
+    assert grad["ci_low"] <= grad["auroc"] <= grad["ci_high"] <= 1.0
+    # with fewer than 100 others, a 1% alarm rate allows none of them: the threshold is their largest, r4's spike
+    assert grad["recall_at_alarm_rate"] == 0.0
+    assert f["signals"]["entropy"]["auroc"] == pytest.approx(0.5)
+    assert f["signals"]["entropy"]["recall_at_alarm_rate"] == 0.0
+    assert f["signals"][POSITIVE_CONTROL]["auroc"] == pytest.approx(1.0)
+    assert f["signals"]["illegal control mass (probe)"]["broke"] == 0  # not logged: no numbers
+    assert math.isnan(f["signals"]["illegal control mass (probe)"]["auroc"])
+    hazard = {h["first"]: (h["updates"], h["broke"]) for h in f["hazard"]}
+    assert hazard == {1: (25, 0), 6: (25, 0), 11: (5 + 6 + 7 + 8 + 10, 4), 21: (9, 0)}
+    assert f["fisher_p_first10_vs_later"] < 0.05  # 0 of 50 against 4 of 45
+    # lead 1: read at the update's own step; the spike belongs to the update before the breaking one
+    (f1,) = update_table([("A", [out])], lead=1, resamples=50)["foreshadowing"]
+    assert f1["signals"]["gradient norm"]["auroc"] < 0.5
+    # the bootstrap is seeded: the same seed gives the same interval
+    again = update_table([("A", [out])], lead=2, resamples=200)["foreshadowing"][0]["signals"]["gradient norm"]
+    assert (again["ci_low"], again["ci_high"]) == (grad["ci_low"], grad["ci_high"])
+    assert "foreshadowing" not in update_table([("A", [out])])
+    with pytest.raises(ValueError, match="lead must be ≥ 1"):
+        update_table([("A", [out])], lead=0)
+    assert updates_main(["--out", str(tmp_path / "o"), "--setting", f"A={out}", "--lead", "2", "--resamples", "50"]) == 0
+    md = (tmp_path / "o" / "updates.md").read_text()
+    assert "Is a break foreshadowed?" in md and "| gradient norm | 4 / 61 | 0.98 [" in md
+    assert "| 11–20 | 36 | 4 | 0.111 [" in md and "| 21 and later | 9 | 0 |" in md
+    with pytest.raises(SystemExit):
+        updates_main(["--out", str(tmp_path / "o"), "--setting", f"A={out}", "--lead", "0"])
