@@ -82,7 +82,7 @@ from baselines.train.guards import CONTROL_CHANGES, PROBE_CHANGES, exceeded, pro
 from benchmarks.collapse.controls import fisher_p
 from benchmarks.collapse.phase import parse_setting
 from benchmarks.collapse.report import _num, first_steps, load_distinct
-from benchmarks.collapse.warning import SIGNALS, Protocol, idle, observed_rows, run_drop, scores
+from benchmarks.collapse.warning import SIGNALS, Protocol, idle, run_drop, run_scores
 from toolgym.stats import wilson_interval
 
 BINS: tuple[str, ...] = ("1", "2", "3+")
@@ -202,12 +202,8 @@ def _p90(values: Sequence[float]) -> float:
 def signal_scores(rows: Sequence[dict[str, Any]], p: Protocol) -> dict[str, dict[int, float]]:
     """Every signal of :data:`SIGNALS` of one run (``rows`` sorted by step) as the warning scorer
     scores it: ``{signal: {step: score}}``, NaN where there is no score."""
-    out = {}
-    for name, (column, direction) in SIGNALS.items():
-        observed = observed_rows(rows, column, p)
-        values = scores([_num(r.get(column)) for r in observed], direction, p.window)
-        out[name] = {int(r["step"]): v for r, v in zip(observed, values, strict=True)}
-    return out
+    return {name: dict(zip(*run_scores(rows, column, direction, p), strict=True))
+            for name, (column, direction) in SIGNALS.items()}
 
 
 def foreshadow(updates: Sequence[dict[str, Any]], *, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
@@ -444,8 +440,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="Bootstrap resamples of the runs for the foreshadowing AUROCs (default 2000).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the bootstrap (default 0).")
     args = parser.parse_args(argv)
-    if args.lead is not None and args.lead < 1:
-        parser.error(f"--lead must be ≥ 1, got {args.lead}.")
     if args.resamples < 1:
         parser.error(f"--resamples must be ≥ 1, got {args.resamples}.")
     for name, value in (("--min-success", args.min_success), ("--broke-below", args.broke_below),

@@ -255,14 +255,16 @@ def observed_rows(rows: Sequence[dict[str, Any]], column: str, p: Protocol) -> l
     return list(rows)
 
 
+def run_scores(rows: Sequence[dict[str, Any]], column: str, direction: int, p: Protocol) -> tuple[list[int], list[float]]:
+    """One run's ``(steps, scores)`` of ``column``: the steps that observe it (:func:`observed_rows`)
+    and their scores (:func:`scores`; NaN where there is none)."""
+    observed = observed_rows(rows, column, p)
+    return [int(r["step"]) for r in observed], scores([_num(r.get(column)) for r in observed], direction, p.window)
+
+
 def _run_signals(steps_by_run: dict[str, list[dict[str, Any]]], drops: dict[str, int | None], column: str,
                  direction: int, p: Protocol) -> list[RunSignal]:
-    out = []
-    for run, all_rows in steps_by_run.items():
-        rows = observed_rows(all_rows, column, p)
-        out.append(RunSignal([int(r["step"]) for r in rows], scores([_num(r.get(column)) for r in rows], direction, p.window),
-                             drops[run]))
-    return out
+    return [RunSignal(*run_scores(rows, column, direction, p), drops[run]) for run, rows in steps_by_run.items()]
 
 
 def score_signals(steps_by_run: dict[str, list[dict[str, Any]]], p: Protocol,
